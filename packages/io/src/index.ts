@@ -1,0 +1,10 @@
+export * from './errors.js';
+export * from './volume.js';
+export * from './regions.js';
+export { writeFileAtomic, withAtomicPath, temporaryPathFor } from './atomic.js';
+export { readNifti, parseNifti, DEFAULT_MAX_NIFTI_BYTES } from './nifti/read.js';
+export type { ReadNiftiOptions, NiftiHeaderSummary, NiftiVolume } from './nifti/read.js';
+export { writeNifti, encodeNifti } from './nifti/write.js';
+export type { WriteNiftiOptions } from './nifti/write.js';
+export { quaternionToAffine, affineToQuaternion } from './nifti/geometry.js';
+export { NIFTI_DATATYPE_CODES } from './nifti/dtypes.js';
