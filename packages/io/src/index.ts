@@ -8,3 +8,6 @@ export { writeNifti, encodeNifti } from './nifti/write.js';
 export type { WriteNiftiOptions } from './nifti/write.js';
 export { quaternionToAffine, affineToQuaternion } from './nifti/geometry.js';
 export { NIFTI_DATATYPE_CODES } from './nifti/dtypes.js';
+export * from './layouts/channels.js';
+export * from './layouts/dataset.js';
+export * from './preprocess.js';

@@ -92,7 +92,7 @@ export async function parseNifti(bytes: Uint8Array, path: string, options: ReadN
 function toArrayBuffer(view: Uint8Array): ArrayBuffer {
   return view.byteOffset === 0 && view.byteLength === view.buffer.byteLength && view.buffer instanceof ArrayBuffer
     ? view.buffer
-    : (view.slice().buffer as ArrayBuffer);
+    : (new Uint8Array(view).buffer as ArrayBuffer);
 }
 
 function decodeNifti(raw: Uint8Array, path: string, headerOnly: boolean): NiftiVolume {
@@ -154,7 +154,8 @@ function decodeNifti(raw: Uint8Array, path: string, headerOnly: boolean): NiftiV
     return { path, nifti: summary, dtype, data: new DTYPE_ARRAYS[dtype](0), shape, spacing, affine, header: geometry };
   }
   // Copy into an aligned buffer of our own; swap bytes when the file is big-endian.
-  const bytes = raw.slice(voxOffset, voxOffset + count * itemSize);
+  // new Uint8Array(view) copies even when raw is a Buffer (whose slice() would share the pooled memory).
+  const bytes = new Uint8Array(raw.subarray(voxOffset, voxOffset + count * itemSize));
   if (!header.littleEndian && itemSize > 1) swapBytes(bytes, itemSize);
   let data = new (DTYPE_ARRAYS[dtype] as unknown as { new (buffer: ArrayBuffer): Volume['data'] })(bytes.buffer);
   let outDtype: DType = dtype;

@@ -1,0 +1,328 @@
+/**
+ * Dataset layouts: the Medical Segmentation Decathlon Task01 folder, BraTS 2017-2021 case folders and
+ * BraTS 2023+ case folders, each discovered from a folder and mapped onto one canonical case
+ * (channels FLAIR, T1w, T1gd, T2w; a label map with its layout's label → region mapping).
+ */
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { DatasetError, NiftiFormatError } from '../errors.js';
+import { readNifti, type NiftiVolume } from '../nifti/read.js';
+import { BRATS2017_LABELS, BRATS2023_LABELS, MSD_LABELS, allowedLabels, type LabelRegionMapping } from '../regions.js';
+import { affinesClose, selectFrame, spatialShape, type Volume } from '../volume.js';
+import { CANONICAL_CHANNELS, parseChannelName } from './channels.js';
+
+/** The dataset layouts @brats reads. */
+export type LayoutName = 'msd' | 'brats2017' | 'brats2023';
+
+/** Where one case's files are. */
+export interface CaseRef {
+  id: string;
+  layout: LayoutName;
+  /** msd: one 4D file; BraTS layouts: four 3D files in canonical order FLAIR, T1w, T1gd, T2w. */
+  images: readonly string[];
+  /** For a 4D file, the frame index of each canonical channel (FLAIR, T1w, T1gd, T2w). */
+  frames?: readonly [number, number, number, number];
+  /** Label map path, absent for unlabelled (inference) cases. */
+  label?: string;
+}
+
+/** Descriptive metadata of a dataset (from dataset.json for the Decathlon; defaults otherwise). */
+export interface DatasetMetadata {
+  name: string;
+  description: string;
+  reference: string;
+  licence: string;
+  release: string;
+  tensorImageSize: string;
+  modalities: readonly string[];
+}
+
+/** A discovered dataset: its layout, cases and label convention. */
+export interface Dataset {
+  root: string;
+  layout: LayoutName;
+  cases: readonly CaseRef[];
+  labelMapping: LabelRegionMapping;
+  metadata: DatasetMetadata;
+}
+
+/** One case in canonical form. */
+export interface CanonicalCase {
+  id: string;
+  layout: LayoutName;
+  /** FLAIR, T1w, T1gd, T2w as float32 3D volumes on one grid (NIfTI i-j-k). */
+  channels: readonly [Volume<'float32'>, Volume<'float32'>, Volume<'float32'>, Volume<'float32'>];
+  /** Label map in the layout's own label values, when the case has one. */
+  labels?: Volume<'uint8'>;
+  labelMapping: LabelRegionMapping;
+  ref: CaseRef;
+}
+
+/** The label convention of each layout. */
+export const LAYOUT_LABELS: Readonly<Record<LayoutName, LabelRegionMapping>> = {
+  msd: MSD_LABELS,
+  brats2017: BRATS2017_LABELS,
+  brats2023: BRATS2023_LABELS,
+};
+
+/** File-name suffixes of the BraTS layouts, in canonical channel order, then the label. */
+const BRATS_SUFFIXES: Readonly<Record<'brats2017' | 'brats2023', { channels: readonly string[]; label: string }>> = {
+  brats2017: { channels: ['_flair', '_t1', '_t1ce', '_t2'], label: '_seg' },
+  brats2023: { channels: ['-t2f', '-t1n', '-t1c', '-t2w'], label: '-seg' },
+};
+
+const NIFTI_EXTENSIONS = ['.nii.gz', '.nii'];
+const MAX_DEPTH = 3;
+
+function stripNiftiExtension(name: string): string | undefined {
+  const extension = NIFTI_EXTENSIONS.find((candidate) => name.endsWith(candidate));
+  return extension === undefined ? undefined : name.slice(0, -extension.length);
+}
+
+async function isDirectory(target: string): Promise<boolean> {
+  try {
+    return (await fs.stat(target)).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Discovers the dataset in a folder: a Decathlon task (`dataset.json`), or BraTS case folders (found up
+ * to three levels deep, so `HGG/` and `LGG/` sub-folders work), or a single BraTS case folder.
+ * Cases are sorted by id. Nothing is decoded here; {@link loadCase} validates a case's files.
+ * @throws {DatasetError} when the folder does not exist or holds no known layout.
+ */
+export async function openDataset(dir: string): Promise<Dataset> {
+  const root = path.resolve(dir);
+  if (!(await isDirectory(root))) throw new DatasetError(dir, 'not a folder');
+  const datasetJson = path.join(root, 'dataset.json');
+  if (await fs.stat(datasetJson).then(() => true, () => false)) return openDecathlon(root, datasetJson);
+  const cases: CaseRef[] = [];
+  const layouts = new Set<LayoutName>();
+  await collectBratsCases(root, 0, cases, layouts);
+  if (cases.length === 0) {
+    throw new DatasetError(
+      dir,
+      'no dataset found: expected dataset.json (Decathlon) or case folders with <id>_flair.nii.gz (BraTS 2017-2021) or <id>-t2f.nii.gz (BraTS 2023+)',
+    );
+  }
+  if (layouts.size > 1) throw new DatasetError(dir, `mixes layouts ${[...layouts].join(' and ')}; keep one layout per folder`);
+  const layout = [...layouts][0]!;
+  cases.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  const duplicate = cases.find((c, i) => i > 0 && cases[i - 1]!.id === c.id);
+  if (duplicate !== undefined) throw new DatasetError(dir, `case id ${duplicate.id} appears twice`);
+  return {
+    root,
+    layout,
+    cases,
+    labelMapping: LAYOUT_LABELS[layout],
+    metadata: {
+      name: layout === 'brats2017' ? 'BraTS 2017-2021' : 'BraTS 2023+',
+      description: `Brain tumour MRI cases in the ${layout} layout`,
+      reference: 'https://www.synapse.org/brats',
+      licence: 'see the data provider',
+      release: '',
+      tensorImageSize: '3D',
+      modalities: [...CANONICAL_CHANNELS],
+    },
+  };
+}
+
+async function collectBratsCases(dir: string, depth: number, cases: CaseRef[], layouts: Set<LayoutName>): Promise<void> {
+  const entries = await fs.readdir(dir, { withFileTypes: true });
+  const files = new Map<string, string>();
+  for (const entry of entries) if (entry.isFile()) files.set(entry.name, path.join(dir, entry.name));
+  for (const layout of ['brats2017', 'brats2023'] as const) {
+    const suffixes = BRATS_SUFFIXES[layout];
+    const first = suffixes.channels[0]!;
+    for (const name of files.keys()) {
+      const stem = stripNiftiExtension(name);
+      if (stem === undefined || !stem.endsWith(first)) continue;
+      const id = stem.slice(0, -first.length);
+      const find = (suffix: string): string | undefined => {
+        for (const extension of NIFTI_EXTENSIONS) {
+          const found = files.get(`${id}${suffix}${extension}`);
+          if (found !== undefined) return found;
+        }
+        return undefined;
+      };
+      const images = suffixes.channels.map((suffix) => find(suffix) ?? path.join(dir, `${id}${suffix}.nii.gz`));
+      const label = find(suffixes.label);
+      const ref: CaseRef = { id, layout, images };
+      if (label !== undefined) ref.label = label;
+      cases.push(ref);
+      layouts.add(layout);
+    }
+  }
+  if (depth >= MAX_DEPTH) return;
+  for (const entry of entries) {
+    if (entry.isDirectory() && !entry.name.startsWith('.')) await collectBratsCases(path.join(dir, entry.name), depth + 1, cases, layouts);
+  }
+}
+
+async function openDecathlon(root: string, datasetJson: string): Promise<Dataset> {
+  let json: Record<string, unknown>;
+  try {
+    json = JSON.parse(await fs.readFile(datasetJson, 'utf8')) as Record<string, unknown>;
+  } catch (error) {
+    throw new DatasetError(datasetJson, `is not valid JSON (${(error as Error).message})`);
+  }
+  const modality = (json.modality ?? {}) as Record<string, string>;
+  const modalities = Object.keys(modality)
+    .sort((a, b) => Number(a) - Number(b))
+    .map((key) => String(modality[key]));
+  const frames = CANONICAL_CHANNELS.map((channel) => modalities.findIndex((name) => parseChannelName(name) === channel));
+  const missing = CANONICAL_CHANNELS.filter((_, index) => frames[index]! < 0);
+  if (missing.length > 0) {
+    throw new DatasetError(datasetJson, `modality lists [${modalities.join(', ')}], missing ${missing.join(', ')}`);
+  }
+  const resolveEntry = (entry: string): string => path.resolve(root, entry);
+  const idOf = (file: string): string => stripNiftiExtension(path.basename(file)) ?? path.basename(file);
+  const cases: CaseRef[] = [];
+  const training = Array.isArray(json.training) ? (json.training as unknown[]) : [];
+  for (const item of training) {
+    const entry = item as { image?: unknown; label?: unknown };
+    if (typeof entry.image !== 'string') throw new DatasetError(datasetJson, 'a training entry has no "image" path');
+    const ref: CaseRef = {
+      id: idOf(entry.image),
+      layout: 'msd',
+      images: [resolveEntry(entry.image)],
+      frames: frames as unknown as [number, number, number, number],
+    };
+    if (typeof entry.label === 'string') ref.label = resolveEntry(entry.label);
+    cases.push(ref);
+  }
+  const test = Array.isArray(json.test) ? (json.test as unknown[]) : [];
+  for (const item of test) {
+    const image = typeof item === 'string' ? item : (item as { image?: unknown }).image;
+    if (typeof image !== 'string') throw new DatasetError(datasetJson, 'a test entry has no image path');
+    cases.push({ id: idOf(image), layout: 'msd', images: [resolveEntry(image)], frames: frames as unknown as [number, number, number, number] });
+  }
+  if (cases.length === 0) throw new DatasetError(datasetJson, 'lists no training or test cases');
+  const text = (key: string): string => (typeof json[key] === 'string' ? (json[key] as string) : '');
+  return {
+    root,
+    layout: 'msd',
+    cases,
+    labelMapping: MSD_LABELS,
+    metadata: {
+      name: text('name'),
+      description: text('description'),
+      reference: text('reference'),
+      licence: text('licence') || text('license'),
+      release: text('release'),
+      tensorImageSize: text('tensorImageSize'),
+      modalities,
+    },
+  };
+}
+
+/** Options of {@link loadCase}. */
+export interface LoadCaseOptions {
+  /** Read the label map when the case has one (default true). */
+  labels?: boolean;
+  /** Cap on the decompressed size of each file, in bytes. */
+  maxBytes?: number;
+}
+
+async function readCaseFile(ref: CaseRef, file: string, options: LoadCaseOptions): Promise<NiftiVolume> {
+  try {
+    return await readNifti(file, options.maxBytes === undefined ? {} : { maxBytes: options.maxBytes });
+  } catch (error) {
+    if (error instanceof NiftiFormatError) {
+      throw new DatasetError(file, error.reason === 'file not found' ? 'missing file' : error.reason, ref.id);
+    }
+    throw error;
+  }
+}
+
+function toFloat32(volume: Volume): Volume<'float32'> {
+  const data = volume.data instanceof Float32Array ? volume.data : Float32Array.from(volume.data);
+  const result: Volume<'float32'> = { dtype: 'float32', data, shape: spatialShape(volume.shape), spacing: volume.spacing, affine: volume.affine };
+  if (volume.header !== undefined) result.header = volume.header;
+  return result;
+}
+
+/**
+ * Reads one case into canonical form: four float32 channels (FLAIR, T1w, T1gd, T2w) on one grid and
+ * its label map (uint8, the layout's own label values).
+ * @throws {DatasetError} naming the case and file for a missing or unreadable file, a 4D file without
+ * four frames, shapes or affines that differ between the case's files, a non-integer label map or label
+ * values that the layout does not define.
+ */
+export async function loadCase(ref: CaseRef, options: LoadCaseOptions = {}): Promise<CanonicalCase> {
+  let channels: Volume<'float32'>[];
+  if (ref.layout === 'msd') {
+    const file = ref.images[0]!;
+    const volume = await readCaseFile(ref, file, options);
+    if (volume.shape.length !== 4 || volume.shape[3] < 4) {
+      throw new DatasetError(file, `expected a 4D image with 4 channels, found shape [${volume.shape.join(', ')}]`, ref.id);
+    }
+    const frames = ref.frames ?? [0, 1, 2, 3];
+    channels = frames.map((frame) => toFloat32(selectFrame(volume, frame)));
+  } else {
+    channels = [];
+    for (const file of ref.images) {
+      const volume = await readCaseFile(ref, file, options);
+      if (volume.shape.length !== 3) {
+        throw new DatasetError(file, `expected a 3D image, found shape [${volume.shape.join(', ')}]`, ref.id);
+      }
+      channels.push(toFloat32(volume));
+    }
+  }
+  const reference = channels[0]!;
+  channels.forEach((channel, index) => checkSameGrid(ref, ref.images[ref.layout === 'msd' ? 0 : index]!, reference, channel));
+  const mapping = LAYOUT_LABELS[ref.layout];
+  const result: CanonicalCase = {
+    id: ref.id,
+    layout: ref.layout,
+    channels: channels as unknown as CanonicalCase['channels'],
+    labelMapping: mapping,
+    ref,
+  };
+  if (ref.label !== undefined && options.labels !== false) {
+    const labelVolume = await readCaseFile(ref, ref.label, options);
+    checkSameGrid(ref, ref.label, reference, labelVolume);
+    result.labels = toLabelMap(ref, ref.label, labelVolume, mapping);
+  }
+  return result;
+}
+
+function checkSameGrid(ref: CaseRef, file: string, reference: Volume, other: Volume): void {
+  const a = spatialShape(reference.shape);
+  const b = spatialShape(other.shape);
+  if (a.some((n, i) => n !== b[i])) {
+    throw new DatasetError(file, `shape [${b.join(', ')}] differs from the case's first image [${a.join(', ')}]`, ref.id);
+  }
+  if (!affinesClose(reference.affine, other.affine, 1e-3)) {
+    throw new DatasetError(file, "affine differs from the case's first image (files are not co-registered)", ref.id);
+  }
+}
+
+function toLabelMap(ref: CaseRef, file: string, volume: Volume, mapping: LabelRegionMapping): Volume<'uint8'> {
+  if (volume.shape.length !== 3) {
+    throw new DatasetError(file, `expected a 3D label map, found shape [${volume.shape.join(', ')}]`, ref.id);
+  }
+  const allowed = allowedLabels(mapping);
+  const data = new Uint8Array(volume.data.length);
+  const unknown = new Set<number>();
+  for (let i = 0; i < data.length; i++) {
+    const value = volume.data[i]!;
+    if (!allowed.has(value)) {
+      if (unknown.size < 8) unknown.add(value);
+      continue;
+    }
+    data[i] = value;
+  }
+  if (unknown.size > 0) {
+    throw new DatasetError(
+      file,
+      `label values ${[...unknown].sort((x, y) => x - y).join(', ')} are not ${mapping.name} labels (allowed: ${[...allowed].join(', ')})`,
+      ref.id,
+    );
+  }
+  const labels: Volume<'uint8'> = { dtype: 'uint8', data, shape: spatialShape(volume.shape), spacing: volume.spacing, affine: volume.affine };
+  if (volume.header !== undefined) labels.header = volume.header;
+  return labels;
+}

@@ -1,0 +1,285 @@
+/**
+ * Preprocessing shared by training and inference: crop, per-channel z-score normalisation and the
+ * target masks, with every parameter recorded so that predictions can be put back on the scan's grid.
+ */
+import { ArgumentError } from './errors.js';
+import type { CanonicalCase } from './layouts/dataset.js';
+import { CANONICAL_CHANNELS, parseChannelName, type ChannelName } from './layouts/channels.js';
+import { REGION_NAMES, regionMask, type RegionName } from './regions.js';
+import { voxelCount } from './volume.js';
+
+/** How the crop window is placed: the seed's centre crop, or centred on the brain's bounding box. */
+export type CropMode = 'center' | 'brain';
+/** z-score over the whole cropped block (seed) or over non-zero voxels only (nnU-Net/MONAI). */
+export type NormalizeMode = 'block' | 'nonzero';
+/** One whole-tumour channel (seed: every label > 0) or three region channels WT, TC, ET. */
+export type TargetMode = 'wt' | 'regions';
+
+/** Options of {@link preprocessCase}; the defaults are the seed recipe. */
+export interface PreprocessOptions {
+  /** Crop size along i, j, k; one number for all three (default 144). */
+  crop?: number | readonly [number, number, number];
+  cropMode?: CropMode;
+  normalize?: NormalizeMode;
+  target?: TargetMode;
+  /** Channels to keep, in order (default FLAIR, T1w, T1gd, T2w). */
+  channels?: readonly ChannelName[];
+}
+
+/** Fully resolved preprocessing settings (what a model bundle records). */
+export interface PreprocessSettings {
+  cropSize: readonly [number, number, number];
+  cropMode: CropMode;
+  normalize: NormalizeMode;
+  target: TargetMode;
+  channels: readonly ChannelName[];
+}
+
+/** Everything needed to invert the preprocessing of one case (JSON-able). */
+export interface PreprocessParams extends PreprocessSettings {
+  /** Shape [i, j, k] of the original scan. */
+  originalShape: readonly [number, number, number];
+  /** First original voxel [i, j, k] of the window; may be negative when the window is larger than the scan (zero padding). */
+  cropStart: readonly [number, number, number];
+  /** Mean and standard deviation subtracted from / divided into each kept channel. */
+  channelStats: readonly { mean: number; std: number }[];
+  /** Region of each mask channel. */
+  regions: readonly RegionName[];
+}
+
+/** A preprocessed case: z slices, each [height = i, width = j, channels], channels last. */
+export interface PreprocessedCase {
+  id: string;
+  /** [depth (k), height (i), width (j), channels]; flat index ((z * H + i) * W + j) * C + c. */
+  shape: readonly [number, number, number, number];
+  image: Float32Array;
+  /** Target masks [depth, height, width, K] (0/1), present when the case has labels. */
+  mask?: Uint8Array;
+  /** Tumour (WT) voxel count of each z slice, present when the case has labels. */
+  tumourVoxels?: Uint32Array;
+  params: PreprocessParams;
+}
+
+/**
+ * Resolves options to complete settings (the seed's defaults filled in) and validates them.
+ * @throws {ArgumentError} for a non-positive crop size, an unknown mode or channel.
+ */
+export function resolvePreprocessing(options: PreprocessOptions = {}): PreprocessSettings {
+  const crop = options.crop ?? 144;
+  const cropSize = (typeof crop === 'number' ? [crop, crop, crop] : crop) as readonly [number, number, number];
+  if (cropSize.length !== 3 || cropSize.some((n) => !Number.isInteger(n) || n < 1)) {
+    throw new ArgumentError('resolvePreprocessing', 'crop', `must be a positive integer or three of them, got ${String(crop)}`);
+  }
+  const cropMode = options.cropMode ?? 'center';
+  if (cropMode !== 'center' && cropMode !== 'brain') {
+    throw new ArgumentError('resolvePreprocessing', 'cropMode', `must be center or brain, got ${String(cropMode)}`);
+  }
+  const normalize = options.normalize ?? 'block';
+  if (normalize !== 'block' && normalize !== 'nonzero') {
+    throw new ArgumentError('resolvePreprocessing', 'normalize', `must be block or nonzero, got ${String(normalize)}`);
+  }
+  const target = options.target ?? 'wt';
+  if (target !== 'wt' && target !== 'regions') {
+    throw new ArgumentError('resolvePreprocessing', 'target', `must be wt or regions, got ${String(target)}`);
+  }
+  const channels = (options.channels ?? CANONICAL_CHANNELS).map((name) => {
+    const parsed = parseChannelName(name);
+    if (parsed === undefined) {
+      throw new ArgumentError('resolvePreprocessing', 'channels', `'${name}' is unknown; known: ${CANONICAL_CHANNELS.join(', ')}`);
+    }
+    return parsed;
+  });
+  if (channels.length === 0 || new Set(channels).size !== channels.length) {
+    throw new ArgumentError('resolvePreprocessing', 'channels', 'must list at least one channel, each once');
+  }
+  return { cropSize, cropMode, normalize, target, channels };
+}
+
+/** Crop window start for one axis: centred on [low, high) (floor, like the seed), inside the scan when it fits. */
+function windowStart(extent: number, size: number, low: number, high: number): number {
+  let start = Math.floor((low + high - size) / 2);
+  if (size <= extent) start = Math.min(Math.max(start, 0), extent - size);
+  else start = Math.floor((extent - size) / 2);
+  return start;
+}
+
+function brainBounds(caseData: CanonicalCase, shape: readonly [number, number, number]): [number, number][] {
+  const [nx, ny, nz] = shape;
+  const bounds: [number, number][] = [
+    [nx, -1],
+    [ny, -1],
+    [nz, -1],
+  ];
+  for (const channel of caseData.channels) {
+    const data = channel.data;
+    for (let k = 0, index = 0; k < nz; k++) {
+      for (let j = 0; j < ny; j++) {
+        for (let i = 0; i < nx; i++, index++) {
+          if (data[index] === 0) continue;
+          if (i < bounds[0]![0]) bounds[0]![0] = i;
+          if (i > bounds[0]![1]) bounds[0]![1] = i;
+          if (j < bounds[1]![0]) bounds[1]![0] = j;
+          if (j > bounds[1]![1]) bounds[1]![1] = j;
+          if (k < bounds[2]![0]) bounds[2]![0] = k;
+          if (k > bounds[2]![1]) bounds[2]![1] = k;
+        }
+      }
+    }
+  }
+  // An empty scan has no brain: fall back to the whole grid.
+  return bounds.map(([low, high], axis) => (high < low ? [0, shape[axis]!] : [low, high + 1]));
+}
+
+/**
+ * Crops, normalises and slices one case (the seed's recipe by default: centre crop to 144 on i, j and k,
+ * per-channel (x - mean) / std over the whole cropped block, target = every label > 0).
+ * Output slices are the z planes, each [height = i, width = j, channels] (channels last).
+ * @throws {ArgumentError} for invalid options.
+ * @example const slices = preprocessCase(await loadCase(dataset.cases[0]), { crop: 144 });
+ */
+export function preprocessCase(caseData: CanonicalCase, options: PreprocessOptions = {}): PreprocessedCase {
+  const settings = resolvePreprocessing(options);
+  const reference = caseData.channels[0];
+  const originalShape = [reference.shape[0], reference.shape[1], reference.shape[2]] as const;
+  const [nx, ny, nz] = originalShape;
+  const [height, width, depth] = settings.cropSize;
+  const bounds: [number, number][] =
+    settings.cropMode === 'brain'
+      ? brainBounds(caseData, originalShape)
+      : [
+          [0, nx],
+          [0, ny],
+          [0, nz],
+        ];
+  const cropStart = [0, 1, 2].map((axis) =>
+    windowStart(originalShape[axis]!, settings.cropSize[axis]!, bounds[axis]![0], bounds[axis]![1]),
+  ) as unknown as readonly [number, number, number];
+  const [i0, j0, k0] = cropStart;
+  const channelCount = settings.channels.length;
+  const sliceSize = height * width;
+  const image = new Float32Array(depth * sliceSize * channelCount);
+  const channelStats: { mean: number; std: number }[] = [];
+  const block = new Float32Array(depth * sliceSize);
+
+  settings.channels.forEach((name, c) => {
+    const source = caseData.channels[CANONICAL_CHANNELS.indexOf(name)]!.data;
+    // Gather the cropped block in [k][i][j] order (zero outside the scan).
+    block.fill(0);
+    for (let z = 0; z < depth; z++) {
+      const k = k0 + z;
+      if (k < 0 || k >= nz) continue;
+      for (let h = 0; h < height; h++) {
+        const i = i0 + h;
+        if (i < 0 || i >= nx) continue;
+        const rowBase = (z * height + h) * width;
+        for (let w = 0; w < width; w++) {
+          const j = j0 + w;
+          if (j < 0 || j >= ny) continue;
+          block[rowBase + w] = source[i + nx * (j + ny * k)]!;
+        }
+      }
+    }
+    // Statistics in float64 for accuracy over millions of voxels.
+    let sum = 0;
+    let count = 0;
+    for (let v = 0; v < block.length; v++) {
+      const value = block[v]!;
+      if (settings.normalize === 'nonzero' && value === 0) continue;
+      sum += value;
+      count++;
+    }
+    const mean = count > 0 ? sum / count : 0;
+    let squares = 0;
+    for (let v = 0; v < block.length; v++) {
+      const value = block[v]!;
+      if (settings.normalize === 'nonzero' && value === 0) continue;
+      squares += (value - mean) * (value - mean);
+    }
+    const std = count > 0 ? Math.sqrt(squares / count) : 0;
+    // A constant channel has no spread: subtract the mean only, rather than divide by zero.
+    const scale = std > 0 ? 1 / std : 1;
+    channelStats.push({ mean, std });
+    for (let v = 0; v < block.length; v++) {
+      const value = block[v]!;
+      image[v * channelCount + c] = settings.normalize === 'nonzero' && value === 0 ? 0 : (value - mean) * scale;
+    }
+  });
+
+  const regions: RegionName[] = settings.target === 'wt' ? ['WT'] : [...REGION_NAMES];
+  const params: PreprocessParams = { ...settings, originalShape, cropStart, channelStats, regions };
+  const result: PreprocessedCase = { id: caseData.id, shape: [depth, height, width, channelCount], image, params };
+  if (caseData.labels !== undefined) {
+    const labels = caseData.labels.data;
+    const masks = regions.map((region) =>
+      settings.target === 'wt' && region === 'WT' ? labels.map((value) => (value > 0 ? 1 : 0)) : regionMask(labels, caseData.labelMapping, region),
+    );
+    const K = regions.length;
+    const mask = new Uint8Array(depth * sliceSize * K);
+    const tumourVoxels = new Uint32Array(depth);
+    for (let z = 0; z < depth; z++) {
+      const k = k0 + z;
+      if (k < 0 || k >= nz) continue;
+      for (let h = 0; h < height; h++) {
+        const i = i0 + h;
+        if (i < 0 || i >= nx) continue;
+        for (let w = 0; w < width; w++) {
+          const j = j0 + w;
+          if (j < 0 || j >= ny) continue;
+          const source = i + nx * (j + ny * k);
+          const target = ((z * height + h) * width + w) * K;
+          for (let r = 0; r < K; r++) mask[target + r] = masks[r]![source]!;
+          if (labels[source]! > 0) tumourVoxels[z]!++;
+        }
+      }
+    }
+    result.mask = mask;
+    result.tumourVoxels = tumourVoxels;
+  }
+  return result;
+}
+
+/**
+ * Puts per-slice values back on the scan's grid: the inverse of the crop of {@link preprocessCase}.
+ * @param values [depth, height, width, K] channels-last block (probabilities or masks) as produced on the crop.
+ * @param shape its shape tuple.
+ * @returns K volumes in NIfTI i-j-k order of `params.originalShape`; voxels outside the crop window get `fill`.
+ * @throws {ArgumentError} when `values` does not match `shape` or `shape` does not match the crop.
+ */
+export function restoreCrop<T extends Float32Array | Uint8Array>(
+  values: T,
+  shape: readonly [number, number, number, number],
+  params: PreprocessParams,
+  fill = 0,
+): T[] {
+  const [depth, height, width, K] = shape;
+  if (values.length !== voxelCount(shape)) {
+    throw new ArgumentError('restoreCrop', 'values', `has ${values.length} elements for shape [${shape.join(', ')}]`);
+  }
+  if (height !== params.cropSize[0] || width !== params.cropSize[1] || depth !== params.cropSize[2]) {
+    throw new ArgumentError('restoreCrop', 'shape', `[${shape.join(', ')}] does not match the crop [${params.cropSize.join(', ')}]`);
+  }
+  const [nx, ny, nz] = params.originalShape;
+  const [i0, j0, k0] = params.cropStart;
+  const Out = values.constructor as new (length: number) => T;
+  const outputs = Array.from({ length: K }, () => {
+    const volume = new Out(nx * ny * nz);
+    if (fill !== 0) volume.fill(fill);
+    return volume;
+  });
+  for (let z = 0; z < depth; z++) {
+    const k = k0 + z;
+    if (k < 0 || k >= nz) continue;
+    for (let h = 0; h < height; h++) {
+      const i = i0 + h;
+      if (i < 0 || i >= nx) continue;
+      for (let w = 0; w < width; w++) {
+        const j = j0 + w;
+        if (j < 0 || j >= ny) continue;
+        const source = ((z * height + h) * width + w) * K;
+        const target = i + nx * (j + ny * k);
+        for (let r = 0; r < K; r++) outputs[r]![target] = values[source + r]!;
+      }
+    }
+  }
+  return outputs;
+}
