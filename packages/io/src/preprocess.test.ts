@@ -1,0 +1,108 @@
+import { describe, expect, it } from 'vitest';
+import { ArgumentError } from './errors.js';
+import type { CanonicalCase } from './layouts/dataset.js';
+import { MSD_LABELS } from './regions.js';
+import { preprocessCase, resolvePreprocessing, restoreCrop } from './preprocess.js';
+import { createVolume, type Volume } from './volume.js';
+
+/** A case whose channel c holds value f(i, j, k) + channelOffset * c, so every voxel's origin can be recognised. */
+function makeCase(
+  shape: [number, number, number],
+  f: (i: number, j: number, k: number) => number,
+  labelAt?: (i: number, j: number, k: number) => number,
+  channelOffset = 100,
+): CanonicalCase {
+  const [nx, ny, nz] = shape;
+  const channel = (c: number): Volume<'float32'> => {
+    const data = new Float32Array(nx * ny * nz);
+    for (let k = 0; k < nz; k++) for (let j = 0; j < ny; j++) for (let i = 0; i < nx; i++) data[i + nx * (j + ny * k)] = f(i, j, k) + channelOffset * c;
+    return createVolume('float32', data, shape);
+  };
+  const result: CanonicalCase = {
+    id: 'toy',
+    layout: 'msd',
+    channels: [channel(0), channel(1), channel(2), channel(3)],
+    labelMapping: MSD_LABELS,
+    ref: { id: 'toy', layout: 'msd', images: [] },
+  };
+  if (labelAt) {
+    const labels = new Uint8Array(nx * ny * nz);
+    for (let k = 0; k < nz; k++) for (let j = 0; j < ny; j++) for (let i = 0; i < nx; i++) labels[i + nx * (j + ny * k)] = labelAt(i, j, k);
+    result.labels = createVolume('uint8', labels, shape);
+  }
+  return result;
+}
+
+describe('preprocessCase', () => {
+  it('centre-crops like the seed: 240x240x155 to 144 keeps x,y 48..191 and z 5..148', () => {
+    const settings = resolvePreprocessing();
+    expect(settings).toEqual({ cropSize: [144, 144, 144], cropMode: 'center', normalize: 'block', target: 'wt', channels: ['FLAIR', 'T1w', 'T1gd', 'T2w'] });
+    // A thin fake scan keeps the test light while checking the rule per axis: floor((n - s) / 2).
+    const out = preprocessCase(makeCase([240, 4, 155], (i) => i), { crop: [144, 2, 144], normalize: 'block' });
+    expect(out.params.cropStart).toEqual([48, 1, 5]);
+    expect(out.shape).toEqual([144, 144, 2, 4]);
+  });
+
+  it('lays slices out as [z][i][j][channel] and normalises each channel over the block', () => {
+    // 4x3x2 scan, crop 2x3x2 from i=1: values i + 10 j + 100 k (channel 0).
+    const out = preprocessCase(makeCase([4, 3, 2], (i, j, k) => i + 10 * j + 1000 * k), { crop: [2, 3, 2], channels: ['FLAIR', 'T2w'] });
+    expect(out.params.cropStart).toEqual([1, 0, 0]);
+    const raw: number[] = [];
+    for (let k = 0; k < 2; k++) for (let i = 1; i < 3; i++) for (let j = 0; j < 3; j++) raw.push(i + 10 * j + 1000 * k);
+    const mean = raw.reduce((a, b) => a + b, 0) / raw.length;
+    const std = Math.sqrt(raw.reduce((a, b) => a + (b - mean) ** 2, 0) / raw.length);
+    expect(out.params.channelStats[0]!.mean).toBeCloseTo(mean, 9);
+    expect(out.params.channelStats[0]!.std).toBeCloseTo(std, 9);
+    expect(out.params.channelStats[1]!.mean).toBeCloseTo(mean + 300, 9);
+    // Element (z=1, h=0 -> i=1, w=2 -> j=2, channel 0)
+    const index = ((1 * 2 + 0) * 3 + 2) * 2 + 0;
+    expect(out.image[index]).toBeCloseTo((1 + 20 + 1000 - mean) / std, 5);
+    // Channel 1 is T2w = channel 0 + 300, normalised to the same values.
+    expect(out.image[index + 1]).toBeCloseTo(out.image[index]!, 5);
+  });
+
+  it('normalises over non-zero voxels only in nonzero mode and keeps the background at 0', () => {
+    const out = preprocessCase(makeCase([4, 1, 1], (i) => [0, 2, 4, 0][i]! ), { crop: [4, 1, 1], normalize: 'nonzero', channels: ['FLAIR'] });
+    expect(out.params.channelStats[0]).toEqual({ mean: 3, std: 1 });
+    expect(Array.from(out.image)).toEqual([0, -1, 1, 0]);
+  });
+
+  it('pads with zeros when the window is larger than the scan, and restoreCrop inverts the crop', () => {
+    const scan = makeCase([3, 2, 2], (i, j, k) => 1 + i + 3 * j + 6 * k, (i) => (i === 1 ? 3 : 0));
+    const out = preprocessCase(scan, { crop: [5, 2, 2], channels: ['FLAIR'], target: 'regions' });
+    expect(out.params.cropStart).toEqual([-1, 0, 0]);
+    expect(out.shape).toEqual([2, 5, 2, 1]);
+    expect(out.mask!.length).toBe(2 * 5 * 2 * 3);
+    // Label 3 (MSD enhancing) is in WT, TC and ET.
+    expect(Array.from(out.mask!.slice(((0 * 5 + 2) * 2 + 0) * 3, ((0 * 5 + 2) * 2 + 0) * 3 + 3))).toEqual([1, 1, 1]);
+    expect(Array.from(out.tumourVoxels!)).toEqual([2, 2]);
+    const [wt, tc, et] = restoreCrop(out.mask!, [2, 5, 2, 3], out.params);
+    expect(Array.from(wt!)).toEqual(Array.from(scan.labels!.data, (v) => (v > 0 ? 1 : 0)));
+    expect(Array.from(tc!)).toEqual(Array.from(wt!));
+    expect(Array.from(et!)).toEqual(Array.from(wt!));
+  });
+
+  it('centres a brain crop on the bounding box of non-zero voxels', () => {
+    // Brain occupies i in 6..9 of 12; a 4-wide window starts at 6, not at the centre 4.
+    const out = preprocessCase(makeCase([12, 1, 1], (i) => (i >= 6 && i <= 9 ? 5 : 0), undefined, 0), { crop: [4, 1, 1], cropMode: 'brain', channels: ['FLAIR'] });
+    expect(out.params.cropStart).toEqual([6, 0, 0]);
+  });
+
+  it.each([
+    [{ crop: 0 }, 'crop'],
+    [{ normalize: 'zscore' as never }, 'normalize'],
+    [{ channels: ['PD' as never] }, 'channels'],
+    [{ channels: ['FLAIR', 'flair' as never] }, 'channels'],
+  ])('rejects %j with an ArgumentError naming the argument', (options, argument) => {
+    const error = (() => {
+      try {
+        resolvePreprocessing(options);
+      } catch (caught) {
+        return caught;
+      }
+      return undefined;
+    })();
+    expect(error).toBeInstanceOf(ArgumentError);
+    expect((error as ArgumentError).argument).toBe(argument);
+  });
+});
