@@ -7,6 +7,8 @@ export interface CliContext {
   /** True when stderr is an interactive terminal (progress bars instead of plain lines). */
   isTTY: boolean;
   verbose: boolean;
+  /** Exit code a command sets when it finishes without throwing but found bad input (default 0). */
+  exitCode: number;
 }
 
 /** Writes one line to stdout. */

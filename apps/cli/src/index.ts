@@ -27,6 +27,7 @@ export async function runCli(argv: readonly string[], options: RunCliOptions = {
     stderr,
     isTTY: options.isTTY ?? (Boolean((stderr as NodeJS.WriteStream).isTTY) && process.env.CI === undefined),
     verbose,
+    exitCode: EXIT.ok,
   };
   const program = new Command('brats')
     .description('Brain-tumour segmentation from raw MRI to the edge: the Intel NCS2 BraTS recipe in TypeScript.')
@@ -41,7 +42,7 @@ export async function runCli(argv: readonly string[], options: RunCliOptions = {
   program.commands.forEach((command) => command.exitOverride());
   try {
     await program.parseAsync([...argv], { from: 'user' });
-    return EXIT.ok;
+    return context.exitCode;
   } catch (error) {
     if (error instanceof CommanderError) {
       if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version' || error.exitCode === 0) return EXIT.ok;

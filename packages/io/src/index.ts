@@ -11,3 +11,4 @@ export { NIFTI_DATATYPE_CODES } from './nifti/dtypes.js';
 export * from './layouts/channels.js';
 export * from './layouts/dataset.js';
 export * from './preprocess.js';
+export * from './inspect.js';

@@ -1,0 +1,79 @@
+import { promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { createVolume, writeNifti } from '@brats/io';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { NO_SHARED_DATA, sharedDataDir } from '@brats/vitest-config/fixtures';
+import { runCaptured } from '../../test/run-captured.js';
+
+let dir: string;
+beforeAll(async () => {
+  dir = await fs.mkdtemp(path.join(os.tmpdir(), 'brats-inspect-'));
+});
+afterAll(async () => {
+  await fs.rm(dir, { recursive: true, force: true });
+});
+
+describe('brats inspect', () => {
+  it('summarises a label map as JSON with its label counts', async () => {
+    const file = path.join(dir, 'seg.nii.gz');
+    await writeNifti(file, createVolume('uint8', Uint8Array.from([0, 0, 0, 1, 2, 2, 4, 0]), [2, 2, 2], { spacing: [1, 1, 2] }));
+    const { code, stdout } = await runCaptured(['inspect', file, '--json']);
+    expect(code).toBe(0);
+    const summary = JSON.parse(stdout);
+    expect(summary.shape).toEqual([2, 2, 2]);
+    expect(summary.spacing).toEqual([1, 1, 2]);
+    expect(summary.dtype).toBe('uint8');
+    expect(summary.labelCounts).toEqual({ 0: 4, 1: 1, 2: 2, 4: 1 });
+    expect(summary.range).toEqual({ min: 0, max: 4, mean: 9 / 8 });
+  });
+
+  it('prints a text summary', async () => {
+    const file = path.join(dir, 'scan.nii');
+    await writeNifti(file, createVolume('float32', Float32Array.from([0.5, 1.5]), [2, 1, 1]));
+    const { code, stdout } = await runCaptured(['inspect', file]);
+    expect(code).toBe(0);
+    expect(stdout).toContain('shape       2 x 1 x 1');
+    expect(stdout).toContain('range       0.500000 .. 1.50000');
+  });
+
+  it('exits 1 for a usage error and 2 for bad input data, with one line', async () => {
+    const missing = await runCaptured(['inspect', path.join(dir, 'nope.nii.gz')]);
+    expect(missing.code).toBe(1);
+    const bad = path.join(dir, 'bad.nii.gz');
+    await fs.writeFile(bad, 'not a nifti file at all');
+    const corrupt = await runCaptured(['inspect', bad]);
+    expect(corrupt.code).toBe(2);
+    expect(corrupt.stderr.trim().split('\n')).toEqual([`error: ${bad}: truncated header: 23 bytes, a NIfTI header needs at least 348`]);
+    const unknown = await runCaptured(['inspect']);
+    expect(unknown.code).toBe(1);
+  });
+
+  it('reports a broken case of a dataset folder and exits 2', async () => {
+    const root = path.join(dir, 'dataset');
+    const caseDir = path.join(root, 'Case_1');
+    await fs.mkdir(caseDir, { recursive: true });
+    for (const suffix of ['_flair', '_t1', '_t1ce']) await writeNifti(path.join(caseDir, `Case_1${suffix}.nii.gz`), createVolume('int16', new Int16Array(8), [2, 2, 2]));
+    const { code, stdout } = await runCaptured(['inspect', root, '--json']);
+    expect(code).toBe(2);
+    const summary = JSON.parse(stdout);
+    expect(summary.layout).toBe('brats2017');
+    expect(summary.problems).toHaveLength(1);
+    expect(summary.problems[0]).toContain('case Case_1: ');
+    expect(summary.problems[0]).toContain('Case_1_t2.nii.gz: missing file');
+  });
+});
+
+const data = sharedDataDir();
+describe.skipIf(!data)(`brats inspect on real samples (${data ? 'present' : NO_SHARED_DATA})`, () => {
+  it('finds the Decathlon layout, its two labelled cases and label set', async () => {
+    const { code, stdout } = await runCaptured(['inspect', path.join(data!, 'msd-task01-sample'), '--json']);
+    expect(code).toBe(0);
+    const summary = JSON.parse(stdout);
+    expect(summary.layout).toBe('msd');
+    expect(summary.labelledCount).toBe(2);
+    expect(summary.cases[0].shape).toEqual([240, 240, 155]);
+    expect(summary.cases[0].labels).toEqual([0, 1, 2, 3]);
+    expect(summary.problems).toEqual([]);
+  });
+});

@@ -1,0 +1,72 @@
+import { promises as fs } from 'node:fs';
+import { inspectDataset, inspectNifti, type DatasetSummary, type NiftiSummary } from '@brats/io';
+import type { Command } from 'commander';
+import { printLine, type CliContext } from '../context.js';
+import { UsageError } from '../errors.js';
+import { createProgress } from '../progress.js';
+
+function formatNumber(value: number): string {
+  return Number.isInteger(value) ? String(value) : value.toPrecision(6);
+}
+
+function printNifti(context: CliContext, summary: NiftiSummary): void {
+  printLine(context, `${summary.path}`);
+  printLine(context, `  format      NIfTI-${summary.niftiVersion}, ${summary.byteOrder}`);
+  printLine(context, `  dtype       ${summary.dtype}`);
+  printLine(context, `  shape       ${summary.shape.join(' x ')}`);
+  printLine(context, `  spacing     ${summary.spacing.map(formatNumber).join(' x ')} mm`);
+  printLine(context, `  qform/sform codes ${summary.qformCode}/${summary.sformCode}`);
+  printLine(context, '  affine');
+  for (const row of summary.affine) printLine(context, `    ${row.map((v) => formatNumber(v).padStart(10)).join(' ')}`);
+  printLine(context, `  range       ${formatNumber(summary.range.min)} .. ${formatNumber(summary.range.max)} (mean ${formatNumber(summary.range.mean)})`);
+  if (summary.labelCounts !== undefined) {
+    printLine(context, `  labels      ${Object.entries(summary.labelCounts).map(([value, count]) => `${value}: ${count}`).join(', ')}`);
+  }
+}
+
+function printDataset(context: CliContext, summary: DatasetSummary): void {
+  printLine(context, `${summary.root}`);
+  printLine(context, `  layout      ${summary.layout} (labels: ${summary.labelConvention})`);
+  printLine(context, `  modalities  ${summary.modalities.join(', ')}`);
+  printLine(context, `  cases       ${summary.caseCount} (${summary.labelledCount} labelled)`);
+  const labelSets = new Set(summary.cases.filter((c) => c.labels !== undefined).map((c) => c.labels!.join(',')));
+  if (labelSets.size > 0) printLine(context, `  label sets  ${[...labelSets].map((set) => `{${set}}`).join(' ')}`);
+  const shapes = new Set(summary.cases.filter((c) => c.shape !== undefined).map((c) => c.shape!.join('x')));
+  if (shapes.size > 0) printLine(context, `  shapes      ${[...shapes].join(', ')}`);
+  printLine(context, `  problems    ${summary.problems.length === 0 ? 'none' : summary.problems.length}`);
+  for (const problem of summary.problems) printLine(context, `    - ${problem}`);
+}
+
+/** `brats inspect PATH [--json]`: a NIfTI file's header and values, or a dataset folder's layout and problems. */
+export function registerInspectCommand(program: Command, context: CliContext): void {
+  program
+    .command('inspect')
+    .description('summarise a NIfTI file (header, dtype, shape, spacing, affine, values, labels) or a dataset folder')
+    .argument('<path>', 'a .nii/.nii.gz file or a dataset folder')
+    .option('--json', 'print one JSON document instead of text')
+    .option('--no-validate', 'for a folder: list cases without decoding them')
+    .action(async (target: string, options: { json?: boolean; validate: boolean }) => {
+      const stat = await fs.stat(target).catch(() => undefined);
+      if (stat === undefined) throw new UsageError(`${target}: no such file or folder`);
+      if (stat.isDirectory()) {
+        let reporter: ReturnType<typeof createProgress> | undefined;
+        const summary = await inspectDataset(target, {
+          validate: options.validate,
+          onProgress: (done, total, caseId) => {
+            if (!options.validate) return;
+            reporter ??= createProgress(context, 'inspect', total, 'cases');
+            reporter.update(done, caseId);
+          },
+        });
+        reporter?.finish();
+        if (options.json === true) printLine(context, JSON.stringify(summary, null, 2));
+        else printDataset(context, summary);
+        // Problems are bad input data: report them all, then exit 2.
+        if (summary.problems.length > 0) context.exitCode = 2;
+        return;
+      }
+      const summary = await inspectNifti(target);
+      if (options.json === true) printLine(context, JSON.stringify(summary, null, 2));
+      else printNifti(context, summary);
+    });
+}

@@ -1,0 +1,136 @@
+/** JSON-able summaries of a NIfTI file or a dataset folder, for `brats inspect`. */
+import { BratsError } from './errors.js';
+import { loadCase, openDataset, type LayoutName } from './layouts/dataset.js';
+import { readNifti, type ReadNiftiOptions } from './nifti/read.js';
+import type { Affine, DType, Spacing, VolumeShape } from './volume.js';
+
+/** What `brats inspect FILE.nii.gz` shows. */
+export interface NiftiSummary {
+  path: string;
+  niftiVersion: 1 | 2;
+  dtype: DType;
+  byteOrder: 'little-endian' | 'big-endian';
+  shape: VolumeShape;
+  spacing: Spacing;
+  affine: Affine;
+  qformCode: number;
+  sformCode: number;
+  sclSlope: number;
+  sclInter: number;
+  description: string;
+  /** Value range over the whole file (all frames). */
+  range: { min: number; max: number; mean: number };
+  /** Voxel count of each value, when the data are integers with at most 32 distinct values (a label map). */
+  labelCounts?: Record<string, number>;
+}
+
+/**
+ * Reads a NIfTI file and summarises its header and values.
+ * @throws {NiftiFormatError} for an unreadable file.
+ */
+export async function inspectNifti(path: string, options: ReadNiftiOptions = {}): Promise<NiftiSummary> {
+  const volume = await readNifti(path, options);
+  let min = Number.POSITIVE_INFINITY;
+  let max = Number.NEGATIVE_INFINITY;
+  let sum = 0;
+  let integral = true;
+  const counts = new Map<number, number>();
+  for (let i = 0; i < volume.data.length; i++) {
+    const value = volume.data[i]!;
+    if (value < min) min = value;
+    if (value > max) max = value;
+    sum += value;
+    if (integral) {
+      if (!Number.isInteger(value)) integral = false;
+      else {
+        counts.set(value, (counts.get(value) ?? 0) + 1);
+        if (counts.size > 32) integral = false;
+      }
+    }
+  }
+  const summary: NiftiSummary = {
+    path,
+    niftiVersion: volume.nifti.version,
+    dtype: volume.nifti.dtype,
+    byteOrder: volume.nifti.littleEndian ? 'little-endian' : 'big-endian',
+    shape: volume.shape,
+    spacing: volume.spacing,
+    affine: volume.affine,
+    qformCode: volume.nifti.qformCode,
+    sformCode: volume.nifti.sformCode,
+    sclSlope: volume.nifti.sclSlope,
+    sclInter: volume.nifti.sclInter,
+    description: volume.nifti.description,
+    range: { min, max, mean: volume.data.length > 0 ? sum / volume.data.length : Number.NaN },
+  };
+  if (integral) {
+    summary.labelCounts = Object.fromEntries([...counts.entries()].sort((a, b) => a[0] - b[0]).map(([value, count]) => [String(value), count]));
+  }
+  return summary;
+}
+
+/** What `brats inspect DATASET_DIR` shows. */
+export interface DatasetSummary {
+  root: string;
+  layout: LayoutName;
+  labelConvention: string;
+  modalities: readonly string[];
+  metadata: Record<string, string>;
+  caseCount: number;
+  labelledCount: number;
+  cases: { id: string; labelled: boolean; shape?: readonly number[]; labels?: number[]; problem?: string }[];
+  /** One line per problem found (missing files, mismatched grids, unknown labels), naming the case and file. */
+  problems: string[];
+}
+
+/** Options of {@link inspectDataset}. */
+export interface InspectDatasetOptions {
+  /** Decode every case to find problems and label sets (default true). */
+  validate?: boolean;
+  /** Called after each case is checked. */
+  onProgress?: (done: number, total: number, caseId: string) => void;
+}
+
+/**
+ * Discovers a dataset and, unless `validate` is false, loads every case to report its grid, its label
+ * values and any problem. A case that fails to load is reported, not thrown.
+ * @throws {DatasetError} when the folder holds no known layout.
+ */
+export async function inspectDataset(dir: string, options: InspectDatasetOptions = {}): Promise<DatasetSummary> {
+  const dataset = await openDataset(dir);
+  const summary: DatasetSummary = {
+    root: dataset.root,
+    layout: dataset.layout,
+    labelConvention: dataset.labelMapping.name,
+    modalities: dataset.metadata.modalities,
+    metadata: {
+      name: dataset.metadata.name,
+      description: dataset.metadata.description,
+      reference: dataset.metadata.reference,
+      licence: dataset.metadata.licence,
+      release: dataset.metadata.release,
+    },
+    caseCount: dataset.cases.length,
+    labelledCount: dataset.cases.filter((c) => c.label !== undefined).length,
+    cases: [],
+    problems: [],
+  };
+  let done = 0;
+  for (const ref of dataset.cases) {
+    const entry: DatasetSummary['cases'][number] = { id: ref.id, labelled: ref.label !== undefined };
+    if (options.validate !== false) {
+      try {
+        const loaded = await loadCase(ref);
+        entry.shape = loaded.channels[0].shape;
+        if (loaded.labels !== undefined) entry.labels = [...new Set(loaded.labels.data)].sort((a, b) => a - b);
+      } catch (error) {
+        if (!(error instanceof BratsError)) throw error;
+        entry.problem = error.message;
+        summary.problems.push(error.message);
+      }
+    }
+    summary.cases.push(entry);
+    options.onProgress?.(++done, dataset.cases.length, ref.id);
+  }
+  return summary;
+}
