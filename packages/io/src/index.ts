@@ -12,3 +12,4 @@ export * from './layouts/channels.js';
 export * from './layouts/dataset.js';
 export * from './preprocess.js';
 export * from './inspect.js';
+export * from './layouts/label-maps.js';

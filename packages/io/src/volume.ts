@@ -88,6 +88,12 @@ export function affineFromSpacing(spacing: Spacing): Affine {
   ];
 }
 
+/** Voxel sizes implied by an affine: the lengths of its first three columns. */
+export function spacingFromAffine(affine: Affine): Spacing {
+  const length = (c: 0 | 1 | 2): number => Math.hypot(affine[0][c], affine[1][c], affine[2][c]);
+  return [length(0), length(1), length(2)];
+}
+
 /** Number of voxels of a shape (product of its dimensions). */
 export function voxelCount(shape: readonly number[]): number {
   let count = 1;
@@ -96,7 +102,8 @@ export function voxelCount(shape: readonly number[]): number {
 }
 
 /**
- * Makes a volume, checking that the data length matches the shape.
+ * Makes a volume, checking that the data length matches the shape. Without `spacing`, it is taken from
+ * `affine` (column lengths), or 1 mm.
  * @throws {ShapeMismatchError} when `data.length` differs from the product of `shape`.
  */
 export function createVolume<D extends DType>(
@@ -108,7 +115,7 @@ export function createVolume<D extends DType>(
   if (data.length !== voxelCount(shape)) {
     throw new ShapeMismatchError('createVolume(): data length', [voxelCount(shape)], [data.length]);
   }
-  const spacing = geometry.spacing ?? [1, 1, 1];
+  const spacing = geometry.spacing ?? (geometry.affine === undefined ? [1, 1, 1] : spacingFromAffine(geometry.affine));
   const volume: Volume<D> = { dtype, data, shape, spacing, affine: geometry.affine ?? affineFromSpacing(spacing) };
   if (geometry.header !== undefined) volume.header = geometry.header;
   return volume;
