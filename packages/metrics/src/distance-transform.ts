@@ -1,0 +1,141 @@
+/**
+ * Exact Euclidean distance transform with anisotropic voxel spacing, in linear time.
+ *
+ * Written by hand because no maintained JavaScript package offers an exact, spacing-aware 3D EDT on typed
+ * arrays: this is the separable algorithm of Felzenszwalb & Huttenlocher ("Distance Transforms of Sampled
+ * Functions", Theory of Computing 8, 2012): a 1D pass along i, then the lower envelope of parabolas along j
+ * and along k, each O(n) per line.
+ */
+import { checkLengthMatchesShape, checkShape, checkSpacing, checkValues, type GridShape, type GridSpacing, type VoxelValues } from './validate.js';
+
+/**
+ * Squared Euclidean distance in mm² from every voxel to the nearest voxel where `features` is non-zero
+ * (Infinity everywhere when there is none). Layout: flat, NIfTI i-j-k order, i fastest. This is the square of
+ * scipy's `distance_transform_edt(features == 0, sampling=spacing)`.
+ * @param features any numeric array, non-zero marks a feature voxel; @param shape `[i, j, k]`;
+ * @param spacing voxel size in mm along i, j, k (default 1 mm).
+ * @throws {ArgumentError} for a bad shape, spacing or array. @throws {ShapeMismatchError} when the length differs from the shape.
+ */
+export function computeSquaredDistanceTransform(
+  features: VoxelValues,
+  shape: GridShape,
+  spacing: GridSpacing = [1, 1, 1],
+): Float64Array {
+  checkValues('computeSquaredDistanceTransform', 'features', features);
+  checkShape('computeSquaredDistanceTransform', 'shape', shape);
+  checkSpacing('computeSquaredDistanceTransform', 'spacing', spacing);
+  checkLengthMatchesShape('computeSquaredDistanceTransform', 'features', features, shape);
+  return squaredDistanceTransform(features, shape, spacing);
+}
+
+/**
+ * Unchecked transform used inside the package. `neededLines`, when given, marks (i, j) columns (index i + ni·j)
+ * whose final values are needed; the last pass skips the others, which then hold partial values.
+ */
+export function squaredDistanceTransform(
+  features: VoxelValues,
+  shape: GridShape,
+  spacing: GridSpacing,
+  neededLines?: Uint8Array,
+): Float64Array {
+  const [ni, nj, nk] = shape;
+  const out = new Float64Array(ni * nj * nk);
+  const longest = Math.max(ni, nj, nk);
+  const line = new Float64Array(longest);
+  const result = new Float64Array(longest);
+  const vertices = new Int32Array(longest);
+  const bounds = new Float64Array(longest + 1);
+
+  // Pass along i: the distance to the nearest feature on the same row is a two-sweep count, no envelope needed.
+  const si = spacing[0];
+  for (let row = 0, base = 0; row < nj * nk; row++, base += ni) {
+    let last = -1;
+    for (let i = 0; i < ni; i++) {
+      if (features[base + i] !== 0) last = i;
+      out[base + i] = last < 0 ? Number.POSITIVE_INFINITY : i - last;
+    }
+    last = -1;
+    for (let i = ni - 1; i >= 0; i--) {
+      if (features[base + i] !== 0) last = i;
+      const forward = out[base + i]!;
+      const gap = last < 0 ? forward : Math.min(forward, last - i);
+      out[base + i] = gap === Number.POSITIVE_INFINITY ? gap : gap * si * gap * si;
+    }
+  }
+
+  // Pass along j, one (i, k) line at a time.
+  if (nj > 1) {
+    for (let k = 0; k < nk; k++) {
+      const plane = k * ni * nj;
+      for (let i = 0; i < ni; i++) {
+        const start = plane + i;
+        for (let j = 0; j < nj; j++) line[j] = out[start + j * ni]!;
+        envelope(line, result, nj, spacing[1], vertices, bounds);
+        for (let j = 0; j < nj; j++) out[start + j * ni] = result[j]!;
+      }
+    }
+  }
+
+  // Pass along k, one (i, j) column at a time.
+  if (nk > 1) {
+    const stride = ni * nj;
+    for (let column = 0; column < stride; column++) {
+      if (neededLines !== undefined && neededLines[column] === 0) continue;
+      for (let k = 0; k < nk; k++) line[k] = out[column + k * stride]!;
+      envelope(line, result, nk, spacing[2], vertices, bounds);
+      for (let k = 0; k < nk; k++) out[column + k * stride] = result[k]!;
+    }
+  }
+  return out;
+}
+
+/**
+ * 1D squared distance transform of a sampled function f (Infinity allowed) on samples spaced `step` mm apart:
+ * result[q] = min_p (f[p] + ((q − p)·step)²), via the lower envelope of the parabolas rooted at finite f[p].
+ */
+function envelope(
+  f: Float64Array,
+  result: Float64Array,
+  n: number,
+  step: number,
+  vertices: Int32Array,
+  bounds: Float64Array,
+): void {
+  let k = -1;
+  for (let q = 0; q < n; q++) {
+    const fq = f[q]!;
+    if (fq === Number.POSITIVE_INFINITY) continue;
+    const xq = q * step;
+    if (k < 0) {
+      k = 0;
+      vertices[0] = q;
+      bounds[0] = Number.NEGATIVE_INFINITY;
+      bounds[1] = Number.POSITIVE_INFINITY;
+      continue;
+    }
+    // bounds[0] is −∞, so popping stops at vertex 0 at the latest.
+    let v = vertices[k]!;
+    let s = (fq + xq * xq - (f[v]! + v * step * v * step)) / (2 * (xq - v * step));
+    while (s <= bounds[k]!) {
+      k--;
+      v = vertices[k]!;
+      s = (fq + xq * xq - (f[v]! + v * step * v * step)) / (2 * (xq - v * step));
+    }
+    k++;
+    vertices[k] = q;
+    bounds[k] = s;
+    bounds[k + 1] = Number.POSITIVE_INFINITY;
+  }
+  if (k < 0) {
+    result.fill(Number.POSITIVE_INFINITY, 0, n);
+    return;
+  }
+  let m = 0;
+  for (let q = 0; q < n; q++) {
+    const x = q * step;
+    while (bounds[m + 1]! < x) m++;
+    const v = vertices[m]!;
+    const dx = x - v * step;
+    result[q] = dx * dx + f[v]!;
+  }
+}
