@@ -13,3 +13,4 @@ export * from './layouts/dataset.js';
 export * from './preprocess.js';
 export * from './inspect.js';
 export * from './layouts/label-maps.js';
+export * from './bundle.js';

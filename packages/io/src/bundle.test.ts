@@ -1,0 +1,52 @@
+import { promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ModelBundleError, readModelManifest, writeModelManifest, type ModelManifest } from './bundle.js';
+import { resolvePreprocessing } from './preprocess.js';
+
+let dir: string;
+beforeAll(async () => {
+  dir = await fs.mkdtemp(path.join(os.tmpdir(), 'brats-bundle-'));
+});
+afterAll(async () => {
+  await fs.rm(dir, { recursive: true, force: true });
+});
+
+const manifest: ModelManifest = {
+  format: 'brats-model',
+  formatVersion: 1,
+  createdAt: '2026-01-01T00:00:00.000Z',
+  model: { architecture: 'unet2d', inputShape: [144, 144, 4], filters: 16, depth: 4, upsampling: 'bilinear', batchNorm: false, dropout: 0.2, outputChannels: 1, parameters: 1962769 },
+  channels: ['FLAIR', 'T1w', 'T1gd', 'T2w'],
+  preprocessing: resolvePreprocessing(),
+  regions: ['WT'],
+  threshold: 0.5,
+  inputLayout: 'NHWC',
+  files: { tfjs: 'model.json' },
+};
+
+describe('model manifest', () => {
+  it('round-trips through brats-model.json', async () => {
+    await writeModelManifest(path.join(dir, 'ok'), manifest);
+    expect(await readModelManifest(path.join(dir, 'ok'))).toEqual(manifest);
+  });
+
+  it.each<[string, unknown, RegExp]>([
+    ['another format', { ...manifest, format: 'keras' }, /not a brats-model manifest/],
+    ['a newer version', { ...manifest, formatVersion: 2 }, /format version 2; this release reads version 1/],
+    ['a channel count that disagrees with the input', { ...manifest, channels: ['FLAIR'] }, /one name per input channel/],
+    ['a threshold of 1', { ...manifest, threshold: 1 }, /threshold must be in \(0, 1\)/],
+  ])('rejects %s with a ModelBundleError', async (name, content, reason) => {
+    const bundle = path.join(dir, name.replace(/ /g, '-'));
+    await fs.mkdir(bundle, { recursive: true });
+    await fs.writeFile(path.join(bundle, 'brats-model.json'), JSON.stringify(content));
+    const error = await readModelManifest(bundle).catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(ModelBundleError);
+    expect((error as Error).message).toMatch(reason);
+  });
+
+  it('names the missing manifest', async () => {
+    await expect(readModelManifest(path.join(dir, 'nothing'))).rejects.toThrow(/brats-model\.json: no model manifest here/);
+  });
+});

@@ -1,0 +1,136 @@
+/**
+ * The model bundle: a folder that every step after training passes on. Its manifest `brats-model.json`
+ * says how the model was trained and how to feed it, so whoever loads a bundle never guesses.
+ */
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { writeFileAtomic } from './atomic.js';
+import { BratsError } from './errors.js';
+import type { ChannelName } from './layouts/channels.js';
+import type { PreprocessSettings } from './preprocess.js';
+import type { RegionName } from './regions.js';
+
+/** File name of the manifest inside a bundle folder. */
+export const MODEL_MANIFEST_FILE = 'brats-model.json';
+/** Manifest format version this release writes and reads. */
+export const MODEL_MANIFEST_VERSION = 1;
+
+/** A bundle folder or its manifest is missing or invalid. */
+export class ModelBundleError extends BratsError {
+  readonly path: string;
+  readonly reason: string;
+
+  constructor(path: string, reason: string) {
+    super('MODEL_BUNDLE', `${path}: ${reason}`);
+    this.path = path;
+    this.reason = reason;
+  }
+}
+
+/** The U-Net's architecture, enough to rebuild it. */
+export interface UnetArchitecture {
+  architecture: 'unet2d';
+  /** [height, width, channels], channels last. */
+  inputShape: readonly [number, number, number];
+  filters: number;
+  depth: number;
+  upsampling: 'bilinear' | 'transpose';
+  batchNorm: boolean;
+  dropout: number;
+  outputChannels: number;
+  parameters: number;
+}
+
+/** Files of the bundle, relative to its folder. */
+export interface BundleFiles {
+  /** TensorFlow.js layers model (model.json + weights). */
+  tfjs?: string;
+  /** ONNX graph, input NHWC float32 [batch, H, W, C], output [batch, H, W, K] probabilities. */
+  onnx?: string;
+  /** OpenVINO IR per precision. */
+  openvino?: Partial<Record<'FP32' | 'FP16' | 'INT8', { xml: string; bin: string }>>;
+}
+
+/** How the model was trained (provenance). */
+export interface TrainingRecord {
+  backend: string;
+  dataFile: string;
+  split: { seed: number; train: readonly string[]; validation: readonly string[]; testing: readonly string[] };
+  epochs: number;
+  bestEpoch: number;
+  batchSize: number;
+  learningRate: number;
+  seed: number;
+  durationSeconds: number;
+  slicesPerSecond?: number;
+}
+
+/** The manifest `brats-model.json`. */
+export interface ModelManifest {
+  format: 'brats-model';
+  formatVersion: number;
+  createdAt: string;
+  model: UnetArchitecture;
+  /** Input channels in order. */
+  channels: readonly ChannelName[];
+  preprocessing: PreprocessSettings;
+  /** Region of each output channel. */
+  regions: readonly RegionName[];
+  /** Probability above which a voxel is labelled. */
+  threshold: number;
+  /** Tensor layout of the model's input: [batch, height, width, channels]. */
+  inputLayout: 'NHWC';
+  files: BundleFiles;
+  training?: TrainingRecord;
+  /** Validation metrics of the kept model (e.g. { dice: 0.87, loss: 0.21 } or per region). */
+  validation?: Record<string, number>;
+  licence?: string;
+  notes?: string;
+}
+
+function check(condition: boolean, file: string, reason: string): asserts condition {
+  if (!condition) throw new ModelBundleError(file, reason);
+}
+
+/**
+ * Reads and validates the manifest of a bundle folder (or of the manifest file itself).
+ * @throws {ModelBundleError} when the folder or manifest is missing, not JSON, or of another format or version.
+ */
+export async function readModelManifest(bundle: string): Promise<ModelManifest> {
+  const file = bundle.endsWith('.json') ? bundle : path.join(bundle, MODEL_MANIFEST_FILE);
+  let text: string;
+  try {
+    text = await fs.readFile(file, 'utf8');
+  } catch {
+    throw new ModelBundleError(file, 'no model manifest here; a model bundle folder holds brats-model.json');
+  }
+  let manifest: ModelManifest;
+  try {
+    manifest = JSON.parse(text) as ModelManifest;
+  } catch {
+    throw new ModelBundleError(file, 'is not valid JSON');
+  }
+  check(manifest !== null && typeof manifest === 'object' && manifest.format === 'brats-model', file, 'is not a brats-model manifest');
+  check(
+    manifest.formatVersion === MODEL_MANIFEST_VERSION,
+    file,
+    `has format version ${String(manifest.formatVersion)}; this release reads version ${MODEL_MANIFEST_VERSION}`,
+  );
+  const shape = manifest.model?.inputShape;
+  check(Array.isArray(shape) && shape.length === 3 && shape.every((n) => Number.isInteger(n) && n > 0), file, 'model.inputShape must be [height, width, channels]');
+  check(Array.isArray(manifest.channels) && manifest.channels.length === shape[2], file, 'channels must list one name per input channel');
+  check(Array.isArray(manifest.regions) && manifest.regions.length === manifest.model.outputChannels, file, 'regions must list one region per output channel');
+  check(typeof manifest.threshold === 'number' && manifest.threshold > 0 && manifest.threshold < 1, file, 'threshold must be in (0, 1)');
+  check(manifest.preprocessing !== undefined && Array.isArray(manifest.preprocessing.cropSize), file, 'preprocessing is missing');
+  return manifest;
+}
+
+/** Writes a manifest into a bundle folder atomically (the folder is created if needed). */
+export async function writeModelManifest(bundle: string, manifest: ModelManifest): Promise<void> {
+  await writeFileAtomic(path.join(bundle, MODEL_MANIFEST_FILE), `${JSON.stringify(manifest, null, 2)}\n`);
+}
+
+/** Absolute path of a file named in a bundle's manifest. */
+export function bundlePath(bundle: string, relative: string): string {
+  return path.resolve(bundle, relative);
+}
