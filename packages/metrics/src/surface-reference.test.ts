@@ -1,0 +1,159 @@
+/**
+ * Surface distances against an independent implementation: scipy's binary_erosion (6-connected cross, outside
+ * the volume is background) and distance_transform_edt with sampling, run by the Debian python3.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { NO_SHARED_DATA, referencePython, runPythonJson, sharedDataDir } from '@brats/vitest-config/fixtures';
+import { BRATS2017_LABELS, MSD_LABELS, readNifti, regionMask } from '@brats/io';
+import {
+  computeSurfaceDistances,
+  computeSurfaceMetrics,
+  evaluateCase,
+  type GridShape,
+  type GridSpacing,
+} from './index.js';
+import { randomBlobs, seededRandom, shiftMask } from './test-helpers.js';
+
+const python = referencePython(['scipy', 'numpy']);
+const data = sharedDataDir();
+const NO_PYTHON = 'skipped: /usr/bin/python3 with scipy and numpy is not available';
+
+const SCIPY_SCRIPT = `
+import json, sys
+import numpy as np
+from scipy.ndimage import binary_erosion, distance_transform_edt
+prediction_path, reference_path = sys.argv[1], sys.argv[2]
+shape, spacing = json.loads(sys.argv[3]), json.loads(sys.argv[4])
+def load(p):
+    return np.fromfile(p, dtype=np.uint8).reshape(shape, order='F').astype(bool)
+def edges(mask):
+    return mask ^ binary_erosion(mask)
+def directed(a, b):
+    return distance_transform_edt(~b, sampling=spacing)[a]
+ep, er = edges(load(prediction_path)), edges(load(reference_path))
+d1, d2 = directed(ep, er), directed(er, ep)
+print(json.dumps({
+    'predictionToReference': np.sort(d1).tolist(),
+    'referenceToPrediction': np.sort(d2).tolist(),
+    'hd95': float(max(np.percentile(d1, 95), np.percentile(d2, 95))),
+    'hausdorff': float(max(d1.max(), d2.max())),
+    'assd': float(np.concatenate([d1, d2]).mean()),
+}))
+`;
+
+interface ScipyResult {
+  predictionToReference: number[];
+  referenceToPrediction: number[];
+  hd95: number;
+  hausdorff: number;
+  assd: number;
+}
+
+const scratch = mkdtempSync(path.join(tmpdir(), 'brats-metrics-'));
+afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+
+function scipySurface(prediction: Uint8Array, reference: Uint8Array, shape: GridShape, spacing: GridSpacing): ScipyResult {
+  const predictionPath = path.join(scratch, 'prediction.raw');
+  const referencePath = path.join(scratch, 'reference.raw');
+  writeFileSync(predictionPath, prediction);
+  writeFileSync(referencePath, reference);
+  return runPythonJson<ScipyResult>(python!, SCIPY_SCRIPT, [
+    predictionPath,
+    referencePath,
+    JSON.stringify(shape),
+    JSON.stringify(spacing),
+  ]);
+}
+
+function sorted(values: Float64Array): number[] {
+  return Array.from(values).sort((a, b) => a - b);
+}
+
+describe.skipIf(!python)(`surface distances against scipy (${NO_PYTHON})`, () => {
+  it.each([
+    { seed: 11, shape: [40, 36, 30] as const, spacing: [1, 1, 1] as const },
+    { seed: 12, shape: [40, 36, 30] as const, spacing: [0.7, 1.3, 2.5] as const },
+    { seed: 13, shape: [25, 48, 20] as const, spacing: [2, 0.9, 1.1] as const },
+    { seed: 14, shape: [32, 32, 1] as const, spacing: [0.5, 0.8, 3] as const },
+  ])('random blobs, seed $seed, spacing $spacing', ({ seed, shape, spacing }) => {
+    const random = seededRandom(seed);
+    const prediction = randomBlobs(shape, 4, random);
+    const reference = randomBlobs(shape, 3, random);
+    const expected = scipySurface(prediction, reference, shape, spacing);
+    const distances = computeSurfaceDistances(prediction, reference, { shape, spacing });
+    const actualForward = sorted(distances.predictionToReference);
+    const actualBackward = sorted(distances.referenceToPrediction);
+    expect(actualForward.length).toBe(expected.predictionToReference.length);
+    expect(actualBackward.length).toBe(expected.referenceToPrediction.length);
+    actualForward.forEach((value, n) => expect(value).toBeCloseTo(expected.predictionToReference[n]!, 9));
+    actualBackward.forEach((value, n) => expect(value).toBeCloseTo(expected.referenceToPrediction[n]!, 9));
+    const metrics = computeSurfaceMetrics(prediction, reference, { shape, spacing });
+    expect(Math.abs(metrics.hd95 - expected.hd95)).toBeLessThan(1e-3);
+    expect(Math.abs(metrics.hausdorff - expected.hausdorff)).toBeLessThan(1e-3);
+    expect(Math.abs(metrics.assd - expected.assd)).toBeLessThan(1e-3);
+  });
+
+  it('blobs that fill the volume border (outside counts as background)', () => {
+    const shape = [20, 18, 12] as const;
+    const spacing = [1.2, 1, 2] as const;
+    const reference = new Uint8Array(shape[0] * shape[1] * shape[2]).fill(1);
+    const prediction = randomBlobs(shape, 6, seededRandom(21));
+    const expected = scipySurface(prediction, reference, shape, spacing);
+    const metrics = computeSurfaceMetrics(prediction, reference, { shape, spacing });
+    expect(Math.abs(metrics.hd95 - expected.hd95)).toBeLessThan(1e-3);
+    expect(Math.abs(metrics.hausdorff - expected.hausdorff)).toBeLessThan(1e-3);
+    expect(Math.abs(metrics.assd - expected.assd)).toBeLessThan(1e-3);
+  });
+
+  describe.skipIf(!data)(`real BraTS labels (${NO_SHARED_DATA})`, () => {
+    const caseDir = (caseId: string) => path.join(data!, 'brats2018-sample', caseId, `${caseId}_seg.nii.gz`);
+
+    const volumes = new Map<string, ReturnType<typeof readNifti>>();
+    async function wholeTumour(caseId: string): Promise<{ mask: Uint8Array; shape: GridShape; spacing: GridSpacing }> {
+      if (!volumes.has(caseId)) volumes.set(caseId, readNifti(caseDir(caseId)));
+      const volume = await volumes.get(caseId)!;
+      const [ni, nj, nk] = volume.shape;
+      return { mask: regionMask(volume.data, BRATS2017_LABELS, 'WT'), shape: [ni, nj, nk], spacing: volume.spacing };
+    }
+
+    it.each([
+      { name: 'WT against itself shifted by (3, -2, 1), 1 mm', other: 'shift', spacing: undefined },
+      { name: 'WT against itself shifted by (3, -2, 1), anisotropic', other: 'shift', spacing: [0.9, 1.1, 2.5] as const },
+      { name: 'WT against the WT of another case', other: 'Brats18_TCIA02_606_1', spacing: undefined },
+    ])('$name', async ({ other, spacing }) => {
+      const a = await wholeTumour('Brats18_CBICA_AQN_1');
+      const reference = a.mask;
+      const prediction = other === 'shift' ? shiftMask(a.mask, a.shape, [3, -2, 1]) : (await wholeTumour(other)).mask;
+      const grid = spacing ?? a.spacing;
+      const expected = scipySurface(prediction, reference, a.shape, grid);
+      const metrics = computeSurfaceMetrics(prediction, reference, { shape: a.shape, spacing: grid });
+      expect(Math.abs(metrics.hd95 - expected.hd95)).toBeLessThan(1e-3);
+      expect(Math.abs(metrics.hausdorff - expected.hausdorff)).toBeLessThan(1e-3);
+      expect(Math.abs(metrics.assd - expected.assd)).toBeLessThan(1e-3);
+    });
+
+    it('MSD labels of a case against its BraTS 2017 labels agree perfectly through their mappings', async () => {
+      const brats = await readNifti(caseDir('Brats18_CBICA_AQN_1'));
+      const msd = await readNifti(path.join(data!, 'msd-task01-sample', 'labelsTr', 'BRATS_901.nii.gz'));
+      const [ni, nj, nk] = brats.shape;
+      const result = evaluateCase({
+        prediction: msd.data,
+        predictionMapping: MSD_LABELS,
+        reference: brats.data,
+        referenceMapping: BRATS2017_LABELS,
+        shape: [ni, nj, nk],
+        spacing: brats.spacing,
+      });
+      for (const region of ['WT', 'TC', 'ET'] as const) {
+        const metrics = result.regions[region]!;
+        expect(metrics.dice).toBe(1);
+        expect(metrics.hd95).toBe(0);
+        expect(metrics.volumeMl.reference).toBeGreaterThan(0);
+        expect(metrics.volumeMl.prediction).toBe(metrics.volumeMl.reference);
+      }
+    });
+  });
+});
