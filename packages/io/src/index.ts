@@ -14,3 +14,4 @@ export * from './preprocess.js';
 export * from './inspect.js';
 export * from './layouts/label-maps.js';
 export * from './bundle.js';
+export * from './hdf5/index.js';
