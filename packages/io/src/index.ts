@@ -15,3 +15,5 @@ export * from './inspect.js';
 export * from './layouts/label-maps.js';
 export * from './bundle.js';
 export * from './hdf5/index.js';
+export * from './phantom/index.js';
+export * from './figures/index.js';

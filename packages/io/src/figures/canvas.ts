@@ -1,0 +1,64 @@
+/**
+ * Raster figures without a browser or native canvas: pureimage (a pure-JavaScript 2D canvas with PNG
+ * output) and the DejaVu Sans font shipped by the dejavu-fonts-ttf package, so figures look the same on
+ * every machine whatever fonts it has.
+ */
+import { createRequire } from 'node:module';
+import { PassThrough } from 'node:stream';
+import * as PImage from 'pureimage';
+import { writeFileAtomic } from '../atomic.js';
+
+/** A raster image being drawn (RGBA, 8 bits per channel). */
+export type Figure = PImage.Bitmap;
+
+/** Font family name registered for figure text. */
+export const FIGURE_FONT = 'DejaVu Sans';
+
+let fontLoaded = false;
+
+function ensureFont(): void {
+  if (fontLoaded) return;
+  const require = createRequire(import.meta.url);
+  const fontPath = require.resolve('dejavu-fonts-ttf/ttf/DejaVuSans.ttf');
+  PImage.registerFont(fontPath, FIGURE_FONT).loadSync();
+  fontLoaded = true;
+}
+
+/** A new figure of `width` x `height` pixels filled with `background` (CSS colour). */
+export function createFigure(width: number, height: number, background = '#ffffff'): Figure {
+  ensureFont();
+  const figure = PImage.make(Math.round(width), Math.round(height));
+  const context = figure.getContext('2d');
+  context.fillStyle = background;
+  context.fillRect(0, 0, figure.width, figure.height);
+  return figure;
+}
+
+/** Draws text with its baseline at (x, y); `align` is left, center or right. */
+export function drawText(
+  figure: Figure,
+  text: string,
+  x: number,
+  y: number,
+  options: { size?: number; color?: string; align?: 'left' | 'center' | 'right' } = {},
+): void {
+  const context = figure.getContext('2d');
+  context.font = `${options.size ?? 14}pt '${FIGURE_FONT}'`;
+  context.fillStyle = options.color ?? '#000000';
+  context.textAlign = (options.align ?? 'left') as never;
+  context.fillText(text, x, y);
+}
+
+/** Encodes a figure as PNG bytes. */
+export async function encodePng(figure: Figure): Promise<Uint8Array> {
+  const sink = new PassThrough();
+  const chunks: Buffer[] = [];
+  sink.on('data', (chunk: Buffer) => chunks.push(chunk));
+  await PImage.encodePNGToStream(figure, sink);
+  return Buffer.concat(chunks);
+}
+
+/** Writes a figure to a PNG file atomically. */
+export async function writePng(path: string, figure: Figure): Promise<void> {
+  await writeFileAtomic(path, await encodePng(figure));
+}
