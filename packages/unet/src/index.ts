@@ -4,3 +4,4 @@ export * from './wasm-kernels.js';
 export * from './spatial-dropout.js';
 export * from './model.js';
 export * from './losses.js';
+export * from './model-files.js';
