@@ -33,6 +33,13 @@ export class OnnxGraphBuilder {
   private readonly initializers: OnnxMessages.ITensorProto[] = [];
   private readonly usedNames = new Set<string>();
 
+  /** Claims `name` exactly (for graph inputs and outputs); later derived names avoid it. */
+  reserveName(name: string): string {
+    if (this.usedNames.has(name)) throw new RangeError(`tensor name ${name} is already used`);
+    this.usedNames.add(name);
+    return name;
+  }
+
   /** A tensor name not used yet in this graph, derived from `base`. */
   uniqueName(base: string): string {
     const clean = base.replace(/[^A-Za-z0-9_./-]/g, '_');
@@ -53,9 +60,18 @@ export class OnnxGraphBuilder {
     return name;
   }
 
-  /** Adds a node of `opType` reading `inputs` (an empty string is an omitted optional input) and returns its outputs. */
-  addNode(opType: string, inputs: readonly string[], outputBase: string, attributes: Record<string, AttributeValue> = {}): string {
-    const output = this.uniqueName(outputBase);
+  /**
+   * Adds a node of `opType` reading `inputs` (an empty string is an omitted optional input) and returns its
+   * output name: `reservedOutput` when given (a name from {@link reserveName}), else one derived from `outputBase`.
+   */
+  addNode(
+    opType: string,
+    inputs: readonly string[],
+    outputBase: string,
+    attributes: Record<string, AttributeValue> = {},
+    reservedOutput?: string,
+  ): string {
+    const output = reservedOutput ?? this.uniqueName(outputBase);
     this.nodes.push({
       opType,
       name: this.uniqueName(`${outputBase}/${opType}`),
