@@ -2,9 +2,10 @@ import type { Command } from 'commander';
 import type { CliContext } from '../context.js';
 import { registerEvaluateCommand } from './evaluate.js';
 import { registerInspectCommand } from './inspect.js';
+import { registerSynthCommand } from './synth.js';
 
 /** A `brats` sub-command: adds itself to the program. */
 export type CommandRegistration = (program: Command, context: CliContext) => void;
 
 /** Every sub-command, in the order `brats --help` lists them. */
-export const COMMANDS: readonly CommandRegistration[] = [registerInspectCommand, registerEvaluateCommand];
+export const COMMANDS: readonly CommandRegistration[] = [registerSynthCommand, registerInspectCommand, registerEvaluateCommand];
