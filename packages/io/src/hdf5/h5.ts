@@ -2,22 +2,30 @@
  * The one place that loads h5wasm (the HDF5 C library compiled to WebAssembly; its Node build opens files
  * by their real path) and the small conversions every store module needs.
  */
-import h5wasm from 'h5wasm/node';
-import type { Dataset as H5Dataset, Group as H5Group } from 'h5wasm/node';
+import type { Dataset as H5Dataset, File as H5File, Group as H5Group } from 'h5wasm/node';
 
-export type { H5Dataset, H5Group };
-export type H5File = InstanceType<typeof h5wasm.File>;
+export type { H5Dataset, H5File, H5Group };
+type H5wasm = (typeof import('h5wasm/node'))['default'];
 
-/** h5wasm once its WebAssembly module is ready. */
-export async function loadH5wasm(): Promise<typeof h5wasm> {
-  await h5wasm.ready;
-  return h5wasm;
+let loaded: H5wasm | undefined;
+
+/**
+ * h5wasm once its WebAssembly module is ready. Imported on first use so that code which never touches
+ * HDF5 (the NIfTI decoding workers of convert) does not instantiate a WebAssembly heap.
+ */
+export async function loadH5wasm(): Promise<H5wasm> {
+  if (loaded === undefined) {
+    const h5wasm = (await import('h5wasm/node')).default;
+    await h5wasm.ready;
+    loaded = h5wasm;
+  }
+  return loaded;
 }
 
-/** The dataset at `name`, or undefined when absent or not a dataset. */
+/** The dataset at `name`, or undefined when absent or not a dataset; only after {@link loadH5wasm}. */
 export function getDataset(group: H5Group, name: string): H5Dataset | undefined {
   const entity = group.get(name);
-  return entity instanceof h5wasm.Dataset ? entity : undefined;
+  return loaded !== undefined && entity instanceof loaded.Dataset ? entity : undefined;
 }
 
 /** A string or string-list dataset's value as a list (the seed stores single strings as shape [1]). */

@@ -16,3 +16,5 @@ export { openSliceStore, SliceStoreReader } from './reader.js';
 export type { SliceStoreSplitInfo, SliceBatch, SliceIndex, SliceStoreAttributeValue } from './reader.js';
 export { inspectSliceStore } from './inspect.js';
 export type { SliceStoreSummary, SliceStoreSplitSummary } from './inspect.js';
+export { convertDataset, defaultConvertWorkers, SPLIT_METHOD } from './convert.js';
+export type { ConvertDatasetOptions, ConvertProgress, ConvertSummary } from './convert.js';
