@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import type { CliContext } from '../context.js';
+import { registerConvertCommand } from './convert.js';
 import { registerEvaluateCommand } from './evaluate.js';
 import { registerInspectCommand } from './inspect.js';
 import { registerSynthCommand } from './synth.js';
@@ -8,4 +9,4 @@ import { registerSynthCommand } from './synth.js';
 export type CommandRegistration = (program: Command, context: CliContext) => void;
 
 /** Every sub-command, in the order `brats --help` lists them. */
-export const COMMANDS: readonly CommandRegistration[] = [registerSynthCommand, registerInspectCommand, registerEvaluateCommand];
+export const COMMANDS: readonly CommandRegistration[] = [registerSynthCommand, registerInspectCommand, registerConvertCommand, registerEvaluateCommand];
