@@ -5,3 +5,4 @@ export * from './spatial-dropout.js';
 export * from './model.js';
 export * from './losses.js';
 export * from './model-files.js';
+export * from './export/index.js';

@@ -1,2 +1,3 @@
 export { exportOnnx, type ExportOnnxOptions, type OnnxOpset } from './export-onnx.js';
+export { exportBundleToOnnx, ONNX_MODEL_FILE, type BundleOnnxExport } from './export-bundle.js';
 export { OnnxExportError } from './errors.js';
