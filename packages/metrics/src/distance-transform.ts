@@ -45,6 +45,7 @@ export function squaredDistanceTransform(
   const result = new Float64Array(longest);
   const vertices = new Int32Array(longest);
   const bounds = new Float64Array(longest + 1);
+  const heights = new Float64Array(longest);
 
   // Pass along i: the distance to the nearest feature on the same row is a two-sweep count, no envelope needed.
   const si = spacing[0];
@@ -70,7 +71,7 @@ export function squaredDistanceTransform(
       for (let i = 0; i < ni; i++) {
         const start = plane + i;
         for (let j = 0; j < nj; j++) line[j] = out[start + j * ni]!;
-        envelope(line, result, nj, spacing[1], vertices, bounds);
+        envelope(line, result, nj, spacing[1], vertices, bounds, heights);
         for (let j = 0; j < nj; j++) out[start + j * ni] = result[j]!;
       }
     }
@@ -82,7 +83,7 @@ export function squaredDistanceTransform(
     for (let column = 0; column < stride; column++) {
       if (neededLines !== undefined && neededLines[column] === 0) continue;
       for (let k = 0; k < nk; k++) line[k] = out[column + k * stride]!;
-      envelope(line, result, nk, spacing[2], vertices, bounds);
+      envelope(line, result, nk, spacing[2], vertices, bounds, heights);
       for (let k = 0; k < nk; k++) out[column + k * stride] = result[k]!;
     }
   }
@@ -100,29 +101,32 @@ function envelope(
   step: number,
   vertices: Int32Array,
   bounds: Float64Array,
+  heights: Float64Array,
 ): void {
+  // heights[k] = f[v] + x_v², the parabola of vertex k in the form that makes intersections one division.
   let k = -1;
   for (let q = 0; q < n; q++) {
     const fq = f[q]!;
     if (fq === Number.POSITIVE_INFINITY) continue;
     const xq = q * step;
+    const hq = fq + xq * xq;
     if (k < 0) {
       k = 0;
       vertices[0] = q;
+      heights[0] = hq;
       bounds[0] = Number.NEGATIVE_INFINITY;
       bounds[1] = Number.POSITIVE_INFINITY;
       continue;
     }
     // bounds[0] is −∞, so popping stops at vertex 0 at the latest.
-    let v = vertices[k]!;
-    let s = (fq + xq * xq - (f[v]! + v * step * v * step)) / (2 * (xq - v * step));
+    let s = (hq - heights[k]!) / (2 * (xq - vertices[k]! * step));
     while (s <= bounds[k]!) {
       k--;
-      v = vertices[k]!;
-      s = (fq + xq * xq - (f[v]! + v * step * v * step)) / (2 * (xq - v * step));
+      s = (hq - heights[k]!) / (2 * (xq - vertices[k]! * step));
     }
     k++;
     vertices[k] = q;
+    heights[k] = hq;
     bounds[k] = s;
     bounds[k + 1] = Number.POSITIVE_INFINITY;
   }
@@ -134,8 +138,7 @@ function envelope(
   for (let q = 0; q < n; q++) {
     const x = q * step;
     while (bounds[m + 1]! < x) m++;
-    const v = vertices[m]!;
-    const dx = x - v * step;
-    result[q] = dx * dx + f[v]!;
+    const dx = x - vertices[m]! * step;
+    result[q] = dx * dx + f[vertices[m]!]!;
   }
 }

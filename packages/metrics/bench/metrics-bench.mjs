@@ -1,0 +1,118 @@
+// HD95 timing on full BraTS-size (240x240x155) mask pairs, against the built package (dist/).
+// Run: pnpm --filter @brats/metrics build && pnpm --filter @brats/metrics bench
+//   (or `pnpm turbo run bench --filter @brats/metrics`, which builds first). Options: --repeat N (default 5).
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const dist = path.join(here, '..', 'dist', 'index.js');
+if (!existsSync(dist)) {
+  console.error(`metrics-bench: ${dist} is missing; build first: pnpm --filter @brats/metrics build`);
+  process.exit(1);
+}
+const { computeHd95, computeSurfaceMetrics, evaluateCase, BRATS2017_LABELS } = await import(dist);
+const { readNifti, regionMask } = await import('@brats/io');
+const { sharedDataDir } = await import('@brats/vitest-config/fixtures');
+
+const repeatIndex = process.argv.indexOf('--repeat');
+const repeat = repeatIndex > 0 ? Number(process.argv[repeatIndex + 1]) : 5;
+const shape = [240, 240, 155];
+const spacing = [1, 1, 1];
+const [ni, nj, nk] = shape;
+
+function ellipsoid(center, radius) {
+  const mask = new Uint8Array(ni * nj * nk);
+  for (let k = 0; k < nk; k++)
+    for (let j = 0; j < nj; j++)
+      for (let i = 0; i < ni; i++) {
+        const x = (i - center[0]) / radius[0];
+        const y = (j - center[1]) / radius[1];
+        const z = (k - center[2]) / radius[2];
+        if (x * x + y * y + z * z <= 1) mask[i + ni * (j + nj * k)] = 1;
+      }
+  return mask;
+}
+
+function shift(mask, by) {
+  const out = new Uint8Array(mask.length);
+  for (let k = 0; k < nk; k++)
+    for (let j = 0; j < nj; j++)
+      for (let i = 0; i < ni; i++) {
+        if (!mask[i + ni * (j + nj * k)]) continue;
+        const a = i + by[0];
+        const b = j + by[1];
+        const c = k + by[2];
+        if (a >= 0 && a < ni && b >= 0 && b < nj && c >= 0 && c < nk) out[a + ni * (b + nj * c)] = 1;
+      }
+  return out;
+}
+
+function time(label, run) {
+  run(); // warm-up: JIT and allocation
+  const times = [];
+  let value;
+  for (let r = 0; r < repeat; r++) {
+    const start = process.hrtime.bigint();
+    value = run();
+    times.push(Number(process.hrtime.bigint() - start) / 1e6);
+  }
+  times.sort((a, b) => a - b);
+  const median = times[times.length >> 1];
+  console.log(`${label.padEnd(58)} median ${median.toFixed(1).padStart(7)} ms  (min ${times[0].toFixed(1)}, max ${times.at(-1).toFixed(1)})  ${value}`);
+}
+
+const pairs = [];
+pairs.push({
+  name: 'tumour-size ellipsoids (r 30x25x20 vs 28x27x18, offset 3 mm)',
+  prediction: ellipsoid([123, 118, 78], [28, 27, 18]),
+  reference: ellipsoid([120, 120, 77], [30, 25, 20]),
+});
+pairs.push({
+  name: 'brain-size ellipsoids (r 100x110x70, box ≈ whole volume)',
+  prediction: ellipsoid([121, 118, 78], [98, 112, 69]),
+  reference: ellipsoid([119, 120, 77], [100, 110, 70]),
+});
+const data = sharedDataDir();
+let caseLabels;
+if (data) {
+  const caseId = 'Brats18_CBICA_AQN_1';
+  const seg = await readNifti(path.join(data, 'brats2018-sample', caseId, `${caseId}_seg.nii.gz`));
+  caseLabels = seg.data;
+  const wt = regionMask(seg.data, BRATS2017_LABELS, 'WT');
+  pairs.push({ name: `real WT (${caseId}) vs itself shifted (3,-2,1)`, prediction: shift(wt, [3, -2, 1]), reference: wt });
+} else {
+  console.log('(real BraTS pair skipped: ../shared/data is not present)');
+}
+
+console.log(`@brats/metrics bench, ${shape.join('x')} masks, ${repeat} runs each, node ${process.version}`);
+for (const pair of pairs) {
+  time(`HD95      ${pair.name}`, () => computeHd95(pair.prediction, pair.reference, { shape, spacing }).toFixed(3) + ' mm');
+  time(`HD95 aniso [0.9,1.1,2.5] ${pair.name}`, () =>
+    computeHd95(pair.prediction, pair.reference, { shape, spacing: [0.9, 1.1, 2.5] }).toFixed(3) + ' mm',
+  );
+  time(`all three ${pair.name}`, () => {
+    const m = computeSurfaceMetrics(pair.prediction, pair.reference, { shape, spacing });
+    return `hd95 ${m.hd95.toFixed(3)} hd ${m.hausdorff.toFixed(3)} assd ${m.assd.toFixed(3)}`;
+  });
+}
+if (caseLabels) {
+  const shifted = new Uint8Array(caseLabels.length);
+  for (let k = 0; k < nk; k++)
+    for (let j = 0; j < nj; j++)
+      for (let i = 0; i < ni; i++) {
+        const a = i + 2;
+        if (a < ni) shifted[a + ni * (j + nj * k)] = caseLabels[i + ni * (j + nj * k)];
+      }
+  time('evaluateCase WT/TC/ET, real labels vs shifted by 2 voxels', () => {
+    const result = evaluateCase({
+      prediction: shifted,
+      predictionMapping: BRATS2017_LABELS,
+      reference: caseLabels,
+      referenceMapping: BRATS2017_LABELS,
+      shape,
+      spacing,
+    });
+    return `WT dice ${result.regions.WT.dice.toFixed(4)} hd95 ${result.regions.WT.hd95.toFixed(3)}`;
+  });
+}
