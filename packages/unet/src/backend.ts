@@ -7,6 +7,7 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
+import type * as WasmBackendModule from '@tensorflow/tfjs-backend-wasm';
 import { BackendError } from './errors.js';
 import { registerWasmTrainingKernels } from './wasm-kernels.js';
 
@@ -78,7 +79,7 @@ function locateWasmBinaries(): string {
 
 async function loadWasm(): Promise<string> {
   const folder = locateWasmBinaries();
-  let wasm: typeof import('@tensorflow/tfjs-backend-wasm');
+  let wasm: typeof WasmBackendModule;
   try {
     wasm = await import('@tensorflow/tfjs-backend-wasm');
   } catch (error) {
@@ -117,8 +118,8 @@ const LOADERS: Record<BackendName, () => Promise<string>> = {
 /**
  * Activates a TensorFlow.js backend. `auto` tries tensorflow, then wasm, then cpu, and lists in `fallbacks`
  * why each faster one was not used; a backend named explicitly is the only one tried.
- * @throws BackendError when the named backend (or, for `auto`, every backend) cannot be loaded.
- * @throws ArgumentError-like BackendError for an unknown choice, listing the known ones.
+ * @throws BackendError when the named backend (or, for `auto`, every backend) cannot be loaded, or for an
+ *   unknown choice (the message lists the known ones).
  */
 export async function initBackend(choice: BackendChoice = 'auto'): Promise<BackendSelection> {
   if (choice !== 'auto' && !BACKEND_NAMES.includes(choice)) {

@@ -102,7 +102,7 @@ export function buildUnet(options: UnetOptions = {}): tf.LayersModel {
 
   let seedOffset = 0;
   const nextSeed = (): number | undefined => (seed === undefined ? undefined : seed + seedOffset++);
-  const initializer = (): tf.initializers.Initializer => {
+  const initializer = (): ReturnType<typeof tf.initializers.heUniform> => {
     const layerSeed = nextSeed();
     return tf.initializers.heUniform(layerSeed === undefined ? {} : { seed: layerSeed });
   };

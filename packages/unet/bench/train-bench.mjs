@@ -1,0 +1,90 @@
+// Training and forward throughput of the seed U-Net (f=16, depth 4, bilinear) in slices per second, on the
+// wasm backend (and, for a single step, the cpu backend), beside a PyTorch reference of the same architecture
+// (bench/torch_unet.py on the Debian /usr/bin/python3, 2 threads).
+//
+// Run: pnpm --filter @brats/unet bench    (builds dist/ first)
+// Environment: BENCH_SIZES=128,144  BENCH_BATCH=8  BENCH_STEPS=3  BENCH_CPU=1 (0 skips cpu)  BENCH_TORCH=1
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as tf from '@tensorflow/tfjs';
+import { buildUnet, computeCombinedLoss, initBackend } from '../dist/index.js';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const sizes = (process.env.BENCH_SIZES ?? '128,144').split(',').map(Number);
+const batch = Number(process.env.BENCH_BATCH ?? 8);
+const steps = Number(process.env.BENCH_STEPS ?? 3);
+const withCpu = process.env.BENCH_CPU !== '0';
+const withTorch = process.env.BENCH_TORCH !== '0';
+const python = '/usr/bin/python3';
+
+function seconds(fn, repeats) {
+  const start = performance.now();
+  for (let i = 0; i < repeats; i++) fn();
+  return (performance.now() - start) / 1000 / repeats;
+}
+
+/** Slices per second of training steps (Adam, the seed loss) and of inference, on the active backend. */
+function measure(size, trainSteps, forwardSteps) {
+  const model = buildUnet({ inputShape: [size, size, 4], seed: 1 });
+  const images = tf.randomNormal([batch, size, size, 4], 0, 1, 'float32', 2);
+  const masks = tf.tidy(() => tf.cast(tf.greater(tf.randomUniform([batch, size, size, 1], 0, 1, 'float32', 3), 0.9), 'float32'));
+  const optimizer = tf.train.adam(1e-4);
+  const step = () => {
+    const loss = optimizer.minimize(() => computeCombinedLoss(masks, model.apply(images, { training: true })), true);
+    loss.dataSync(); // wait for the step to finish
+    loss.dispose();
+  };
+  const forward = () => tf.tidy(() => model.predict(images).dataSync());
+  step(); // warm-up: weight packing, heap growth
+  const train = seconds(step, trainSteps);
+  forward();
+  const infer = seconds(forward, forwardSteps);
+  optimizer.dispose();
+  model.dispose();
+  tf.dispose([images, masks]);
+  return { trainSlicesPerSecond: batch / train, forwardSlicesPerSecond: batch / infer };
+}
+
+function torchReference(size) {
+  if (!withTorch || !existsSync(python)) return undefined;
+  try {
+    const out = execFileSync(
+      python,
+      [path.join(here, 'torch_unet.py'), '--size', String(size), '--batch', String(batch), '--steps', String(steps)],
+      { encoding: 'utf8' },
+    );
+    return JSON.parse(out);
+  } catch (error) {
+    console.warn(`PyTorch reference skipped: ${String(error.message).split('\n')[0]}`);
+    return undefined;
+  }
+}
+
+const round = (value) => (value === undefined ? '-' : Number(value.toFixed(2)));
+const rows = [];
+for (const size of sizes) {
+  const wasmSelection = await initBackend('wasm');
+  const wasm = measure(size, steps, steps);
+  let cpu;
+  if (withCpu && size === sizes[0]) {
+    await initBackend('cpu');
+    cpu = measure(size, 1, 1);
+  }
+  const torch = torchReference(size);
+  rows.push({
+    size: `${size}x${size}x4 batch ${batch}`,
+    'wasm train/s': round(wasm.trainSlicesPerSecond),
+    'wasm forward/s': round(wasm.forwardSlicesPerSecond),
+    'cpu train/s': round(cpu?.trainSlicesPerSecond),
+    'cpu forward/s': round(cpu?.forwardSlicesPerSecond),
+    'torch train/s': round(torch?.trainSlicesPerSecond),
+    'torch forward/s': round(torch?.forwardSlicesPerSecond),
+    'wasm/torch train': torch ? round(wasm.trainSlicesPerSecond / torch.trainSlicesPerSecond) : '-',
+    'wasm/torch forward': torch ? round(wasm.forwardSlicesPerSecond / torch.forwardSlicesPerSecond) : '-',
+  });
+  if (size === sizes[0]) console.log(`wasm: ${wasmSelection.reason}`);
+}
+console.log(`slices per second (higher is better); torch: ${python} with torch.set_num_threads(2)`);
+console.table(rows);
