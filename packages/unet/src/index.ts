@@ -6,3 +6,4 @@ export * from './model.js';
 export * from './losses.js';
 export * from './model-files.js';
 export * from './export/index.js';
+export * from './train/index.js';

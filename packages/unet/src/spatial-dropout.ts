@@ -37,6 +37,14 @@ export class SpatialDropout2D extends tf.layers.Layer {
     this.supportsMasking = true;
   }
 
+  /**
+   * Sets how many masks the layer has drawn, so that a run resumed after `count` training steps draws the
+   * masks an uninterrupted run would (each draw's seed is `seed + count`).
+   */
+  setDrawCount(count: number): void {
+    this.draws = count;
+  }
+
   override computeOutputShape(inputShape: tf.Shape | tf.Shape[]): tf.Shape | tf.Shape[] {
     return inputShape;
   }

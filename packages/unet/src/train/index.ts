@@ -1,0 +1,6 @@
+export { trainUnet, TrainingError, TRAINING_LOG_FILE, TRAINING_CURVES_FILE } from './trainer.js';
+export type { TrainOptions, TrainCallbacks, TrainResult } from './trainer.js';
+export type { EpochRecord, TrainingState } from './checkpoint.js';
+export { CHECKPOINT_POINTER } from './checkpoint.js';
+export { planEpoch, type EpochPlanOptions } from './sampler.js';
+export { augmentBatch, DEFAULT_AUGMENTATION, type AugmentOptions, type AugmentSettings } from './augment.js';

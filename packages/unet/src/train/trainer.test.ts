@@ -1,0 +1,85 @@
+import { promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { assignSplits, convertDataset, readModelManifest, writePhantomDataset } from '@brats/io';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TrainingError, trainUnet, type TrainOptions } from './trainer.js';
+
+let dir: string;
+let dataFile: string;
+let validationCases: number;
+
+beforeAll(async () => {
+  dir = await fs.mkdtemp(path.join(os.tmpdir(), 'brats-train-'));
+  await writePhantomDataset(path.join(dir, 'phantoms'), { layout: 'msd', cases: 6, size: [48, 48, 24], seed: 5 });
+  dataFile = path.join(dir, 'phantoms.h5');
+  // Crop 32 x 32 x 16: 16 slices per case; the first split seed whose draws leave a validation case.
+  const split = { train: 0.6, validation: 0.2, testing: 0.2 };
+  let seed = 0;
+  while (!assignSplits(6, { seed, fractions: split }).includes('validation')) seed++;
+  validationCases = assignSplits(6, { seed, fractions: split }).filter((name) => name === 'validation').length;
+  await convertDataset(path.join(dir, 'phantoms'), dataFile, { crop: [32, 32, 16], split, seed, workers: 0 });
+}, 300_000);
+
+afterAll(async () => {
+  await fs.rm(dir, { recursive: true, force: true });
+});
+
+function tiny(bundle: string, extra: Partial<TrainOptions> = {}): TrainOptions {
+  return {
+    dataFile,
+    bundle: path.join(dir, bundle),
+    epochs: 3,
+    batchSize: 8,
+    learningRate: 3e-3,
+    filters: 4,
+    depth: 2,
+    seed: 11,
+    backend: 'wasm',
+    tumourFraction: 0.5,
+    stepsPerEpoch: 4,
+    ...extra,
+  };
+}
+
+describe('trainUnet', () => {
+  it('trains on phantom slices: the loss falls and a complete bundle is written', async () => {
+    const epochs: number[] = [];
+    const result = await trainUnet(tiny('run', { epochs: 4 }), { onEpochEnd: (record) => epochs.push(record.epoch) });
+    expect(result.backend.name).toBe('wasm');
+    expect(epochs).toEqual([0, 1, 2, 3]);
+    const losses = result.history.map((record) => record.loss);
+    expect(losses[3]!).toBeLessThan(losses[0]!);
+    const bundle = path.join(dir, 'run');
+    const manifest = await readModelManifest(bundle);
+    expect(manifest.model.inputShape).toEqual([32, 32, 4]);
+    expect(manifest.preprocessing.cropSize).toEqual([32, 32, 16]);
+    expect(manifest.training!.epochs).toBe(4);
+    expect(manifest.training!.split.validation).toHaveLength(validationCases);
+    expect(manifest.validation!.WTDice).toBeGreaterThanOrEqual(0);
+    const log = (await fs.readFile(path.join(bundle, 'metrics.jsonl'), 'utf8')).trim().split('\n');
+    expect(log.map((line) => JSON.parse(line).epoch)).toEqual([0, 1, 2, 3]);
+    const png = await fs.readFile(path.join(bundle, 'training-curves.png'));
+    expect(png.subarray(1, 4).toString()).toBe('PNG');
+    for (const file of ['model.json', 'weights.bin', 'checkpoint.json']) await expect(fs.stat(path.join(bundle, file))).resolves.toBeTruthy();
+  });
+
+  it('a run stopped after 2 epochs and resumed ends with the same weights as a straight run of 3', async () => {
+    await trainUnet(tiny('straight'));
+    await trainUnet(tiny('resumed', { epochs: 2 }));
+    const resumedEpochs: number[] = [];
+    const result = await trainUnet(tiny('resumed', { resume: true }), { onResume: (done) => resumedEpochs.push(done) });
+    expect(resumedEpochs).toEqual([2]);
+    expect(result.history).toHaveLength(3);
+    const weights = async (bundle: string) => fs.readFile(path.join(dir, bundle, 'checkpoint-epoch-0003', 'weights.bin'));
+    const straight = await weights('straight');
+    const resumed = await weights('resumed');
+    expect(straight.length).toBeGreaterThan(1000);
+    expect(Buffer.compare(straight, resumed)).toBe(0);
+  });
+
+  it('refuses to overwrite a run without resume, and to resume with other options', async () => {
+    await expect(trainUnet(tiny('straight'))).rejects.toThrow(TrainingError);
+    await expect(trainUnet(tiny('straight', { resume: true, learningRate: 1e-3 }))).rejects.toThrow(/used other options/);
+  });
+});

@@ -1,0 +1,389 @@
+/**
+ * The training loop: batches streamed from the HDF5 slice store, augmented on the fly, Adam on the seed's
+ * combined loss, validation each epoch, the best model kept by validation loss, a checkpoint after every
+ * epoch so `resume` continues exactly, a JSONL log, a training-curve PNG and the model bundle.
+ */
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import {
+  BratsError,
+  MODEL_MANIFEST_VERSION,
+  createRandom,
+  deriveCaseSeed,
+  openSliceStore,
+  renderLineCharts,
+  resolvePreprocessing,
+  writeFileAtomic,
+  writeModelManifest,
+  writePng,
+  type ChannelName,
+  type ModelManifest,
+  type PreprocessSettings,
+  type RegionName,
+  type SliceStoreReader,
+} from '@brats/io';
+import { initBackend, type BackendChoice, type BackendSelection } from '../backend.js';
+import { computeCombinedLoss, computeSoftDice } from '../losses.js';
+import { buildUnet, type UpsamplingMode } from '../model.js';
+import { saveLayersModel, TFJS_MODEL_FILE } from '../model-files.js';
+import { SpatialDropout2D } from '../spatial-dropout.js';
+import { augmentBatch, DEFAULT_AUGMENTATION, type AugmentOptions } from './augment.js';
+import { loadCheckpoint, saveCheckpoint, type EpochRecord, type TrainingState } from './checkpoint.js';
+import { planEpoch } from './sampler.js';
+
+/** Training failed for a reason the user can fix (no validation data, a bundle in the way, …). */
+export class TrainingError extends BratsError {
+  constructor(message: string) {
+    super('TRAINING', message);
+  }
+}
+
+/** Options of {@link trainUnet}; defaults are the seed's recipe. */
+export interface TrainOptions {
+  /** HDF5 slice store written by `brats convert`. */
+  dataFile: string;
+  /** Model bundle folder to write. */
+  bundle: string;
+  epochs?: number;
+  batchSize?: number;
+  learningRate?: number;
+  filters?: number;
+  depth?: number;
+  upsampling?: UpsamplingMode;
+  batchNorm?: boolean;
+  dropout?: number;
+  /** Fraction of each batch drawn from tumour slices; unset = plain shuffle (seed). */
+  tumourFraction?: number;
+  /** Batches per epoch when sampling by tumour fraction. */
+  stepsPerEpoch?: number;
+  /** Augmentation options, or false to switch it off (default on). */
+  augment?: boolean | AugmentOptions;
+  /** Stop after this many epochs without a better validation loss (default: never). */
+  patience?: number;
+  seed?: number;
+  backend?: BackendChoice;
+  /** Continue from the bundle's last checkpoint. */
+  resume?: boolean;
+  /** Validate on at most this many validation slices (evenly spaced), to bound epoch time. */
+  maxValidationSlices?: number;
+  /** Probability threshold for hard Dice and for the manifest (default 0.5). */
+  threshold?: number;
+}
+
+/** Progress callbacks of {@link trainUnet}. */
+export interface TrainCallbacks {
+  onBackend?: (selection: BackendSelection) => void;
+  onEpochStart?: (epoch: number, epochs: number, steps: number) => void;
+  onStep?: (step: number, steps: number, loss: number) => void;
+  onEpochEnd?: (record: EpochRecord, improved: boolean) => void;
+  /** Resumed from a checkpoint after `epochsCompleted` epochs. */
+  onResume?: (epochsCompleted: number) => void;
+}
+
+/** What {@link trainUnet} returns. */
+export interface TrainResult {
+  manifest: ModelManifest;
+  history: readonly EpochRecord[];
+  backend: BackendSelection;
+  stoppedEarly: boolean;
+}
+
+/** File names written into the bundle besides the model. */
+export const TRAINING_LOG_FILE = 'metrics.jsonl';
+export const TRAINING_CURVES_FILE = 'training-curves.png';
+
+function settingsFromStore(store: SliceStoreReader, height: number, width: number): PreprocessSettings {
+  const attributes = store.attributes();
+  const crop = attributes['crop_size'];
+  const channels = attributes['channels'];
+  return resolvePreprocessing({
+    crop: Array.isArray(crop) && crop.length === 3 ? (crop as [number, number, number]) : [height, width, height],
+    cropMode: attributes['crop_mode'] === 'brain' ? 'brain' : 'center',
+    normalize: attributes['normalize'] === 'nonzero' ? 'nonzero' : 'block',
+    target: attributes['target'] === 'regions' ? 'regions' : 'wt',
+    ...(Array.isArray(channels) ? { channels: channels as ChannelName[] } : {}),
+  });
+}
+
+function evenlySpaced(count: number, limit: number | undefined): number[] {
+  if (limit === undefined || limit >= count) return Array.from({ length: count }, (_, i) => i);
+  return Array.from({ length: limit }, (_, i) => Math.floor(((i + 0.5) * count) / limit));
+}
+
+/** Sets the draw counter of every SpatialDropout2D layer so a resumed run draws the masks a straight run would. */
+function syncDropoutDraws(model: tf.LayersModel, step: number): void {
+  for (const layer of model.layers) if (layer instanceof SpatialDropout2D) layer.setDrawCount(step);
+}
+
+async function validate(
+  model: tf.LayersModel,
+  store: SliceStoreReader,
+  indices: readonly number[],
+  batchSize: number,
+  threshold: number,
+): Promise<{ loss: number; softDice: number[]; dice: number[] }> {
+  const outputChannels = store.info('validation').maskShape[3];
+  let lossSum = 0;
+  const softDiceSum = new Float64Array(outputChannels);
+  const intersection = new Float64Array(outputChannels);
+  const totals = new Float64Array(outputChannels);
+  for (let start = 0; start < indices.length; start += batchSize) {
+    const chosen = indices.slice(start, start + batchSize);
+    const batch = store.readBatch('validation', chosen);
+    const [lossValue, softDice, sums] = tf.tidy(() => {
+      const x = tf.tensor4d(batch.images, batch.shape as [number, number, number, number]);
+      const y = tf.tensor4d(Float32Array.from(batch.masks), batch.maskShape as [number, number, number, number]);
+      const prediction = model.predict(x) as tf.Tensor4D;
+      const loss = computeCombinedLoss(y, prediction);
+      const dice = tf.sum(computeSoftDice(y, prediction), 0);
+      const binary = tf.cast(tf.greater(prediction, threshold), 'float32');
+      const stacked = tf.stack([tf.sum(tf.mul(binary, y), [0, 1, 2]), tf.add(tf.sum(binary, [0, 1, 2]), tf.sum(y, [0, 1, 2]))]);
+      return [loss.dataSync()[0]!, Array.from(dice.dataSync()), Array.from(stacked.dataSync())];
+    });
+    lossSum += lossValue * chosen.length;
+    for (let k = 0; k < outputChannels; k++) {
+      softDiceSum[k]! += softDice[k]!;
+      intersection[k]! += sums[k]!;
+      totals[k]! += sums[outputChannels + k]!;
+    }
+  }
+  const n = indices.length;
+  return {
+    loss: lossSum / n,
+    softDice: Array.from(softDiceSum, (sum) => sum / n),
+    // Both empty: a perfect score, as the per-case convention of the BraTS challenge.
+    dice: Array.from(intersection, (value, k) => (totals[k]! > 0 ? (2 * value) / totals[k]! : 1)),
+  };
+}
+
+function fingerprintOf(values: Record<string, unknown>): string {
+  return JSON.stringify(values);
+}
+
+/**
+ * Trains the U-Net on an HDF5 slice store and writes a model bundle: the best model by validation loss
+ * (`model.json`, `weights.bin`), the manifest `brats-model.json`, `metrics.jsonl`, `training-curves.png` and the
+ * last checkpoint. With `resume`, continues from the last completed epoch with the same weights, optimizer
+ * state and data order.
+ * @throws {TrainingError} when the store has no training or validation slices, the bundle already holds a run
+ * (without `resume`), or `resume` finds a run with other options.
+ * @throws {BackendError} when a forced backend cannot load.
+ */
+export async function trainUnet(options: TrainOptions, callbacks: TrainCallbacks = {}): Promise<TrainResult> {
+  const epochs = options.epochs ?? 30;
+  const batchSize = options.batchSize ?? 128;
+  const learningRate = options.learningRate ?? 1e-4;
+  const seed = options.seed ?? 816;
+  const threshold = options.threshold ?? 0.5;
+  const augmentation = options.augment === false ? undefined : { ...DEFAULT_AUGMENTATION, ...(options.augment === true ? {} : options.augment) };
+  const backend = await initBackend(options.backend ?? 'auto');
+  callbacks.onBackend?.(backend);
+
+  const store = await openSliceStore(options.dataFile);
+  try {
+    if (!store.splits.includes('train') || store.info('train').slices === 0) {
+      throw new TrainingError(`${options.dataFile}: has no training slices`);
+    }
+    if (!store.splits.includes('validation') || store.info('validation').slices === 0) {
+      throw new TrainingError(`${options.dataFile}: has no validation slices; convert with a --split that leaves validation cases`);
+    }
+    const train = store.info('train');
+    const [, height, width, channels] = train.imageShape;
+    const outputChannels = train.maskShape[3];
+    const preprocessing = settingsFromStore(store, height, width);
+    const regions: RegionName[] = outputChannels === 3 ? ['WT', 'TC', 'ET'] : ['WT'];
+    const architecture = {
+      inputShape: [height, width, channels] as [number, number, number],
+      filters: options.filters ?? 16,
+      depth: options.depth ?? 4,
+      upsampling: options.upsampling ?? ('bilinear' as const),
+      batchNorm: options.batchNorm ?? false,
+      dropout: options.dropout ?? 0.2,
+      outputChannels: outputChannels as 1 | 3,
+    };
+    const fingerprint = fingerprintOf({
+      architecture,
+      batchSize,
+      learningRate,
+      seed,
+      tumourFraction: options.tumourFraction ?? null,
+      stepsPerEpoch: options.stepsPerEpoch ?? null,
+      augmentation: augmentation ?? null,
+      data: path.basename(options.dataFile),
+    });
+
+    const optimizer = tf.train.adam(learningRate);
+    let model: tf.LayersModel;
+    let state: TrainingState;
+    const resumed = await loadCheckpoint(options.bundle, optimizer);
+    if (resumed !== undefined && options.resume !== true) {
+      resumed.model.dispose();
+      throw new TrainingError(`${options.bundle}: already holds a training run; pass --resume to continue it or choose another --out`);
+    }
+    if (resumed !== undefined) {
+      if (resumed.state.fingerprint !== fingerprint) {
+        resumed.model.dispose();
+        throw new TrainingError(`${options.bundle}: the run there used other options; resume with the same options or choose another --out`);
+      }
+      model = resumed.model;
+      state = resumed.state;
+      callbacks.onResume?.(state.epochsCompleted);
+    } else {
+      model = buildUnet({ ...architecture, seed });
+      state = {
+        epochsCompleted: 0,
+        globalStep: 0,
+        bestValidationLoss: Number.POSITIVE_INFINITY,
+        bestEpoch: -1,
+        epochsWithoutImprovement: 0,
+        history: [],
+        elapsedSeconds: 0,
+        fingerprint,
+      };
+    }
+    const tumourSlices = options.tumourFraction === undefined ? undefined : store.tumourSlices('train');
+    const validationIndices = evenlySpaced(store.info('validation').slices, options.maxValidationSlices);
+    const splitIds = (split: 'train' | 'validation' | 'testing'): string[] =>
+      store.splits.includes(split) ? (store.sliceIndex(split)?.caseIds.slice() ?? []) : [];
+
+    const writeBundleFiles = async (): Promise<ModelManifest> => {
+      const best = state.history.find((record) => record.epoch === state.bestEpoch);
+      const manifest: ModelManifest = {
+        format: 'brats-model',
+        formatVersion: MODEL_MANIFEST_VERSION,
+        createdAt: new Date().toISOString(),
+        model: { architecture: 'unet2d', ...architecture, parameters: model.countParams() },
+        channels: preprocessing.channels,
+        preprocessing,
+        regions,
+        threshold,
+        inputLayout: 'NHWC',
+        files: { tfjs: TFJS_MODEL_FILE },
+        training: {
+          backend: backend.name,
+          dataFile: path.resolve(options.dataFile),
+          split: { seed: Number(store.attributes()['split_seed'] ?? seed), train: splitIds('train'), validation: splitIds('validation'), testing: splitIds('testing') },
+          epochs: state.epochsCompleted,
+          bestEpoch: state.bestEpoch + 1,
+          batchSize,
+          learningRate,
+          seed,
+          durationSeconds: state.elapsedSeconds,
+          ...(best === undefined ? {} : { slicesPerSecond: best.slicesPerSecond }),
+        },
+      };
+      if (best !== undefined) {
+        manifest.validation = { loss: best.validationLoss };
+        regions.forEach((region, k) => {
+          manifest.validation![`${region}Dice`] = best.validationDice[k]!;
+          manifest.validation![`${region}SoftDice`] = best.validationSoftDice[k]!;
+        });
+      }
+      await writeModelManifest(options.bundle, manifest);
+      const log = state.history.map((record) => JSON.stringify(record)).join('\n');
+      await writeFileAtomic(path.join(options.bundle, TRAINING_LOG_FILE), log.length > 0 ? `${log}\n` : '');
+      if (state.history.length > 0) {
+        const x = state.history.map((record) => record.epoch + 1);
+        const figure = renderLineCharts([
+          {
+            title: 'Loss (0.9 Dice + 0.1 BCE)',
+            xLabel: 'epoch',
+            x,
+            series: [
+              { label: 'training', color: '#1f77b4', values: state.history.map((r) => r.loss) },
+              { label: 'validation', color: '#ff7f0e', values: state.history.map((r) => r.validationLoss) },
+            ],
+          },
+          {
+            title: 'Validation Dice',
+            xLabel: 'epoch',
+            x,
+            yRange: [0, 1],
+            series: regions.map((region, k) => ({
+              label: `${region} Dice`,
+              color: ['#2ca02c', '#d62728', '#bcbd22'][k]!,
+              values: state.history.map((r) => r.validationDice[k]!),
+            })),
+          },
+        ]);
+        await writePng(path.join(options.bundle, TRAINING_CURVES_FILE), figure);
+      }
+      return manifest;
+    };
+
+    await fs.mkdir(options.bundle, { recursive: true });
+    let stoppedEarly = false;
+    for (let epoch = state.epochsCompleted; epoch < epochs; epoch++) {
+      const started = performance.now();
+      const plan = planEpoch({
+        sliceCount: train.slices,
+        batchSize,
+        seed,
+        epoch,
+        ...(tumourSlices === undefined ? {} : { tumourSlices, tumourFraction: options.tumourFraction! }),
+        ...(options.stepsPerEpoch === undefined ? {} : { stepsPerEpoch: options.stepsPerEpoch }),
+      });
+      const augmentRandom = createRandom(deriveCaseSeed(seed + 1, epoch));
+      callbacks.onEpochStart?.(epoch, epochs, plan.length);
+      let lossSum = 0;
+      let slices = 0;
+      for (const [step, indices] of plan.entries()) {
+        syncDropoutDraws(model, state.globalStep);
+        const batch = store.readBatch('train', indices);
+        const masks = Float32Array.from(batch.masks);
+        if (augmentation !== undefined) augmentBatch(batch.images, masks, batch.shape, outputChannels, augmentRandom, augmentation);
+        const lossTensor = tf.tidy(() => {
+          const x = tf.tensor4d(batch.images, batch.shape as [number, number, number, number]);
+          const y = tf.tensor4d(masks, batch.maskShape as [number, number, number, number]);
+          return optimizer.minimize(() => computeCombinedLoss(y, model.apply(x, { training: true }) as tf.Tensor4D), true) as tf.Scalar;
+        });
+        const loss = (await lossTensor.data())[0]!;
+        lossTensor.dispose();
+        if (!Number.isFinite(loss)) throw new TrainingError(`the loss became ${loss} at epoch ${epoch + 1}, step ${step + 1}; lower --lr`);
+        lossSum += loss * indices.length;
+        slices += indices.length;
+        state.globalStep++;
+        callbacks.onStep?.(step + 1, plan.length, loss);
+      }
+      const trainSeconds = (performance.now() - started) / 1000;
+      const validation = await validate(model, store, validationIndices, batchSize, threshold);
+      const seconds = (performance.now() - started) / 1000;
+      const record: EpochRecord = {
+        epoch,
+        loss: lossSum / slices,
+        validationLoss: validation.loss,
+        validationSoftDice: validation.softDice,
+        validationDice: validation.dice,
+        seconds,
+        slicesPerSecond: slices / trainSeconds,
+      };
+      state.history.push(record);
+      state.epochsCompleted = epoch + 1;
+      state.elapsedSeconds += seconds;
+      const improved = validation.loss < state.bestValidationLoss;
+      if (improved) {
+        state.bestValidationLoss = validation.loss;
+        state.bestEpoch = epoch;
+        state.epochsWithoutImprovement = 0;
+        await saveLayersModel(options.bundle, model);
+      } else {
+        state.epochsWithoutImprovement++;
+      }
+      // The checkpoint goes last: once it names this epoch, every file above is already complete.
+      await writeBundleFiles();
+      await saveCheckpoint(options.bundle, model, optimizer, state);
+      callbacks.onEpochEnd?.(record, improved);
+      if (options.patience !== undefined && state.epochsWithoutImprovement >= options.patience) {
+        stoppedEarly = state.epochsCompleted < epochs;
+        break;
+      }
+    }
+    const manifest = await writeBundleFiles();
+    model.dispose();
+    optimizer.dispose();
+    return { manifest, history: state.history, backend, stoppedEarly };
+  } finally {
+    store.close();
+  }
+}
