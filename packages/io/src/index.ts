@@ -17,3 +17,4 @@ export * from './bundle.js';
 export * from './hdf5/index.js';
 export * from './phantom/index.js';
 export * from './figures/index.js';
+export * from './fetch/index.js';
