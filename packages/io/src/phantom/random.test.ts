@@ -58,6 +58,15 @@ describe('createRandom', () => {
     expect(draw(7)).not.toEqual(draw(8));
   });
 
+  it('fills an array with the same numbers as successive nextUint32 calls', () => {
+    const one = createRandom(99);
+    const batch = createRandom(99);
+    const filled = new Uint32Array(10);
+    batch.fill(filled, 7);
+    expect(Array.from(filled)).toEqual([...Array.from({ length: 7 }, () => one.nextUint32()), 0, 0, 0]);
+    expect(batch.nextUint32()).toBe(one.nextUint32());
+  });
+
   it('draws uniforms in range and standard normals with mean 0 and variance 1', () => {
     const random = createRandom(3);
     const count = 20000;

@@ -9,6 +9,8 @@ import { ArgumentError } from '../errors.js';
 export interface RandomSource {
   /** The next unsigned 32-bit integer. */
   nextUint32(): number;
+  /** Fills `target[0..count)` with the next `count` unsigned 32-bit integers (the same as `count` calls of nextUint32). */
+  fill(target: Uint32Array, count?: number): void;
   /** The next number uniform in [0, 1). */
   next(): number;
   /** The next number uniform in [low, high). */
@@ -63,6 +65,17 @@ export function createRandom(seed: number): RandomSource {
   const next = (): number => nextUint32() / 4294967296;
   return {
     nextUint32,
+    fill: (target, count = target.length) => {
+      for (let n = 0; n < count; n++) {
+        const t = (((a + b) | 0) + d) | 0;
+        d = (d + 1) | 0;
+        a = b ^ (b >>> 9);
+        b = (c + (c << 3)) | 0;
+        c = (c << 21) | (c >>> 11);
+        c = (c + t) | 0;
+        target[n] = t;
+      }
+    },
     next,
     uniform: (lowBound, highBound) => lowBound + (highBound - lowBound) * next(),
     normal: () => {
