@@ -323,8 +323,8 @@ class Anatomy {
       const s = this.ventricleScale;
       const au = Math.abs(u);
       // Arched over the thalami in the coronal plane, horns diverging in the axial plane.
-      const arch = 0.14 - 0.3 * v * v;
-      const lateral = ((au - (0.09 + 0.12 * v * v) * s) / ((0.075 + 0.03 * Math.max(0, -v)) * s)) ** 2 + (v / 0.45) ** 2 + ((w - arch) / (0.13 * s)) ** 2;
+      const arch = 0.12 - 0.35 * v * v;
+      const lateral = ((au - (0.1 + 0.12 * v * v) * s) / ((0.085 + 0.04 * Math.max(0, -v)) * s)) ** 2 + (v / 0.47) ** 2 + ((w - arch) / (0.17 * s)) ** 2;
       const third = (u / 0.02) ** 2 + ((v - 0.05) / 0.18) ** 2 + ((w + 0.04) / 0.13) ** 2;
       ventricle = ramp(1 - Math.min(lateral, third), 0.3);
       // Deep grey nuclei: thalamus and lentiform nucleus on each side.
