@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import type { CliContext } from '../context.js';
 import { registerConvertCommand } from './convert.js';
 import { registerEvaluateCommand } from './evaluate.js';
+import { registerFetchCommand } from './fetch.js';
 import { registerInspectCommand } from './inspect.js';
 import { registerSynthCommand } from './synth.js';
 
@@ -9,4 +10,4 @@ import { registerSynthCommand } from './synth.js';
 export type CommandRegistration = (program: Command, context: CliContext) => void;
 
 /** Every sub-command, in the order `brats --help` lists them. */
-export const COMMANDS: readonly CommandRegistration[] = [registerSynthCommand, registerInspectCommand, registerConvertCommand, registerEvaluateCommand];
+export const COMMANDS: readonly CommandRegistration[] = [registerFetchCommand, registerSynthCommand, registerInspectCommand, registerConvertCommand, registerEvaluateCommand];
