@@ -234,6 +234,9 @@ class Anatomy {
   private readonly folds: PlaneWaves;
   private readonly ventricleScale: number;
   private readonly fissureWobble: Float64Array;
+  private massCentre: readonly [number, number, number] = [0, 0, 0];
+  private massInverseRadiusSquared = 0;
+  private massStrength = 0;
   private rowV = 0;
   private rowW = 0;
   private rowWobble = 0;
@@ -265,6 +268,16 @@ class Anatomy {
     for (let j = 0; j < size[1]; j++) this.fissureWobble[j] = 0.012 * Math.sin(3 * this.v[j]! + wobblePhase);
     this.skull = skull;
     this.outerRadius = skull ? 1.3 : 1.1;
+  }
+
+  /**
+   * Displaces the midline structures away from a tumour at `centre` (normalised units): a radial pull of
+   * `strength` (below 0.6, so the mapping never folds) fading over `radius`.
+   */
+  setMassEffect(centre: readonly [number, number, number], radius: number, strength: number): void {
+    this.massCentre = centre;
+    this.massInverseRadiusSquared = 1 / (radius * radius);
+    this.massStrength = strength;
   }
 
   /** Prepares {@link sample} for the voxels (·, j, k). */
@@ -303,6 +316,23 @@ class Anatomy {
     let deep = 0;
     let ventricle = 0;
     if (parenchyma > 0) {
+      // Mass effect: midline structures are sampled from nearer the tumour, so they appear pushed away
+      // from it. The cortical folds are random anyway and stay where they are.
+      let mu = u;
+      let mv = v;
+      let mw = w;
+      if (this.massStrength > 0) {
+        const x = u - this.massCentre[0];
+        const y = v - this.massCentre[1];
+        const z = w - this.massCentre[2];
+        const exponent = (x * x + y * y + z * z) * this.massInverseRadiusSquared;
+        if (exponent < 12) {
+          const pull = this.massStrength * Math.exp(-exponent);
+          mu = u - x * pull;
+          mv = v - y * pull;
+          mw = w - z * pull;
+        }
+      }
       // Cortex: sulci are the zero surfaces of band-limited noise, lined with grey matter.
       grey = ramp(3 - depth, 1.5);
       const sulcusDepth = 17;
@@ -312,24 +342,24 @@ class Anatomy {
         grey = Math.max(grey, ramp(0.32 * Math.min(1, 1.25 - depth / (sulcusDepth + 5)) - fold, 0.12));
       }
       // Interhemispheric fissure, deep above the corpus callosum and at the frontal and occipital poles.
-      const offMidline = Math.abs(u - this.rowWobble);
+      const offMidline = Math.abs(mu - this.rowWobble);
       if (offMidline < 0.1) {
-        const floor = 0.36 + 0.1 * v * v - 2.5 * Math.max(0, Math.abs(v) - 0.5);
-        const below = ramp((w - floor) * 40, 1);
+        const floor = 0.36 + 0.1 * mv * mv - 2.5 * Math.max(0, Math.abs(mv) - 0.5);
+        const below = ramp((mw - floor) * 40, 1);
         sulcus = Math.max(sulcus, below * ramp(0.022 - offMidline, 0.012));
         grey = Math.max(grey, below * ramp(0.07 - offMidline, 0.02));
       }
-      // Lateral ventricles (arched over the thalami) and the third ventricle.
+      // Lateral ventricles, arched over the thalami in the coronal plane with horns diverging in the axial
+      // plane, and the third ventricle.
       const s = this.ventricleScale;
-      const au = Math.abs(u);
-      // Arched over the thalami in the coronal plane, horns diverging in the axial plane.
-      const arch = 0.12 - 0.35 * v * v;
-      const lateral = ((au - (0.1 + 0.12 * v * v) * s) / ((0.085 + 0.04 * Math.max(0, -v)) * s)) ** 2 + (v / 0.47) ** 2 + ((w - arch) / (0.17 * s)) ** 2;
-      const third = (u / 0.02) ** 2 + ((v - 0.05) / 0.18) ** 2 + ((w + 0.04) / 0.13) ** 2;
+      const au = Math.abs(mu);
+      const arch = 0.12 - 0.35 * mv * mv;
+      const lateral = ((au - (0.1 + 0.12 * mv * mv) * s) / ((0.085 + 0.04 * Math.max(0, -mv)) * s)) ** 2 + (mv / 0.47) ** 2 + ((mw - arch) / (0.17 * s)) ** 2;
+      const third = (mu / 0.02) ** 2 + ((mv - 0.05) / 0.18) ** 2 + ((mw + 0.04) / 0.13) ** 2;
       ventricle = ramp(1 - Math.min(lateral, third), 0.3);
       // Deep grey nuclei: thalamus and lentiform nucleus on each side.
-      const thalamus = ((au - 0.15) / 0.1) ** 2 + ((v - 0.1) / 0.16) ** 2 + ((w + 0.06) / 0.12) ** 2;
-      const lentiform = ((au - 0.32) / 0.07) ** 2 + ((v + 0.08) / 0.22) ** 2 + ((w + 0.02) / 0.13) ** 2;
+      const thalamus = ((au - 0.15) / 0.1) ** 2 + ((mv - 0.1) / 0.16) ** 2 + ((mw + 0.06) / 0.12) ** 2;
+      const lentiform = ((au - 0.32) / 0.07) ** 2 + ((mv + 0.08) / 0.22) ** 2 + ((mw + 0.02) / 0.13) ** 2;
       deep = 0.9 * ramp(1 - Math.min(thalamus, lentiform), 0.5);
     }
     const inside = Math.max(sulcus, ventricle);
@@ -512,6 +542,7 @@ function placeTumour(
       radii: [0, 1, 2].map(() => coreRadius * scale * random.uniform(0.7, 1.2)) as [number, number, number],
     });
   }
+  anatomy.setMassEffect(centre, 1.3 * wholeRadius, random.uniform(0.25, 0.5));
   // Oedema reaches a little beyond the whole-tumour radius; the box holds it with a margin.
   const reach = 1.9 * wholeRadius + 0.04;
   const [i0, i1] = indexRange(anatomy.u, centre[0] - reach, centre[0] + reach);
