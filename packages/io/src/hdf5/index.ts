@@ -10,7 +10,7 @@ export {
 export type { SplitName, SplitFractions, AssignSplitsOptions } from './split.js';
 export { SLICE_STORE_FORMAT, SLICE_STORE_FORMAT_VERSION, METADATA_DATASETS, splitDatasetNames } from './format.js';
 export type { SplitDatasetNames, MetadataDatasetName } from './format.js';
-export { writeSliceStore, SliceStoreWriter } from './writer.js';
+export { writeSliceStore, SliceStoreWriter, DEFAULT_COMPRESSION_LEVEL } from './writer.js';
 export type { SliceStoreGeometry, SliceStoreAttribute, WriteSliceStoreOptions, SliceStoreCase, SliceStoreCounts } from './writer.js';
 export { openSliceStore, SliceStoreReader } from './reader.js';
 export type { SliceStoreSplitInfo, SliceBatch, SliceIndex, SliceStoreAttributeValue } from './reader.js';

@@ -30,7 +30,7 @@ export interface WriteSliceStoreOptions {
   metadata?: Partial<Record<MetadataDatasetName | 'licence', string | readonly string[]>>;
   /** Root attributes: every preprocessing parameter, the split seed and fractions, provenance. */
   attributes?: Readonly<Record<string, SliceStoreAttribute>>;
-  /** gzip level 0-9 (default 4, h5py's default). */
+  /** gzip level 0-9 (default {@link DEFAULT_COMPRESSION_LEVEL}). */
   compressionLevel?: number;
 }
 
@@ -57,7 +57,14 @@ export interface SliceStoreCase {
 /** Slices and cases written per split. */
 export type SliceStoreCounts = Record<SplitName, { cases: number; slices: number }>;
 
+/**
+ * gzip level of new stores. Normalised float32 slices compress about as well at level 1 as at h5py's 4
+ * (10.3 vs 10.0 MB for a 144³ four-channel case) while writing faster, and writing is the one serial step.
+ */
+export const DEFAULT_COMPRESSION_LEVEL = 1;
+
 const INDEX_CHUNK = 4096;
+const WRITE_BLOCK_SLICES = 16;
 
 interface SplitState {
   images: H5Dataset;
@@ -85,7 +92,7 @@ export class SliceStoreWriter {
     this.path = filePath;
     this.geometry = options.geometry;
     const { height, width, channels, maskChannels } = options.geometry;
-    const level = options.compressionLevel ?? 4;
+    const level = options.compressionLevel ?? DEFAULT_COMPRESSION_LEVEL;
     const grown = (name: string, sliceShape: number[], dtype: string, data: Float32Array | Uint8Array | Int32Array): H5Dataset =>
       file.create_dataset({
         name,
@@ -161,7 +168,14 @@ export class SliceStoreWriter {
     const write = (dataset: H5Dataset, rank: number, data: Float32Array | Uint8Array | Int32Array) => {
       const shape = dataset.shape ?? [];
       dataset.resize([end, ...shape.slice(1)]);
-      if (depth > 0) dataset.write_slice([[start, end], ...Array.from({ length: rank - 1 }, (): [] => [])], data);
+      const sliceLength = depth === 0 ? 0 : data.length / depth;
+      const rest = Array.from({ length: rank - 1 }, (): [] => []);
+      // A few slices per call: h5wasm copies each call's data into its WebAssembly heap, which never
+      // shrinks, so a whole case at once would grow the heap by the size of a case.
+      for (let first = 0; first < depth; first += WRITE_BLOCK_SLICES) {
+        const last = Math.min(first + WRITE_BLOCK_SLICES, depth);
+        dataset.write_slice([[start + first, start + last], ...rest], data.subarray(first * sliceLength, last * sliceLength));
+      }
     };
     write(state.images, 4, caseData.image);
     write(state.masks, 4, caseData.mask);
@@ -245,7 +259,7 @@ export async function writeSliceStore<T>(
   produce: (writer: SliceStoreWriter) => Promise<T>,
 ): Promise<T> {
   checkGeometry(options.geometry);
-  const level = options.compressionLevel ?? 4;
+  const level = options.compressionLevel ?? DEFAULT_COMPRESSION_LEVEL;
   if (!Number.isInteger(level) || level < 0 || level > 9) {
     throw new ArgumentError('writeSliceStore', 'compressionLevel', `must be an integer 0-9, got ${level}`);
   }
