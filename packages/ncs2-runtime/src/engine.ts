@@ -1,0 +1,106 @@
+/**
+ * The inference-engine contract every runtime (OpenVINO, ONNX Runtime, …) implements. Engines take model bundles
+ * and run batches of preprocessed slices; they know nothing of TensorFlow.js.
+ */
+
+/** How the engine should trade latency for throughput (OpenVINO's performance hints). */
+export type PerformanceHint = 'LATENCY' | 'THROUGHPUT';
+
+/** Floating-point precision of an OpenVINO IR. */
+export type IrPrecision = 'FP32' | 'FP16';
+
+/** Options of an engine, fixed when it is created. */
+export interface EngineOptions {
+  /** Device name: `CPU` (default), `GPU`, `NPU`, `AUTO`, … as the engine knows them. */
+  readonly device?: string;
+  /** Threads for one inference (ONNX Runtime intra-op threads, OpenVINO INFERENCE_NUM_THREADS); engine default when absent. */
+  readonly threads?: number;
+  /** OpenVINO performance hint (default LATENCY); ignored by engines without one. */
+  readonly performanceHint?: PerformanceHint;
+  /** Which OpenVINO IR of the bundle to load; the ONNX file when absent or not in the bundle. */
+  readonly precision?: IrPrecision;
+  /** Collect per-layer timings (costs a little speed). */
+  readonly perfCounters?: boolean;
+}
+
+/** What a loaded model takes and gives: NHWC slices in, NHWC probabilities out. */
+export interface ModelLayout {
+  /** Tensor layout of the input and output: `[batch, height, width, channels]`, channels last. */
+  readonly layout: 'NHWC';
+  /** One slice: [height, width, channels]. */
+  readonly input: readonly [number, number, number];
+  /** Probability channels K of the output [batch, height, width, K]. */
+  readonly outputChannels: number;
+  /** Absolute path of the file the engine loaded. */
+  readonly file: string;
+  /** Format of that file. */
+  readonly format: 'onnx' | 'openvino-ir';
+}
+
+/** Time spent in one layer (node) of the model, averaged over the runs measured. */
+export interface LayerPerfCounter {
+  /** Node name in the graph. */
+  readonly name: string;
+  /** Operator type (Conv, Relu, …). */
+  readonly type: string;
+  /** Mean wall time per run in milliseconds. */
+  readonly realTimeMs: number;
+  /** Runs measured. */
+  readonly runs: number;
+}
+
+/**
+ * A loaded inference engine. Create one with `createEngine`, `load` a bundle, `run` batches, `dispose` it.
+ */
+export interface InferenceEngine {
+  /** Registered engine name, e.g. `onnxruntime`. */
+  readonly name: string;
+  /** Device the engine runs on, e.g. `CPU`. */
+  readonly device: string;
+  /** Version of the runtime library, e.g. `onnxruntime-node 1.30.0`. */
+  readonly version: string;
+  /** The loaded model's layout, undefined before {@link InferenceEngine.load}. */
+  readonly layout: ModelLayout | undefined;
+  /**
+   * Loads the model of a bundle folder (its manifest says which file and how to feed it).
+   * @throws {ModelBundleError} when the bundle has no file this engine reads.
+   */
+  load(bundle: string): Promise<ModelLayout>;
+  /**
+   * Runs one batch: `input` is float32 NHWC [batch, height, width, channels] flat; resolves to float32 NHWC
+   * [batch, height, width, K] probabilities. Several calls may be in flight at once.
+   * @throws {ShapeMismatchError} when `input` does not hold `batch` slices; {@link EngineError} before load.
+   */
+  run(input: Float32Array, batch: number): Promise<Float32Array>;
+  /** Per-layer timings of the runs so far, or undefined when the engine was not created with perfCounters or cannot give them. */
+  perfCounters(): Promise<readonly LayerPerfCounter[] | undefined>;
+  /** Frees the native session; the engine cannot run afterwards. */
+  dispose(): Promise<void>;
+}
+
+/** What an engine's probe found on this machine. */
+export interface EngineProbe {
+  /** Registered engine name. */
+  readonly name: string;
+  /** Whether the engine can be created here. */
+  readonly installed: boolean;
+  /** Runtime version when installed. */
+  readonly version?: string;
+  /** Devices it can run on here. */
+  readonly devices: readonly string[];
+  /** Why it is not installed, when it is not. */
+  readonly reason?: string;
+  /** How to install it, when it is not. */
+  readonly remedy?: string;
+}
+
+/** Creates engines of one kind and tells whether they can run here. */
+export interface EngineFactory {
+  /**
+   * A new engine with `options`.
+   * @throws {EngineUnavailableError} when the runtime is not installed; {@link EngineError} for an unsupported device.
+   */
+  create(options: EngineOptions): Promise<InferenceEngine>;
+  /** Checks installation, version and devices without creating an engine. */
+  probe(): Promise<EngineProbe>;
+}

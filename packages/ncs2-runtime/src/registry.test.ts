@@ -1,0 +1,67 @@
+import { ArgumentError } from '@brats/io';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { EngineFactory, InferenceEngine } from './engine.js';
+import { EngineUnavailableError, UnknownEngineError, createEngine, listEngines, registerEngine, unregisterEngine } from './index.js';
+
+function fakeFactory(name: string, available: boolean): EngineFactory {
+  const engine: InferenceEngine = {
+    name,
+    device: 'CPU',
+    version: `${name} 1.0`,
+    layout: undefined,
+    load: async () => {
+      throw new Error('not used');
+    },
+    run: async () => new Float32Array(),
+    perfCounters: async () => undefined,
+    dispose: async () => undefined,
+  };
+  return {
+    create: async () => {
+      if (!available) throw new EngineUnavailableError(name, `${name} is missing`, `install ${name}`);
+      return engine;
+    },
+    probe: async () => ({ name, installed: available, devices: available ? ['CPU'] : [] }),
+  };
+}
+
+afterEach(() => {
+  unregisterEngine('fast');
+  unregisterEngine('broken');
+});
+
+describe('engine registry', () => {
+  it('lists the built-in engines, OpenVINO before ONNX Runtime', () => {
+    expect(listEngines()).toEqual(['openvino', 'onnxruntime']);
+  });
+
+  it('names the known engines for an unknown one', async () => {
+    const error = await createEngine('tensorrt').catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(UnknownEngineError);
+    expect((error as Error).message).toBe("unknown inference engine 'tensorrt'; known engines: auto, openvino, onnxruntime");
+    expect((error as UnknownEngineError).known).toEqual(['auto', 'openvino', 'onnxruntime']);
+  });
+
+  it('auto takes the highest-priority engine that is installed and says which it passed over', async () => {
+    registerEngine('broken', fakeFactory('broken', false), 100);
+    registerEngine('fast', fakeFactory('fast', true), 50);
+    expect(listEngines()).toEqual(['broken', 'fast', 'openvino', 'onnxruntime']);
+    const selection = await createEngine('auto');
+    expect(selection.engine.name).toBe('fast');
+    expect(selection.fallbacks).toEqual([{ name: 'broken', reason: 'broken is missing' }]);
+    expect(selection.reason).toBe('auto: fast (fast 1.0) because broken is unavailable: broken is missing');
+  });
+
+  it('never falls back from an engine asked for by name', async () => {
+    registerEngine('broken', fakeFactory('broken', false), 100);
+    await expect(createEngine('broken')).rejects.toThrow(EngineUnavailableError);
+  });
+
+  it.each([
+    ['', 1],
+    ['auto', 1],
+    ['x', Number.NaN],
+  ])('rejects registering %j with priority %d', (name, priority) => {
+    expect(() => registerEngine(name, fakeFactory('x', true), priority)).toThrow(ArgumentError);
+  });
+});

@@ -1,0 +1,90 @@
+/**
+ * Engines by name. OpenVINO and ONNX Runtime are registered from the start; others can be added with
+ * {@link registerEngine}. `auto` picks the highest-priority engine that can run here and says why.
+ */
+import { ArgumentError } from '@brats/io';
+import type { EngineFactory, EngineOptions, EngineProbe, InferenceEngine } from './engine.js';
+import { EngineUnavailableError, UnknownEngineError } from './errors.js';
+import { ONNXRUNTIME_ENGINE, onnxRuntimeFactory } from './onnxruntime-engine.js';
+import { OPENVINO_ENGINE, openvinoFactory } from './openvino-engine.js';
+
+/** The name that asks for the best engine that can run here. */
+export const AUTO_ENGINE = 'auto';
+
+interface Registration {
+  readonly factory: EngineFactory;
+  readonly priority: number;
+}
+
+const registry = new Map<string, Registration>([
+  [OPENVINO_ENGINE, { factory: openvinoFactory, priority: 20 }],
+  [ONNXRUNTIME_ENGINE, { factory: onnxRuntimeFactory, priority: 10 }],
+]);
+
+/**
+ * Registers (or replaces) an engine factory under `name`; `auto` tries higher priorities first.
+ * @throws {ArgumentError} for an empty name, the reserved name `auto`, or a non-finite priority.
+ */
+export function registerEngine(name: string, factory: EngineFactory, priority: number): void {
+  if (name.length === 0 || name === AUTO_ENGINE) throw new ArgumentError('registerEngine', 'name', `must be a non-empty name other than '${AUTO_ENGINE}', found '${name}'`);
+  if (!Number.isFinite(priority)) throw new ArgumentError('registerEngine', 'priority', `must be a finite number, found ${priority}`);
+  registry.set(name, { factory, priority });
+}
+
+/** Removes the engine `name` from the registry; returns whether it was registered. */
+export function unregisterEngine(name: string): boolean {
+  return registry.delete(name);
+}
+
+/** Registered engine names, highest priority first. */
+export function listEngines(): string[] {
+  return [...registry].sort((a, b) => b[1].priority - a[1].priority).map(([name]) => name);
+}
+
+/** Probes every registered engine (installed, version, devices), highest priority first. */
+export async function probeEngines(): Promise<EngineProbe[]> {
+  return Promise.all(listEngines().map((name) => registry.get(name)!.factory.probe()));
+}
+
+/** An engine that could not be used by `auto`, with the reason. */
+export interface EngineFallback {
+  readonly name: string;
+  readonly reason: string;
+}
+
+/** The engine created by {@link createEngine}, why it was chosen, and which engines were passed over. */
+export interface EngineSelection {
+  readonly engine: InferenceEngine;
+  readonly reason: string;
+  readonly fallbacks: readonly EngineFallback[];
+}
+
+/**
+ * Creates the engine `name` (or, for `auto`, the highest-priority one that is installed) with `options`.
+ * A named engine never falls back: if it cannot run, this throws.
+ * @throws {UnknownEngineError} for a name no one registered (the message lists the known ones).
+ * @throws {EngineUnavailableError} when the named engine, or for `auto` every engine, cannot run here.
+ * @throws {EngineError} when the engine rejects an option (e.g. a device it does not have).
+ */
+export async function createEngine(name: string, options: EngineOptions = {}): Promise<EngineSelection> {
+  if (name !== AUTO_ENGINE) {
+    const registration = registry.get(name);
+    if (registration === undefined) throw new UnknownEngineError(name, [AUTO_ENGINE, ...listEngines()]);
+    return { engine: await registration.factory.create(options), reason: `engine '${name}' was asked for`, fallbacks: [] };
+  }
+  const fallbacks: EngineFallback[] = [];
+  for (const candidate of listEngines()) {
+    try {
+      const engine = await registry.get(candidate)!.factory.create(options);
+      const reason =
+        fallbacks.length === 0
+          ? `auto: ${candidate} (${engine.version}) is the preferred engine installed`
+          : `auto: ${candidate} (${engine.version}) because ${fallbacks.map((fallback) => `${fallback.name} is unavailable: ${fallback.reason}`).join('; ')}`;
+      return { engine, reason, fallbacks };
+    } catch (error) {
+      if (!(error instanceof EngineUnavailableError)) throw error;
+      fallbacks.push({ name: candidate, reason: error.reason });
+    }
+  }
+  throw new EngineUnavailableError(AUTO_ENGINE, `no engine can run here (${fallbacks.map((f) => `${f.name}: ${f.reason}`).join('; ')})`, 'Install onnxruntime-node or openvino-node');
+}
