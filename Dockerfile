@@ -1,0 +1,45 @@
+# The @brats edge image: the `brats` CLI and HTTP server with the ONNX Runtime and OpenVINO engines.
+# Build, run and device pass-through (Intel GPU/NPU, Neural Compute Stick 2): docs/edge-container.md.
+# CI does not build this image (no Docker engine there); tests only lint this file.
+
+# openvino-node >= 2024.6 requires Node >= 21, so both stages use Node 22 (the project needs >= 20.19).
+ARG NODE_IMAGE=node:22-bookworm-slim
+
+FROM ${NODE_IMAGE} AS build
+ENV CI=true TURBO_TELEMETRY_DISABLED=1
+RUN npm install --global pnpm@12.4.2
+WORKDIR /src
+COPY . .
+# Optional native engines download their binaries while installing; a failed download is skipped
+# (they are optionalDependencies) and the toolkit falls back at run time, saying so.
+RUN pnpm install --frozen-lockfile
+RUN pnpm build
+# Keep only what runs: reinstall without devDependencies (pnpm must purge node_modules to do that).
+RUN pnpm install --frozen-lockfile --prod --config.confirm-modules-purge=false
+# openvino-node fetches its OpenVINO runtime in an install script, which pnpm runs only for packages that
+# pnpm-workspace.yaml's allowBuilds lists; run it here either way (a no-op when the runtime is already there).
+RUN for package in node_modules/.pnpm/openvino-node@*/node_modules/openvino-node; do \
+      if [ -d "$package" ]; then (cd "$package" && node scripts/download-runtime.js --ignore-if-exists); fi; \
+    done
+
+FROM ${NODE_IMAGE} AS runtime
+# true: add Debian's Intel OpenCL runtime, which OpenVINO's GPU plugin needs to see an Intel GPU.
+ARG INTEL_GPU_RUNTIME=false
+RUN if [ "$INTEL_GPU_RUNTIME" = "true" ]; then \
+      apt-get update \
+      && apt-get install --yes --no-install-recommends intel-opencl-icd ocl-icd-libopencl1 \
+      && rm -rf /var/lib/apt/lists/*; \
+    fi
+ENV NODE_ENV=production
+WORKDIR /app
+# Owned by root and read-only for the user that runs: the code cannot be changed by what it processes.
+COPY --from=build /src /app
+RUN chmod 755 /app/apps/cli/dist/bin.js \
+    && ln -s /app/apps/cli/dist/bin.js /usr/local/bin/brats \
+    && mkdir /work && chown node:node /work
+# The non-root user of the Node images (uid 1000); mount data, models and outputs under /work.
+USER node
+WORKDIR /work
+EXPOSE 8080
+ENTRYPOINT ["brats"]
+CMD ["serve", "--host", "0.0.0.0", "--port", "8080"]
