@@ -20,7 +20,7 @@ import {
   type ConvertTask,
   type PreparedCase,
 } from './convert-worker.js';
-import { SPLIT_NAMES, assignSplits, resolveSplitFractions, DEFAULT_SPLIT_SEED, type SplitFractions, type SplitName } from './split.js';
+import { assignSplits, resolveSplitFractions, DEFAULT_SPLIT_SEED, type SplitFractions, type SplitName } from './split.js';
 import { writeSliceStore, type SliceStoreAttribute, type SliceStoreCounts, type SliceStoreGeometry } from './writer.js';
 
 /** Options of {@link convertDataset}; preprocessing defaults are the seed's (crop 144, block z-score, WT). */

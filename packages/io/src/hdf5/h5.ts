@@ -2,10 +2,10 @@
  * The one place that loads h5wasm (the HDF5 C library compiled to WebAssembly; its Node build opens files
  * by their real path) and the small conversions every store module needs.
  */
-import type { Dataset as H5Dataset, File as H5File, Group as H5Group } from 'h5wasm/node';
+import type { Dataset as H5Dataset, File as H5File, Group as H5Group, h5wasm as H5wasmModule } from 'h5wasm/node';
 
 export type { H5Dataset, H5File, H5Group };
-type H5wasm = (typeof import('h5wasm/node'))['default'];
+type H5wasm = typeof H5wasmModule;
 
 let loaded: H5wasm | undefined;
 
