@@ -11,13 +11,15 @@ RUN npm install --global pnpm@12.4.2
 WORKDIR /src
 COPY . .
 # Optional native engines download their binaries while installing; a failed download is skipped
-# (they are optionalDependencies) and the toolkit falls back at run time, saying so.
-RUN pnpm install --frozen-lockfile
+# (they are optionalDependencies) and the toolkit falls back at run time, saying so. openvino-node installs
+# only on Node >= 21, so here but not on a Node 20 host: a build script that pnpm-workspace.yaml's allowBuilds
+# does not list would fail the install (pnpm's strictDepBuilds), hence the setting; it runs below instead.
+RUN pnpm install --frozen-lockfile --config.strict-dep-builds=false
 RUN pnpm build
 # Keep only what runs: reinstall without devDependencies (pnpm must purge node_modules to do that).
-RUN pnpm install --frozen-lockfile --prod --config.confirm-modules-purge=false
-# openvino-node fetches its OpenVINO runtime in an install script, which pnpm runs only for packages that
-# pnpm-workspace.yaml's allowBuilds lists; run it here either way (a no-op when the runtime is already there).
+RUN pnpm install --frozen-lockfile --prod --config.strict-dep-builds=false --config.confirm-modules-purge=false
+# openvino-node fetches its OpenVINO runtime in its postinstall script: run it (a no-op when allowBuilds
+# already let pnpm run it and the runtime is there).
 RUN for package in node_modules/.pnpm/openvino-node@*/node_modules/openvino-node; do \
       if [ -d "$package" ]; then (cd "$package" && node scripts/download-runtime.js --ignore-if-exists); fi; \
     done
