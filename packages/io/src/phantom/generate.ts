@@ -626,6 +626,53 @@ function placeTumour(
       }
     }
   }
+  // Oedema is one region around the core: specks of the oedema field that do not touch it go.
+  const reached = new Uint8Array(boxCount);
+  const queue = new Int32Array(boxCount);
+  let tail = 0;
+  n = 0;
+  for (let bk = 0; bk < bz; bk++) {
+    for (let bj = 0; bj < by; bj++) {
+      let index = i0 + (bj + j0) * nx + (bk + k0) * strideK;
+      for (let bi = 0; bi < bx; bi++, n++, index++) {
+        if (isCore(labels[index]!)) {
+          reached[n] = 1;
+          queue[tail++] = n;
+        }
+      }
+    }
+  }
+  for (let head = 0; head < tail; head++) {
+    const m = queue[head]!;
+    const bi = m % bx;
+    const bj = Math.floor(m / bx) % by;
+    const bk = Math.floor(m / (bx * by));
+    const index = i0 + bi + (bj + j0) * nx + (bk + k0) * strideK;
+    const visit = (inside: boolean, step: number, globalStep: number): void => {
+      if (inside && reached[m + step] === 0 && labels[index + globalStep] === 2) {
+        reached[m + step] = 1;
+        queue[tail++] = m + step;
+      }
+    };
+    visit(bi + 1 < bx, 1, 1);
+    visit(bi > 0, -1, -1);
+    visit(bj + 1 < by, bx, nx);
+    visit(bj > 0, -bx, -nx);
+    visit(bk + 1 < bz, bx * by, strideK);
+    visit(bk > 0, -bx * by, -strideK);
+  }
+  n = 0;
+  for (let bk = 0; bk < bz; bk++) {
+    for (let bj = 0; bj < by; bj++) {
+      let index = i0 + (bj + j0) * nx + (bk + k0) * strideK;
+      for (let bi = 0; bi < bx; bi++, n++, index++) {
+        if (labels[index] === 2 && reached[n] === 0) {
+          labels[index] = 0;
+          amount[n] = Math.min(amount[n]!, 0.3);
+        }
+      }
+    }
+  }
   return { start: [i0, j0, k0], size: [bx, by, bz], amount, texture };
 }
 
