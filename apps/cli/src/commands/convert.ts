@@ -100,13 +100,15 @@ export function registerConvertCommand(program: Command, context: CliContext): v
     )
     .option('--seed <n>', 'split seed', '816')
     .option('--workers <n>', 'decoding threads (0: decode in the main thread; default: all cores, at most 8)')
-    .option('--compression <level>', 'gzip level 0-9', '4')
+    .option('--compression <level>', 'gzip level 0-9', '1')
     .option('--json', 'print the summary as one JSON document')
     .action(async (datasetDir: string, flags: ConvertFlags) => {
       const options = parseConvertFlags(flags);
       const controller = new AbortController();
       const interrupt = () => controller.abort();
+      // Ctrl-C or a kill: abort so that the partial file is removed and no output appears.
       process.once('SIGINT', interrupt);
+      process.once('SIGTERM', interrupt);
       let reporter: ReturnType<typeof createProgress> | undefined;
       try {
         const summary = await convertDataset(datasetDir, flags.out, {
@@ -132,6 +134,7 @@ export function registerConvertCommand(program: Command, context: CliContext): v
         printLine(context, `  workers     ${summary.workers}`);
       } finally {
         process.removeListener('SIGINT', interrupt);
+        process.removeListener('SIGTERM', interrupt);
       }
     });
 }

@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -126,6 +127,35 @@ describe('convertDataset on a small built dataset', () => {
     await expect(run).rejects.toThrow(BratsError);
     await expect(run).rejects.toMatchObject({ code: 'ABORTED' });
     expect(readdirSync(folder)).toEqual([]);
+  });
+
+  it('leaves no file under the target name when the process is killed mid-run', async () => {
+    const folder = path.join(directory, 'killed');
+    mkdirSync(folder);
+    const out = path.join(folder, 'out.h5');
+    // The child converts from these TypeScript sources, reports the first written case, then blocks until killed.
+    const script = `
+      import { register } from 'node:module';
+      register(${JSON.stringify(new URL('./typescript-hooks.mjs', import.meta.url).href)});
+      const { convertDataset } = await import(${JSON.stringify(new URL('./convert.ts', import.meta.url).href)});
+      await convertDataset(${JSON.stringify(synthetic)}, ${JSON.stringify(out)}, { crop: 8, workers: 0, onCase: () => {
+        process.stdout.write('case\\n');
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 60000);
+      } });`;
+    const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (chunk) => (stderr += String(chunk)));
+    const exited = new Promise<NodeJS.Signals | null>((resolve) => child.on('exit', (_code, signal) => resolve(signal)));
+    await new Promise<void>((resolve, reject) => {
+      child.stdout.on('data', () => resolve());
+      void exited.then(() => reject(new Error(`child ended before writing a case: ${stderr}`)));
+    });
+    child.kill('SIGKILL');
+    expect(await exited).toBe('SIGKILL');
+    expect(existsSync(out)).toBe(false);
+    const left = readdirSync(folder);
+    expect(left).toHaveLength(1);
+    expect(left[0]).toMatch(/^\.out\.h5\..*\.partial$/);
   });
 
   it('reports an unreadable case as a DatasetError from a worker and writes nothing', async () => {
