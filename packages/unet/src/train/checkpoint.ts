@@ -41,6 +41,15 @@ export interface EpochRecord {
   slicesPerSecond: number;
 }
 
+/**
+ * Adam keeps beta1^t and beta2^t as running float32 products, but its setWeights() recomputes them with pow(),
+ * which differs in the last bits; restoring the saved products keeps a resumed run bit-identical to a straight one.
+ */
+interface AdamBetaPowers {
+  accBeta1?: tf.Variable;
+  accBeta2?: tf.Variable;
+}
+
 interface SerializedTensor {
   name: string;
   shape: number[];
@@ -65,17 +74,29 @@ async function saveOptimizer(dir: string, optimizer: tf.Optimizer): Promise<void
     all.set(array, position);
     position += array.length;
   }
+  const powers = optimizer as unknown as AdamBetaPowers;
+  const betaPowers = powers.accBeta1 !== undefined && powers.accBeta2 !== undefined ? [powers.accBeta1.dataSync()[0]!, powers.accBeta2.dataSync()[0]!] : null;
   await writeFileAtomic(path.join(dir, 'optimizer.bin'), new Uint8Array(all.buffer));
-  await writeFileAtomic(path.join(dir, 'optimizer.json'), JSON.stringify(entries));
+  await writeFileAtomic(path.join(dir, 'optimizer.json'), JSON.stringify({ entries, betaPowers }));
 }
 
 async function loadOptimizer(dir: string, optimizer: tf.Optimizer): Promise<void> {
-  const entries = JSON.parse(await fs.readFile(path.join(dir, 'optimizer.json'), 'utf8')) as SerializedTensor[];
+  const { entries, betaPowers } = JSON.parse(await fs.readFile(path.join(dir, 'optimizer.json'), 'utf8')) as {
+    entries: SerializedTensor[];
+    betaPowers: [number, number] | null;
+  };
   const bytes = await fs.readFile(path.join(dir, 'optimizer.bin'));
   const all = new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
   const weights = entries.map(({ name, shape, offset, length }) => ({ name, tensor: tf.tensor(all.slice(offset, offset + length), shape) }));
   await optimizer.setWeights(weights);
   weights.forEach(({ tensor }) => tensor.dispose());
+  const powers = optimizer as unknown as AdamBetaPowers;
+  if (betaPowers !== null && powers.accBeta1 !== undefined && powers.accBeta2 !== undefined) {
+    tf.tidy(() => {
+      powers.accBeta1!.assign(tf.scalar(betaPowers[0]));
+      powers.accBeta2!.assign(tf.scalar(betaPowers[1]));
+    });
+  }
 }
 
 /** Writes a checkpoint (weights, optimizer state, training state) and makes it the current one. */

@@ -1,0 +1,90 @@
+import { spawn } from 'node:child_process';
+import { existsSync, promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { assignSplits, convertDataset, readModelManifest, writePhantomDataset } from '@brats/io';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCaptured } from '../../test/run-captured.js';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const bin = path.resolve(here, '../../dist/bin.js');
+let dir: string;
+let dataFile: string;
+
+beforeAll(async () => {
+  dir = await fs.mkdtemp(path.join(os.tmpdir(), 'brats-cli-train-'));
+  await writePhantomDataset(path.join(dir, 'phantoms'), { layout: 'brats2018', cases: 5, size: [40, 40, 20], seed: 9 });
+  const split = { train: 0.6, validation: 0.4, testing: 0 };
+  let seed = 0;
+  while (!assignSplits(5, { seed, fractions: split }).includes('validation')) seed++;
+  dataFile = path.join(dir, 'data.h5');
+  await convertDataset(path.join(dir, 'phantoms'), dataFile, { crop: [32, 32, 16], split, seed, workers: 0 });
+}, 300_000);
+
+afterAll(async () => {
+  await fs.rm(dir, { recursive: true, force: true });
+});
+
+const flags = (out: string, epochs: number) => [
+  'train', '--data', dataFile, '--out', out, '--epochs', String(epochs), '--batch-size', '8', '--lr', '0.003',
+  '--filters', '4', '--depth', '2', '--backend', 'wasm', '--tumour-fraction', '0.5', '--steps-per-epoch', '40', '--seed', '4',
+];
+
+async function waitFor(check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
+  const started = Date.now();
+  while (!(await check())) {
+    if (Date.now() - started > timeoutMs) throw new Error('timed out waiting for the training run');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+describe('brats train', () => {
+  it('prints the backend and per-epoch results and writes a bundle', async () => {
+    const out = path.join(dir, 'bundle-a');
+    const { code, stdout } = await runCaptured(flags(out, 2));
+    expect(code).toBe(0);
+    expect(stdout).toMatch(/^backend: wasm \(/m);
+    expect(stdout).toMatch(/^epoch 2: loss \d\.\d{4} {2}val loss \d\.\d{4} {2}val Dice \d\.\d{4}/m);
+    expect((await readModelManifest(out)).training!.epochs).toBe(2);
+  });
+
+  it('rejects bad flags with exit code 1', async () => {
+    expect((await runCaptured([...flags(path.join(dir, 'bad'), 2), '--upsampling', 'nearest'])).code).toBe(1);
+    expect((await runCaptured([...flags(path.join(dir, 'bad'), 2), '--lr', '-1'])).code).toBe(1);
+    expect((await runCaptured([...flags(path.join(dir, 'bad'), 2), '--tumour-fraction', '2'])).code).toBe(1);
+  });
+
+  it('exits 2 when the bundle already holds a run and --resume is missing', async () => {
+    const { code, stderr } = await runCaptured(flags(path.join(dir, 'bundle-a'), 2));
+    expect(code).toBe(2);
+    expect(stderr).toContain('already holds a training run; pass --resume');
+  });
+
+  it('killed with SIGKILL mid-epoch, --resume finishes with the weights of an uninterrupted run', async () => {
+    expect(existsSync(bin), `${bin} is missing: build the CLI first (pnpm build)`).toBe(true);
+    const killed = path.join(dir, 'killed');
+    const child = spawn(process.execPath, [bin, ...flags(killed, 4)], { stdio: 'ignore' });
+    const exited = new Promise<NodeJS.Signals | null>((resolve) => child.on('exit', (_code, signal) => resolve(signal)));
+    // Let the first epoch's checkpoint land, then kill during the second epoch.
+    await waitFor(async () => existsSync(path.join(killed, 'checkpoint.json')), 240_000);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    child.kill('SIGKILL');
+    expect(await exited).toBe('SIGKILL');
+    const before = JSON.parse(await fs.readFile(path.join(killed, 'checkpoint.json'), 'utf8')).current as string;
+    expect(before).toMatch(/^checkpoint-epoch-000[123]$/);
+
+    const resumed = await runCaptured([...flags(killed, 4), '--resume']);
+    expect(resumed.code).toBe(0);
+    expect(resumed.stdout).toMatch(/^resuming after epoch [123]$/m);
+    const manifest = await readModelManifest(killed);
+    expect(manifest.training!.epochs).toBe(4);
+    const log = (await fs.readFile(path.join(killed, 'metrics.jsonl'), 'utf8')).trim().split('\n').map((line) => JSON.parse(line).epoch);
+    expect(log).toEqual([0, 1, 2, 3]);
+
+    const straight = path.join(dir, 'straight');
+    expect((await runCaptured(flags(straight, 4))).code).toBe(0);
+    const weights = (bundle: string) => fs.readFile(path.join(bundle, 'checkpoint-epoch-0004', 'weights.bin'));
+    expect(Buffer.compare(await weights(killed), await weights(straight))).toBe(0);
+  });
+});

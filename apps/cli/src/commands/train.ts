@@ -1,0 +1,100 @@
+import { trainUnet, type TrainOptions } from '@brats/unet';
+import type { Command } from 'commander';
+import { printLine, type CliContext } from '../context.js';
+import { createProgress, type ProgressReporter } from '../progress.js';
+import { parseChoice, parseFraction, parseInteger, parsePositiveNumber } from '../parse.js';
+
+interface TrainFlags {
+  data: string;
+  out: string;
+  epochs: string;
+  batchSize: string;
+  lr: string;
+  filters: string;
+  depth: string;
+  upsampling: string;
+  batchNorm?: boolean;
+  dropout: string;
+  backend: string;
+  tumourFraction?: string;
+  stepsPerEpoch?: string;
+  patience?: string;
+  augment: boolean;
+  maxValidationSlices?: string;
+  resume?: boolean;
+  seed: string;
+}
+
+/** `brats train --data FILE.h5 --out BUNDLE`: the seed's U-Net training, resumable. */
+export function registerTrainCommand(program: Command, context: CliContext): void {
+  program
+    .command('train')
+    .description('train the 2D U-Net on an HDF5 slice store and write a model bundle (resumable with --resume)')
+    .requiredOption('--data <file>', 'HDF5 slice store from brats convert')
+    .requiredOption('--out <dir>', 'model bundle folder to write')
+    .option('--epochs <n>', 'epochs', '30')
+    .option('--batch-size <n>', 'slices per batch (the seed: 128)', '128')
+    .option('--lr <x>', 'Adam learning rate', '1e-4')
+    .option('--filters <n>', 'filters of the first level (doubling per level)', '16')
+    .option('--depth <n>', 'number of 2x2 poolings', '4')
+    .option('--upsampling <mode>', 'bilinear or transpose', 'bilinear')
+    .option('--batch-norm', 'batch normalisation after each convolution (not in the seed)')
+    .option('--dropout <rate>', 'SpatialDropout2D rate in the two deepest encoder levels', '0.2')
+    .option('--backend <name>', 'auto, tensorflow, wasm or cpu', 'auto')
+    .option('--tumour-fraction <f>', 'fraction of each batch drawn from tumour slices (default: plain shuffle)')
+    .option('--steps-per-epoch <n>', 'batches per epoch with --tumour-fraction')
+    .option('--patience <n>', 'stop after n epochs without a better validation loss')
+    .option('--no-augment', 'switch off flips, rotations, shear, scale and intensity augmentation')
+    .option('--max-validation-slices <n>', 'validate on at most n evenly spaced validation slices')
+    .option('--resume', 'continue the run in --out from its last completed epoch')
+    .option('--seed <s>', 'seed of initialisation, data order, augmentation and dropout', '816')
+    .action(async (flags: TrainFlags) => {
+      const options: TrainOptions = {
+        dataFile: flags.data,
+        bundle: flags.out,
+        epochs: parseInteger('--epochs', flags.epochs, 1),
+        batchSize: parseInteger('--batch-size', flags.batchSize, 1),
+        learningRate: parsePositiveNumber('--lr', flags.lr),
+        filters: parseInteger('--filters', flags.filters, 1),
+        depth: parseInteger('--depth', flags.depth, 1),
+        upsampling: parseChoice('--upsampling', flags.upsampling, ['bilinear', 'transpose'] as const),
+        batchNorm: flags.batchNorm === true,
+        dropout: parseFraction('--dropout', flags.dropout),
+        backend: parseChoice('--backend', flags.backend, ['auto', 'tensorflow', 'wasm', 'cpu'] as const),
+        augment: flags.augment,
+        resume: flags.resume === true,
+        seed: parseInteger('--seed', flags.seed, 0),
+      };
+      if (flags.tumourFraction !== undefined) options.tumourFraction = parseFraction('--tumour-fraction', flags.tumourFraction);
+      if (flags.stepsPerEpoch !== undefined) options.stepsPerEpoch = parseInteger('--steps-per-epoch', flags.stepsPerEpoch, 1);
+      if (flags.patience !== undefined) options.patience = parseInteger('--patience', flags.patience, 1);
+      if (flags.maxValidationSlices !== undefined) options.maxValidationSlices = parseInteger('--max-validation-slices', flags.maxValidationSlices, 1);
+
+      let progress: ProgressReporter | undefined;
+      let batchSlices = options.batchSize ?? 128;
+      const result = await trainUnet(options, {
+        onBackend: (selection) => {
+          printLine(context, `backend: ${selection.name} (${selection.reason})`);
+          for (const fallback of selection.fallbacks) printLine(context, `  not ${fallback.name}: ${fallback.why}`);
+        },
+        onResume: (done) => printLine(context, `resuming after epoch ${done}`),
+        onEpochStart: (epoch, epochs, steps) => {
+          batchSlices = options.batchSize ?? 128;
+          progress = createProgress(context, `epoch ${epoch + 1}/${epochs}`, steps * batchSlices, 'slices');
+        },
+        onStep: (step, _steps, loss) => progress?.update(step * batchSlices, `loss ${loss.toFixed(4)}`),
+        onEpochEnd: (record, improved) => {
+          progress?.finish();
+          const dice = record.validationDice.map((value) => value.toFixed(4)).join('/');
+          printLine(
+            context,
+            `epoch ${record.epoch + 1}: loss ${record.loss.toFixed(4)}  val loss ${record.validationLoss.toFixed(4)}  val Dice ${dice}  ` +
+              `${record.slicesPerSecond.toFixed(1)} slices/s  ${record.seconds.toFixed(1)} s${improved ? '  (best, saved)' : ''}`,
+          );
+        },
+      });
+      const validation = result.manifest.validation;
+      printLine(context, `model bundle: ${flags.out}${result.stoppedEarly ? ' (stopped early: no improvement)' : ''}`);
+      if (validation !== undefined) printLine(context, `best epoch ${result.manifest.training?.bestEpoch}: validation WT Dice ${validation['WTDice']?.toFixed(4)}`);
+    });
+}
