@@ -1,0 +1,72 @@
+import { promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { resolvePreprocessing, writeModelManifest } from '@brats/io';
+import { buildUnet, exportBundleToOnnx, saveLayersModel } from '@brats/unet';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCaptured } from '../../test/run-captured.js';
+
+let dir: string;
+let bundle: string;
+beforeAll(async () => {
+  dir = await fs.mkdtemp(path.join(os.tmpdir(), 'brats-bench-cli-'));
+  bundle = path.join(dir, 'bundle');
+  const model = buildUnet({ inputShape: [16, 16, 4], filters: 2, depth: 2, seed: 4 });
+  await saveLayersModel(bundle, model);
+  await writeModelManifest(bundle, {
+    format: 'brats-model',
+    formatVersion: 1,
+    createdAt: '2026-01-01T00:00:00.000Z',
+    model: { architecture: 'unet2d', inputShape: [16, 16, 4], filters: 2, depth: 2, upsampling: 'bilinear', batchNorm: false, dropout: 0.2, outputChannels: 1, parameters: model.countParams() },
+    channels: ['FLAIR', 'T1w', 'T1gd', 'T2w'],
+    preprocessing: resolvePreprocessing(),
+    regions: ['WT'],
+    threshold: 0.5,
+    inputLayout: 'NHWC',
+    files: { tfjs: 'model.json' },
+  });
+  model.dispose();
+  await exportBundleToOnnx(bundle);
+});
+afterAll(async () => {
+  await fs.rm(dir, { recursive: true, force: true });
+});
+
+describe('brats bench', () => {
+  it('prints one JSON object with the seed --stats figures on ONNX Runtime', async () => {
+    const { code, stdout, stderr } = await runCaptured(['bench', '--model', bundle, '--engine', 'onnxruntime', '--batch', '4', '--iterations', '3', '--json']);
+    expect(code).toBe(0);
+    const result = JSON.parse(stdout);
+    expect(result).toMatchObject({ engine: 'onnxruntime', device: 'CPU', batch: 4, iterations: 3, input: [16, 16, 4], scanSlices: 144, format: 'onnx', model: path.join(bundle, 'model.onnx') });
+    for (const key of ['mean', 'p50', 'p95']) expect(result.latencyMs[key]).toBeGreaterThan(0);
+    expect(result.slicesPerSecond).toBeCloseTo((4 * 1000) / result.latencyMs.mean, 6);
+    expect(result.scanSeconds).toBeGreaterThan(0);
+    expect(stderr).toMatch(/^engine: onnxruntime \(onnxruntime-node [\d.]+\) on CPU: engine 'onnxruntime' was asked for\n$/);
+  });
+
+  it('prints text with per-layer counters', async () => {
+    const { code, stdout } = await runCaptured(['bench', '--model', bundle, '--engine', 'onnxruntime', '--iterations', '2', '--perf-counters']);
+    expect(code).toBe(0);
+    expect(stdout).toMatch(/^latency {5}mean [\d.]+ ms, p50 [\d.]+ ms, p95 [\d.]+ ms per batch$/m);
+    expect(stdout).toMatch(/^throughput {2}[\d.]+ slices\/s$/m);
+    expect(stdout).toMatch(/^scan {8}144 slices in [\d.]+ s$/m);
+    expect(stdout).toMatch(/^ +[\d.]+ ms {2}Conv/m);
+  });
+
+  it.each([
+    [['--batch', '0'], 1, /--batch must be an integer >= 1, found '0'/],
+    [['--engine', 'tensorrt'], 1, /unknown inference engine 'tensorrt'; known engines: auto, openvino, onnxruntime/],
+    [['--engine', 'onnxruntime', '--device', 'GPU'], 2, /device 'GPU' is not supported/],
+    [['--engine', 'openvino', '--device', 'MYRIAD'], 2, /2022\.3 LTS is the last runtime/],
+  ])('exits with one line for %j', async (extra, exitCode, message) => {
+    const { code, stderr } = await runCaptured(['bench', '--model', bundle, ...extra]);
+    expect(code).toBe(exitCode);
+    expect(stderr).toMatch(message);
+  });
+
+  it('exits 2 for a folder that is not a bundle', async () => {
+    const { code, stderr } = await runCaptured(['bench', '--model', path.join(dir, 'nothing'), '--engine', 'onnxruntime']);
+    expect(code).toBe(2);
+    expect(stderr).toMatch(/brats-model\.json: no model manifest here/);
+  });
+});

@@ -1,0 +1,107 @@
+import { UnknownEngineError, benchmarkEngine, createEngine, type EngineOptions, type IrPrecision, type PerformanceHint } from '@brats/ncs2-runtime';
+import type { Command } from 'commander';
+import { printLine, type CliContext } from '../context.js';
+import { UsageError } from '../errors.js';
+
+interface BenchFlags {
+  model: string;
+  engine: string;
+  device?: string;
+  batch: string;
+  iterations: string;
+  warmup: string;
+  threads?: string;
+  hint?: string;
+  precision?: string;
+  perfCounters?: boolean;
+  json?: boolean;
+}
+
+function parseInteger(flag: string, text: string, minimum: number): number {
+  const value = Number(text);
+  if (!/^\d+$/.test(text.trim()) || !Number.isSafeInteger(value) || value < minimum) {
+    throw new UsageError(`${flag} must be an integer >= ${minimum}, found '${text}'`);
+  }
+  return value;
+}
+
+function parseChoice<T extends string>(flag: string, text: string, choices: readonly T[]): T {
+  const upper = text.toUpperCase();
+  const found = choices.find((choice) => choice === upper);
+  if (found === undefined) throw new UsageError(`${flag} must be one of ${choices.join(', ')}, found '${text}'`);
+  return found;
+}
+
+function milliseconds(value: number): string {
+  return `${value.toFixed(value < 10 ? 2 : 1)} ms`;
+}
+
+/**
+ * `brats bench --model BUNDLE [--engine NAME] [--device D] [--batch N] [--iterations N] [--json]`: the seed's
+ * `--stats` figures (latency per batch, slices per second, per-layer counters) plus whole-scan latency.
+ */
+export function registerBenchCommand(program: Command, context: CliContext): void {
+  program
+    .command('bench')
+    .description("time a model bundle on an inference engine: latency per batch, slices/s, a 144-slice scan (the seed's --stats)")
+    .requiredOption('--model <bundle>', 'model bundle folder (with model.onnx or an OpenVINO IR)')
+    .option('--engine <name>', 'auto, openvino or onnxruntime', 'auto')
+    .option('--device <device>', 'CPU, GPU, NPU, AUTO (OpenVINO); CPU (ONNX Runtime)')
+    .option('--batch <n>', 'slices per batch', '1')
+    .option('--iterations <n>', 'timed batches', '20')
+    .option('--warmup <n>', 'untimed batches first', '2')
+    .option('--threads <n>', 'threads per inference (engine default when absent)')
+    .option('--hint <hint>', 'OpenVINO performance hint: LATENCY or THROUGHPUT')
+    .option('--precision <p>', 'OpenVINO IR to load: FP32 or FP16')
+    .option('--perf-counters', 'print per-layer timings')
+    .option('--json', 'print one JSON object instead of text')
+    .action(async (flags: BenchFlags) => {
+      const batch = parseInteger('--batch', flags.batch, 1);
+      const iterations = parseInteger('--iterations', flags.iterations, 1);
+      const warmup = parseInteger('--warmup', flags.warmup, 0);
+      const options: EngineOptions = {
+        ...(flags.device === undefined ? {} : { device: flags.device }),
+        ...(flags.threads === undefined ? {} : { threads: parseInteger('--threads', flags.threads, 1) }),
+        ...(flags.hint === undefined ? {} : { performanceHint: parseChoice<PerformanceHint>('--hint', flags.hint, ['LATENCY', 'THROUGHPUT']) }),
+        ...(flags.precision === undefined ? {} : { precision: parseChoice<IrPrecision>('--precision', flags.precision, ['FP32', 'FP16']) }),
+        ...(flags.perfCounters === true ? { perfCounters: true } : {}),
+      };
+      const { engine, reason } = await createEngine(flags.engine, options).catch((error: unknown) => {
+        // A misspelt --engine is a usage error (exit 1), not bad input data.
+        throw error instanceof UnknownEngineError ? new UsageError(`--engine: ${error.message}`) : error;
+      });
+      // Which engine runs and why, said once; on stderr so --json output stays one object.
+      context.stderr.write(`engine: ${engine.name} (${engine.version}) on ${engine.device}: ${reason}\n`);
+      try {
+        const layout = await engine.load(flags.model);
+        const result = await benchmarkEngine(engine, { batch, iterations, warmup });
+        const counters = flags.perfCounters === true ? await engine.perfCounters() : undefined;
+        if (flags.json === true) {
+          printLine(context, JSON.stringify({ ...result, reason, model: layout.file, format: layout.format, ...(counters === undefined ? {} : { perfCounters: counters }) }, null, 2));
+          return;
+        }
+        const [height, width, channels] = layout.input;
+        printLine(context, `model       ${layout.file} (${layout.format}), input NHWC [batch, ${height}, ${width}, ${channels}], ${layout.outputChannels} output channel(s)`);
+        printLine(context, `engine      ${result.engine} (${result.version}) on ${result.device}`);
+        printLine(context, `batch       ${batch} slice(s), ${iterations} timed batches after ${warmup} warm-up`);
+        printLine(
+          context,
+          `latency     mean ${milliseconds(result.latencyMs.mean)}, p50 ${milliseconds(result.latencyMs.p50)}, p95 ${milliseconds(result.latencyMs.p95)} per batch`,
+        );
+        printLine(context, `throughput  ${result.slicesPerSecond.toFixed(1)} slices/s`);
+        printLine(context, `scan        ${result.scanSlices} slices in ${result.scanSeconds.toFixed(2)} s`);
+        if (flags.perfCounters === true) {
+          if (counters === undefined) {
+            printLine(context, `per-layer   ${engine.name} gave no per-layer counters`);
+          } else {
+            printLine(context, 'per-layer   (slowest first, mean per batch)');
+            for (const counter of [...counters].sort((a, b) => b.realTimeMs - a.realTimeMs).slice(0, 20)) {
+              printLine(context, `  ${milliseconds(counter.realTimeMs).padStart(10)}  ${counter.type.padEnd(16)} ${counter.name}`);
+            }
+          }
+        }
+      } finally {
+        await engine.dispose();
+      }
+    });
+}
