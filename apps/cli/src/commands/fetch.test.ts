@@ -107,6 +107,16 @@ describe('brats fetch', () => {
     expect(await fs.readdir(dir)).toEqual([]);
   });
 
+  it('applies the task\'s size and MD5 to a --url without --md5: a different file is refused before its body', async () => {
+    const dir = path.join(work, 'mirror');
+    rangesSeen.length = 0;
+    const { code, stderr } = await runCaptured(['fetch', '--dir', dir, '--url', `${baseUrl}/x.tar`]);
+    expect(code).toBe(2);
+    expect(stderr).toContain(`announces ${goodTar.byteLength} bytes, expected 7608266240`);
+    expect(rangesSeen).toEqual([undefined]);
+    expect(await fs.readdir(dir)).toEqual([]);
+  });
+
   it('refuses an archive with a ../ entry with exit code 2, writing nothing outside', async () => {
     const dir = path.join(work, 'evil', 'data');
     const evil = files.get('/evil.tar')!;

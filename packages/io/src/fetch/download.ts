@@ -179,7 +179,8 @@ async function requestOnce(state: DownloadState, options: DownloadOptions): Prom
       const length = response.headers.get('content-length');
       checkTotal(state, length === null ? undefined : Number(length), options);
     }
-    state.validator ??= validatorOf(response);
+    // A whole-file answer starts a new file version: later resumes must name its validator, not an older one.
+    state.validator = status === 200 ? validatorOf(response) : (state.validator ?? validatorOf(response));
     await receiveBody(state, response, options, () => idleTimer.refresh(), controller.signal, idleTimeoutMs);
   } finally {
     clearTimeout(idleTimer);
