@@ -1,4 +1,8 @@
+import { promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { referencePython, runPythonJson } from '@brats/vitest-config/fixtures';
 import { ArgumentError } from '../errors.js';
 import type { Volume } from '../volume.js';
 import { PHANTOM_TISSUES, generatePhantom, phantomAffine, type PhantomCase } from './generate.js';
@@ -117,6 +121,43 @@ describe('generatePhantom', () => {
     expect(coreNextToOutside).toBe(0);
     expect(tumourNextToBackground).toBe(0);
   });
+
+  it.skipIf(referencePython(['scipy', 'numpy']) === undefined)(
+    'every connected piece of the whole tumour holds core (scipy.ndimage.label, Debian python)',
+    async () => {
+      const python = referencePython(['scipy', 'numpy'])!;
+      const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'brats-phantom-components-'));
+      try {
+        const files = await Promise.all(
+          SEEDS.map(async (seed) => {
+            const file = path.join(dir, `labels-${seed}.raw`);
+            await fs.writeFile(file, phantomFor(seed).labels.data);
+            return file;
+          }),
+        );
+        const script = `
+import json, sys
+import numpy as np
+from scipy import ndimage
+shape = json.loads(sys.argv[1])
+out = []
+for file in sys.argv[2:]:
+    labels = np.fromfile(file, dtype=np.uint8).reshape(shape[::-1])
+    pieces, count = ndimage.label(labels > 0)  # default structure: 6-connectivity
+    core = np.isin(labels, [1, 4])
+    out.append({'pieces': int(count), 'withoutCore': int(sum(1 for p in range(1, count + 1) if not core[pieces == p].any()))})
+print(json.dumps(out))
+`;
+        const result = runPythonJson<{ pieces: number; withoutCore: number }[]>(python, script, [JSON.stringify(SIZE), ...files]);
+        for (const entry of result) {
+          expect(entry.pieces).toBeGreaterThanOrEqual(1);
+          expect(entry.withoutCore).toBe(0);
+        }
+      } finally {
+        await fs.rm(dir, { recursive: true, force: true });
+      }
+    },
+  );
 
   it.each(SEEDS)('seed %i: each sequence shows its contrast', (seed) => {
     const { channels, labels, tissues } = phantomFor(seed);
