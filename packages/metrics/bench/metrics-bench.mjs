@@ -1,4 +1,5 @@
-// HD95 timing on full BraTS-size (240x240x155) mask pairs, against the built package (dist/).
+// HD95 timing on full BraTS-size (240x240x155) mask pairs, against the built package (dist/). Wall time and
+// process CPU time are both printed: on a shared machine the CPU time is the steadier number.
 // Run: pnpm --filter @brats/metrics build && pnpm --filter @brats/metrics bench
 //   (or `pnpm turbo run bench --filter @brats/metrics`, which builds first). Options: --repeat N (default 5).
 import { existsSync } from 'node:fs';
@@ -51,15 +52,22 @@ function shift(mask, by) {
 function time(label, run) {
   run(); // warm-up: JIT and allocation
   const times = [];
+  const cpuTimes = [];
   let value;
   for (let r = 0; r < repeat; r++) {
     const start = process.hrtime.bigint();
+    const cpuStart = process.cpuUsage();
     value = run();
+    const cpu = process.cpuUsage(cpuStart);
+    cpuTimes.push((cpu.user + cpu.system) / 1e3);
     times.push(Number(process.hrtime.bigint() - start) / 1e6);
   }
-  times.sort((a, b) => a - b);
-  const median = times[times.length >> 1];
-  console.log(`${label.padEnd(58)} median ${median.toFixed(1).padStart(7)} ms  (min ${times[0].toFixed(1)}, max ${times.at(-1).toFixed(1)})  ${value}`);
+  const median = (list) => list.sort((a, b) => a - b)[list.length >> 1];
+  const wall = median(times);
+  console.log(
+    `${label}\n    wall median ${wall.toFixed(1)} ms (min ${times[0].toFixed(1)}, max ${times.at(-1).toFixed(1)}), ` +
+      `CPU median ${median(cpuTimes).toFixed(1)} ms  →  ${value}`,
+  );
 }
 
 const pairs = [];

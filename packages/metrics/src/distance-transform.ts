@@ -42,39 +42,40 @@ export function squaredDistanceTransform(
   const out = new Float64Array(ni * nj * nk);
   const longest = Math.max(ni, nj, nk);
   const line = new Float64Array(longest);
-  const result = new Float64Array(longest);
   const vertices = new Int32Array(longest);
   const bounds = new Float64Array(longest + 1);
   const heights = new Float64Array(longest);
 
-  // Pass along i: the distance to the nearest feature on the same row is a two-sweep count, no envelope needed.
+  // Passes along i and j run one k plane at a time in a plane-sized buffer that stays in cache; only the
+  // result of the j pass is written to the full-size output. Along i, the distance to the nearest feature on
+  // the same row is a two-sweep count, no envelope needed.
   const si = spacing[0];
-  for (let row = 0, base = 0; row < nj * nk; row++, base += ni) {
-    let last = -1;
-    for (let i = 0; i < ni; i++) {
-      if (features[base + i] !== 0) last = i;
-      out[base + i] = last < 0 ? Number.POSITIVE_INFINITY : i - last;
-    }
-    last = -1;
-    for (let i = ni - 1; i >= 0; i--) {
-      if (features[base + i] !== 0) last = i;
-      const forward = out[base + i]!;
-      const gap = last < 0 ? forward : Math.min(forward, last - i);
-      out[base + i] = gap === Number.POSITIVE_INFINITY ? gap : gap * si * gap * si;
-    }
-  }
-
-  // Pass along j, one (i, k) line at a time.
-  if (nj > 1) {
-    for (let k = 0; k < nk; k++) {
-      const plane = k * ni * nj;
+  const planeSize = ni * nj;
+  const planeBuffer = new Float64Array(planeSize);
+  for (let k = 0; k < nk; k++) {
+    const planeStart = k * planeSize;
+    for (let j = 0, base = 0; j < nj; j++, base += ni) {
+      const source = planeStart + base;
+      let last = -1;
       for (let i = 0; i < ni; i++) {
-        const start = plane + i;
-        for (let j = 0; j < nj; j++) line[j] = out[start + j * ni]!;
-        envelope(line, result, nj, spacing[1], vertices, bounds, heights);
-        for (let j = 0; j < nj; j++) out[start + j * ni] = result[j]!;
+        if (features[source + i] !== 0) last = i;
+        planeBuffer[base + i] = last < 0 ? Number.POSITIVE_INFINITY : i - last;
+      }
+      last = -1;
+      for (let i = ni - 1; i >= 0; i--) {
+        if (features[source + i] !== 0) last = i;
+        const forward = planeBuffer[base + i]!;
+        const gap = last < 0 ? forward : Math.min(forward, last - i);
+        planeBuffer[base + i] = gap === Number.POSITIVE_INFINITY ? gap : gap * si * gap * si;
       }
     }
+    if (nj > 1) {
+      for (let i = 0; i < ni; i++) {
+        for (let j = 0; j < nj; j++) line[j] = planeBuffer[i + j * ni]!;
+        envelope(line, nj, spacing[1], vertices, bounds, heights, planeBuffer, i, ni);
+      }
+    }
+    out.set(planeBuffer, planeStart);
   }
 
   // Pass along k, one (i, j) column at a time.
@@ -83,8 +84,7 @@ export function squaredDistanceTransform(
     for (let column = 0; column < stride; column++) {
       if (neededLines !== undefined && neededLines[column] === 0) continue;
       for (let k = 0; k < nk; k++) line[k] = out[column + k * stride]!;
-      envelope(line, result, nk, spacing[2], vertices, bounds, heights);
-      for (let k = 0; k < nk; k++) out[column + k * stride] = result[k]!;
+      envelope(line, nk, spacing[2], vertices, bounds, heights, out, column, stride);
     }
   }
   return out;
@@ -92,16 +92,19 @@ export function squaredDistanceTransform(
 
 /**
  * 1D squared distance transform of a sampled function f (Infinity allowed) on samples spaced `step` mm apart:
- * result[q] = min_p (f[p] + ((q − p)·step)²), via the lower envelope of the parabolas rooted at finite f[p].
+ * target[offset + q·stride] = min_p (f[p] + ((q − p)·step)²), via the lower envelope of the parabolas rooted at
+ * finite f[p].
  */
 function envelope(
   f: Float64Array,
-  result: Float64Array,
   n: number,
   step: number,
   vertices: Int32Array,
   bounds: Float64Array,
   heights: Float64Array,
+  target: Float64Array,
+  offset: number,
+  stride: number,
 ): void {
   // heights[k] = f[v] + x_v², the parabola of vertex k in the form that makes intersections one division.
   let k = -1;
@@ -131,7 +134,7 @@ function envelope(
     bounds[k + 1] = Number.POSITIVE_INFINITY;
   }
   if (k < 0) {
-    result.fill(Number.POSITIVE_INFINITY, 0, n);
+    for (let q = 0; q < n; q++) target[offset + q * stride] = Number.POSITIVE_INFINITY;
     return;
   }
   let m = 0;
@@ -139,6 +142,6 @@ function envelope(
     const x = q * step;
     while (bounds[m + 1]! < x) m++;
     const dx = x - vertices[m]! * step;
-    result[q] = dx * dx + f[vertices[m]!]!;
+    target[offset + q * stride] = dx * dx + f[vertices[m]!]!;
   }
 }
