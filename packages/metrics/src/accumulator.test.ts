@@ -128,7 +128,7 @@ describe('other accumulators', () => {
 describe('accumulator validation', () => {
   it('rejects an unknown reduction, listing the known ones', () => {
     expect(() => new DiceMetric({ reduction: 'sum' as Reduction })).toThrow(
-      /DiceMetric\(\): argument 'options.reduction' 'sum' is unknown; known: none, mean, median, per-case, per-region/,
+      /DiceMetric\(\): argument 'options.reduction' is 'sum', which is unknown; known: none, mean, median, per-case, per-region/,
     );
     expect(() => filled().aggregate('mean_batch' as Reduction)).toThrow(ArgumentError);
   });

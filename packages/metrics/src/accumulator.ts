@@ -69,7 +69,7 @@ export interface AccumulatorOptions {
 
 function checkReduction(functionName: string, argument: string, reduction: unknown): Reduction {
   if (typeof reduction !== 'string' || !(REDUCTIONS as readonly string[]).includes(reduction)) {
-    throw new ArgumentError(functionName, argument, `'${String(reduction)}' is unknown; known: ${REDUCTIONS.join(', ')}`);
+    throw new ArgumentError(functionName, argument, `is '${String(reduction)}', which is unknown; known: ${REDUCTIONS.join(', ')}`);
   }
   return reduction as Reduction;
 }
@@ -221,7 +221,7 @@ export class ConfusionMatrixMetric extends MetricAccumulator {
   constructor(options: ConfusionMatrixMetricOptions, className = 'ConfusionMatrixMetric') {
     super(className, options);
     if (!(OVERLAP_METRIC_NAMES as readonly string[]).includes(options.metric)) {
-      throw new ArgumentError(className, 'options.metric', `'${String(options.metric)}' is unknown; known: ${OVERLAP_METRIC_NAMES.join(', ')}`);
+      throw new ArgumentError(className, 'options.metric', `is '${String(options.metric)}', which is unknown; known: ${OVERLAP_METRIC_NAMES.join(', ')}`);
     }
     this.metric = options.metric;
   }

@@ -27,7 +27,7 @@ export function checkConvention(functionName: string, convention: unknown): Empt
     throw new ArgumentError(
       functionName,
       'options.convention',
-      `'${String(convention)}' is unknown; known: ${EMPTY_CONVENTIONS.join(', ')}`,
+      `is '${String(convention)}', which is unknown; known: ${EMPTY_CONVENTIONS.join(', ')}`,
     );
   }
   return convention as EmptyConvention;

@@ -99,7 +99,7 @@ describe('overlapFromConfusion', () => {
     expect(() => overlapFromConfusion('dice', counts)).toThrow(ArgumentError);
     expect(() =>
       overlapFromConfusion('f1' as 'dice', { truePositive: 1, falsePositive: 0, falseNegative: 0, trueNegative: 0 }),
-    ).toThrow(/'f1' is unknown; known: dice, iou, sensitivity, specificity, precision/);
+    ).toThrow(/is 'f1', which is unknown; known: dice, iou, sensitivity, specificity, precision/);
   });
 });
 

@@ -139,7 +139,7 @@ export function overlapUnchecked(metric: OverlapMetricName, counts: ConfusionCou
       throw new ArgumentError(
         'overlapFromConfusion',
         'metric',
-        `'${String(metric)}' is unknown; known: ${OVERLAP_METRIC_NAMES.join(', ')}`,
+        `is '${String(metric)}', which is unknown; known: ${OVERLAP_METRIC_NAMES.join(', ')}`,
       );
   }
 }
