@@ -125,7 +125,9 @@ export async function listArchive(file: string): Promise<ArchiveEntry[]> {
 /**
  * Extracts a tar file into the folder `destination` (created if missing) after checking every entry with
  * {@link findUnsafeEntry}: an unsafe archive is refused before a single file is written. node-tar runs in
- * strict mode, so anything it would otherwise skip with a warning fails the extraction too.
+ * strict mode, so anything it would otherwise skip with a warning fails the extraction too. A failure
+ * during extraction can leave part of the archive in `destination`: extract into a fresh temporary folder
+ * and rename it when this resolves (as {@link fetchDecathlonTask} does).
  * @returns the archive's entries.
  * @throws {FetchError} `unsafe-entry` (with `entry`) for an entry that could escape `destination`,
  * `archive` for an unreadable archive.
