@@ -72,7 +72,7 @@ function sorted(values: Float64Array): number[] {
   return Array.from(values).sort((a, b) => a - b);
 }
 
-describe.skipIf(!python)(`surface distances against scipy (${NO_PYTHON})`, () => {
+describe.skipIf(!python)(python ? 'surface distances against scipy' : `surface distances against scipy (${NO_PYTHON})`, () => {
   it.each([
     { seed: 11, shape: [40, 36, 30] as const, spacing: [1, 1, 1] as const },
     { seed: 12, shape: [40, 36, 30] as const, spacing: [0.7, 1.3, 2.5] as const },
@@ -108,7 +108,7 @@ describe.skipIf(!python)(`surface distances against scipy (${NO_PYTHON})`, () =>
     expect(Math.abs(metrics.assd - expected.assd)).toBeLessThan(1e-3);
   });
 
-  describe.skipIf(!data)(`real BraTS labels (${NO_SHARED_DATA})`, () => {
+  describe.skipIf(!data)(data ? 'real BraTS labels' : `real BraTS labels (${NO_SHARED_DATA})`, () => {
     const caseDir = (caseId: string) => path.join(data!, 'brats2018-sample', caseId, `${caseId}_seg.nii.gz`);
 
     const volumes = new Map<string, ReturnType<typeof readNifti>>();
