@@ -43,6 +43,14 @@ describe('preprocessCase', () => {
     expect(out.shape).toEqual([144, 144, 2, 4]);
   });
 
+  it('accepts resolved settings, as a model manifest records them', () => {
+    const settings = resolvePreprocessing({ crop: [2, 2, 1], normalize: 'nonzero', channels: ['T2w'] });
+    expect(resolvePreprocessing(settings)).toEqual(settings);
+    const out = preprocessCase(makeCase([4, 3, 2], (i) => i + 1), settings);
+    expect(out.shape).toEqual([1, 2, 2, 1]);
+    expect(out.params.normalize).toBe('nonzero');
+  });
+
   it('lays slices out as [z][i][j][channel] and normalises each channel over the block', () => {
     // 4x3x2 scan, crop 2x3x2 from i=1: values i + 10 j + 100 k (channel 0).
     const out = preprocessCase(makeCase([4, 3, 2], (i, j, k) => i + 10 * j + 1000 * k), { crop: [2, 3, 2], channels: ['FLAIR', 'T2w'] });

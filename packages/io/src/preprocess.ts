@@ -61,11 +61,12 @@ export interface PreprocessedCase {
 }
 
 /**
- * Resolves options to complete settings (the seed's defaults filled in) and validates them.
+ * Resolves options to complete settings (the seed's defaults filled in) and validates them. Settings that are
+ * already resolved (a manifest's `preprocessing`) are accepted too and come back unchanged.
  * @throws {ArgumentError} for a non-positive crop size, an unknown mode or channel.
  */
-export function resolvePreprocessing(options: PreprocessOptions = {}): PreprocessSettings {
-  const crop = options.crop ?? 144;
+export function resolvePreprocessing(options: PreprocessOptions | PreprocessSettings = {}): PreprocessSettings {
+  const crop = ('cropSize' in options ? options.cropSize : options.crop) ?? 144;
   const cropSize = (typeof crop === 'number' ? [crop, crop, crop] : crop) as readonly [number, number, number];
   if (cropSize.length !== 3 || cropSize.some((n) => !Number.isInteger(n) || n < 1)) {
     throw new ArgumentError('resolvePreprocessing', 'crop', `must be a positive integer or three of them, got ${String(crop)}`);
@@ -137,7 +138,7 @@ function brainBounds(caseData: CanonicalCase, shape: readonly [number, number, n
  * @throws {ArgumentError} for invalid options.
  * @example const slices = preprocessCase(await loadCase(dataset.cases[0]), { crop: 144 });
  */
-export function preprocessCase(caseData: CanonicalCase, options: PreprocessOptions = {}): PreprocessedCase {
+export function preprocessCase(caseData: CanonicalCase, options: PreprocessOptions | PreprocessSettings = {}): PreprocessedCase {
   const settings = resolvePreprocessing(options);
   const reference = caseData.channels[0];
   const originalShape = [reference.shape[0], reference.shape[1], reference.shape[2]] as const;

@@ -7,3 +7,5 @@ export * from './losses.js';
 export * from './model-files.js';
 export * from './export/index.js';
 export * from './train/index.js';
+export * from './parallel/index.js';
+export * from './predict/index.js';
