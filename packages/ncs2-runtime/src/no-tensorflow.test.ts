@@ -1,0 +1,25 @@
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+
+const source = path.dirname(fileURLToPath(import.meta.url));
+
+describe('@brats/ncs2-runtime dependencies', () => {
+  it('no source file imports TensorFlow.js (deployment runs without it)', async () => {
+    const files = (await fs.readdir(source)).filter((name) => name.endsWith('.ts') && !name.endsWith('.test.ts'));
+    expect(files.length).toBeGreaterThan(5);
+    const offenders: string[] = [];
+    for (const file of files) {
+      const text = await fs.readFile(path.join(source, file), 'utf8');
+      if (/from ['"]@tensorflow\/|import\(['"]@tensorflow\/|from ['"]@brats\/unet['"]/.test(text)) offenders.push(file);
+    }
+    expect(offenders).toEqual([]);
+  });
+
+  it('does not list TensorFlow.js or @brats/unet among its runtime dependencies', async () => {
+    const manifest = JSON.parse(await fs.readFile(path.join(source, '..', 'package.json'), 'utf8')) as Record<string, Record<string, string> | undefined>;
+    const runtime = Object.keys({ ...manifest.dependencies, ...manifest.optionalDependencies });
+    expect(runtime.filter((name) => name.startsWith('@tensorflow/') || name === '@brats/unet')).toEqual([]);
+  });
+});
