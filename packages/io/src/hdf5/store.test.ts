@@ -199,6 +199,16 @@ print(json.dumps(out))`;
     for (const name of expectedNames) expect(Object.keys(result), name).toContain(name);
   });
 
+  it('writes uncompressed chunks at level 0', async () => {
+    const target = path.join(directory, 'level0.h5');
+    await writeSliceStore(target, { geometry, compressionLevel: 0 }, async (writer) => writer.appendCase('testing', makeCase('Z', 4, 2, [1])));
+    const script = `
+import json, sys, h5py
+with h5py.File(sys.argv[1], 'r') as f:
+    print(json.dumps({'compression': f['imgs_testing'].compression, 'chunks': list(f['imgs_testing'].chunks), 'first': float(f['imgs_testing'][1, 0, 0, 0])}))`;
+    expect(runPythonJson(python!, script, [target])).toEqual({ compression: null, chunks: [1, 3, 2, 2], first: 4100 });
+  });
+
   it('opens a file written by h5py with the seed names and float64', async () => {
     const seedPath = path.join(directory, 'seed.h5');
     const script = `

@@ -30,7 +30,7 @@ export interface WriteSliceStoreOptions {
   metadata?: Partial<Record<MetadataDatasetName | 'licence', string | readonly string[]>>;
   /** Root attributes: every preprocessing parameter, the split seed and fractions, provenance. */
   attributes?: Readonly<Record<string, SliceStoreAttribute>>;
-  /** gzip level 0-9 (default {@link DEFAULT_COMPRESSION_LEVEL}). */
+  /** gzip level 1-9, or 0 for uncompressed chunks (default {@link DEFAULT_COMPRESSION_LEVEL}). */
   compressionLevel?: number;
 }
 
@@ -101,8 +101,8 @@ export class SliceStoreWriter {
         dtype,
         maxshape: [null, ...sliceShape],
         chunks: sliceShape.length === 0 ? [INDEX_CHUNK] : [1, ...sliceShape],
-        compression: 'gzip',
-        compression_opts: level,
+        // Level 0 means no filter at all: gzip at level 0 still costs a pass over every chunk.
+        ...(level === 0 ? {} : { compression: 'gzip' as const, compression_opts: level }),
       });
     const entries = SPLIT_NAMES.map((split): [SplitName, SplitState] => {
       const names = splitDatasetNames(split);
