@@ -5,11 +5,12 @@ import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ModelBundleError, bundlePath, readModelManifest } from '@brats/io';
+import type * as OnnxRuntime from 'onnxruntime-node';
 import type { EngineFactory, EngineOptions, EngineProbe, InferenceEngine, LayerPerfCounter, ModelLayout } from './engine.js';
 import { EngineError, EngineUnavailableError, firstLine } from './errors.js';
 import { checkBatch } from './shape.js';
 
-type OrtModule = typeof import('onnxruntime-node');
+type OrtModule = typeof OnnxRuntime;
 type OrtSession = Awaited<ReturnType<OrtModule['InferenceSession']['create']>>;
 
 /** Registered name of the ONNX Runtime engine. */
