@@ -13,7 +13,7 @@ import {
   type GridShape,
   type GridSpacing,
 } from './index.js';
-import { maskWith } from './test-helpers.js';
+import { maskWhere, maskWith } from './test-helpers.js';
 
 function cube(shape: GridShape, from: number, to: number): Uint8Array {
   const voxels: [number, number, number][] = [];
@@ -31,8 +31,12 @@ describe('extractSurface', () => {
     // Outside the volume is background, so a mask filling the volume keeps only its centre as interior.
     { name: '3x3x3 cube filling the volume', shape: [3, 3, 3] as const, mask: cube([3, 3, 3], 0, 2), surface: 26, interior: [1, 1, 1] },
     { name: '4x4x4 cube inside 6x6x6', shape: [6, 6, 6] as const, mask: cube([6, 6, 6], 1, 4), surface: 64 - 8, interior: [2, 2, 2] },
+    { name: 'a one-voxel-thick plate in 3D', shape: [5, 5, 3] as const, mask: maskWhere([5, 5, 3], (_i, _j, k) => k === 1), surface: 25, interior: undefined },
     { name: 'a full 2x2x2 volume', shape: [2, 2, 2] as const, mask: cube([2, 2, 2], 0, 1), surface: 8, interior: undefined },
-    { name: 'a full 5x5x1 slice', shape: [5, 5, 1] as const, mask: new Uint8Array(25).fill(1), surface: 25, interior: undefined },
+    // An axis of length 1 has no neighbours: a slice erodes in 2D (4-connected), a column in 1D.
+    { name: 'a full 5x5x1 slice', shape: [5, 5, 1] as const, mask: new Uint8Array(25).fill(1), surface: 16, interior: [2, 2, 0] },
+    { name: 'a full 1x1x5 column', shape: [1, 1, 5] as const, mask: new Uint8Array(5).fill(1), surface: 2, interior: [0, 0, 2] },
+    { name: 'a 3x3 square inside a 5x5x1 slice', shape: [5, 5, 1] as const, mask: maskWhere([5, 5, 1], (i, j) => i >= 1 && i <= 3 && j >= 1 && j <= 3), surface: 8, interior: [2, 2, 0] },
   ])('$name', ({ shape, mask, surface, interior }) => {
     const result = extractSurface(mask, shape);
     expect(count(result)).toBe(surface);
@@ -63,7 +67,7 @@ describe('computePercentile (numpy linear interpolation)', () => {
 });
 
 describe('surface metrics, hand-computed', () => {
-  // Every voxel of a one-voxel-thick mask is surface.
+  // Shapes with axes of length 1 erode in fewer dimensions: a row's surface is its two ends.
   it.each([
     {
       name: 'a 5-voxel row against its first voxel, 1 mm',
@@ -71,10 +75,10 @@ describe('surface metrics, hand-computed', () => {
       spacing: [1, 1, 1] as const,
       prediction: [[0, 0, 0], [1, 0, 0], [2, 0, 0], [3, 0, 0], [4, 0, 0]] as const,
       reference: [[0, 0, 0]] as const,
-      // prediction → reference: 0 1 2 3 4; reference → prediction: 0.
+      // Prediction surface {0, 4}: prediction → reference 0, 4 (p95 = 3.8); reference → prediction 0.
       hd95: 3.8,
       hausdorff: 4,
-      assd: 10 / 6,
+      assd: 4 / 3,
     },
     {
       name: 'the same row, 2 mm along i',
@@ -84,7 +88,7 @@ describe('surface metrics, hand-computed', () => {
       reference: [[0, 0, 0]] as const,
       hd95: 7.6,
       hausdorff: 8,
-      assd: 20 / 6,
+      assd: 8 / 3,
     },
     {
       name: 'two voxels against one, 1.5 mm along i',
@@ -160,6 +164,7 @@ describe('surface metrics, hand-computed', () => {
     const shape = [8, 1, 1] as const;
     const prediction = maskWith(shape, [[0, 0, 0], [1, 0, 0], [2, 0, 0], [3, 0, 0], [4, 0, 0]]);
     const reference = maskWith(shape, [[0, 0, 0]]);
+    // Directed sets [0, 4] and [0]: medians 2 and 0.
     expect(computeHausdorff(prediction, reference, { shape, percentile: 50 })).toBeCloseTo(2, 12);
   });
 

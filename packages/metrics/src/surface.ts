@@ -1,8 +1,9 @@
 /**
  * Surface distances between two masks, as MONAI computes them: a mask's surface is the mask minus its erosion
  * by the 6-connected cross (voxels outside the volume count as background, so foreground on the volume border
- * is surface, like scipy's `binary_erosion` default); each directed set holds the distances in mm from every
- * surface voxel of one mask to the nearest surface voxel of the other, read off an exact distance transform.
+ * is surface, like scipy's `binary_erosion` default; an axis of length 1 is left out, so a `[i, j, 1]` slice is
+ * eroded in 2D); each directed set holds the distances in mm from every surface voxel of one mask to the nearest
+ * surface voxel of the other, read off an exact distance transform.
  */
 import { ArgumentError } from '@brats/io';
 import { checkConvention, imageDiagonalMm, type EmptyConvention } from './conventions.js';
@@ -55,7 +56,8 @@ export interface SurfaceMetrics {
 
 /**
  * Surface of a binary mask (uint8 0/1): foreground voxels with at least one 6-neighbour that is background or
- * outside the volume. Layout: flat, NIfTI i-j-k order, i fastest.
+ * outside the volume; an axis of length 1 has no neighbours (a `[i, j, 1]` slice is eroded in 2D, 4-connected).
+ * Layout: flat, NIfTI i-j-k order, i fastest.
  * @param mask values ≥ `threshold` are foreground; @param shape `[i, j, k]`.
  * @throws {ArgumentError} for a bad shape, array or threshold. @throws {ShapeMismatchError} when the length differs from the shape.
  */
@@ -69,30 +71,33 @@ export function extractSurface(mask: VoxelValues, shape: GridShape, threshold = 
   return surfaceOf(binary, shape);
 }
 
-/** Unchecked surface of a 0/1 mask. */
-function surfaceOf(mask: Uint8Array, shape: GridShape): Uint8Array {
+/**
+ * Unchecked surface of a 0/1 mask. An axis of length 1 in the full grid (`volumeShape`) has no neighbours along
+ * it, so a `[i, j, 1]` slice is eroded as a 2D image with the 4-connected cross (as MONAI treats 2D images)
+ * instead of being all surface. `shape` is the (possibly cropped) grid of `mask`: a crop that is one voxel thick
+ * along an axis of a larger volume still erodes along that axis.
+ */
+function surfaceOf(mask: Uint8Array, shape: GridShape, volumeShape: GridShape = shape): Uint8Array {
   const [ni, nj, nk] = shape;
   const plane = ni * nj;
   const out = new Uint8Array(mask.length);
+  const useI = volumeShape[0] > 1;
+  const useJ = volumeShape[1] > 1;
+  const useK = volumeShape[2] > 1;
   for (let k = 0; k < nk; k++) {
+    const kInside = !useK || (k > 0 && k < nk - 1);
     for (let j = 0; j < nj; j++) {
+      const jInside = !useJ || (j > 0 && j < nj - 1);
       const row = k * plane + j * ni;
       for (let i = 0; i < ni; i++) {
         const v = row + i;
         if (mask[v] === 0) continue;
         const interior =
-          i > 0 &&
-          i < ni - 1 &&
-          j > 0 &&
-          j < nj - 1 &&
-          k > 0 &&
-          k < nk - 1 &&
-          mask[v - 1] === 1 &&
-          mask[v + 1] === 1 &&
-          mask[v - ni] === 1 &&
-          mask[v + ni] === 1 &&
-          mask[v - plane] === 1 &&
-          mask[v + plane] === 1;
+          kInside &&
+          jInside &&
+          (!useI || (i > 0 && i < ni - 1 && mask[v - 1] === 1 && mask[v + 1] === 1)) &&
+          (!useJ || (mask[v - ni] === 1 && mask[v + ni] === 1)) &&
+          (!useK || (mask[v - plane] === 1 && mask[v + plane] === 1));
         if (!interior) out[v] = 1;
       }
     }
@@ -211,8 +216,8 @@ export function surfaceDistances(
       referenceEmpty: true,
     };
   }
-  const predictionSurface = surfaceOf(cropped.prediction, cropped.shape);
-  const referenceSurface = surfaceOf(cropped.reference, cropped.shape);
+  const predictionSurface = surfaceOf(cropped.prediction, cropped.shape, shape);
+  const referenceSurface = surfaceOf(cropped.reference, cropped.shape, shape);
   const predictionToReference = directedDistances(predictionSurface, referenceSurface, cropped.shape, spacing);
   const referenceToPrediction = directedDistances(referenceSurface, predictionSurface, cropped.shape, spacing);
   return {

@@ -60,3 +60,11 @@ export function maskWith(shape: GridShape, voxels: readonly (readonly [number, n
   for (const [i, j, k] of voxels) mask[i + shape[0] * (j + shape[1] * k)] = 1;
   return mask;
 }
+
+/** A 0/1 mask that is 1 where `inside(i, j, k)` holds. */
+export function maskWhere(shape: GridShape, inside: (i: number, j: number, k: number) => boolean): Uint8Array {
+  const [ni, nj, nk] = shape;
+  const mask = new Uint8Array(ni * nj * nk);
+  for (let k = 0; k < nk; k++) for (let j = 0; j < nj; j++) for (let i = 0; i < ni; i++) mask[i + ni * (j + nj * k)] = inside(i, j, k) ? 1 : 0;
+  return mask;
+}
