@@ -41,11 +41,19 @@ export const BRATS2023_LABELS: LabelRegionMapping = {
   labels: { 1: 'necrotic tumour core', 2: 'peritumoral oedema', 3: 'enhancing tumour' },
 };
 
+/** Binary whole-tumour masks (0/1), as a whole-tumour model predicts them: only WT is defined. */
+export const WHOLE_TUMOUR_LABELS: LabelRegionMapping = {
+  name: 'wt',
+  regions: { WT: [1], TC: [], ET: [] },
+  labels: { 1: 'whole tumour' },
+};
+
 /** The named standard mappings. */
 export const LABEL_MAPPINGS: Readonly<Record<string, LabelRegionMapping>> = {
   msd: MSD_LABELS,
   brats2017: BRATS2017_LABELS,
   brats2023: BRATS2023_LABELS,
+  wt: WHOLE_TUMOUR_LABELS,
 };
 
 /**

@@ -6,6 +6,7 @@ import { registerEnginesCommand } from './engines.js';
 import { registerEvaluateCommand } from './evaluate.js';
 import { registerFetchCommand } from './fetch.js';
 import { registerInspectCommand } from './inspect.js';
+import { registerInferCommand, registerPredictCommand } from './predict.js';
 import { registerSynthCommand } from './synth.js';
 import { registerTrainCommand } from './train.js';
 
@@ -13,4 +14,4 @@ import { registerTrainCommand } from './train.js';
 export type CommandRegistration = (program: Command, context: CliContext) => void;
 
 /** Every sub-command, in the order `brats --help` lists them. */
-export const COMMANDS: readonly CommandRegistration[] = [registerFetchCommand, registerSynthCommand, registerInspectCommand, registerConvertCommand, registerTrainCommand, registerEvaluateCommand, registerEnginesCommand, registerBenchCommand];
+export const COMMANDS: readonly CommandRegistration[] = [registerFetchCommand, registerSynthCommand, registerInspectCommand, registerConvertCommand, registerTrainCommand, registerPredictCommand, registerEvaluateCommand, registerInferCommand, registerEnginesCommand, registerBenchCommand];

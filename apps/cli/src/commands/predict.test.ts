@@ -1,0 +1,125 @@
+import { promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { resolvePreprocessing, writeModelManifest, writePhantomDataset, type ModelManifest } from '@brats/io';
+import { buildUnet, saveLayersModel } from '@brats/unet';
+import { NO_SHARED_DATA, referencePython, runPythonJson, sharedDataDir } from '@brats/vitest-config/fixtures';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCaptured } from '../../test/run-captured.js';
+
+let dir: string;
+
+/** An untrained but real U-Net bundle: predictions are arbitrary, the pipeline around them is what is tested. */
+async function writeBundle(bundle: string, crop: [number, number, number], outputChannels: 1 | 3): Promise<void> {
+  const model = buildUnet({ inputShape: [crop[0], crop[1], 4], filters: 2, depth: 1, dropout: 0, outputChannels, seed: 1 });
+  await saveLayersModel(bundle, model);
+  const manifest: ModelManifest = {
+    format: 'brats-model',
+    formatVersion: 1,
+    createdAt: new Date().toISOString(),
+    model: { architecture: 'unet2d', inputShape: [crop[0], crop[1], 4], filters: 2, depth: 1, upsampling: 'bilinear', batchNorm: false, dropout: 0, outputChannels, parameters: model.countParams() },
+    channels: ['FLAIR', 'T1w', 'T1gd', 'T2w'],
+    preprocessing: resolvePreprocessing({ crop, target: outputChannels === 1 ? 'wt' : 'regions' }),
+    regions: outputChannels === 1 ? ['WT'] : ['WT', 'TC', 'ET'],
+    threshold: 0.5,
+    inputLayout: 'NHWC',
+    files: { tfjs: 'model.json' },
+  };
+  await writeModelManifest(bundle, manifest);
+}
+
+beforeAll(async () => {
+  dir = await fs.mkdtemp(path.join(os.tmpdir(), 'brats-cli-predict-'));
+  await writePhantomDataset(path.join(dir, 'phantoms'), { layout: 'brats2018', cases: 2, size: [40, 40, 20], seed: 2 });
+  await writeBundle(path.join(dir, 'wt'), [32, 32, 16], 1);
+  await writeBundle(path.join(dir, 'regions'), [32, 32, 16], 3);
+});
+afterAll(async () => {
+  await fs.rm(dir, { recursive: true, force: true });
+});
+
+const python = referencePython(['nibabel', 'numpy']);
+const readWithNibabel = `
+import sys, json, nibabel as nib, numpy as np
+img = nib.load(sys.argv[1])
+print(json.dumps({"shape": list(img.shape), "affine": img.affine.tolist(), "dtype": str(img.get_data_dtype()),
+  "values": sorted(int(v) for v in np.unique(np.asanyarray(img.dataobj)))}))`;
+
+describe('brats predict', () => {
+  it('writes label maps, figures, a report and per-case Dice for a labelled dataset', async () => {
+    const out = path.join(dir, 'out-wt');
+    const { code, stdout } = await runCaptured(['predict', '--model', path.join(dir, 'wt'), path.join(dir, 'phantoms'), '--out', out, '--figures', '--probabilities', '--engine', 'tfjs']);
+    expect(code).toBe(0);
+    expect(stdout).toMatch(/^engine: tfjs on /m);
+    expect(stdout).toMatch(/^Phantom_001: WT \d+\.\d mL {2}Dice WT \d\.\d{4}$/m);
+    const files = await fs.readdir(out);
+    expect(files).toEqual(expect.arrayContaining(['Phantom_001.nii.gz', 'Phantom_002.nii.gz', 'Phantom_001_prob_WT.nii.gz', 'report.html', 'predictions.json', 'figures']));
+    const figures = await fs.readdir(path.join(out, 'figures'));
+    // Up to three slices through the tumour, at least 5 slices apart, and one overlay montage per case.
+    const slices = figures.filter((name) => name.startsWith('Phantom_001-z'));
+    expect(slices.length).toBeGreaterThanOrEqual(1);
+    expect(slices.length).toBeLessThanOrEqual(3);
+    expect(figures).toContain('Phantom_001-overlay.png');
+    const html = await fs.readFile(path.join(out, 'report.html'), 'utf8');
+    for (const figure of figures) expect(html).toContain(`src="figures/${figure}"`);
+    const summary = JSON.parse(await fs.readFile(path.join(out, 'predictions.json'), 'utf8'));
+    expect(summary.cases).toHaveLength(2);
+    expect(summary.regions).toEqual(['WT']);
+  });
+
+  it.skipIf(!python)(`the label maps open in nibabel on the scan's grid${python ? '' : ' (skipped: Debian python3-nibabel missing)'}`, async () => {
+    const out = path.join(dir, 'out-regions');
+    const { code } = await runCaptured(['predict', '--model', path.join(dir, 'regions'), path.join(dir, 'phantoms', 'Phantom_002'), '--out', out]);
+    expect(code).toBe(0);
+    const scan = runPythonJson<{ shape: number[]; affine: number[][] }>(python!, readWithNibabel, [path.join(dir, 'phantoms', 'Phantom_002', 'Phantom_002_flair.nii.gz')]);
+    const label = runPythonJson<{ shape: number[]; affine: number[][]; dtype: string; values: number[] }>(python!, readWithNibabel, [path.join(out, 'Phantom_002.nii.gz')]);
+    expect(label.shape).toEqual(scan.shape);
+    expect(label.affine).toEqual(scan.affine);
+    expect(label.dtype).toBe('uint8');
+    // A regions model writes BraTS 2017 labels for a BraTS 2017-layout input.
+    expect(label.values.every((value) => [0, 1, 2, 4].includes(value))).toBe(true);
+  });
+
+  it('skips and reports an unreadable case, writes the others, and exits 2', async () => {
+    const broken = path.join(dir, 'broken');
+    await fs.cp(path.join(dir, 'phantoms'), broken, { recursive: true });
+    await fs.writeFile(path.join(broken, 'Phantom_001', 'Phantom_001_t1.nii.gz'), 'not a nifti');
+    const out = path.join(dir, 'out-broken');
+    const { code, stderr } = await runCaptured(['predict', '--model', path.join(dir, 'wt'), broken, '--out', out]);
+    expect(code).toBe(2);
+    expect(stderr).toContain('case Phantom_001: ');
+    expect(stderr).toContain('Phantom_001_t1.nii.gz');
+    expect(await fs.readdir(out)).toEqual(expect.arrayContaining(['Phantom_002.nii.gz']));
+    expect(await fs.readdir(out)).not.toContain('Phantom_001.nii.gz');
+  });
+
+  it('takes four modality files by role', async () => {
+    const caseDir = path.join(dir, 'phantoms', 'Phantom_001');
+    const roles = ['flair', 't1', 't1ce', 't2'].map((suffix, index) => `${['flair', 't1w', 't1gd', 't2w'][index]}=${path.join(caseDir, `Phantom_001_${suffix}.nii.gz`)}`);
+    const out = path.join(dir, 'out-roles');
+    expect((await runCaptured(['predict', '--model', path.join(dir, 'wt'), ...roles, '--out', out])).code).toBe(0);
+    expect(await fs.readdir(out)).toContain('Phantom_001.nii.gz');
+    expect((await runCaptured(['predict', '--model', path.join(dir, 'wt'), roles[0]!, '--out', out])).code).toBe(1);
+  });
+
+  it('brats infer needs an exported model', async () => {
+    const { code, stderr } = await runCaptured(['infer', '--model', path.join(dir, 'wt'), path.join(dir, 'phantoms'), '--out', path.join(dir, 'out-infer')]);
+    expect(code).toBe(2);
+    expect(stderr).toContain('has no model.onnx for the runtime engines; run brats export first');
+  });
+});
+
+const data = sharedDataDir();
+describe.skipIf(!data || !python)(`brats predict on a real scan (${data ? 'needs nibabel' : NO_SHARED_DATA})`, () => {
+  it('writes a label map with the exact affine and shape of the real scan', async () => {
+    const bundle = path.join(dir, 'seed-crop');
+    await writeBundle(bundle, [144, 144, 144], 1);
+    const out = path.join(dir, 'out-real');
+    const caseDir = path.join(data!, 'brats2018-sample', 'Brats18_CBICA_AQN_1');
+    expect((await runCaptured(['predict', '--model', bundle, caseDir, '--out', out, '--engine', 'tfjs'])).code).toBe(0);
+    const scan = runPythonJson<{ shape: number[]; affine: number[][] }>(python!, readWithNibabel, [path.join(caseDir, 'Brats18_CBICA_AQN_1_flair.nii.gz')]);
+    const label = runPythonJson<{ shape: number[]; affine: number[][] }>(python!, readWithNibabel, [path.join(out, 'Brats18_CBICA_AQN_1.nii.gz')]);
+    expect(label.shape).toEqual([240, 240, 155]);
+    expect(label.affine).toEqual(scan.affine);
+  });
+});

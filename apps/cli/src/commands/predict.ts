@@ -1,0 +1,67 @@
+import type { Command } from 'commander';
+import { printLine, type CliContext } from '../context.js';
+import { ENGINE_CHOICES } from '../engine-choice.js';
+import { parseChoice } from '../parse.js';
+import { runPrediction } from '../predict-run.js';
+import { defaultModelPath } from '../default-model.js';
+
+interface PredictFlags {
+  model?: string;
+  out: string;
+  engine: string;
+  device?: string;
+  tta?: boolean;
+  largestComponent?: boolean;
+  probabilities?: boolean;
+  figures?: boolean;
+}
+
+function describeCommand(command: Command, name: 'predict' | 'infer', context: CliContext, defaultEngine: string): void {
+  command
+    .argument('<input...>', 'dataset or case folders, 4D NIfTI files, or flair= t1w= t1gd= t2w= files')
+    .option('--model <bundle>', 'model bundle folder (default: the bundled pretrained model)')
+    .requiredOption('--out <dir>', 'folder for the label maps (and figures, report)')
+    .option('--engine <name>', `engine: ${ENGINE_CHOICES.join(', ')}`, defaultEngine)
+    .option('--device <name>', 'device for the runtime engines (CPU, GPU, NPU, AUTO)')
+    .option('--tta', 'average predictions over flipped slices')
+    .option('--largest-component', 'keep only the largest whole-tumour component')
+    .option('--probabilities', 'also write float32 probability maps per region')
+    .option('--figures', 'write the seed figures, overlay montages and report.html')
+    .action(async (inputs: string[], flags: PredictFlags) => {
+      const model = flags.model ?? (await defaultModelPath());
+      const result = await runPrediction(context, {
+        model,
+        inputs,
+        out: flags.out,
+        engine: parseChoice('--engine', flags.engine, ENGINE_CHOICES),
+        ...(flags.device === undefined ? {} : { device: flags.device }),
+        tta: flags.tta === true,
+        largestComponent: flags.largestComponent === true,
+        probabilities: flags.probabilities === true,
+        figures: flags.figures === true,
+        title: `brats ${name}`,
+        runtimeOnly: name === 'infer',
+      });
+      for (const entry of result.cases) {
+        const volumes = Object.entries(entry.volumesMl).map(([region, ml]) => `${region} ${ml.toFixed(1)} mL`).join(', ');
+        const dice = entry.evaluation === undefined ? '' : `  Dice ${Object.entries(entry.evaluation.regions).map(([r, v]) => `${r} ${v.dice.toFixed(4)}`).join(', ')}`;
+        printLine(context, `${entry.id}: ${volumes}${dice}`);
+      }
+      printLine(context, `${result.cases.length} label map(s) written to ${flags.out}`);
+      if (result.reportPath !== undefined) printLine(context, `report: ${result.reportPath}`);
+      if (result.failures.length > 0) {
+        context.stderr.write(`${result.failures.length} case(s) failed:\n${result.failures.map((line) => `  - ${line}`).join('\n')}\n`);
+        context.exitCode = 2;
+      }
+    });
+}
+
+/** `brats predict --model BUNDLE INPUT... --out DIR`: whole-scan segmentation with any engine. */
+export function registerPredictCommand(program: Command, context: CliContext): void {
+  describeCommand(program.command('predict').description('segment scans with a model bundle: label maps on the scan grid, optional figures and report'), 'predict', context, 'auto');
+}
+
+/** `brats infer`: `brats predict` with a runtime engine (OpenVINO when installed, else ONNX Runtime). */
+export function registerInferCommand(program: Command, context: CliContext): void {
+  describeCommand(program.command('infer').description('brats predict on an edge runtime engine (OpenVINO, else ONNX Runtime)'), 'infer', context, 'auto');
+}

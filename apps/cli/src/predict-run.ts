@@ -1,0 +1,246 @@
+/**
+ * The predict pipeline as the commands run it (predict, infer, demo): inputs → cases → engine → NIfTI label
+ * maps, optional probability maps, figures, per-case metrics when a reference exists, and a report.
+ */
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import {
+  BratsError,
+  LAYOUT_LABELS,
+  WHOLE_TUMOUR_LABELS,
+  createVolume,
+  loadCase,
+  openDataset,
+  readModelManifest,
+  regionMask,
+  renderOverlayMontage,
+  renderSliceFigure,
+  writeFileAtomic,
+  writeNifti,
+  writePng,
+  type CanonicalCase,
+  type CaseRef,
+  type LabelRegionMapping,
+  type ModelManifest,
+  type RegionName,
+} from '@brats/io';
+import { evaluateCase, summarizeCases, type CaseEvaluation, type EvaluationSummary } from '@brats/metrics';
+import { predictCase, type CasePrediction } from '@brats/unet';
+import { printLine, type CliContext } from './context.js';
+import { openEngine, type EngineChoice } from './engine-choice.js';
+import { UsageError } from './errors.js';
+import { createProgress } from './progress.js';
+import { caseTable, figureBlocks, summaryTable, writeReport, type ReportCase } from './report.js';
+
+/** Options shared by `brats predict`, `brats infer` and the demo. */
+export interface PredictRunOptions {
+  model: string;
+  inputs: readonly string[];
+  out: string;
+  engine: EngineChoice;
+  device?: string;
+  tta: boolean;
+  largestComponent: boolean;
+  probabilities: boolean;
+  figures: boolean;
+  /** Title of the report (figures only). */
+  title?: string;
+  /** Only the runtime engines (ONNX Runtime, OpenVINO): `brats infer`. */
+  runtimeOnly?: boolean;
+}
+
+/** What a predict run produced. */
+export interface PredictRunResult {
+  cases: ReportCase[];
+  evaluations: CaseEvaluation[];
+  summary: EvaluationSummary | undefined;
+  failures: string[];
+  engine: string;
+  reportPath?: string;
+}
+
+const ROLES = ['flair', 't1w', 't1gd', 't2w'] as const;
+
+function stripNifti(name: string): string {
+  return name.replace(/\.nii(\.gz)?$/, '');
+}
+
+/**
+ * Turns command-line inputs into cases: dataset or case folders (any layout), 4D NIfTI files (channels in the
+ * Decathlon order FLAIR, T1w, T1gd, T2w), or four `role=file` arguments (flair=, t1w=, t1gd=, t2w=) for one case.
+ * @throws {UsageError} for a role given twice, missing roles or a path that does not exist.
+ */
+export async function resolveInputs(inputs: readonly string[]): Promise<CaseRef[]> {
+  const roles = new Map<string, string>();
+  const refs: CaseRef[] = [];
+  for (const input of inputs) {
+    const match = /^(flair|t1w|t1gd|t2w)=(.+)$/i.exec(input);
+    if (match !== null) {
+      const role = match[1]!.toLowerCase();
+      if (roles.has(role)) throw new UsageError(`${role}= is given twice`);
+      roles.set(role, match[2]!);
+      continue;
+    }
+    const stat = await fs.stat(input).catch(() => undefined);
+    if (stat === undefined) throw new UsageError(`${input}: no such file or folder`);
+    if (stat.isDirectory()) {
+      refs.push(...(await openDataset(input)).cases);
+    } else {
+      refs.push({ id: stripNifti(path.basename(input)), layout: 'msd', images: [input], frames: [0, 1, 2, 3] });
+    }
+  }
+  if (roles.size > 0) {
+    const missing = ROLES.filter((role) => !roles.has(role));
+    if (missing.length > 0) throw new UsageError(`four modality files are needed; missing ${missing.map((r) => `${r}=`).join(', ')}`);
+    const flair = roles.get('flair')!;
+    const id = stripNifti(path.basename(flair)).replace(/[_-](flair|t2f)$/i, '');
+    refs.push({ id, layout: 'brats2017', images: ROLES.map((role) => roles.get(role)!) });
+  }
+  if (refs.length === 0) throw new UsageError('no input: give a dataset folder, case folders, 4D NIfTI files or flair= t1w= t1gd= t2w= files');
+  return refs;
+}
+
+/** Slices to show: up to `count` of the largest tumour area (reference, else prediction), at least 5 apart. */
+function chooseSlices(mask: Uint8Array, shape: readonly [number, number, number], count: number): number[] {
+  const [nx, ny, nz] = shape;
+  const areas = Array.from({ length: nz }, (_, k) => {
+    let area = 0;
+    for (let v = nx * ny * k; v < nx * ny * (k + 1); v++) area += mask[v]!;
+    return { k, area };
+  });
+  const chosen: number[] = [];
+  for (const { k, area } of areas.sort((a, b) => b.area - a.area)) {
+    if (area === 0 || chosen.length >= count) break;
+    if (chosen.every((other) => Math.abs(other - k) >= 5)) chosen.push(k);
+  }
+  return chosen.length > 0 ? chosen.sort((a, b) => a - b) : [Math.floor(nz / 2)];
+}
+
+function sliceDice(a: Uint8Array, b: Uint8Array, offset: number, length: number): number {
+  let intersection = 0;
+  let total = 0;
+  for (let v = offset; v < offset + length; v++) {
+    intersection += a[v]! & b[v]!;
+    total += a[v]! + b[v]!;
+  }
+  return total === 0 ? 1 : (2 * intersection) / total;
+}
+
+async function writeCaseFigures(out: string, caseData: CanonicalCase, prediction: CasePrediction, truthWt: Uint8Array | undefined): Promise<string[]> {
+  const flair = caseData.channels[0];
+  const shape = [flair.shape[0], flair.shape[1], flair.shape[2]] as const;
+  const predictedWt = prediction.masks[prediction.regions.indexOf('WT')]!;
+  const files: string[] = [];
+  const directory = path.join(out, 'figures');
+  for (const z of chooseSlices(truthWt ?? predictedWt, shape, 3)) {
+    const sliceVoxels = shape[0] * shape[1];
+    const figure = renderSliceFigure({
+      scan: flair,
+      prediction: predictedWt,
+      z,
+      ...(truthWt === undefined ? {} : { truth: truthWt, dice: sliceDice(truthWt, predictedWt, z * sliceVoxels, sliceVoxels) }),
+    });
+    const file = path.join(directory, `${caseData.id}-z${String(z).padStart(3, '0')}.png`);
+    await writePng(file, figure);
+    files.push(file);
+  }
+  const overlays: Partial<Record<RegionName, Uint8Array>> = {};
+  prediction.regions.forEach((region, index) => (overlays[region] = prediction.masks[index]!));
+  const montage = renderOverlayMontage(flair, overlays, { title: `${caseData.id}: predicted ${prediction.regions.join(', ')}`, count: 8, columns: 4 });
+  const montageFile = path.join(directory, `${caseData.id}-overlay.png`);
+  await writePng(montageFile, montage);
+  files.push(montageFile);
+  return files;
+}
+
+/**
+ * Runs the predict pipeline over `inputs`, printing progress; unreadable cases are reported and skipped.
+ * @throws {UsageError} for bad inputs; the engine's errors when it cannot load.
+ */
+export async function runPrediction(context: CliContext, options: PredictRunOptions): Promise<PredictRunResult> {
+  const manifest: ModelManifest = await readModelManifest(options.model);
+  const refs = await resolveInputs(options.inputs);
+  const engine = await openEngine(options.model, options.engine, {
+    ...(options.device === undefined ? {} : { device: options.device }),
+    runtimeOnly: options.runtimeOnly === true,
+  });
+  printLine(context, `engine: ${engine.name} on ${engine.device} (${engine.reason})`);
+  const progress = createProgress(context, 'predict', refs.length, 'cases');
+  const cases: ReportCase[] = [];
+  const evaluations: CaseEvaluation[] = [];
+  const failures: string[] = [];
+  try {
+    for (const [index, ref] of refs.entries()) {
+      try {
+        const caseData = await loadCase(ref);
+        const labelMapping: LabelRegionMapping = manifest.regions.length === 1 ? WHOLE_TUMOUR_LABELS : LAYOUT_LABELS[ref.layout];
+        const prediction = await predictCase(caseData, manifest, engine.runner, {
+          tta: options.tta,
+          largestComponent: options.largestComponent,
+          labelMapping,
+        });
+        await writeNifti(path.join(options.out, `${ref.id}.nii.gz`), prediction.labels, { dtype: 'uint8', description: `@brats prediction ${manifest.regions.join('/')}` });
+        if (options.probabilities) {
+          for (const [r, region] of prediction.regions.entries()) {
+            const volume = createVolume('float32', prediction.probabilities[r]!, prediction.labels.shape, {
+              spacing: prediction.labels.spacing,
+              affine: prediction.labels.affine,
+            });
+            await writeNifti(path.join(options.out, `${ref.id}_prob_${region}.nii.gz`), volume);
+          }
+        }
+        const voxelMl = (prediction.labels.spacing[0] * prediction.labels.spacing[1] * prediction.labels.spacing[2]) / 1000;
+        const volumesMl: Record<string, number> = {};
+        prediction.regions.forEach((region, r) => (volumesMl[region] = prediction.masks[r]!.reduce((sum, v) => sum + v, 0) * voxelMl));
+        const entry: ReportCase = { id: ref.id, volumesMl, figures: [] };
+        let truthWt: Uint8Array | undefined;
+        if (caseData.labels !== undefined) {
+          truthWt = regionMask(caseData.labels.data, caseData.labelMapping, 'WT');
+          const [nx, ny, nz] = caseData.labels.shape;
+          entry.evaluation = evaluateCase(
+            {
+              caseId: ref.id,
+              prediction: prediction.labels.data,
+              predictionMapping: labelMapping,
+              reference: caseData.labels.data,
+              referenceMapping: caseData.labelMapping,
+              shape: [nx, ny, nz],
+              spacing: caseData.labels.spacing,
+            },
+            { regions: manifest.regions },
+          );
+          evaluations.push(entry.evaluation);
+        }
+        if (options.figures) entry.figures = await writeCaseFigures(options.out, caseData, prediction, truthWt);
+        cases.push(entry);
+      } catch (error) {
+        if (!(error instanceof BratsError)) throw error;
+        failures.push(`case ${ref.id}: ${error.message}`);
+      }
+      progress.update(index + 1, ref.id);
+    }
+  } finally {
+    await engine.runner.dispose();
+  }
+  progress.finish();
+  const summary = evaluations.length > 0 ? summarizeCases(evaluations) : undefined;
+  const result: PredictRunResult = { cases, evaluations, summary, failures, engine: `${engine.name} (${engine.device})` };
+  await writeFileAtomic(
+    path.join(options.out, 'predictions.json'),
+    `${JSON.stringify({ model: path.resolve(options.model), engine: result.engine, regions: manifest.regions, cases: cases.map(({ id, volumesMl, evaluation }) => ({ id, volumesMl, dice: evaluation === undefined ? null : Object.fromEntries(Object.entries(evaluation.regions).map(([r, v]) => [r, v.dice])) })), failures }, null, 2)}\n`,
+  );
+  if (options.figures) {
+    const reportPath = path.join(options.out, 'report.html');
+    await writeReport(reportPath, options.title ?? 'Segmentation report', [
+      { kind: 'paragraph', text: `Model ${path.resolve(options.model)} (${manifest.model.architecture}, input ${manifest.model.inputShape.join('x')}, regions ${manifest.regions.join(', ')}), engine ${result.engine}, ${cases.length} case(s).` },
+      ...(summary === undefined ? [] : [{ kind: 'heading' as const, text: 'Summary' }, summaryTable(summary)]),
+      { kind: 'heading', text: 'Cases' },
+      caseTable(cases, manifest.regions),
+      ...(failures.length > 0 ? [{ kind: 'heading' as const, text: 'Failed cases' }, ...failures.map((text) => ({ kind: 'paragraph' as const, text }))] : []),
+      { kind: 'heading', text: 'Figures' },
+      ...figureBlocks(reportPath, cases),
+    ]);
+    result.reportPath = reportPath;
+  }
+  return result;
+}

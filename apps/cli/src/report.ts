@@ -1,0 +1,52 @@
+/** The HTML report of a run: what ran, the per-case metrics table and the figures (written by predict and demo). */
+import path from 'node:path';
+import type { CaseEvaluation, EvaluationSummary } from '@brats/metrics';
+import { writeReport, type ReportBlock } from '@brats/io';
+
+/** What one predicted case contributes to a report. */
+export interface ReportCase {
+  id: string;
+  volumesMl: Record<string, number>;
+  evaluation?: CaseEvaluation;
+  figures: string[];
+}
+
+/** Per-case table rows (Dice and HD95 per region when a reference exists, volumes always). */
+export function caseTable(cases: readonly ReportCase[], regions: readonly string[]): ReportBlock {
+  const withReference = cases.some((c) => c.evaluation !== undefined);
+  const columns = ['case', ...regions.map((r) => `${r} volume (mL)`)];
+  if (withReference) for (const region of regions) columns.push(`${region} Dice`, `${region} HD95 (mm)`);
+  const rows = cases.map((c) => {
+    const row: (string | number | null)[] = [c.id, ...regions.map((r) => c.volumesMl[r] ?? null)];
+    if (withReference) {
+      for (const region of regions) {
+        const values = c.evaluation?.regions[region as 'WT'];
+        row.push(values?.dice ?? null, values?.hd95 ?? null);
+      }
+    }
+    return row;
+  });
+  return { kind: 'table', columns, rows };
+}
+
+/** Summary table: mean, median and std of Dice and HD95 per region. */
+export function summaryTable(summary: EvaluationSummary): ReportBlock {
+  const rows = Object.entries(summary.regions).map(([region, metrics]) => [
+    region,
+    metrics.dice.mean,
+    metrics.dice.median,
+    metrics.dice.std,
+    metrics.hd95.mean,
+    metrics.hd95.median,
+  ]);
+  return { kind: 'table', columns: ['region', 'Dice mean', 'Dice median', 'Dice std', 'HD95 mean (mm)', 'HD95 median (mm)'], rows };
+}
+
+/** Figure blocks for every case's figures, with paths relative to the report. */
+export function figureBlocks(reportPath: string, cases: readonly ReportCase[]): ReportBlock[] {
+  return cases.flatMap((c) =>
+    c.figures.map((figure) => ({ kind: 'figure' as const, src: path.relative(path.dirname(reportPath), figure), caption: `${c.id}: ${path.basename(figure, '.png')}` })),
+  );
+}
+
+export { writeReport };
