@@ -30,16 +30,17 @@ export function computeSquaredDistanceTransform(
 
 /**
  * Unchecked transform used inside the package. `neededLines`, when given, marks (i, j) columns (index i + ni·j)
- * whose final values are needed; the last pass skips the others, which then hold partial values.
+ * whose final values are needed; the last pass skips the others, which then hold partial values. `out`, when
+ * given, is overwritten instead of allocating a new volume-sized array.
  */
 export function squaredDistanceTransform(
   features: VoxelValues,
   shape: GridShape,
   spacing: GridSpacing,
   neededLines?: Uint8Array,
+  out: Float64Array = new Float64Array(shape[0] * shape[1] * shape[2]),
 ): Float64Array {
   const [ni, nj, nk] = shape;
-  const out = new Float64Array(ni * nj * nk);
   const longest = Math.max(ni, nj, nk);
   const line = new Float64Array(longest);
   const vertices = new Int32Array(longest);

@@ -155,24 +155,34 @@ function cropUnion(prediction: VoxelValues, reference: VoxelValues, shape: GridS
   return { prediction: croppedPrediction, reference: croppedReference, shape: cropShape };
 }
 
-/** Distances (mm) at the voxels of `queries` to the nearest voxel of `targets`; Infinity when `targets` is empty. */
-function directedDistances(queries: Uint8Array, targets: Uint8Array, shape: GridShape, spacing: GridSpacing): Float64Array {
-  const [ni, nj] = shape;
-  const plane = ni * nj;
+/**
+ * Distances (mm) at the voxels of `queries` to the nearest voxel of `targets`; Infinity when `targets` is empty.
+ * `scratch` is a volume-sized buffer reused between the two directions.
+ */
+function directedDistances(
+  queries: Uint8Array,
+  targets: Uint8Array,
+  shape: GridShape,
+  spacing: GridSpacing,
+  scratch: Float64Array,
+): Float64Array {
+  const [ni, nj, nk] = shape;
   let count = 0;
   let anyTarget = false;
-  const neededColumns = new Uint8Array(plane);
-  for (let v = 0; v < queries.length; v++) {
-    if (queries[v] === 1) {
-      count++;
-      neededColumns[v % plane] = 1;
+  const neededColumns = new Uint8Array(ni * nj);
+  for (let k = 0, v = 0; k < nk; k++) {
+    for (let column = 0; column < ni * nj; column++, v++) {
+      if (queries[v] === 1) {
+        count++;
+        neededColumns[column] = 1;
+      }
+      if (targets[v] === 1) anyTarget = true;
     }
-    if (targets[v] === 1) anyTarget = true;
   }
   const distances = new Float64Array(count);
   if (count === 0) return distances;
   if (!anyTarget) return distances.fill(Number.POSITIVE_INFINITY);
-  const squared = squaredDistanceTransform(targets, shape, spacing, neededColumns);
+  const squared = squaredDistanceTransform(targets, shape, spacing, neededColumns, scratch);
   for (let v = 0, n = 0; v < queries.length; v++) {
     if (queries[v] === 1) distances[n++] = Math.sqrt(squared[v]!);
   }
@@ -218,8 +228,9 @@ export function surfaceDistances(
   }
   const predictionSurface = surfaceOf(cropped.prediction, cropped.shape, shape);
   const referenceSurface = surfaceOf(cropped.reference, cropped.shape, shape);
-  const predictionToReference = directedDistances(predictionSurface, referenceSurface, cropped.shape, spacing);
-  const referenceToPrediction = directedDistances(referenceSurface, predictionSurface, cropped.shape, spacing);
+  const scratch = new Float64Array(predictionSurface.length);
+  const predictionToReference = directedDistances(predictionSurface, referenceSurface, cropped.shape, spacing, scratch);
+  const referenceToPrediction = directedDistances(referenceSurface, predictionSurface, cropped.shape, spacing, scratch);
   return {
     predictionToReference,
     referenceToPrediction,
