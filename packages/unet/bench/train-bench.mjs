@@ -3,20 +3,24 @@
 // (bench/torch_unet.py on the Debian /usr/bin/python3, 2 threads).
 //
 // Run: pnpm --filter @brats/unet bench    (builds dist/ first)
+// "wasm x2" runs data-parallel steps: the main thread and BENCH_WORKERS=1 worker thread, half the batch each.
 // Environment: BENCH_SIZES=128,144  BENCH_BATCH=8  BENCH_STEPS=3  BENCH_CPU=1 (0 skips cpu)  BENCH_TORCH=1
+// The cpu backend is minutes per batch of 8, so it runs one step of BENCH_CPU_BATCH=1 slice at the first size.
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
-import { buildUnet, computeCombinedLoss, initBackend } from '../dist/index.js';
+import { buildUnet, computeCombinedLoss, initBackend, startDataParallel } from '../dist/index.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const sizes = (process.env.BENCH_SIZES ?? '128,144').split(',').map(Number);
 const batch = Number(process.env.BENCH_BATCH ?? 8);
 const steps = Number(process.env.BENCH_STEPS ?? 3);
 const withCpu = process.env.BENCH_CPU !== '0';
+const cpuBatch = Number(process.env.BENCH_CPU_BATCH ?? 1);
 const withTorch = process.env.BENCH_TORCH !== '0';
+const parallelWorkers = Number(process.env.BENCH_WORKERS ?? 1);
 const python = '/usr/bin/python3';
 
 function seconds(fn, repeats) {
@@ -26,7 +30,7 @@ function seconds(fn, repeats) {
 }
 
 /** Slices per second of training steps (Adam, the seed loss) and of inference, on the active backend. */
-function measure(size, trainSteps, forwardSteps) {
+function measure(size, trainSteps, forwardSteps, batch) {
   const model = buildUnet({ inputShape: [size, size, 4], seed: 1 });
   const images = tf.randomNormal([batch, size, size, 4], 0, 1, 'float32', 2);
   const masks = tf.tidy(() => tf.cast(tf.greater(tf.randomUniform([batch, size, size, 1], 0, 1, 'float32', 3), 0.9), 'float32'));
@@ -45,6 +49,25 @@ function measure(size, trainSteps, forwardSteps) {
   model.dispose();
   tf.dispose([images, masks]);
   return { trainSlicesPerSecond: batch / train, forwardSlicesPerSecond: batch / infer };
+}
+
+/** Training slices per second with data-parallel steps (main thread + `parallelWorkers` worker threads). */
+async function measureParallel(size, trainSteps, batch) {
+  const options = { inputShape: [size, size, 4], seed: 1 };
+  const model = buildUnet(options);
+  const images = tf.randomNormal([batch, size, size, 4], 0, 1, 'float32', 2);
+  const masks = tf.tidy(() => tf.cast(tf.greater(tf.randomUniform([batch, size, size, 1], 0, 1, 'float32', 3), 0.9), 'float32'));
+  const optimizer = tf.train.adam(1e-4);
+  const trainer = await startDataParallel({ model: options, workers: parallelWorkers });
+  await trainer.step(model, optimizer, images, masks); // warm-up
+  const start = performance.now();
+  for (let i = 0; i < trainSteps; i++) await trainer.step(model, optimizer, images, masks);
+  const train = (performance.now() - start) / 1000 / trainSteps;
+  await trainer.close();
+  optimizer.dispose();
+  model.dispose();
+  tf.dispose([images, masks]);
+  return batch / train;
 }
 
 function torchReference(size) {
@@ -66,22 +89,25 @@ const round = (value) => (value === undefined ? '-' : Number(value.toFixed(2)));
 const rows = [];
 for (const size of sizes) {
   const wasmSelection = await initBackend('wasm');
-  const wasm = measure(size, steps, steps);
+  const wasm = measure(size, steps, steps, batch);
+  const parallel = parallelWorkers > 0 ? await measureParallel(size, steps, batch) : undefined;
   let cpu;
   if (withCpu && size === sizes[0]) {
     await initBackend('cpu');
-    cpu = measure(size, 1, 1);
+    cpu = measure(size, 1, 1, cpuBatch);
   }
   const torch = torchReference(size);
   rows.push({
     size: `${size}x${size}x4 batch ${batch}`,
     'wasm train/s': round(wasm.trainSlicesPerSecond),
+    [`wasm x${parallelWorkers + 1} train/s`]: round(parallel),
     'wasm forward/s': round(wasm.forwardSlicesPerSecond),
-    'cpu train/s': round(cpu?.trainSlicesPerSecond),
+    [`cpu train/s (batch ${cpuBatch})`]: round(cpu?.trainSlicesPerSecond),
     'cpu forward/s': round(cpu?.forwardSlicesPerSecond),
     'torch train/s': round(torch?.trainSlicesPerSecond),
     'torch forward/s': round(torch?.forwardSlicesPerSecond),
     'wasm/torch train': torch ? round(wasm.trainSlicesPerSecond / torch.trainSlicesPerSecond) : '-',
+    [`wasm x${parallelWorkers + 1}/torch train`]: torch && parallel ? round(parallel / torch.trainSlicesPerSecond) : '-',
     'wasm/torch forward': torch ? round(wasm.forwardSlicesPerSecond / torch.forwardSlicesPerSecond) : '-',
   });
   if (size === sizes[0]) console.log(`wasm: ${wasmSelection.reason}`);

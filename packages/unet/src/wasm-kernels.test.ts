@@ -118,3 +118,72 @@ describe('wasm training kernels against the cpu backend', () => {
     tf.dispose([x, w]);
   });
 });
+
+describe('wasm copy kernels (Concat, SplitV) against the cpu backend', () => {
+  beforeAll(async () => {
+    await initBackend('wasm');
+  });
+
+  it.each([
+    { name: 'channels of 4D', shapes: [[2, 3, 4, 5], [2, 3, 4, 2], [2, 3, 4, 300]], axis: 3 },
+    { name: 'middle axis', shapes: [[2, 3, 4], [2, 1, 4]], axis: 1 },
+    { name: 'first axis', shapes: [[2, 3], [1, 3]], axis: 0 },
+  ])('Concat and its gradient (SplitV): $name', async ({ shapes, axis }) => {
+    const inputs = shapes.map((shape, i) => ({ shape, values: randomValues(product(shape), 20 + i) }));
+    const outputGradientShape = shapes[0]!.map((size, a) => (a === axis ? shapes.reduce((t, s) => t + s[a]!, 0) : size));
+    const upstream = { shape: outputGradientShape, values: randomValues(product(outputGradientShape), 30) };
+    const compute = (...tensors: tf.Tensor[]): tf.Tensor => {
+      const weights = tensors.at(-1)!;
+      const parts = tensors.slice(0, -1);
+      const concatenated = tf.concat(parts, axis);
+      const grads = tf.grads((...xs: tf.Tensor[]) => tf.sum(tf.mul(tf.concat(xs, axis), weights)))(parts);
+      return tf.concat([concatenated.flatten(), ...grads.map((g) => g.flatten())]);
+    };
+    const expected = await onBackend('cpu', [...inputs, upstream], compute);
+    const actual = await onBackend('wasm', [...inputs, upstream], compute);
+    expect(Array.from(actual)).toEqual(Array.from(expected));
+  });
+
+  it('keeps int32 data', async () => {
+    await tf.setBackend('wasm');
+    const a = tf.tensor2d([1, 2, 3, 4], [2, 2], 'int32');
+    const b = tf.tensor2d([5, 6], [2, 1], 'int32');
+    const joined = tf.concat([a, b], 1);
+    expect(joined.dtype).toBe('int32');
+    expect(joined.arraySync()).toEqual([[1, 2, 5], [3, 4, 6]]);
+    const [left, right] = tf.split(joined, [2, 1], 1);
+    expect(left!.arraySync()).toEqual([[1, 2], [3, 4]]);
+    expect(right!.arraySync()).toEqual([[5], [6]]);
+    tf.dispose([a, b, joined, left!, right!]);
+  });
+});
+
+describe('wasm MaxPoolGrad against the cpu backend', () => {
+  beforeAll(async () => {
+    await initBackend('wasm');
+  });
+
+  it.each([
+    { name: '2x2 stride 2, random', shape: [2, 6, 8, 3], ties: false, pad: 'valid' as const, size: 2 },
+    { name: '2x2 stride 2, ties and -Infinity (first maximum wins)', shape: [2, 4, 4, 2], ties: true, pad: 'valid' as const, size: 2 },
+    { name: '3x3 stride 2 same (original kernel)', shape: [1, 7, 7, 2], ties: false, pad: 'same' as const, size: 3 },
+  ])('$name', async ({ shape, ties, pad, size }) => {
+    const values = randomValues(product(shape), 40);
+    if (ties) {
+      // Quantised values make equal maxima common; a few -Infinity entries too.
+      values.forEach((v, i) => (values[i] = i % 7 === 0 ? -Infinity : Math.round(v * 2) / 2));
+    }
+    const pooledShape = [shape[0]!, Math.ceil(shape[1]! / 2), Math.ceil(shape[2]! / 2), shape[3]!];
+    const upstream = { shape: pooledShape, values: randomValues(product(pooledShape), 41) };
+    const compute = (x: tf.Tensor, weights: tf.Tensor): tf.Tensor =>
+      tf.grad((input: tf.Tensor) => tf.sum(tf.mul(tf.maxPool(input as tf.Tensor4D, size, 2, pad), weights)))(x);
+    const expected = await onBackend('cpu', [{ shape, values }, upstream], compute);
+    const actual = await onBackend('wasm', [{ shape, values }, upstream], compute);
+    if (size === 2) {
+      expect(Array.from(actual)).toEqual(Array.from(expected));
+    } else {
+      // Overlapping windows: the original kernel sums in another order than the cpu backend.
+      expect(relativeError(actual, expected)).toBeLessThan(1e-6);
+    }
+  });
+});

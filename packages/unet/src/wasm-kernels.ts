@@ -15,6 +15,8 @@
 import * as tf from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { UnsupportedKernelError } from './errors.js';
+import { registerWasmCopyKernels } from './wasm-copy-kernels.js';
+import { registerWasmPoolKernels } from './wasm-pool-kernels.js';
 
 type TensorInfo = tf.TensorInfo;
 type Pad4 = [[number, number], [number, number], [number, number], [number, number]];
@@ -252,11 +254,14 @@ let originalInputGradient: tf.KernelConfig | undefined;
 let registeredVariant: string | undefined;
 
 /**
- * Registers fast `Conv2DBackpropFilter` and `Conv2DBackpropInput` kernels for the wasm backend (idempotent;
- * a second call with another variant replaces the first). Call after the wasm backend is registered.
+ * Registers fast `Conv2DBackpropFilter` and `Conv2DBackpropInput` kernels for the wasm backend, copy-loop
+ * `Concat` and `SplitV`, and a one-pass 2x2 `MaxPoolGrad` (idempotent; a second call with another variant replaces the first). Call after the wasm
+ * backend is registered (importing @tensorflow/tfjs-backend-wasm), preferably before it initialises.
  * @throws UnsupportedKernelError at kernel run time for NCHW data or dilated convolutions.
  */
 export function registerWasmTrainingKernels(options: WasmTrainingKernelOptions = {}): void {
+  registerWasmCopyKernels();
+  registerWasmPoolKernels();
   const variant = options.filterGradient ?? 'auto';
   const inputVariant = options.inputGradient ?? 'auto';
   const key = `${variant}/${inputVariant}`;
