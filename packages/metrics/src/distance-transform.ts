@@ -2,11 +2,19 @@
  * Exact Euclidean distance transform with anisotropic voxel spacing, in linear time.
  *
  * Written by hand because no maintained JavaScript package offers an exact, spacing-aware 3D EDT on typed
- * arrays: this is the separable algorithm of Felzenszwalb & Huttenlocher ("Distance Transforms of Sampled
+ * arrays (npm `distance-transform` works on ndarrays and has no voxel spacing): this is the separable algorithm of Felzenszwalb & Huttenlocher ("Distance Transforms of Sampled
  * Functions", Theory of Computing 8, 2012): a 1D pass along i, then the lower envelope of parabolas along j
  * and along k, each O(n) per line.
  */
-import { checkLengthMatchesShape, checkShape, checkSpacing, checkValues, type GridShape, type GridSpacing, type VoxelValues } from './validate.js';
+import {
+  checkLengthMatchesShape,
+  checkShape,
+  checkSpacing,
+  checkValues,
+  type GridShape,
+  type GridSpacing,
+  type VoxelValues,
+} from './validate.js';
 
 /**
  * Squared Euclidean distance in mm² from every voxel to the nearest voxel where `features` is non-zero
