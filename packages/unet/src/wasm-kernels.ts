@@ -255,9 +255,10 @@ let registeredVariant: string | undefined;
 
 /**
  * Registers fast `Conv2DBackpropFilter` and `Conv2DBackpropInput` kernels for the wasm backend, copy-loop
- * `Concat` and `SplitV`, and a one-pass 2x2 `MaxPoolGrad` (idempotent; a second call with another variant replaces the first). Call after the wasm
- * backend is registered (importing @tensorflow/tfjs-backend-wasm), preferably before it initialises.
- * @throws UnsupportedKernelError at kernel run time for NCHW data or dilated convolutions.
+ * `Concat` and `SplitV`, and a one-pass 2x2 `MaxPoolGrad` (idempotent; a second call with other variants
+ * replaces the first). Call after the wasm backend is registered (importing @tensorflow/tfjs-backend-wasm),
+ * preferably before it initialises.
+ * @throws UnsupportedKernelError at kernel run time: filter gradient of NCHW data or of dilated convolutions.
  */
 export function registerWasmTrainingKernels(options: WasmTrainingKernelOptions = {}): void {
   registerWasmCopyKernels();
@@ -268,9 +269,6 @@ export function registerWasmTrainingKernels(options: WasmTrainingKernelOptions =
   if (registeredVariant === key) return;
   if (originalInputGradient === undefined) {
     originalInputGradient = tf.getKernel('Conv2DBackpropInput', 'wasm');
-  }
-  if (registeredVariant !== undefined) {
-    tf.unregisterKernel('Conv2DBackpropFilter', 'wasm');
   }
   if (tf.getKernel('Conv2DBackpropInput', 'wasm') !== undefined) {
     tf.unregisterKernel('Conv2DBackpropInput', 'wasm');
@@ -304,6 +302,8 @@ export function registerWasmTrainingKernels(options: WasmTrainingKernelOptions =
     ...(setupFunc === undefined ? {} : { setupFunc }),
     kernelFunc: (args) => {
       const { inputs, backend, attrs = {} } = args;
+      const dataFormat = (attrs['dataFormat'] as string | undefined) ?? 'NHWC';
+      if (dataFormat !== 'NHWC' && fallback !== undefined) return fallback.kernelFunc(args);
       const dy = inputs['dy'] as TensorInfo;
       const filter = inputs['filter'] as TensorInfo;
       const inputShape = attrs['inputShape'] as number[];
