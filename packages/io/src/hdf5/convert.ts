@@ -154,6 +154,28 @@ function abortError(signal: AbortSignal): BratsError {
 }
 
 /**
+ * `promise`, or a rejection as soon as `signal` aborts. Not Promise.race against one long-lived abort promise:
+ * every race would stay attached to it and keep its resolved case (tens of MB) alive until the end.
+ */
+function untilAborted<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (signal === undefined) return promise;
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(abortError(signal));
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(error);
+      },
+    );
+  });
+}
+
+/**
  * Converts a dataset folder (Decathlon Task01, BraTS 2017-2021 or 2023+ layout) into one slice store:
  * each case is decoded, cropped and normalised (preprocessCase), split by case with the seed's draws, and its
  * z slices appended to imgs_/msks_ of its split, cases in dataset order whatever the number of workers.
@@ -232,14 +254,9 @@ export async function convertDataset(datasetDir: string, outPath: string, option
             next++;
           }
         };
-        const aborted = new Promise<never>((_, reject) => {
-          if (signal === undefined) return;
-          signal.addEventListener('abort', () => reject(abortError(signal)), { once: true });
-        });
-        aborted.catch(() => {});
         for (let index = 0; index < total; index++) {
           fill();
-          const prepared = await Promise.race([inFlight.get(index)!, aborted]);
+          const prepared = await untilAborted(inFlight.get(index)!, signal);
           inFlight.delete(index);
           if (signal?.aborted) throw abortError(signal);
           const ref = cases[index]!;
