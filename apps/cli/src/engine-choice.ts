@@ -1,11 +1,14 @@
 /**
- * Which engine runs a bundle: `tfjs` (always installed), `onnxruntime` or `openvino` (from
- * @brats/ncs2-runtime), or `auto`, which prefers the runtime engines when the bundle has an exported model.
+ * Which engine runs a bundle: the runtime engines of @brats/ncs2-runtime (OpenVINO, ONNX Runtime) and the
+ * TensorFlow.js engine of @brats/unet, registered here at the lowest priority so that `auto` uses it only when
+ * no runtime engine can run the bundle (not installed, or no model.onnx yet).
  */
 import { ModelBundleError, readModelManifest } from '@brats/io';
-import { EngineUnavailableError, createEngine } from '@brats/ncs2-runtime';
+import { EngineUnavailableError, openBundleEngine, registerEngine, type InferenceEngine } from '@brats/ncs2-runtime';
+import { tfjsEngineFactory } from '@brats/unet';
 import { UsageError } from './errors.js';
-import { TfjsEngine, type SliceRunner } from '@brats/unet';
+
+registerEngine('tfjs', tfjsEngineFactory, 0);
 
 /** Engine names the commands accept. */
 export const ENGINE_CHOICES = ['auto', 'tfjs', 'onnxruntime', 'openvino'] as const;
@@ -13,15 +16,17 @@ export type EngineChoice = (typeof ENGINE_CHOICES)[number];
 
 /** A loaded engine and why it was chosen. */
 export interface OpenedEngine {
-  runner: SliceRunner & { dispose(): Promise<void> };
+  runner: InferenceEngine;
   name: string;
   device: string;
   reason: string;
 }
 
 /**
- * Creates and loads the engine for `bundle`.
- * @throws {ModelBundleError} for a bad bundle; the engines' errors when a named engine cannot run here.
+ * Creates the engine for `bundle` and loads it. With `runtimeOnly` (`brats infer`) the bundle must have an
+ * exported model and the engine must be a runtime engine.
+ * @throws {UsageError} for `tfjs` with `runtimeOnly`; {@link ModelBundleError} for a bad bundle or one without
+ *   model.onnx under `runtimeOnly`; {@link EngineUnavailableError} when the engine cannot run here.
  */
 export async function openEngine(
   bundle: string,
@@ -30,27 +35,16 @@ export async function openEngine(
 ): Promise<OpenedEngine> {
   const manifest = await readModelManifest(bundle);
   if (options.runtimeOnly === true) {
-    if (choice === 'tfjs') throw new UsageError("--engine tfjs is not a runtime engine: use brats predict, or --engine auto, onnxruntime or openvino");
+    if (choice === 'tfjs') throw new UsageError('--engine tfjs is not a runtime engine: use brats predict, or --engine auto, onnxruntime or openvino');
     if (manifest.files.onnx === undefined) throw new ModelBundleError(bundle, 'has no model.onnx for the runtime engines; run brats export first');
   }
-  let fallback = '';
-  if (choice === 'onnxruntime' || choice === 'openvino' || (choice === 'auto' && manifest.files.onnx !== undefined)) {
-    const engineOptions = { ...(options.device === undefined ? {} : { device: options.device }), ...(options.threads === undefined ? {} : { threads: options.threads }) };
-    try {
-      const selection = await createEngine(choice, engineOptions);
-      await selection.engine.load(bundle);
-      return { runner: selection.engine, name: selection.engine.name, device: selection.engine.device, reason: selection.reason };
-    } catch (error) {
-      // Only auto may fall back, and only when no runtime engine is installed; a named engine's failure stands.
-      if (choice !== 'auto' || options.runtimeOnly === true || !(error instanceof EngineUnavailableError)) throw error;
-      fallback = `no runtime engine can run here (${error.message})`;
-    }
+  const selection = await openBundleEngine(bundle, choice, {
+    ...(options.device === undefined ? {} : { device: options.device }),
+    ...(options.threads === undefined ? {} : { threads: options.threads }),
+  });
+  if (options.runtimeOnly === true && selection.engine.name === 'tfjs') {
+    await selection.engine.dispose();
+    throw new EngineUnavailableError('auto', 'neither OpenVINO nor ONNX Runtime can run here', 'Install onnxruntime-node or openvino-node');
   }
-  const engine = new TfjsEngine();
-  await engine.load(bundle);
-  const reason =
-    choice === 'tfjs'
-      ? `engine 'tfjs' was asked for (backend ${engine.device}: ${engine.backend?.reason ?? ''})`
-      : `auto: tfjs on ${engine.device}, because ${fallback || 'the bundle has no model.onnx (run brats export for the faster engines)'}`;
-  return { runner: engine, name: 'tfjs', device: engine.device, reason };
+  return { runner: selection.engine, name: selection.engine.name, device: selection.engine.device, reason: selection.reason };
 }

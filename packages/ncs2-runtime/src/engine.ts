@@ -34,7 +34,7 @@ export interface ModelLayout {
   /** Absolute path of the file the engine loaded. */
   readonly file: string;
   /** Format of that file. */
-  readonly format: 'onnx' | 'openvino-ir';
+  readonly format: 'onnx' | 'openvino-ir' | 'tfjs';
 }
 
 /** Time spent in one layer (node) of the model, averaged over the runs measured. */

@@ -1,6 +1,6 @@
 export * from './errors.js';
 export type { EngineFactory, EngineOptions, EngineProbe, InferenceEngine, IrPrecision, LayerPerfCounter, ModelLayout, PerformanceHint } from './engine.js';
-export { AUTO_ENGINE, createEngine, listEngines, probeEngines, registerEngine, unregisterEngine, type EngineFallback, type EngineSelection } from './registry.js';
+export { AUTO_ENGINE, createEngine, openBundleEngine, listEngines, probeEngines, registerEngine, unregisterEngine, type EngineFallback, type EngineSelection } from './registry.js';
 export { ONNXRUNTIME_ENGINE, onnxRuntimeFactory, readOnnxLayout } from './onnxruntime-engine.js';
 export { MYRIAD_EXPLANATION, OPENVINO_ENGINE, OPENVINO_REMEDY, convertBundleToIr, loadOpenvino, openvinoFactory, type IrFiles } from './openvino-engine.js';
 export type { OpenvinoAddon } from './openvino-api.js';

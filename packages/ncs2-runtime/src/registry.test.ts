@@ -1,7 +1,7 @@
-import { ArgumentError } from '@brats/io';
+import { ArgumentError, ModelBundleError } from '@brats/io';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { EngineFactory, InferenceEngine } from './engine.js';
-import { EngineUnavailableError, UnknownEngineError, createEngine, listEngines, registerEngine, unregisterEngine } from './index.js';
+import { EngineUnavailableError, UnknownEngineError, createEngine, listEngines, openBundleEngine, registerEngine, unregisterEngine } from './index.js';
 
 function fakeFactory(name: string, available: boolean): EngineFactory {
   const engine: InferenceEngine = {
@@ -63,5 +63,49 @@ describe('engine registry', () => {
     ['x', Number.NaN],
   ])('rejects registering %j with priority %d', (name, priority) => {
     expect(() => registerEngine(name, fakeFactory('x', true), priority)).toThrow(ArgumentError);
+  });
+});
+
+describe('openBundleEngine', () => {
+  const loaded: string[] = [];
+  function bundleFactory(name: string, readsBundle: boolean): EngineFactory {
+    return {
+      create: async () => ({
+        name,
+        device: 'CPU',
+        version: `${name} 2.0`,
+        layout: undefined,
+        load: async (bundle: string) => {
+          if (!readsBundle) throw new ModelBundleError(bundle, `has no file ${name} reads`);
+          loaded.push(name);
+          return { layout: 'NHWC', input: [4, 4, 1], outputChannels: 1, file: `${bundle}/m`, format: 'onnx' };
+        },
+        run: async () => new Float32Array(),
+        perfCounters: async () => undefined,
+        dispose: async () => undefined,
+      }),
+      probe: async () => ({ name, installed: true, devices: ['CPU'] }),
+    };
+  }
+
+  afterEach(() => {
+    unregisterEngine('reads-nothing');
+    unregisterEngine('reads-all');
+    loaded.length = 0;
+  });
+
+  it('auto skips engines that cannot read the bundle and says why', async () => {
+    registerEngine('reads-nothing', bundleFactory('reads-nothing', false), 100);
+    registerEngine('reads-all', bundleFactory('reads-all', true), 99);
+    const selection = await openBundleEngine('/models/x', 'auto');
+    expect(selection.engine.name).toBe('reads-all');
+    expect(loaded).toEqual(['reads-all']);
+    expect(selection.fallbacks[0]).toEqual({ name: 'reads-nothing', reason: 'has no file reads-nothing reads' });
+    expect(selection.reason).toContain('because reads-nothing: has no file reads-nothing reads');
+  });
+
+  it('a named engine that cannot read the bundle is an error, not a fallback', async () => {
+    registerEngine('reads-nothing', bundleFactory('reads-nothing', false), 100);
+    await expect(openBundleEngine('/models/x', 'reads-nothing')).rejects.toBeInstanceOf(ModelBundleError);
   });
 });

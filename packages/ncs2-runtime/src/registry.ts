@@ -4,6 +4,7 @@
  */
 import { ArgumentError } from '@brats/io';
 import type { EngineFactory, EngineOptions, EngineProbe, InferenceEngine } from './engine.js';
+import { ModelBundleError } from '@brats/io';
 import { EngineUnavailableError, UnknownEngineError } from './errors.js';
 import { ONNXRUNTIME_ENGINE, onnxRuntimeFactory } from './onnxruntime-engine.js';
 import { OPENVINO_ENGINE, openvinoFactory } from './openvino-engine.js';
@@ -87,4 +88,49 @@ export async function createEngine(name: string, options: EngineOptions = {}): P
     }
   }
   throw new EngineUnavailableError(AUTO_ENGINE, `no engine can run here (${fallbacks.map((f) => `${f.name}: ${f.reason}`).join('; ')})`, 'Install onnxruntime-node or openvino-node');
+}
+
+/**
+ * Creates an engine and loads `bundle` into it. A named engine must run and load it. `auto` tries the engines
+ * from the highest priority down and takes the first that is installed and can read one of the bundle's model
+ * files (so a bundle without model.onnx falls through to an engine registered for TensorFlow.js models).
+ * @throws {UnknownEngineError} for an unregistered name; {@link EngineUnavailableError} when nothing can run it;
+ *   {@link ModelBundleError} when a named engine finds no file it reads in the bundle.
+ */
+export async function openBundleEngine(bundle: string, name: string, options: EngineOptions = {}): Promise<EngineSelection> {
+  if (name !== AUTO_ENGINE) {
+    const selection = await createEngine(name, options);
+    try {
+      await selection.engine.load(bundle);
+    } catch (error) {
+      await selection.engine.dispose();
+      throw error;
+    }
+    return selection;
+  }
+  const fallbacks: EngineFallback[] = [];
+  for (const candidate of listEngines()) {
+    let engine: InferenceEngine;
+    try {
+      engine = await registry.get(candidate)!.factory.create(options);
+    } catch (error) {
+      if (!(error instanceof EngineUnavailableError)) throw error;
+      fallbacks.push({ name: candidate, reason: error.reason });
+      continue;
+    }
+    try {
+      await engine.load(bundle);
+    } catch (error) {
+      await engine.dispose();
+      if (!(error instanceof ModelBundleError)) throw error;
+      fallbacks.push({ name: candidate, reason: error.reason });
+      continue;
+    }
+    const reason =
+      fallbacks.length === 0
+        ? `auto: ${candidate} (${engine.version}) is the preferred engine installed`
+        : `auto: ${candidate} (${engine.version}), because ${fallbacks.map((fallback) => `${fallback.name}: ${fallback.reason}`).join('; ')}`;
+    return { engine, reason, fallbacks };
+  }
+  throw new EngineUnavailableError(AUTO_ENGINE, `no engine can run ${bundle} here (${fallbacks.map((f) => `${f.name}: ${f.reason}`).join('; ')})`, 'Install onnxruntime-node or openvino-node, or run brats export on the bundle');
 }

@@ -162,7 +162,7 @@ describe('TfjsEngine', () => {
     await saveLayersModel(dir, model);
     await writeModelManifest(dir, manifestFor(1, [8, 8, 4]));
     const engine = new TfjsEngine({ backend: 'cpu' });
-    expect(await engine.load(dir)).toEqual({ layout: 'NHWC', height: 8, width: 8, channels: 4, outputChannels: 1 });
+    expect(await engine.load(dir)).toEqual({ layout: 'NHWC', input: [8, 8, 4], outputChannels: 1, file: path.join(dir, 'model.json'), format: 'tfjs' });
     const input = Float32Array.from({ length: 2 * 8 * 8 * 4 }, (_, v) => Math.sin(v));
     const output = await engine.run(input, 2);
     const direct = (model.predict(tf.tensor4d(input, [2, 8, 8, 4])) as tf.Tensor).dataSync();

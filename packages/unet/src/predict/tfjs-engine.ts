@@ -7,12 +7,24 @@ import { TFJS_MODEL_FILE } from '../model-files.js';
 import type { SliceRunner } from './predictor.js';
 import path from 'node:path';
 
+/** What a loaded tfjs model takes and gives: NHWC slices in, NHWC probabilities out. */
+export interface TfjsModelLayout {
+  readonly layout: 'NHWC';
+  /** One slice: [height, width, channels]. */
+  readonly input: readonly [number, number, number];
+  readonly outputChannels: number;
+  /** The model.json loaded. */
+  readonly file: string;
+  readonly format: 'tfjs';
+}
+
 /** Runs a bundle's TensorFlow.js model; the same surface as the runtime engines of @brats/ncs2-runtime. */
 export class TfjsEngine implements SliceRunner {
   readonly name = 'tfjs';
   #model: tf.LayersModel | undefined;
   #backend: BackendSelection | undefined;
   #manifest: ModelManifest | undefined;
+  #file: string | undefined;
   readonly #choice: BackendChoice;
 
   constructor(options: { backend?: BackendChoice } = {}) {
@@ -33,24 +45,24 @@ export class TfjsEngine implements SliceRunner {
     return this.#backend;
   }
 
-  /** Input layout of the loaded model. */
-  get layout(): { layout: 'NHWC'; height: number; width: number; channels: number; outputChannels: number } | undefined {
+  /** What the loaded model takes and gives (the same shape as the runtime engines' ModelLayout). */
+  get layout(): TfjsModelLayout | undefined {
     const manifest = this.#manifest;
-    if (manifest === undefined) return undefined;
-    const [height, width, channels] = manifest.model.inputShape;
-    return { layout: 'NHWC', height, width, channels, outputChannels: manifest.model.outputChannels };
+    if (manifest === undefined || this.#file === undefined) return undefined;
+    return { layout: 'NHWC', input: manifest.model.inputShape, outputChannels: manifest.model.outputChannels, file: this.#file, format: 'tfjs' };
   }
 
   /**
    * Loads the bundle's TensorFlow.js model.
    * @throws {ModelBundleError} when the bundle or its model files are missing; {@link BackendError} when a forced backend cannot load.
    */
-  async load(bundle: string): Promise<NonNullable<TfjsEngine['layout']>> {
+  async load(bundle: string): Promise<TfjsModelLayout> {
     this.#manifest = await readModelManifest(bundle);
     this.#backend = await initBackend(this.#choice);
     const modelFile = this.#manifest.files.tfjs ?? TFJS_MODEL_FILE;
     const file = bundlePath(bundle, modelFile);
     this.#model = await loadLayersModel(path.dirname(file), path.basename(file));
+    this.#file = file;
     return this.layout!;
   }
 
@@ -59,10 +71,11 @@ export class TfjsEngine implements SliceRunner {
     const model = this.#model;
     const layout = this.layout;
     if (model === undefined || layout === undefined) throw new ArgumentError('TfjsEngine.run', 'engine', 'has no model: call load() first');
-    if (input.length !== batch * layout.height * layout.width * layout.channels) {
-      throw new ArgumentError('TfjsEngine.run', 'input', `has ${input.length} values for ${batch} slices of [${layout.height}, ${layout.width}, ${layout.channels}]`);
+    const [height, width, channels] = layout.input;
+    if (input.length !== batch * height * width * channels) {
+      throw new ArgumentError('TfjsEngine.run', 'input', `has ${input.length} values for ${batch} slices of [${height}, ${width}, ${channels}]`);
     }
-    const output = tf.tidy(() => model.predict(tf.tensor4d(input, [batch, layout.height, layout.width, layout.channels])) as tf.Tensor);
+    const output = tf.tidy(() => model.predict(tf.tensor4d(input, [batch, height, width, channels])) as tf.Tensor);
     const values = (await output.data()) as Float32Array;
     output.dispose();
     return values;
@@ -78,3 +91,22 @@ export class TfjsEngine implements SliceRunner {
     this.#model = undefined;
   }
 }
+
+const BACKEND_DEVICES: readonly BackendChoice[] = ['auto', 'tensorflow', 'wasm', 'cpu'];
+
+/**
+ * The tfjs engine as a factory of @brats/ncs2-runtime's registry (`registerEngine('tfjs', tfjsEngineFactory, 0)`):
+ * the device is the tfjs backend (`auto`, `tensorflow`, `wasm`, `cpu`; `CPU` means auto).
+ */
+export const tfjsEngineFactory = {
+  async create(options: { device?: string } = {}): Promise<TfjsEngine> {
+    const device = options.device === undefined || options.device.toUpperCase() === 'CPU' ? 'auto' : options.device.toLowerCase();
+    if (!(BACKEND_DEVICES as readonly string[]).includes(device)) {
+      throw new ArgumentError('tfjsEngineFactory.create', 'device', `'${options.device}' is not a tfjs backend; known: CPU, ${BACKEND_DEVICES.join(', ')}`);
+    }
+    return new TfjsEngine({ backend: device as BackendChoice });
+  },
+  async probe(): Promise<{ name: string; installed: boolean; version: string; devices: string[] }> {
+    return { name: 'tfjs', installed: true, version: `@tensorflow/tfjs ${tf.version.tfjs}`, devices: ['wasm', 'cpu', 'tensorflow (with @tensorflow/tfjs-node)'] };
+  },
+};
