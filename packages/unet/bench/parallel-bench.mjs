@@ -1,6 +1,6 @@
 // Data-parallel training over worker threads against a single thread, on wasm: slices per second of
 // training steps of the seed U-Net. Run: pnpm --filter @brats/unet bench:parallel
-// Environment: BENCH_SIZE=144 BENCH_BATCH=8 BENCH_STEPS=3 BENCH_WORKERS=1
+// Environment: BENCH_SIZE=144 BENCH_BATCH=8 BENCH_STEPS=3 BENCH_WORKERS=1 BENCH_ROUNDS=3
 import * as tf from '@tensorflow/tfjs';
 import { buildUnet, computeCombinedLoss, initBackend, startDataParallel } from '../dist/index.js';
 
@@ -23,13 +23,25 @@ async function slicesPerSecond(step) {
 }
 
 const optimizer = tf.train.adam(1e-4);
-const single = await slicesPerSecond(async () => {
+const trainer = await startDataParallel({ model: options, workers });
+const singleStep = async () => {
   const loss = optimizer.minimize(() => computeCombinedLoss(masks, model.apply(images, { training: true })), true);
   loss.dataSync();
   loss.dispose();
-});
-const trainer = await startDataParallel({ model: options, workers });
-const parallel = await slicesPerSecond(() => trainer.step(model, optimizer, images, masks));
+};
+const parallelStep = () => trainer.step(model, optimizer, images, masks);
+// Interleaved rounds, so that load from other processes falls on both alike; medians are reported.
+const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
+const singles = [];
+const parallels = [];
+for (let round = 0; round < rounds; round++) {
+  singles.push(await slicesPerSecond(singleStep));
+  parallels.push(await slicesPerSecond(parallelStep));
+  console.error(`round ${round + 1}: one thread ${singles.at(-1).toFixed(2)}, ${workers + 1} shares ${parallels.at(-1).toFixed(2)} slices/s`);
+}
 await trainer.close();
-console.log(`${size}x${size}x4 batch ${batch}, wasm: one thread ${single.toFixed(2)} slices/s, ` +
+const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
+const single = median(singles);
+const parallel = median(parallels);
+console.log(`${size}x${size}x4 batch ${batch}, wasm, median of ${rounds} rounds: one thread ${single.toFixed(2)} slices/s, ` +
   `${workers + 1} shares ${parallel.toFixed(2)} slices/s, speed-up ${(parallel / single).toFixed(2)}x`);

@@ -85,17 +85,21 @@ function torchReference(size) {
   }
 }
 
-const round = (value) => (value === undefined ? '-' : Number(value.toFixed(2)));
+const round = (value) => (value === undefined ? '-' : Number(value.toPrecision(3)));
 const rows = [];
 for (const size of sizes) {
   const wasmSelection = await initBackend('wasm');
+  console.error(`${size}x${size}: wasm, one thread…`);
   const wasm = measure(size, steps, steps, batch);
+  console.error(`${size}x${size}: wasm, ${parallelWorkers + 1} threads…`);
   const parallel = parallelWorkers > 0 ? await measureParallel(size, steps, batch) : undefined;
   let cpu;
   if (withCpu && size === sizes[0]) {
     await initBackend('cpu');
+    console.error(`${size}x${size}: cpu, one step of ${cpuBatch}…`);
     cpu = measure(size, 1, 1, cpuBatch);
   }
+  console.error(`${size}x${size}: PyTorch…`);
   const torch = torchReference(size);
   rows.push({
     size: `${size}x${size}x4 batch ${batch}`,
