@@ -99,7 +99,7 @@ export function registerConvertCommand(program: Command, context: CliContext): v
       '0.85',
     )
     .option('--seed <n>', 'split seed', '816')
-    .option('--workers <n>', 'decoding threads (0: decode in the main thread; default: all cores, at most 8)')
+    .option('--workers <n>', 'decoding threads (0: decode in the main thread; default: one per core, at most 8, fewer when memory is short)')
     .option('--compression <level>', 'gzip level 1-9, 0 for none (faster, about 5x larger)', '1')
     .option('--json', 'print the summary as one JSON document')
     .action(async (datasetDir: string, flags: ConvertFlags) => {

@@ -29,7 +29,7 @@ export interface ConvertDatasetOptions extends PreprocessOptions {
   split?: number | Readonly<SplitFractions>;
   /** Split seed (default 816). */
   seed?: number;
-  /** Decoding threads; 0 decodes in the calling thread (default: available cores, at most 8). */
+  /** Decoding threads; 0 decodes in the calling thread (default: {@link defaultConvertWorkers}). */
   workers?: number;
   /** gzip level of the store (default 1; see {@link DEFAULT_COMPRESSION_LEVEL}). */
   compressionLevel?: number;
@@ -69,9 +69,16 @@ export const SPLIT_METHOD =
   'u < train -> training; then v = np.random.random(m) over the m remaining cases in order; ' +
   'v >= testing/(validation+testing) -> validation, else testing';
 
-/** Default number of decoding threads: every core, capped because each holds a decoded case (~0.5 GB). */
+/** Memory a decoding thread needs at its peak for a 240x240x155 four-channel case (measured, with margin). */
+const WORKER_PEAK_BYTES = 640 * 2 ** 20;
+
+/**
+ * Default number of decoding threads: one per core, at most 8, and no more than half of the machine's
+ * memory allows at about 0.6 GB per thread (each holds one decoded case at a time).
+ */
 export function defaultConvertWorkers(): number {
-  return Math.max(1, Math.min(os.availableParallelism(), 8));
+  const byMemory = Math.floor(os.totalmem() / 2 / WORKER_PEAK_BYTES);
+  return Math.max(1, Math.min(os.availableParallelism(), 8, byMemory));
 }
 
 function relativeTo(root: string, file: string): string {
