@@ -105,5 +105,23 @@ if (counts.length > 1) {
   const prefix = '@brats/io convert, workers ' + workers;
   console.log(`peak RSS ${large} vs ${small} cases (all cores): ${(peak(large, prefix) / peak(small, prefix)).toFixed(2)}x`);
 }
+
+// Reading back for training: random batches of 128 tumour slices from the largest store, no file loading.
+{
+  const store = await io.openSliceStore(path.join(work, `ours-${largest}.h5`));
+  try {
+    const tumour = store.tumourSlices('train');
+    const started = performance.now();
+    let slices = 0;
+    for (let batch = 0; batch < 5 && tumour.length > 0; batch++) {
+      const indices = Array.from({ length: 128 }, (_, k) => tumour[(batch * 128 + k) * 7919 % tumour.length]);
+      slices += store.readBatch('train', indices).shape[0];
+    }
+    const seconds = (performance.now() - started) / 1000;
+    console.log(`readBatch: ${slices} random tumour slices in ${seconds.toFixed(2)} s (${(slices / seconds).toFixed(0)} slices/s), peak RSS of this process ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MB`);
+  } finally {
+    store.close();
+  }
+}
 if (keep === undefined) await fs.rm(work, { recursive: true, force: true });
 console.log(`machine: ${os.cpus().length} cores (${os.cpus()[0]?.model ?? 'unknown'}), load ${os.loadavg().map((v) => v.toFixed(1)).join(' ')}`);
