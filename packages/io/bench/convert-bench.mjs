@@ -118,7 +118,7 @@ if (counts.length > 1) {
       slices += store.readBatch('train', indices).shape[0];
     }
     const seconds = (performance.now() - started) / 1000;
-    console.log(`readBatch: ${slices} random tumour slices in ${seconds.toFixed(2)} s (${(slices / seconds).toFixed(0)} slices/s), peak RSS of this process ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MB`);
+    console.log(`readBatch: ${slices} random tumour slices in ${seconds.toFixed(2)} s (${(slices / seconds).toFixed(0)} slices/s)`);
   } finally {
     store.close();
   }
