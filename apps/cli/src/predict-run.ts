@@ -47,6 +47,8 @@ export interface PredictRunOptions {
   title?: string;
   /** Only the runtime engines (ONNX Runtime, OpenVINO): `brats infer`. */
   runtimeOnly?: boolean;
+  /** Predict only the cases with these ids (e.g. a held-out split). */
+  onlyCases?: readonly string[];
 }
 
 /** What a predict run produced. */
@@ -159,7 +161,8 @@ async function writeCaseFigures(out: string, caseData: CanonicalCase, prediction
  */
 export async function runPrediction(context: CliContext, options: PredictRunOptions): Promise<PredictRunResult> {
   const manifest: ModelManifest = await readModelManifest(options.model);
-  const refs = await resolveInputs(options.inputs);
+  const resolved = await resolveInputs(options.inputs);
+  const refs = options.onlyCases === undefined ? resolved : resolved.filter((ref) => options.onlyCases!.includes(ref.id));
   const engine = await openEngine(options.model, options.engine, {
     ...(options.device === undefined ? {} : { device: options.device }),
     runtimeOnly: options.runtimeOnly === true,

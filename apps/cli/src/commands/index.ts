@@ -3,6 +3,7 @@ import type { CliContext } from '../context.js';
 import { registerBenchCommand } from './bench.js';
 import { registerConvertCommand } from './convert.js';
 import { registerEnginesCommand } from './engines.js';
+import { registerDemoCommand } from './demo.js';
 import { registerEvaluateCommand } from './evaluate.js';
 import { registerFetchCommand } from './fetch.js';
 import { registerInspectCommand } from './inspect.js';
@@ -14,4 +15,4 @@ import { registerTrainCommand } from './train.js';
 export type CommandRegistration = (program: Command, context: CliContext) => void;
 
 /** Every sub-command, in the order `brats --help` lists them. */
-export const COMMANDS: readonly CommandRegistration[] = [registerFetchCommand, registerSynthCommand, registerInspectCommand, registerConvertCommand, registerTrainCommand, registerPredictCommand, registerEvaluateCommand, registerInferCommand, registerEnginesCommand, registerBenchCommand];
+export const COMMANDS: readonly CommandRegistration[] = [registerDemoCommand, registerFetchCommand, registerSynthCommand, registerInspectCommand, registerConvertCommand, registerTrainCommand, registerPredictCommand, registerEvaluateCommand, registerInferCommand, registerEnginesCommand, registerBenchCommand];
