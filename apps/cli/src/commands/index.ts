@@ -5,6 +5,7 @@ import { registerConvertCommand } from './convert.js';
 import { registerEnginesCommand } from './engines.js';
 import { registerDemoCommand } from './demo.js';
 import { registerEvaluateCommand } from './evaluate.js';
+import { registerExportCommand } from './export.js';
 import { registerFetchCommand } from './fetch.js';
 import { registerInspectCommand } from './inspect.js';
 import { registerInferCommand, registerPredictCommand } from './predict.js';
@@ -15,4 +16,4 @@ import { registerTrainCommand } from './train.js';
 export type CommandRegistration = (program: Command, context: CliContext) => void;
 
 /** Every sub-command, in the order `brats --help` lists them. */
-export const COMMANDS: readonly CommandRegistration[] = [registerDemoCommand, registerFetchCommand, registerSynthCommand, registerInspectCommand, registerConvertCommand, registerTrainCommand, registerPredictCommand, registerEvaluateCommand, registerInferCommand, registerEnginesCommand, registerBenchCommand];
+export const COMMANDS: readonly CommandRegistration[] = [registerDemoCommand, registerFetchCommand, registerSynthCommand, registerInspectCommand, registerConvertCommand, registerTrainCommand, registerPredictCommand, registerEvaluateCommand, registerExportCommand, registerInferCommand, registerEnginesCommand, registerBenchCommand];

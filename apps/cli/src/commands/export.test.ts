@@ -1,0 +1,69 @@
+import { promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { readModelManifest, readNifti, resolvePreprocessing, writeModelManifest, writePhantomDataset, type ModelManifest } from '@brats/io';
+import { buildUnet, saveLayersModel } from '@brats/unet';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCaptured } from '../../test/run-captured.js';
+
+let dir: string;
+let bundle: string;
+
+beforeAll(async () => {
+  dir = await fs.mkdtemp(path.join(os.tmpdir(), 'brats-cli-export-'));
+  await writePhantomDataset(path.join(dir, 'phantoms'), { layout: 'msd', cases: 1, size: [40, 40, 20], seed: 4 });
+  bundle = path.join(dir, 'bundle');
+  const model = buildUnet({ inputShape: [32, 32, 4], filters: 4, depth: 2, dropout: 0, seed: 6 });
+  await saveLayersModel(bundle, model);
+  const manifest: ModelManifest = {
+    format: 'brats-model',
+    formatVersion: 1,
+    createdAt: new Date().toISOString(),
+    model: { architecture: 'unet2d', inputShape: [32, 32, 4], filters: 4, depth: 2, upsampling: 'bilinear', batchNorm: false, dropout: 0, outputChannels: 1, parameters: model.countParams() },
+    channels: ['FLAIR', 'T1w', 'T1gd', 'T2w'],
+    preprocessing: resolvePreprocessing({ crop: [32, 32, 16] }),
+    regions: ['WT'],
+    threshold: 0.5,
+    inputLayout: 'NHWC',
+    files: { tfjs: 'model.json' },
+  };
+  await writeModelManifest(bundle, manifest);
+});
+afterAll(async () => {
+  await fs.rm(dir, { recursive: true, force: true });
+});
+
+describe('brats export', () => {
+  it('adds model.onnx to the bundle; then auto picks ONNX Runtime and agrees with tfjs', async () => {
+    const exported = await runCaptured(['export', bundle]);
+    expect(exported.code).toBe(0);
+    expect(exported.stdout).toMatch(/^ONNX: .*model\.onnx \(\d+\.\d MB, input NHWC \[batch, 32, 32, 4\], dynamic batch\)$/m);
+    expect((await readModelManifest(bundle)).files.onnx).toBe('model.onnx');
+
+    const input = path.join(dir, 'phantoms');
+    const viaOnnx = await runCaptured(['infer', '--model', bundle, input, '--out', path.join(dir, 'onnx'), '--probabilities']);
+    expect(viaOnnx.code).toBe(0);
+    expect(viaOnnx.stdout).toMatch(/^engine: onnxruntime on CPU/m);
+    const viaTfjs = await runCaptured(['predict', '--model', bundle, input, '--out', path.join(dir, 'tfjs'), '--probabilities', '--engine', 'tfjs']);
+    expect(viaTfjs.code).toBe(0);
+    const a = await readNifti(path.join(dir, 'onnx', 'PHANTOM_001_prob_WT.nii.gz'));
+    const b = await readNifti(path.join(dir, 'tfjs', 'PHANTOM_001_prob_WT.nii.gz'));
+    let maxDifference = 0;
+    for (let v = 0; v < a.data.length; v++) maxDifference = Math.max(maxDifference, Math.abs(a.data[v]! - b.data[v]!));
+    expect(maxDifference).toBeLessThan(1e-4);
+    const labelsA = await readNifti(path.join(dir, 'onnx', 'PHANTOM_001.nii.gz'));
+    const labelsB = await readNifti(path.join(dir, 'tfjs', 'PHANTOM_001.nii.gz'));
+    let same = 0;
+    for (let v = 0; v < labelsA.data.length; v++) if (labelsA.data[v] === labelsB.data[v]) same++;
+    expect(same / labelsA.data.length).toBeGreaterThanOrEqual(0.999);
+  });
+
+  it('explains that OpenVINO is not installed, and refuses --int8', async () => {
+    const openvino = await runCaptured(['export', bundle, '--format', 'openvino', '--fp16']);
+    expect(openvino.code).toBe(2);
+    expect(openvino.stderr).toMatch(/openvino/i);
+    const int8 = await runCaptured(['export', bundle, '--int8']);
+    expect(int8.code).toBe(1);
+    expect(int8.stderr).toContain('--int8 is not available');
+  });
+});
