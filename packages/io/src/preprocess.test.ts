@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { ArgumentError } from './errors.js';
 import type { CanonicalCase } from './layouts/dataset.js';
 import { MSD_LABELS } from './regions.js';
-import { preprocessCase, resolvePreprocessing, restoreCrop } from './preprocess.js';
+import { preprocessCase, resolvePreprocessing, restoreCrop, type PreprocessOptions } from './preprocess.js';
 import { createVolume, type Volume } from './volume.js';
 
 /** A case whose channel c holds value f(i, j, k) + channelOffset * c, so every voxel's origin can be recognised. */
@@ -96,7 +96,7 @@ describe('preprocessCase', () => {
     expect(out.params.cropStart).toEqual([6, 0, 0]);
   });
 
-  it.each([
+  it.each<[PreprocessOptions, string]>([
     [{ crop: 0 }, 'crop'],
     [{ normalize: 'zscore' as never }, 'normalize'],
     [{ channels: ['PD' as never] }, 'channels'],

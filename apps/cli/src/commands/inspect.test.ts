@@ -1,7 +1,7 @@
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { createVolume, writeNifti } from '@brats/io';
+import { convertDataset, createVolume, writeNifti, writePhantomDataset } from '@brats/io';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NO_SHARED_DATA, sharedDataDir } from '@brats/vitest-config/fixtures';
 import { runCaptured } from '../../test/run-captured.js';
@@ -47,6 +47,20 @@ describe('brats inspect', () => {
     expect(corrupt.stderr.trim().split('\n')).toEqual([`error: ${bad}: truncated header: 23 bytes, a NIfTI header needs at least 348`]);
     const unknown = await runCaptured(['inspect']);
     expect(unknown.code).toBe(1);
+  });
+
+  it('summarises an HDF5 slice store: splits, slice counts, parameters', async () => {
+    await writePhantomDataset(path.join(dir, 'phantoms'), { layout: 'msd', cases: 2, size: [40, 40, 20], seed: 1 });
+    const store = path.join(dir, 'slices.h5');
+    await convertDataset(path.join(dir, 'phantoms'), store, { crop: [32, 32, 8], split: { train: 1, validation: 0, testing: 0 }, workers: 0 });
+    const { code, stdout } = await runCaptured(['inspect', store, '--json']);
+    expect(code).toBe(0);
+    const summary = JSON.parse(stdout);
+    expect(summary.splits.train.slices).toBe(16);
+    expect(summary.splits.train.imageShape).toEqual([16, 32, 32, 4]);
+    expect(summary.parameters.crop_size).toEqual([32, 32, 8]);
+    const text = await runCaptured(['inspect', store]);
+    expect(text.stdout).toMatch(/^ {2}train {7}16 slices of 32x32x4/m);
   });
 
   it('reports a broken case of a dataset folder and exits 2', async () => {

@@ -1,5 +1,5 @@
 import { promises as fs } from 'node:fs';
-import { inspectDataset, inspectNifti, type DatasetSummary, type NiftiSummary } from '@brats/io';
+import { inspectDataset, inspectNifti, inspectSliceStore, type DatasetSummary, type NiftiSummary, type SliceStoreSummary } from '@brats/io';
 import type { Command } from 'commander';
 import { printLine, type CliContext } from '../context.js';
 import { UsageError } from '../errors.js';
@@ -37,12 +37,25 @@ function printDataset(context: CliContext, summary: DatasetSummary): void {
   for (const problem of summary.problems) printLine(context, `    - ${problem}`);
 }
 
+function printSliceStore(context: CliContext, summary: SliceStoreSummary): void {
+  printLine(context, `${summary.path}`);
+  printLine(context, `  format      ${summary.format ?? 'not a @brats store (the seed\'s layout)'}${summary.formatVersion === null ? '' : ` v${summary.formatVersion}`}`);
+  for (const [split, info] of Object.entries(summary.splits)) {
+    printLine(
+      context,
+      `  ${split.padEnd(11)} ${info.slices} slices of ${info.imageShape.slice(1).join('x')} (${info.imageDtype}), masks ${info.maskShape.slice(1).join('x')}, ` +
+        `${info.cases ?? '?'} cases, tumour in ${(info.tumourSliceFraction * 100).toFixed(1)}% of slices`,
+    );
+  }
+  for (const [name, value] of Object.entries(summary.parameters)) printLine(context, `  ${name.padEnd(16)} ${JSON.stringify(value)}`);
+}
+
 /** `brats inspect PATH [--json]`: a NIfTI file's header and values, or a dataset folder's layout and problems. */
 export function registerInspectCommand(program: Command, context: CliContext): void {
   program
     .command('inspect')
-    .description('summarise a NIfTI file (header, dtype, shape, spacing, affine, values, labels) or a dataset folder')
-    .argument('<path>', 'a .nii/.nii.gz file or a dataset folder')
+    .description('summarise a NIfTI file (header, dtype, shape, spacing, affine, values, labels), a dataset folder or an HDF5 slice store')
+    .argument('<path>', 'a .nii/.nii.gz file, a dataset folder or a .h5 slice store')
     .option('--json', 'print one JSON document instead of text')
     .option('--no-validate', 'for a folder: list cases without decoding them')
     .action(async (target: string, options: { json?: boolean; validate: boolean }) => {
@@ -63,6 +76,12 @@ export function registerInspectCommand(program: Command, context: CliContext): v
         else printDataset(context, summary);
         // Problems are bad input data: report them all, then exit 2.
         if (summary.problems.length > 0) context.exitCode = 2;
+        return;
+      }
+      if (/\.(h5|hdf5)$/i.test(target)) {
+        const store = await inspectSliceStore(target);
+        if (options.json === true) printLine(context, JSON.stringify(store, null, 2));
+        else printSliceStore(context, store);
         return;
       }
       const summary = await inspectNifti(target);

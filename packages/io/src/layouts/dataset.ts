@@ -238,7 +238,8 @@ async function readCaseFile(ref: CaseRef, file: string, options: LoadCaseOptions
 }
 
 function toFloat32(volume: Volume): Volume<'float32'> {
-  const data = volume.data instanceof Float32Array ? volume.data : Float32Array.from(volume.data);
+  // The typed-array constructor converts natively; Float32Array.from would go through the iterator.
+  const data = volume.data instanceof Float32Array ? volume.data : new Float32Array(volume.data);
   const result: Volume<'float32'> = { dtype: 'float32', data, shape: spatialShape(volume.shape), spacing: volume.spacing, affine: volume.affine };
   if (volume.header !== undefined) result.header = volume.header;
   return result;

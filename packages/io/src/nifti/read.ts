@@ -89,17 +89,26 @@ export async function parseNifti(bytes: Uint8Array, path: string, options: ReadN
   return decodeNifti(raw, path, options.headerOnly ?? false);
 }
 
-function toArrayBuffer(view: Uint8Array): ArrayBuffer {
-  return view.byteOffset === 0 && view.byteLength === view.buffer.byteLength && view.buffer instanceof ArrayBuffer
-    ? view.buffer
-    : (new Uint8Array(view).buffer as ArrayBuffer);
+/**
+ * A standalone copy of the header and extensions (everything before vox_offset), so the header parser does not
+ * get a copy of the voxels too. Falls back to the whole file when vox_offset cannot be read.
+ */
+function headerBuffer(raw: Uint8Array): ArrayBuffer {
+  const view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
+  let end = raw.length;
+  for (const littleEndian of [true, false]) {
+    const size = view.getInt32(0, littleEndian);
+    const offset = size === 348 ? view.getFloat32(108, littleEndian) : size === 540 && raw.length >= 176 ? Number(view.getBigInt64(168, littleEndian)) : Number.NaN;
+    if (Number.isFinite(offset) && offset >= 0) end = Math.min(raw.length, Math.max(size + 4, Math.ceil(offset)));
+  }
+  return new Uint8Array(raw.subarray(0, end)).buffer;
 }
 
 function decodeNifti(raw: Uint8Array, path: string, headerOnly: boolean): NiftiVolume {
   if (raw.length < 348) {
     throw new NiftiFormatError(path, `truncated header: ${raw.length} bytes, a NIfTI header needs at least 348`);
   }
-  const buffer = toArrayBuffer(raw);
+  const buffer = headerBuffer(raw);
   if (!nifti.isNIFTI(buffer)) {
     throw new NiftiFormatError(path, 'not a NIfTI-1 or NIfTI-2 file (bad magic or header size)');
   }
