@@ -34,10 +34,11 @@ export function parseFraction(flag: string, text: string): number {
 }
 
 /**
- * One of `choices`.
+ * One of `choices` (compared without case with `ignoreCase`, returning the choice as listed).
  * @throws {UsageError} otherwise, listing the choices.
  */
-export function parseChoice<T extends string>(flag: string, text: string, choices: readonly T[]): T {
-  if (!(choices as readonly string[]).includes(text)) throw new UsageError(`${flag} must be one of ${choices.join(', ')}, got '${text}'`);
-  return text as T;
+export function parseChoice<T extends string>(flag: string, text: string, choices: readonly T[], options: { ignoreCase?: boolean } = {}): T {
+  const found = choices.find((choice) => (options.ignoreCase === true ? choice.toLowerCase() === text.toLowerCase() : choice === text));
+  if (found === undefined) throw new UsageError(`${flag} must be one of ${choices.join(', ')}, got '${text}'`);
+  return found;
 }

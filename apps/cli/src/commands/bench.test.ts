@@ -54,7 +54,7 @@ describe('brats bench', () => {
   });
 
   it.each([
-    [['--batch', '0'], 1, /--batch must be an integer >= 1, found '0'/],
+    [['--batch', '0'], 1, /--batch must be an integer in \[1, 9007199254740991\], got '0'/],
     [['--engine', 'tensorrt'], 1, /unknown inference engine 'tensorrt'; known engines: auto, openvino, onnxruntime/],
     [['--engine', 'onnxruntime', '--device', 'GPU'], 2, /device 'GPU' is not supported/],
     [['--engine', 'openvino', '--device', 'MYRIAD'], 2, /2022\.3 LTS is the last runtime/],

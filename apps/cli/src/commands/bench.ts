@@ -2,6 +2,7 @@ import { UnknownEngineError, benchmarkEngine, createEngine, type EngineOptions, 
 import type { Command } from 'commander';
 import { printLine, type CliContext } from '../context.js';
 import { UsageError } from '../errors.js';
+import { parseChoice, parseInteger } from '../parse.js';
 
 interface BenchFlags {
   model: string;
@@ -15,21 +16,6 @@ interface BenchFlags {
   precision?: string;
   perfCounters?: boolean;
   json?: boolean;
-}
-
-function parseInteger(flag: string, text: string, minimum: number): number {
-  const value = Number(text);
-  if (!/^\d+$/.test(text.trim()) || !Number.isSafeInteger(value) || value < minimum) {
-    throw new UsageError(`${flag} must be an integer >= ${minimum}, found '${text}'`);
-  }
-  return value;
-}
-
-function parseChoice<T extends string>(flag: string, text: string, choices: readonly T[]): T {
-  const upper = text.toUpperCase();
-  const found = choices.find((choice) => choice === upper);
-  if (found === undefined) throw new UsageError(`${flag} must be one of ${choices.join(', ')}, found '${text}'`);
-  return found;
 }
 
 function milliseconds(value: number): string {
@@ -62,8 +48,8 @@ export function registerBenchCommand(program: Command, context: CliContext): voi
       const options: EngineOptions = {
         ...(flags.device === undefined ? {} : { device: flags.device }),
         ...(flags.threads === undefined ? {} : { threads: parseInteger('--threads', flags.threads, 1) }),
-        ...(flags.hint === undefined ? {} : { performanceHint: parseChoice<PerformanceHint>('--hint', flags.hint, ['LATENCY', 'THROUGHPUT']) }),
-        ...(flags.precision === undefined ? {} : { precision: parseChoice<IrPrecision>('--precision', flags.precision, ['FP32', 'FP16']) }),
+        ...(flags.hint === undefined ? {} : { performanceHint: parseChoice<PerformanceHint>('--hint', flags.hint, ['LATENCY', 'THROUGHPUT'], { ignoreCase: true }) }),
+        ...(flags.precision === undefined ? {} : { precision: parseChoice<IrPrecision>('--precision', flags.precision, ['FP32', 'FP16'], { ignoreCase: true }) }),
         ...(flags.perfCounters === true ? { perfCounters: true } : {}),
       };
       const { engine, reason } = await createEngine(flags.engine, options).catch((error: unknown) => {

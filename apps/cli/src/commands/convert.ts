@@ -2,6 +2,7 @@ import { convertDataset, parseChannelName, type ChannelName, type ConvertDataset
 import type { Command } from 'commander';
 import { printLine, type CliContext } from '../context.js';
 import { UsageError } from '../errors.js';
+import { parseChoice, parseInteger } from '../parse.js';
 import { createProgress } from '../progress.js';
 
 interface ConvertFlags {
@@ -16,14 +17,6 @@ interface ConvertFlags {
   workers?: string;
   compression: string;
   json?: boolean;
-}
-
-function parseInteger(flag: string, text: string, minimum: number, maximum = Number.MAX_SAFE_INTEGER): number {
-  const value = Number(text);
-  if (!/^\d+$/.test(text.trim()) || !Number.isSafeInteger(value) || value < minimum || value > maximum) {
-    throw new UsageError(`${flag} must be an integer in [${minimum}, ${maximum}], got '${text}'`);
-  }
-  return value;
 }
 
 function parseCrop(text: string): number | [number, number, number] {
@@ -45,11 +38,6 @@ function parseSplit(text: string): number | SplitFractions {
     return { train, validation, testing };
   }
   throw new UsageError(`--split takes one fraction or three, got '${text}'`);
-}
-
-function parseChoice<T extends string>(flag: string, text: string, choices: readonly T[]): T {
-  if (!(choices as readonly string[]).includes(text)) throw new UsageError(`${flag} must be one of ${choices.join(', ')}, got '${text}'`);
-  return text as T;
 }
 
 function parseChannels(text: string): ChannelName[] {

@@ -111,10 +111,10 @@ describe('brats synth', () => {
 
   it.each([
     [['--size', '48,48'], "error: --size: expected three integers X,Y,Z (e.g. 240,240,155), got '48,48'"],
-    [['--size', '48,48,8'], "error: --size: expected an integer from 16 to 1024, got '8'"],
-    [['--size', '48,4a,32'], "error: --size: expected an integer from 16 to 1024, got '4a'"],
-    [['--cases', '0'], "error: --cases: expected an integer from 1 to 100000, got '0'"],
-    [['--seed', '-2'], "error: --seed: expected an integer from 0 to 9007199254740991, got '-2'"],
+    [['--size', '48,48,8'], "error: --size must be an integer in [16, 1024], got '8'"],
+    [['--size', '48,4a,32'], "error: --size must be an integer in [16, 1024], got '4a'"],
+    [['--cases', '0'], "error: --cases must be an integer in [1, 100000], got '0'"],
+    [['--seed', '-2'], "error: --seed must be an integer in [0, 9007199254740991], got '-2'"],
     [['--layout', 'nnunet'], "error: --layout: 'nnunet' is unknown; known: msd, brats2018, brats2023, brats2017"],
   ])('exits 1 with one line for %j and writes nothing', async (argv, line) => {
     const out = path.join(dir, 'rejected');

@@ -2,17 +2,10 @@ import { DEFAULT_PHANTOM_SIZE, PHANTOM_LAYOUTS, writePhantomDataset, type Phanto
 import type { Command } from 'commander';
 import { printLine, type CliContext } from '../context.js';
 import { UsageError } from '../errors.js';
+import { parseInteger } from '../parse.js';
 import { createProgress } from '../progress.js';
 
 const MAXIMUM_CASES = 100000;
-
-function parseInteger(option: string, text: string, minimum: number, maximum: number): number {
-  const value = /^\d+$/.test(text.trim()) ? Number(text.trim()) : Number.NaN;
-  if (!Number.isSafeInteger(value) || value < minimum || value > maximum) {
-    throw new UsageError(`${option}: expected an integer from ${minimum} to ${maximum}, got '${text}'`);
-  }
-  return value;
-}
 
 /** Parses `X,Y,Z` (or `XxYxZ`) into a grid size. */
 function parseSize(text: string): [number, number, number] {
