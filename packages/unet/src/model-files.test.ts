@@ -22,7 +22,7 @@ describe('layers model files', () => {
     const target = path.join(dir, upsampling);
     await saveLayersModel(target, model);
     const weightsBytes = (await fs.stat(path.join(target, 'weights.bin'))).size;
-    const floats = model.weights.reduce((sum, w) => sum + w.shape.reduce((a, b) => a * (b ?? 1), 1), 0);
+    const floats = model.weights.reduce((sum, w) => sum + w.shape.reduce<number>((a, b) => a * (b ?? 1), 1), 0);
     expect(weightsBytes).toBe(floats * 4);
     const loaded = await loadLayersModel(target);
     const input = tf.randomNormal([2, 16, 16, 4], 0, 1, 'float32', 7);

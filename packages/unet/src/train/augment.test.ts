@@ -12,6 +12,9 @@ function scripted(nexts: number[], uint32s: number[] = [0]): RandomSource {
     nextUint32: () => uint32s[u++ % uint32s.length]!,
     uniform: (low, high) => (low + high) / 2,
     normal: () => 0,
+    fill: (target, count = target.length) => {
+      for (let i = 0; i < count; i++) target[i] = uint32s[u++ % uint32s.length]!;
+    },
   };
 }
 
