@@ -1,0 +1,312 @@
+/**
+ * The HTTP API and viewer on fastify: routes with JSON schemas (served as an OpenAPI document), bearer-token
+ * authentication, optional CORS, one error shape `{ code, message }` for every failure.
+ */
+import { createReadStream, existsSync, promises as fs } from 'node:fs';
+import { timingSafeEqual } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import cors from '@fastify/cors';
+import multipart from '@fastify/multipart';
+import swagger from '@fastify/swagger';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { BratsError, DatasetError, NiftiFormatError } from '@brats/io';
+import { ApiError } from './errors.js';
+import { SCAN_ROLES, isJobId, type JobRecord, type ScanRole } from './job-store.js';
+import { JobService } from './jobs.js';
+import type { ServerMetrics } from './metrics.js';
+import { MASK_FILE, type LoadedModel } from './segment.js';
+import { stageUpload } from './upload.js';
+import type { ServerOptions } from './options.js';
+
+/** What {@link buildApp} wires together. */
+export interface AppParts {
+  options: ServerOptions;
+  model: LoadedModel;
+  jobs: JobService;
+  metrics: ServerMetrics;
+}
+
+const ERROR_SCHEMA = {
+  type: 'object',
+  required: ['code', 'message'],
+  properties: { code: { type: 'string' }, message: { type: 'string' } },
+} as const;
+
+const ID_PARAMS = {
+  type: 'object',
+  required: ['id'],
+  properties: { id: { type: 'string', pattern: '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' } },
+} as const;
+
+const REGION_NUMBERS = { type: 'object', properties: { WT: { type: 'number' }, TC: { type: 'number' }, ET: { type: 'number' } } } as const;
+
+const JOB_SCHEMA = {
+  type: 'object',
+  required: ['id', 'status', 'createdAt'],
+  properties: {
+    id: { type: 'string' },
+    status: { type: 'string', enum: ['queued', 'running', 'succeeded', 'failed'] },
+    inputKind: { type: 'string', enum: ['4d', 'roles'] },
+    createdAt: { type: 'string' },
+    startedAt: { type: 'string' },
+    finishedAt: { type: 'string' },
+    expiresAt: { type: 'string' },
+    engine: { type: 'string' },
+    timings: {
+      type: 'object',
+      properties: { queuedSeconds: { type: 'number' }, loadSeconds: { type: 'number' }, inferenceSeconds: { type: 'number' }, totalSeconds: { type: 'number' } },
+    },
+    regions: { type: 'array', items: { type: 'string' } },
+    volumesMl: REGION_NUMBERS,
+    shape: { type: 'array', items: { type: 'integer' } },
+    labels: {
+      type: 'array',
+      items: { type: 'object', properties: { value: { type: 'integer' }, region: { type: 'string' }, meaning: { type: 'string' } } },
+    },
+    error: ERROR_SCHEMA,
+    links: { type: 'object', additionalProperties: { type: 'string' } },
+  },
+} as const;
+
+const ERROR_RESPONSES = { 400: ERROR_SCHEMA, 401: ERROR_SCHEMA, 404: ERROR_SCHEMA } as const;
+
+function packageViewerDir(): string {
+  // dist/index.js and src/app.ts both sit one level below the package root.
+  return path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'dist', 'viewer');
+}
+
+function jobLinks(id: string): Record<string, string> {
+  const base = `/v1/segmentations/${id}`;
+  return { self: base, mask: `${base}/mask`, ...Object.fromEntries(SCAN_ROLES.map((role) => [role, `${base}/scan/${role}`])) };
+}
+
+/** A job as the API shows it: stored file names stay private. */
+function publicJob(record: JobRecord): Omit<JobRecord, 'inputFiles'> & { links: Record<string, string> } {
+  const { inputFiles: _inputFiles, ...rest } = record;
+  return { ...rest, links: jobLinks(record.id) };
+}
+
+function tokensEqual(given: string, expected: string): boolean {
+  const a = Buffer.from(given);
+  const b = Buffer.from(expected);
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+/** Maps any error to a status and `{ code, message }`; internal details stay in the log. */
+function describeFailure(error: unknown): { status: number; code: string; message: string; headers: Record<string, string> } {
+  if (error instanceof ApiError) return { status: error.statusCode, code: error.code, message: error.message, headers: { ...error.headers } };
+  if (error instanceof NiftiFormatError || error instanceof DatasetError) return { status: 422, code: error.code, message: error.message, headers: {} };
+  const fastifyError = error as { code?: string; statusCode?: number; message?: string; validation?: unknown };
+  if (fastifyError.validation !== undefined) return { status: 400, code: 'BAD_REQUEST', message: fastifyError.message ?? 'invalid request', headers: {} };
+  switch (fastifyError.code) {
+    case 'FST_REQ_FILE_TOO_LARGE':
+      return { status: 413, code: 'UPLOAD_TOO_LARGE', message: 'an uploaded file is larger than the upload limit', headers: {} };
+    case 'FST_FILES_LIMIT':
+    case 'FST_PARTS_LIMIT':
+    case 'FST_FIELDS_LIMIT':
+      return { status: 400, code: 'BAD_UPLOAD', message: 'too many parts: send one 4D file or the four files flair, t1w, t1gd, t2w', headers: {} };
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+    case 'FST_INVALID_MULTIPART_CONTENT_TYPE':
+      return { status: 415, code: 'UNSUPPORTED_MEDIA_TYPE', message: fastifyError.message ?? 'unsupported content type', headers: {} };
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return { status: 413, code: 'UPLOAD_TOO_LARGE', message: fastifyError.message ?? 'request body too large', headers: {} };
+    default:
+      break;
+  }
+  const status = fastifyError.statusCode;
+  if (status !== undefined && status >= 400 && status < 500) {
+    return { status, code: fastifyError.code ?? 'BAD_REQUEST', message: fastifyError.message ?? 'bad request', headers: {} };
+  }
+  if (error instanceof BratsError) return { status: 500, code: error.code, message: error.message, headers: {} };
+  return { status: 500, code: 'INTERNAL', message: 'internal server error', headers: {} };
+}
+
+/**
+ * Creates the fastify app for a loaded model and a started job service (not yet listening).
+ * @example const app = await buildApp({ options, model, jobs, metrics }); await app.listen({ port: 8080 });
+ */
+export async function buildApp(parts: AppParts): Promise<FastifyInstance> {
+  const { options, model, jobs, metrics } = parts;
+  const app = Fastify({
+    logger: options.logger,
+    requestTimeout: options.requestTimeoutMs,
+    connectionTimeout: options.requestTimeoutMs,
+    bodyLimit: 1024 * 1024,
+    genReqId: () => randomUUID(),
+  });
+
+  app.setErrorHandler((error, request, reply) => {
+    const failure = describeFailure(error);
+    if (failure.status >= 500) request.log.error({ err: error }, 'request failed');
+    if (request.routeOptions.url === '/v1/segmentations' && request.method === 'POST') metrics.uploadsRejected.inc({ code: failure.code });
+    void reply.code(failure.status).headers(failure.headers).send({ code: failure.code, message: failure.message });
+  });
+  app.setNotFoundHandler((request, reply) => {
+    void reply.code(404).send({ code: 'NOT_FOUND', message: `no route ${request.method} ${request.url.split('?')[0]}` });
+  });
+
+  if (options.corsOrigin !== undefined) {
+    const origins = options.corsOrigin.split(',').map((origin) => origin.trim());
+    await app.register(cors, { origin: origins.length === 1 ? origins[0]! : origins, exposedHeaders: ['Location', 'Retry-After'] });
+  }
+  await app.register(multipart, {
+    limits: { fileSize: options.maxUploadBytes, files: 4, fields: 4, parts: 8, headerPairs: 100 },
+  });
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.0.3',
+      info: { title: '@brats/server', description: 'Brain-tumour segmentation of MRI scans (BraTS) with a 2D U-Net.', version: '0.1.0' },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      ...(options.apiToken === undefined ? {} : { security: [{ bearer: [] }] }),
+    },
+  });
+
+  const authenticate = async (request: FastifyRequest): Promise<void> => {
+    if (options.apiToken === undefined) return;
+    const header = request.headers.authorization ?? '';
+    const match = /^Bearer (.+)$/i.exec(header);
+    if (match === null || !tokensEqual(match[1]!, options.apiToken)) {
+      throw new ApiError(401, 'UNAUTHORIZED', 'this server needs an Authorization: Bearer <token> header with its API token');
+    }
+  };
+
+  const requireJob = (id: string): JobRecord => {
+    const record = isJobId(id) ? jobs.get(id) : undefined;
+    if (record === undefined) throw new ApiError(404, 'JOB_NOT_FOUND', `no segmentation job ${id} (it may have expired or been deleted)`);
+    return record;
+  };
+
+  const sendNifti = async (reply: FastifyReply, file: string, downloadName: string): Promise<FastifyReply> => {
+    const stat = await fs.stat(file);
+    const gzipped = file.endsWith('.gz');
+    return reply
+      .header('content-type', gzipped ? 'application/gzip' : 'application/octet-stream')
+      .header('content-length', stat.size)
+      .header('content-disposition', `attachment; filename="${downloadName}${gzipped ? '.nii.gz' : '.nii'}"`)
+      .send(createReadStream(file));
+  };
+
+  app.post('/v1/segmentations', {
+    onRequest: authenticate,
+    schema: {
+      summary: 'Upload one 4D NIfTI (field scan) or four files (flair, t1w, t1gd, t2w) and start a segmentation job',
+      consumes: ['multipart/form-data'],
+      response: { 202: JOB_SCHEMA, 413: ERROR_SCHEMA, 415: ERROR_SCHEMA, 422: ERROR_SCHEMA, 503: ERROR_SCHEMA, ...ERROR_RESPONSES },
+    },
+  }, async (request, reply) => {
+    jobs.assertRoom();
+    const id = randomUUID();
+    const staging = await jobs.store.createStaging(id);
+    try {
+      const upload = await stageUpload(request, staging, options.maxDecompressedBytes);
+      jobs.assertRoom();
+      await fs.rename(staging, jobs.store.directory(id));
+      const record: JobRecord = { id, status: 'queued', inputKind: upload.inputKind, inputFiles: upload.inputFiles, createdAt: new Date().toISOString() };
+      await jobs.submit(record);
+      return reply.code(202).header('location', `/v1/segmentations/${id}`).send(publicJob(record));
+    } catch (error) {
+      await fs.rm(staging, { recursive: true, force: true });
+      if (jobs.store.get(id) === undefined) await fs.rm(jobs.store.directory(id), { recursive: true, force: true });
+      throw error;
+    }
+  });
+
+  app.get<{ Params: { id: string } }>('/v1/segmentations/:id', {
+    onRequest: authenticate,
+    schema: { summary: 'Status, timings, engine and tumour volumes (mL per region) of a job', params: ID_PARAMS, response: { 200: JOB_SCHEMA, ...ERROR_RESPONSES } },
+  }, async (request) => publicJob(requireJob(request.params.id)));
+
+  app.get<{ Params: { id: string } }>('/v1/segmentations/:id/mask', {
+    onRequest: authenticate,
+    schema: { summary: 'The predicted label map (NIfTI, gzip) on the scan grid', params: ID_PARAMS, response: { 409: ERROR_SCHEMA, ...ERROR_RESPONSES } },
+  }, async (request, reply) => {
+    const record = requireJob(request.params.id);
+    if (record.status !== 'succeeded') {
+      throw new ApiError(409, 'JOB_NOT_FINISHED', `job ${record.id} is ${record.status}${record.error === undefined ? '' : ` (${record.error.message})`}; the mask exists once it has succeeded`);
+    }
+    return sendNifti(reply, path.join(jobs.store.directory(record.id), MASK_FILE), `${record.id}-mask`);
+  });
+
+  app.get<{ Params: { id: string; role: ScanRole } }>('/v1/segmentations/:id/scan/:role', {
+    onRequest: authenticate,
+    schema: {
+      summary: 'One uploaded sequence (FLAIR, T1w, T1gd or T2w) as NIfTI',
+      params: { type: 'object', required: ['id', 'role'], properties: { id: ID_PARAMS.properties.id, role: { type: 'string', enum: [...SCAN_ROLES] } } },
+      response: { 409: ERROR_SCHEMA, ...ERROR_RESPONSES },
+    },
+  }, async (request, reply) => {
+    const record = requireJob(request.params.id);
+    const directory = jobs.store.directory(record.id);
+    const { role } = request.params;
+    if (record.inputKind === 'roles') return sendNifti(reply, path.join(directory, 'inputs', record.inputFiles[role]!), `${record.id}-${role}`);
+    const extracted = path.join(directory, 'scans', `${role}.nii.gz`);
+    if (!existsSync(extracted)) {
+      throw new ApiError(409, 'JOB_NOT_FINISHED', `job ${record.id} is ${record.status}; the sequences of a 4D upload are served once it has been read`);
+    }
+    return sendNifti(reply, extracted, `${record.id}-${role}`);
+  });
+
+  app.delete<{ Params: { id: string } }>('/v1/segmentations/:id', {
+    onRequest: authenticate,
+    schema: { summary: 'Delete a job and its files', params: ID_PARAMS, response: { 409: ERROR_SCHEMA, ...ERROR_RESPONSES } },
+  }, async (request, reply) => {
+    const record = requireJob(request.params.id);
+    if (record.status === 'running') throw new ApiError(409, 'JOB_RUNNING', `job ${record.id} is running; delete it once it has finished`);
+    await jobs.store.remove(record.id);
+    return reply.code(204).send();
+  });
+
+  app.get('/v1/model', {
+    onRequest: authenticate,
+    schema: { summary: 'The model manifest and the engine that runs it' },
+  }, async () => ({
+    bundle: path.basename(model.bundle),
+    engine: { name: model.engine.name, device: model.engine.device, version: model.engine.version, reason: model.reason },
+    manifest: model.manifest,
+  }));
+
+  app.get('/healthz', { schema: { summary: 'Liveness: the process answers' } }, async () => ({ status: 'ok' }));
+
+  app.get('/readyz', { schema: { summary: 'Readiness: the model is loaded and the queue takes jobs' } }, async (_request, reply) => {
+    const body = { status: jobs.full ? 'busy' : 'ready', waiting: jobs.waiting, running: jobs.running, queueLimit: options.queueLimit };
+    return reply.code(jobs.full ? 503 : 200).send(body);
+  });
+
+  app.get('/metrics', { onRequest: authenticate, schema: { summary: 'Prometheus metrics: jobs, durations, queue, process' } }, async (_request, reply) => {
+    metrics.queueWaiting.set(jobs.waiting);
+    metrics.queueRunning.set(jobs.running);
+    return reply.header('content-type', metrics.registry.contentType).send(await metrics.registry.metrics());
+  });
+
+  app.get('/openapi.json', { schema: { hide: true } }, async () => {
+    const document = app.swagger() as unknown as { paths?: Record<string, Record<string, Record<string, unknown>>> };
+    const post = document.paths?.['/v1/segmentations']?.post;
+    if (post !== undefined) {
+      // Multipart bodies are parsed by the handler (streamed to disk), so the schema is documented here only.
+      const file = { type: 'string', format: 'binary' };
+      post.requestBody = {
+        required: true,
+        content: { 'multipart/form-data': { schema: { type: 'object', properties: { scan: file, ...Object.fromEntries(SCAN_ROLES.map((role) => [role, file])) } } } },
+      };
+    }
+    return document;
+  });
+
+  const viewerDir = options.viewerDir ?? packageViewerDir();
+  const viewerFiles: Record<string, string> = { '/': 'index.html', '/viewer/app.js': 'app.js', '/viewer/style.css': 'style.css' };
+  const contentTypes: Record<string, string> = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.css': 'text/css; charset=utf-8' };
+  for (const [url, name] of Object.entries(viewerFiles)) {
+    app.get(url, { schema: { hide: true } }, async (_request, reply) => {
+      const file = path.join(viewerDir, name);
+      if (!existsSync(file)) throw new ApiError(503, 'VIEWER_NOT_BUILT', `the viewer is not built (${name} missing in ${viewerDir}); run pnpm --filter @brats/server build`);
+      return reply
+        .header('content-type', contentTypes[path.extname(name)]!)
+        // No requests leave the page: scripts, styles, images and connections come from this server only.
+        .header('content-security-policy', "default-src 'self'; img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; worker-src 'self' blob:; script-src 'self' 'wasm-unsafe-eval'")
+        .send(createReadStream(file));
+    });
+  }
+  return app;
+}

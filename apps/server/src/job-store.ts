@@ -1,0 +1,140 @@
+/**
+ * Job records on disk: one folder per job under `<dataDir>/jobs/<id>/` holding `job.json`, the uploaded
+ * `inputs/`, the predicted `mask.nii.gz` and, for a 4D upload, the extracted `scans/`. Records are written
+ * atomically so a crash never leaves a half-written one, and they are read back at start-up.
+ */
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { writeFileAtomic, type RegionName } from '@brats/io';
+
+/** The sequences a user uploads, in canonical order (FLAIR, T1w, T1gd, T2w). */
+export const SCAN_ROLES = ['flair', 't1w', 't1gd', 't2w'] as const;
+/** One sequence of a case. */
+export type ScanRole = (typeof SCAN_ROLES)[number];
+
+/** Where a job is in its life. */
+export type JobStatus = 'queued' | 'running' | 'succeeded' | 'failed';
+
+/** One value of the mask and what it shows. */
+export interface MaskLabel {
+  value: number;
+  /** The innermost region the value belongs to (WT ⊃ TC ⊃ ET). */
+  region: RegionName;
+  meaning: string;
+}
+
+/** Seconds spent in each step of a job. */
+export interface JobTimings {
+  queuedSeconds: number;
+  loadSeconds: number;
+  inferenceSeconds: number;
+  totalSeconds: number;
+}
+
+/** The stored state of one segmentation job (the body of `GET /v1/segmentations/:id`). */
+export interface JobRecord {
+  id: string;
+  status: JobStatus;
+  /** `4d`: one 4D NIfTI (frames FLAIR, T1w, T1gd, T2w); `roles`: four 3D files. */
+  inputKind: '4d' | 'roles';
+  /** File names under `inputs/`: `scan` for a 4D upload, else one per role. */
+  inputFiles: Record<string, string>;
+  createdAt: string;
+  startedAt?: string;
+  finishedAt?: string;
+  expiresAt?: string;
+  engine?: string;
+  timings?: JobTimings;
+  regions?: RegionName[];
+  /** Tumour volume per region in millilitres. */
+  volumesMl?: Partial<Record<RegionName, number>>;
+  /** Scan grid `[i, j, k]` in voxels. */
+  shape?: [number, number, number];
+  labels?: MaskLabel[];
+  error?: { code: string; message: string };
+}
+
+const RECORD_FILE = 'job.json';
+const ID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/** True for a well-formed job id (a lower-case UUID), the only names that ever become paths. */
+export function isJobId(id: string): boolean {
+  return ID_PATTERN.test(id);
+}
+
+/** Job records in memory, mirrored to `<dataDir>/jobs`. */
+export class JobStore {
+  readonly root: string;
+  readonly #records = new Map<string, JobRecord>();
+
+  constructor(dataDir: string) {
+    this.root = path.join(dataDir, 'jobs');
+  }
+
+  /** Folder of job `id` (ids are generated UUIDs, never user input). */
+  directory(id: string): string {
+    return path.join(this.root, id);
+  }
+
+  /** A fresh staging folder for an upload that is not yet a job. */
+  async createStaging(id: string): Promise<string> {
+    const staging = path.join(this.root, `.staging-${id}`);
+    await fs.mkdir(path.join(staging, 'inputs'), { recursive: true });
+    return staging;
+  }
+
+  /**
+   * Reads every stored job, deletes staging folders of interrupted uploads and unreadable records, and returns
+   * the jobs that were queued or running when the server stopped (now queued again), oldest first.
+   */
+  async open(): Promise<JobRecord[]> {
+    await fs.mkdir(this.root, { recursive: true });
+    const pending: JobRecord[] = [];
+    for (const name of await fs.readdir(this.root)) {
+      const directory = path.join(this.root, name);
+      if (name.startsWith('.staging-') || !isJobId(name)) {
+        await fs.rm(directory, { recursive: true, force: true });
+        continue;
+      }
+      let record: JobRecord;
+      try {
+        record = JSON.parse(await fs.readFile(path.join(directory, RECORD_FILE), 'utf8')) as JobRecord;
+      } catch {
+        // A job folder without a readable record is an upload that never became a job: nothing to serve.
+        await fs.rm(directory, { recursive: true, force: true });
+        continue;
+      }
+      if (record.status === 'queued' || record.status === 'running') {
+        const { startedAt: _startedAt, ...rest } = record;
+        record = { ...rest, status: 'queued' };
+        await this.save(record);
+        pending.push(record);
+      } else {
+        this.#records.set(record.id, record);
+      }
+    }
+    return pending.sort((a, b) => a.createdAt.localeCompare(b.createdAt));
+  }
+
+  /** The record of job `id`, or undefined. */
+  get(id: string): JobRecord | undefined {
+    return this.#records.get(id);
+  }
+
+  /** Every record. */
+  list(): JobRecord[] {
+    return [...this.#records.values()];
+  }
+
+  /** Stores `record` in memory and on disk (atomically). */
+  async save(record: JobRecord): Promise<void> {
+    this.#records.set(record.id, record);
+    await writeFileAtomic(path.join(this.directory(record.id), RECORD_FILE), `${JSON.stringify(record, null, 2)}\n`);
+  }
+
+  /** Removes job `id` and its files. */
+  async remove(id: string): Promise<void> {
+    this.#records.delete(id);
+    await fs.rm(this.directory(id), { recursive: true, force: true });
+  }
+}
