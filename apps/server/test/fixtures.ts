@@ -9,9 +9,18 @@ import { buildUnet, saveLayersModel, tfjsEngineFactory } from '@brats/unet';
 export const PHANTOM_SIZE: [number, number, number] = [48, 48, 32];
 export const BUNDLE_CROP: [number, number, number] = [32, 32, 16];
 
-/** An untrained but real U-Net bundle: predictions are arbitrary, the service around them is what is tested. */
-export async function writeTinyBundle(bundle: string, outputChannels: 1 | 3, crop: [number, number, number] = BUNDLE_CROP): Promise<void> {
+/**
+ * An untrained but real U-Net bundle: predictions are arbitrary, the service around them is what is tested.
+ * With `everywhere`, the output layer is set to a zero kernel and a bias of +8, so every voxel in the crop window
+ * is tumour (probability 0.9997): a known, non-empty mask for the viewer test.
+ */
+export async function writeTinyBundle(bundle: string, outputChannels: 1 | 3, crop: [number, number, number] = BUNDLE_CROP, everywhere = false): Promise<void> {
   const model = buildUnet({ inputShape: [crop[0], crop[1], 4], filters: 2, depth: 1, dropout: 0, outputChannels, seed: 1 });
+  if (everywhere) {
+    const output = model.layers[model.layers.length - 1]!;
+    const [kernel, bias] = output.getWeights();
+    output.setWeights([kernel!.mul(0), bias!.mul(0).add(8)]);
+  }
   await saveLayersModel(bundle, model);
   const manifest: ModelManifest = {
     format: 'brats-model',

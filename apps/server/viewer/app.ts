@@ -130,7 +130,7 @@ function buildForm(): FormData {
   const selects = [...roleTable.querySelectorAll<HTMLSelectElement>('select')];
   const roles = selects.map((select) => select.value as Role);
   if (new Set(roles).size !== 4) throw new Error('each of FLAIR, T1w, T1gd and T2w must be given exactly once');
-  selects.forEach((select, index) => form.append(select.value, chosen[Number(select.dataset.index ?? index)]!, chosen[index]!.name));
+  selects.forEach((select, index) => form.append(select.value, chosen[index]!, chosen[index]!.name));
   return form;
 }
 
@@ -243,6 +243,7 @@ uploadButton.addEventListener('click', () => {
     try {
       setState('uploading', 'Uploading…');
       const accepted = await upload(buildForm());
+      progressBar.value = 1;
       setState('waiting', 'Waiting in the queue…');
       const job = await waitForJob(accepted.id);
       if (job.status === 'failed') throw new Error(`segmentation failed: ${job.error?.code ?? ''}: ${job.error?.message ?? 'unknown error'}`);

@@ -1,0 +1,124 @@
+import { existsSync, promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { writePhantomFiles, writeTinyBundle, type PhantomFiles } from '../test/fixtures.js';
+import { startServer, type BratsServer } from './server.js';
+import { buildViewer } from './viewer-build.js';
+
+const CHROMIUM = '/usr/bin/chromium';
+const hasChromium = existsSync(CHROMIUM);
+
+/** Flags of a reproducible, offline headless Chromium; SwiftShader gives WebGL2 without a GPU. */
+const CHROMIUM_FLAGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--use-angle=swiftshader',
+  '--enable-unsafe-swiftshader',
+];
+
+interface PixelCounts {
+  overlay: number;
+  scan: number;
+}
+
+describe.skipIf(!hasChromium)(`viewer in headless Chromium${hasChromium ? '' : ` (skipped: ${CHROMIUM} is missing; apt-get install chromium)`}`, () => {
+  let dir: string;
+  let files: PhantomFiles;
+  let server: BratsServer & { url: string };
+  // Loaded lazily so that a machine without Chromium never loads playwright-core.
+  let browser: import('playwright-core').BrowserContext;
+
+  beforeAll(async () => {
+    dir = await fs.mkdtemp(path.join(os.tmpdir(), 'brats-viewer-'));
+    files = await writePhantomFiles(path.join(dir, 'phantoms'));
+    await writeTinyBundle(path.join(dir, 'wt'), 1, [32, 32, 16], true);
+    await buildViewer(path.join(dir, 'viewer'));
+    server = await startServer({ model: path.join(dir, 'wt'), dataDir: path.join(dir, 'data'), engine: 'tfjs', port: 0, viewerDir: path.join(dir, 'viewer') }, {});
+    const { chromium } = await import('playwright-core');
+    // A fresh profile folder per run (playwright passes it to Chromium as --user-data-dir).
+    browser = await chromium.launchPersistentContext(path.join(dir, 'profile'), { executablePath: CHROMIUM, headless: true, args: CHROMIUM_FLAGS, viewport: { width: 1280, height: 900 } });
+  });
+  afterAll(async () => {
+    await browser?.close();
+    await server?.close();
+    await fs.rm(dir, { recursive: true, force: true });
+  });
+
+  /** Counts mask-coloured (green over grey) and plain grey pixels of a PNG, decoded by the browser itself. */
+  async function countPixels(png: Buffer): Promise<PixelCounts> {
+    const page = await browser.newPage();
+    try {
+      return await page.evaluate(async (base64) => {
+        const image = new Image();
+        image.src = `data:image/png;base64,${base64}`;
+        await image.decode();
+        const canvas = document.createElement('canvas');
+        canvas.width = image.width;
+        canvas.height = image.height;
+        const context = canvas.getContext('2d')!;
+        context.drawImage(image, 0, 0);
+        const { data } = context.getImageData(0, 0, image.width, image.height);
+        let overlay = 0;
+        let scan = 0;
+        for (let p = 0; p < data.length; p += 4) {
+          const [r, g, b] = [data[p]!, data[p + 1]!, data[p + 2]!];
+          if (g > r + 40 && g > b + 30) overlay++;
+          else if (Math.abs(r - g) < 8 && Math.abs(g - b) < 8 && r > 30) scan++;
+        }
+        return { overlay, scan };
+      }, png.toString('base64'));
+    } finally {
+      await page.close();
+    }
+  }
+
+  it('uploads a phantom, waits for the job and draws the mask over the scan', async () => {
+    const page = await browser.newPage();
+    const external: string[] = [];
+    page.on('request', (request) => {
+      if (!request.url().startsWith(server.url) && !request.url().startsWith('data:') && !request.url().startsWith('blob:')) external.push(request.url());
+    });
+    const problems: string[] = [];
+    page.on('pageerror', (error) => problems.push(error.message));
+    await page.goto(server.url);
+    await page.locator('#file-input').setInputFiles(files.scan4d);
+    await page.locator('#upload-button').click();
+    await page.waitForSelector('body[data-state="shown"], body[data-state="failed"]', { timeout: 90_000 });
+    expect(await page.locator('#status').textContent()).toContain('Showing FLAIR');
+    expect(problems).toEqual([]);
+    // niivue draws on the next animation frame.
+    await page.waitForTimeout(500);
+    const canvas = page.locator('#viewer-canvas');
+    const withMask = await countPixels(await canvas.screenshot());
+    // Set BRATS_VIEWER_SCREENSHOT=file.png to keep a picture of the page with the mask shown.
+    if (process.env.BRATS_VIEWER_SCREENSHOT) await page.screenshot({ path: process.env.BRATS_VIEWER_SCREENSHOT });
+    expect(withMask.scan).toBeGreaterThan(500);
+    expect(withMask.overlay).toBeGreaterThan(500);
+
+    await page.locator('#opacity-slider').fill('0');
+    await page.waitForTimeout(300);
+    const withoutMask = await countPixels(await canvas.screenshot());
+    expect(withoutMask.overlay).toBe(0);
+    expect(withoutMask.scan).toBeGreaterThan(withMask.scan);
+
+    const rows = await page.locator('#volume-table tbody tr').allTextContents();
+    expect(rows).toHaveLength(1);
+    const job = (await (await fetch(`${server.url}/v1/segmentations/${(await page.locator('#mask-link').getAttribute('href'))!.split('/')[3]}`)).json()) as { volumesMl: { WT: number } };
+    expect(rows[0]).toContain(job.volumesMl.WT.toFixed(2));
+    // The crop window of the bundle is all tumour: 32 x 32 x 16 voxels of 1 mm³.
+    expect(job.volumesMl.WT).toBeCloseTo((32 * 32 * 16) / 1000, 6);
+
+    await page.locator('#sequence-select').selectOption('t2w');
+    await page.waitForSelector('body[data-state="shown"]');
+    expect(await page.locator('#status').textContent()).toContain('Showing T2w');
+    expect(external).toEqual([]);
+    await page.close();
+  });
+});
