@@ -9,6 +9,7 @@ import { registerExportCommand } from './export.js';
 import { registerFetchCommand } from './fetch.js';
 import { registerInspectCommand } from './inspect.js';
 import { registerInferCommand, registerPredictCommand } from './predict.js';
+import { registerServeCommand } from './serve.js';
 import { registerSynthCommand } from './synth.js';
 import { registerTrainCommand } from './train.js';
 
@@ -16,4 +17,4 @@ import { registerTrainCommand } from './train.js';
 export type CommandRegistration = (program: Command, context: CliContext) => void;
 
 /** Every sub-command, in the order `brats --help` lists them. */
-export const COMMANDS: readonly CommandRegistration[] = [registerDemoCommand, registerFetchCommand, registerSynthCommand, registerInspectCommand, registerConvertCommand, registerTrainCommand, registerPredictCommand, registerEvaluateCommand, registerExportCommand, registerInferCommand, registerEnginesCommand, registerBenchCommand];
+export const COMMANDS: readonly CommandRegistration[] = [registerDemoCommand, registerFetchCommand, registerSynthCommand, registerInspectCommand, registerConvertCommand, registerTrainCommand, registerPredictCommand, registerEvaluateCommand, registerExportCommand, registerInferCommand, registerEnginesCommand, registerBenchCommand, registerServeCommand];
