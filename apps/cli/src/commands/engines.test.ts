@@ -5,11 +5,12 @@ import { runCaptured } from '../../test/run-captured.js';
 const openvino = await openvinoFactory.probe();
 
 describe('brats engines', () => {
-  it('lists both engines as JSON with ONNX Runtime installed on CPU', async () => {
+  it('lists the engines as JSON: ONNX Runtime installed on CPU, TensorFlow.js last', async () => {
     const { code, stdout } = await runCaptured(['engines', '--json']);
     expect(code).toBe(0);
     const report = JSON.parse(stdout);
-    expect(report.engines.map((engine: { name: string }) => engine.name)).toEqual(['openvino', 'onnxruntime']);
+    expect(report.engines.map((engine: { name: string }) => engine.name)).toEqual(['openvino', 'onnxruntime', 'tfjs']);
+    expect(report.engines[2]).toMatchObject({ name: 'tfjs', installed: true, version: '@tensorflow/tfjs 4.22.0' });
     expect(report.engines[1]).toMatchObject({ name: 'onnxruntime', installed: true, devices: ['CPU'] });
     expect(report.engines[0].installed).toBe(openvino.installed);
     expect(report.auto.engine).toBe(openvino.installed ? 'openvino' : 'onnxruntime');
