@@ -93,7 +93,7 @@ export function registerEvaluateCommand(program: Command, context: CliContext): 
     .requiredOption('--ref <dir>', 'reference dataset folder (any layout)')
     .option('--regions <set>', 'wt (whole tumour only) or brats (WT, TC, ET)', 'brats')
     .option('--convention <name>', 'empty-mask convention: monai (empty reference -> NaN) or brats (challenge style)', 'monai')
-    .option('--pred-labels <name>', "label convention of the predictions: msd, brats2017 or brats2023 (default: the reference's)")
+    .option('--pred-labels <name>', "label convention of the predictions: msd, brats2017, brats2023 or wt (0/1 whole-tumour masks; default: the reference's)")
     .option('--out <file>', 'write the results to a .csv or .json file')
     .action(async (options: EvaluateOptions) => {
       const regions: RegionName[] =
