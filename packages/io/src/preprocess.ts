@@ -96,6 +96,34 @@ export function resolvePreprocessing(options: PreprocessOptions | PreprocessSett
   return { cropSize, cropMode, normalize, target, channels };
 }
 
+/**
+ * For each voxel of the crop window in [z][h][w] order (z along k, h along i, w along j), the index of the scan
+ * voxel it shows, or -1 where the window lies outside the scan. One table serves cropping and its inverse.
+ */
+function cropWindowIndices(
+  originalShape: readonly [number, number, number],
+  cropStart: readonly [number, number, number],
+  cropSize: readonly [number, number, number],
+): Int32Array {
+  const [nx, ny, nz] = originalShape;
+  const [i0, j0, k0] = cropStart;
+  const [height, width, depth] = cropSize;
+  const indices = new Int32Array(depth * height * width).fill(-1);
+  for (let z = 0; z < depth; z++) {
+    const k = k0 + z;
+    if (k < 0 || k >= nz) continue;
+    for (let h = 0; h < height; h++) {
+      const i = i0 + h;
+      if (i < 0 || i >= nx) continue;
+      for (let w = 0; w < width; w++) {
+        const j = j0 + w;
+        if (j >= 0 && j < ny) indices[(z * height + h) * width + w] = i + nx * (j + ny * k);
+      }
+    }
+  }
+  return indices;
+}
+
 /** Crop window start for one axis: centred on [low, high) (floor, like the seed), inside the scan when it fits. */
 function windowStart(extent: number, size: number, low: number, high: number): number {
   let start = Math.floor((low + high - size) / 2);
@@ -155,7 +183,7 @@ export function preprocessCase(caseData: CanonicalCase, options: PreprocessOptio
   const cropStart = [0, 1, 2].map((axis) =>
     windowStart(originalShape[axis]!, settings.cropSize[axis]!, bounds[axis]![0], bounds[axis]![1]),
   ) as unknown as readonly [number, number, number];
-  const [i0, j0, k0] = cropStart;
+  const window = cropWindowIndices(originalShape, cropStart, settings.cropSize);
   const channelCount = settings.channels.length;
   const sliceSize = height * width;
   const image = new Float32Array(depth * sliceSize * channelCount);
@@ -165,21 +193,7 @@ export function preprocessCase(caseData: CanonicalCase, options: PreprocessOptio
   settings.channels.forEach((name, c) => {
     const source = caseData.channels[CANONICAL_CHANNELS.indexOf(name)]!.data;
     // Gather the cropped block in [k][i][j] order (zero outside the scan).
-    block.fill(0);
-    for (let z = 0; z < depth; z++) {
-      const k = k0 + z;
-      if (k < 0 || k >= nz) continue;
-      for (let h = 0; h < height; h++) {
-        const i = i0 + h;
-        if (i < 0 || i >= nx) continue;
-        const rowBase = (z * height + h) * width;
-        for (let w = 0; w < width; w++) {
-          const j = j0 + w;
-          if (j < 0 || j >= ny) continue;
-          block[rowBase + w] = source[i + nx * (j + ny * k)]!;
-        }
-      }
-    }
+    for (let v = 0; v < window.length; v++) block[v] = window[v]! >= 0 ? source[window[v]!]! : 0;
     // Statistics in float64 for accuracy over millions of voxels.
     let sum = 0;
     let count = 0;
@@ -217,21 +231,11 @@ export function preprocessCase(caseData: CanonicalCase, options: PreprocessOptio
     const K = regions.length;
     const mask = new Uint8Array(depth * sliceSize * K);
     const tumourVoxels = new Uint32Array(depth);
-    for (let z = 0; z < depth; z++) {
-      const k = k0 + z;
-      if (k < 0 || k >= nz) continue;
-      for (let h = 0; h < height; h++) {
-        const i = i0 + h;
-        if (i < 0 || i >= nx) continue;
-        for (let w = 0; w < width; w++) {
-          const j = j0 + w;
-          if (j < 0 || j >= ny) continue;
-          const source = i + nx * (j + ny * k);
-          const target = ((z * height + h) * width + w) * K;
-          for (let r = 0; r < K; r++) mask[target + r] = masks[r]![source]!;
-          if (labels[source]! > 0) tumourVoxels[z]!++;
-        }
-      }
+    for (let v = 0; v < window.length; v++) {
+      const source = window[v]!;
+      if (source < 0) continue;
+      for (let r = 0; r < K; r++) mask[v * K + r] = masks[r]![source]!;
+      if (labels[source]! > 0) tumourVoxels[Math.floor(v / sliceSize)]!++;
     }
     result.mask = mask;
     result.tumourVoxels = tumourVoxels;
@@ -260,27 +264,17 @@ export function restoreCrop<T extends Float32Array | Uint8Array>(
     throw new ArgumentError('restoreCrop', 'shape', `[${shape.join(', ')}] does not match the crop [${params.cropSize.join(', ')}]`);
   }
   const [nx, ny, nz] = params.originalShape;
-  const [i0, j0, k0] = params.cropStart;
+  const window = cropWindowIndices(params.originalShape, params.cropStart, params.cropSize);
   const Out = values.constructor as new (length: number) => T;
   const outputs = Array.from({ length: K }, () => {
     const volume = new Out(nx * ny * nz);
     if (fill !== 0) volume.fill(fill);
     return volume;
   });
-  for (let z = 0; z < depth; z++) {
-    const k = k0 + z;
-    if (k < 0 || k >= nz) continue;
-    for (let h = 0; h < height; h++) {
-      const i = i0 + h;
-      if (i < 0 || i >= nx) continue;
-      for (let w = 0; w < width; w++) {
-        const j = j0 + w;
-        if (j < 0 || j >= ny) continue;
-        const source = ((z * height + h) * width + w) * K;
-        const target = i + nx * (j + ny * k);
-        for (let r = 0; r < K; r++) outputs[r]![target] = values[source + r]!;
-      }
-    }
+  for (let v = 0; v < window.length; v++) {
+    const target = window[v]!;
+    if (target < 0) continue;
+    for (let r = 0; r < K; r++) outputs[r]![target] = values[v * K + r]!;
   }
   return outputs;
 }
