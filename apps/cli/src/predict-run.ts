@@ -25,7 +25,7 @@ import {
   type RegionName,
 } from '@brats/io';
 import { evaluateCase, summarizeCases, type CaseEvaluation, type EvaluationSummary } from '@brats/metrics';
-import { predictCase, type CasePrediction } from '@brats/unet';
+import { TRAINING_CURVES_FILE, predictCase, type CasePrediction } from '@brats/unet';
 import { printLine, type CliContext } from './context.js';
 import { openEngine, type EngineChoice } from './engine-choice.js';
 import { UsageError } from './errors.js';
@@ -234,8 +234,13 @@ export async function runPrediction(context: CliContext, options: PredictRunOpti
   );
   if (options.figures) {
     const reportPath = path.join(options.out, 'report.html');
+    // The model's training curves travel with the report, so the folder stays self-contained.
+    const curves = path.join(options.model, TRAINING_CURVES_FILE);
+    const curvesCopy = path.join(options.out, 'figures', TRAINING_CURVES_FILE);
+    const hasCurves = await fs.copyFile(curves, curvesCopy).then(() => true, () => false);
     await writeReport(reportPath, options.title ?? 'Segmentation report', [
       { kind: 'paragraph', text: `Model ${path.resolve(options.model)} (${manifest.model.architecture}, input ${manifest.model.inputShape.join('x')}, regions ${manifest.regions.join(', ')}), engine ${result.engine}, ${cases.length} case(s).` },
+      ...(hasCurves ? [{ kind: 'heading' as const, text: 'Training' }, { kind: 'figure' as const, src: path.relative(options.out, curvesCopy), caption: 'loss and validation Dice per epoch of the model' }] : []),
       ...(summary === undefined ? [] : [{ kind: 'heading' as const, text: 'Summary' }, summaryTable(summary)]),
       { kind: 'heading', text: 'Cases' },
       caseTable(cases, manifest.regions),
