@@ -3,8 +3,7 @@
  * authentication, optional CORS, one error shape `{ code, message }` for every failure.
  */
 import { createReadStream, existsSync, promises as fs } from 'node:fs';
-import { timingSafeEqual } from 'node:crypto';
-import { randomUUID } from 'node:crypto';
+import { randomUUID, timingSafeEqual } from 'node:crypto';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import cors from '@fastify/cors';
@@ -14,7 +13,7 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest }
 import { BratsError, DatasetError, NiftiFormatError } from '@brats/io';
 import { ApiError } from './errors.js';
 import { SCAN_ROLES, isJobId, type JobRecord, type ScanRole } from './job-store.js';
-import { JobService } from './jobs.js';
+import type { JobService } from './jobs.js';
 import type { ServerMetrics } from './metrics.js';
 import { MASK_FILE, type LoadedModel } from './segment.js';
 import { stageUpload } from './upload.js';

@@ -5,7 +5,8 @@
 import PQueue from 'p-queue';
 import { BratsError } from '@brats/io';
 import { QueueFullError } from './errors.js';
-import { JobStore, type JobRecord } from './job-store.js';
+import type { JobStore} from './job-store.js';
+import { type JobRecord } from './job-store.js';
 import type { ServerMetrics } from './metrics.js';
 import { segmentJob, type LoadedModel, type SegmentOptions } from './segment.js';
 
@@ -24,8 +25,10 @@ export class JobService {
   readonly #options: JobServiceOptions;
   readonly #metrics: ServerMetrics;
   #sweepTimer: NodeJS.Timeout | undefined;
-  /** Recent job durations in seconds, for the Retry-After estimate. */
-  readonly #recentSeconds: number[] = [];
+  /** When recent jobs finished (ms), for the Retry-After estimate. */
+  readonly #recentFinishes: number[] = [];
+  /** Jobs accepted whose records are being written: they count against the limit before they are queued. */
+  #reserved = 0;
 
   constructor(store: JobStore, model: LoadedModel, options: JobServiceOptions, metrics: ServerMetrics) {
     this.store = store;
@@ -57,7 +60,7 @@ export class JobService {
 
   /** True when one more job would be refused. */
   get full(): boolean {
-    return this.#queue.size >= this.#options.queueLimit;
+    return this.#queue.size + this.#reserved >= this.#options.queueLimit;
   }
 
   /**
@@ -66,9 +69,20 @@ export class JobService {
    */
   assertRoom(): void {
     if (!this.full) return;
-    const recent = this.#recentSeconds.length > 0 ? this.#recentSeconds.reduce((a, b) => a + b, 0) / this.#recentSeconds.length : 5;
-    const retryAfter = Math.max(1, Math.ceil((recent * (this.#queue.size + 1)) / this.#options.concurrency));
-    throw new QueueFullError(this.#queue.size, this.#options.queueLimit, Math.min(retryAfter, 600));
+    const waiting = this.#queue.size + this.#reserved;
+    throw new QueueFullError(waiting, this.#options.queueLimit, this.#retryAfterSeconds());
+  }
+
+  /**
+   * Seconds until the queue has drained to half its limit, at the pace jobs have been finishing lately (the
+   * interval between recent finishes, which includes the contention of the moment), between 1 and 30 s. Before
+   * two jobs have finished the pace is unknown: 2 s, since a refused upload costs the server little.
+   */
+  #retryAfterSeconds(): number {
+    const finishes = this.#recentFinishes;
+    if (finishes.length < 2) return 2;
+    const interval = (finishes[finishes.length - 1]! - finishes[0]!) / 1000 / (finishes.length - 1);
+    return Math.min(30, Math.max(1, Math.ceil((interval * this.#options.queueLimit) / 2)));
   }
 
   /**
@@ -76,8 +90,14 @@ export class JobService {
    * @throws {QueueFullError} when the queue filled up while the upload arrived.
    */
   async submit(record: JobRecord): Promise<void> {
+    // Check and reserve in one synchronous step: concurrent uploads must not all pass the check before any is queued.
     this.assertRoom();
-    await this.store.save(record);
+    this.#reserved++;
+    try {
+      await this.store.save(record);
+    } finally {
+      this.#reserved--;
+    }
     this.#metrics.jobsSubmitted.inc();
     this.#schedule(record.id);
   }
@@ -145,8 +165,6 @@ export class JobService {
         labels: result.labels,
       };
       this.#metrics.inferenceDuration.observe(result.inferenceSeconds);
-      this.#recentSeconds.push(totalSeconds);
-      if (this.#recentSeconds.length > 20) this.#recentSeconds.shift();
     } catch (error) {
       const finished = Date.now();
       // A job never takes the server down: its error is its result. Unexpected errors keep their message too.
@@ -160,6 +178,8 @@ export class JobService {
         error: { code, message },
       };
     }
+    this.#recentFinishes.push(Date.now());
+    if (this.#recentFinishes.length > 20) this.#recentFinishes.shift();
     this.#metrics.jobDuration.observe((Date.now() - started) / 1000);
     this.#metrics.jobsFinished.inc({ status: record.status });
     if (this.store.get(id) === undefined) return;

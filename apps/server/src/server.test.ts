@@ -130,7 +130,7 @@ describe('POST /v1/segmentations and the job routes', () => {
     const parts = await uploadParts(files, 'roles');
     // Same shape, another affine: the header check passes, reading the case does not.
     const moved = await readNifti(files.roles.t2w);
-    const shifted = { ...moved, affine: moved.affine.map((row, i) => (i === 0 ? [row[0], row[1], row[2], row[3] + 5] : row)) as typeof moved.affine };
+    const shifted = { ...moved, affine: moved.affine.map((row, i) => (i === 0 ? [row[0], row[1], row[2], row[3] + 5] : row)) as unknown as typeof moved.affine };
     parts[3] = { field: 't2w', filename: 't2.nii.gz', bytes: gzipSync(encodeNifti(shifted)) };
     const response = await submit(server, parts);
     expect(response.statusCode).toBe(202);
@@ -291,6 +291,25 @@ describe('token, CORS, queue limit, restart and expiry', () => {
       expect((await open.app.inject(request)).headers['access-control-allow-origin']).toBe('http://viewer.test');
     } finally {
       await open.close();
+    }
+  });
+
+  it('concurrent uploads never push the queue past its limit', async () => {
+    const gate = registerGatedEngine('gated-burst');
+    const burst = await createServer({ model: path.join(dir, 'wt'), dataDir: path.join(dir, 'data-burst'), engine: 'gated-burst', concurrency: 1, queueLimit: 2, ...LIMITS }, {});
+    try {
+      const parts = await uploadParts(files, '4d');
+      const responses = await Promise.all(Array.from({ length: 12 }, () => submit(burst, parts)));
+      const statuses = responses.map((response) => response.statusCode);
+      expect(statuses.every((status) => status === 202 || status === 503)).toBe(true);
+      // One job may already run; at most queueLimit wait.
+      expect(burst.jobs.waiting).toBeLessThanOrEqual(2);
+      expect(statuses.filter((status) => status === 202).length).toBe(burst.jobs.waiting + burst.jobs.running);
+      expect(statuses.filter((status) => status === 503).length).toBeGreaterThanOrEqual(9);
+    } finally {
+      gate.open();
+      await burst.jobs.idle();
+      await burst.close();
     }
   });
 

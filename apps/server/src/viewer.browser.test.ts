@@ -1,6 +1,9 @@
+// The pixel counting runs inside the page (page.evaluate), so this file also sees the DOM types.
+/// <reference lib="dom" />
 import { existsSync, promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import type { BrowserContext } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writePhantomFiles, writeTinyBundle, type PhantomFiles } from '../test/fixtures.js';
 import { startServer, type BratsServer } from './server.js';
@@ -33,7 +36,7 @@ describe.skipIf(!hasChromium)(`viewer in headless Chromium${hasChromium ? '' : `
   let files: PhantomFiles;
   let server: BratsServer & { url: string };
   // Loaded lazily so that a machine without Chromium never loads playwright-core.
-  let browser: import('playwright-core').BrowserContext;
+  let browser: BrowserContext;
 
   beforeAll(async () => {
     dir = await fs.mkdtemp(path.join(os.tmpdir(), 'brats-viewer-'));

@@ -67,7 +67,7 @@ export async function multipartBody(parts: readonly (FilePart | { field: string;
   const form = new FormData();
   for (const part of parts) {
     if ('value' in part) form.append(part.field, part.value);
-    else form.append(part.field, new Blob([part.bytes]), part.filename);
+    else form.append(part.field, new Blob([new Uint8Array(part.bytes)]), part.filename);
   }
   const response = new Response(form);
   return { payload: Buffer.from(await response.arrayBuffer()), headers: { 'content-type': response.headers.get('content-type')! } };
