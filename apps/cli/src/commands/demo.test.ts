@@ -18,9 +18,11 @@ describe('brats demo', () => {
     // A reduced recipe (smaller grid, fewer steps) so the whole pipeline runs in about a minute.
     const { code, stdout } = await runCaptured(['demo', '--out', out, '--cases', '6', '--epochs', '2', '--steps-per-epoch', '8', '--size', '64,64,40']);
     expect(code).toBe(0);
-    for (const step of ['1/5 synthesise 6 phantom cases', '2/5 convert to HDF5 slices (crop 48x48x32', '3/5 train a U-Net', '4/5 predict the', '5/5 evaluate and report']) {
+    for (const step of ['1/5 synthesise 6 phantom cases', '2/5 convert to HDF5 slices (crop 48x48x32', '3/5 train a U-Net', '4/5 export model/model.onnx, predict the', '5/5 evaluate and report']) {
       expect(stdout).toContain(step);
     }
+    // The exported model runs on ONNX Runtime (or OpenVINO where installed), the edge engines.
+    expect(stdout).toMatch(/^engine: (onnxruntime|openvino) on /m);
     expect(stdout).toMatch(/^held-out test WT Dice: \d\.\d{4} \(mean over [1-9]\d* case\(s\)\)/m);
     const metrics = JSON.parse(await fs.readFile(path.join(out, 'metrics.json'), 'utf8'));
     expect(metrics.cases.length).toBeGreaterThanOrEqual(1);

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { assignSplits, convertDataset, writeFileAtomic, writePhantomDataset } from '@brats/io';
-import { trainUnet, TRAINING_CURVES_FILE } from '@brats/unet';
+import { exportBundleToOnnx, trainUnet, TRAINING_CURVES_FILE } from '@brats/unet';
 import type { Command } from 'commander';
 import { printLine, type CliContext } from '../context.js';
 import { UsageError } from '../errors.js';
@@ -124,7 +124,8 @@ export function registerDemoCommand(program: Command, context: CliContext): void
       );
 
       const testIds = training.manifest.training?.split.testing ?? [];
-      printLine(context, `4/5 predict the ${testIds.length} held-out test case(s) (${testIds.join(', ')}) -> ${predictions}`);
+      const onnx = await exportBundleToOnnx(bundle);
+      printLine(context, `4/5 export ${path.relative(out, onnx.path)}, predict the ${testIds.length} held-out test case(s) (${testIds.join(', ')}) -> ${predictions}`);
       // Test cases are read through the dataset so their labels come along for scoring.
       const result = await runPrediction(context, {
         model: bundle,
