@@ -251,6 +251,25 @@ describe('service routes', () => {
     expect(document.paths['/v1/segmentations']!.post!.requestBody).toMatchObject({ content: { 'multipart/form-data': {} } });
   });
 
+  it('GET /, /viewer/app.js and /viewer/style.css serve the built viewer with a same-origin CSP', async () => {
+    const viewerDir = path.join(dir, 'viewer-stub');
+    await fs.mkdir(viewerDir, { recursive: true });
+    const contents: Record<string, string> = { 'index.html': '<!doctype html><title>v</title>', 'app.js': 'export {};', 'style.css': 'body{}' };
+    for (const [name, text] of Object.entries(contents)) await fs.writeFile(path.join(viewerDir, name), text);
+    const viewer = await createServer({ model: path.join(dir, 'wt'), dataDir: path.join(dir, 'data-viewer'), engine: 'tfjs', viewerDir }, {});
+    try {
+      for (const [url, name, type] of [['/', 'index.html', 'text/html'], ['/viewer/app.js', 'app.js', 'text/javascript'], ['/viewer/style.css', 'style.css', 'text/css']] as const) {
+        const response = await viewer.app.inject({ method: 'GET', url });
+        expect(response.statusCode).toBe(200);
+        expect(response.body).toBe(contents[name]);
+        expect(response.headers['content-type']).toContain(type);
+        expect(response.headers['content-security-policy']).toContain("default-src 'self'");
+      }
+    } finally {
+      await viewer.close();
+    }
+  });
+
   it('GET / without a built viewer answers 503 VIEWER_NOT_BUILT', async () => {
     const bare = await createServer({ model: path.join(dir, 'wt'), dataDir: path.join(dir, 'data-bare'), engine: 'tfjs', viewerDir: path.join(dir, 'no-viewer') }, {});
     try {
