@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import cors from '@fastify/cors';
 import multipart from '@fastify/multipart';
 import swagger from '@fastify/swagger';
+import PQueue from 'p-queue';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { BratsError, DatasetError, NiftiFormatError } from '@brats/io';
 import { ApiError } from './errors.js';
@@ -162,6 +163,10 @@ export async function buildApp(parts: AppParts): Promise<FastifyInstance> {
     },
   });
 
+  // A header check holds a whole decompressed file in memory: two at a time keep a burst of uploads bounded.
+  const headerChecks = new PQueue({ concurrency: 2 });
+  const runCheck = <T>(check: () => Promise<T>): Promise<T> => headerChecks.add(check) as Promise<T>;
+
   const authenticate = async (request: FastifyRequest): Promise<void> => {
     if (options.apiToken === undefined) return;
     const header = request.headers.authorization ?? '';
@@ -199,7 +204,7 @@ export async function buildApp(parts: AppParts): Promise<FastifyInstance> {
     const id = randomUUID();
     const staging = await jobs.store.createStaging(id);
     try {
-      const upload = await stageUpload(request, staging, options.maxDecompressedBytes);
+      const upload = await stageUpload(request, staging, options.maxDecompressedBytes, runCheck);
       jobs.assertRoom();
       await fs.rename(staging, jobs.store.directory(id));
       const record: JobRecord = { id, status: 'queued', inputKind: upload.inputKind, inputFiles: upload.inputFiles, createdAt: new Date().toISOString() };

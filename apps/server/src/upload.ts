@@ -66,6 +66,7 @@ async function stagePart(part: MultipartFile, inputs: string, field: string): Pr
   return name;
 }
 
+/** Reads a whole file and decompresses it (up to the cap) to check its header and its length against its dims. */
 async function readHeader(file: string, label: string, maxBytes: number): Promise<NiftiVolume> {
   try {
     return await parseNifti(await fs.readFile(file), label, { maxBytes, headerOnly: true });
@@ -83,7 +84,13 @@ async function readHeader(file: string, label: string, maxBytes: number): Promis
  * @throws {ApiError} 400 for unknown, repeated, missing or extra fields; 413 past the upload or decompressed cap;
  *   415 for a file that is not NIfTI; 422 for a NIfTI that cannot be read or is the wrong shape.
  */
-export async function stageUpload(request: FastifyRequest, staging: string, maxDecompressedBytes: number): Promise<StagedUpload> {
+export async function stageUpload(
+  request: FastifyRequest,
+  staging: string,
+  maxDecompressedBytes: number,
+  /** Runs each header check; the server passes a limiter so that few whole files are in memory at once. */
+  runCheck: <T>(check: () => Promise<T>) => Promise<T> = (check) => check(),
+): Promise<StagedUpload> {
   if (!request.isMultipart()) {
     throw new ApiError(415, 'UNSUPPORTED_MEDIA_TYPE', `expected multipart/form-data with a '${SCAN_FIELD}' file or files ${SCAN_ROLES.join(', ')}; found ${request.headers['content-type'] ?? 'no content type'}`);
   }
@@ -108,7 +115,7 @@ export async function stageUpload(request: FastifyRequest, staging: string, maxD
   if (fields.length === 0) throw badRequest(`no file: send '${SCAN_FIELD}' (one 4D NIfTI) or the four files ${SCAN_ROLES.join(', ')}`);
   if (files[SCAN_FIELD] !== undefined) {
     if (fields.length > 1) throw badRequest(`send either '${SCAN_FIELD}' or the four role files, not both`);
-    const volume = await readHeader(path.join(inputs, files[SCAN_FIELD]), labels[SCAN_FIELD]!, maxDecompressedBytes);
+    const volume = await runCheck(() => readHeader(path.join(inputs, files[SCAN_FIELD]!), labels[SCAN_FIELD]!, maxDecompressedBytes));
     if (volume.shape.length !== 4 || volume.shape[3] < 4) {
       throw new ApiError(422, 'SCAN_INVALID', `${labels[SCAN_FIELD]}: expected a 4D image with 4 frames (FLAIR, T1w, T1gd, T2w), found shape [${volume.shape.join(', ')}]`);
     }
@@ -118,7 +125,7 @@ export async function stageUpload(request: FastifyRequest, staging: string, maxD
   if (missing.length > 0) throw badRequest(`four files are needed (${SCAN_ROLES.join(', ')}); missing ${missing.join(', ')}`);
   let first: { shape: readonly number[]; label: string } | undefined;
   for (const role of SCAN_ROLES as readonly ScanRole[]) {
-    const volume = await readHeader(path.join(inputs, files[role]!), labels[role]!, maxDecompressedBytes);
+    const volume = await runCheck(() => readHeader(path.join(inputs, files[role]!), labels[role]!, maxDecompressedBytes));
     if (volume.shape.length !== 3) throw new ApiError(422, 'SCAN_INVALID', `${labels[role]}: expected a 3D image, found shape [${volume.shape.join(', ')}]`);
     if (first === undefined) first = { shape: volume.shape, label: labels[role]! };
     else if (volume.shape.some((n, i) => n !== first!.shape[i])) {
