@@ -10,8 +10,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
-import { resolvePreprocessing, writeModelManifest, writePhantomDataset } from '@brats/io';
-import { buildUnet, saveLayersModel } from '@brats/unet';
+import { writePhantomDataset } from '@brats/io';
+import { writeUntrainedBundle } from '@brats/unet';
 
 const JOBS = Number(process.env.BENCH_JOBS ?? 200);
 const MALFORMED = Number(process.env.BENCH_MALFORMED ?? 50);
@@ -20,21 +20,7 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'brats-server-bench-'));
 
 async function writeBundle(bundle) {
-  const crop = [32, 32, 16];
-  const model = buildUnet({ inputShape: [crop[0], crop[1], 4], filters: 2, depth: 1, dropout: 0, outputChannels: 1, seed: 1 });
-  await saveLayersModel(bundle, model);
-  await writeModelManifest(bundle, {
-    format: 'brats-model',
-    formatVersion: 1,
-    createdAt: new Date().toISOString(),
-    model: { architecture: 'unet2d', inputShape: [crop[0], crop[1], 4], filters: 2, depth: 1, upsampling: 'bilinear', batchNorm: false, dropout: 0, outputChannels: 1, parameters: model.countParams() },
-    channels: ['FLAIR', 'T1w', 'T1gd', 'T2w'],
-    preprocessing: resolvePreprocessing({ crop, target: 'wt' }),
-    regions: ['WT'],
-    threshold: 0.5,
-    inputLayout: 'NHWC',
-    files: { tfjs: 'model.json' },
-  });
+  await writeUntrainedBundle(bundle, { crop: [32, 32, 16], filters: 2, depth: 1, dropout: 0 });
 }
 
 function percentile(sorted, p) {

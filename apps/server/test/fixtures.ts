@@ -1,9 +1,9 @@
 /** Test fixtures: a tiny untrained model bundle, phantom scans on disk and multipart bodies. */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { resolvePreprocessing, writeModelManifest, writePhantomDataset, type ModelManifest } from '@brats/io';
+import { writePhantomDataset } from '@brats/io';
 import { registerEngine, type InferenceEngine } from '@brats/ncs2-runtime';
-import { buildUnet, saveLayersModel, tfjsEngineFactory } from '@brats/unet';
+import { tfjsEngineFactory, writeUntrainedBundle } from '@brats/unet';
 
 /** Phantom grid of the tests, and the crop of their bundles. */
 export const PHANTOM_SIZE: [number, number, number] = [48, 48, 32];
@@ -15,26 +15,22 @@ export const BUNDLE_CROP: [number, number, number] = [32, 32, 16];
  * is tumour (probability 0.9997): a known, non-empty mask for the viewer test.
  */
 export async function writeTinyBundle(bundle: string, outputChannels: 1 | 3, crop: [number, number, number] = BUNDLE_CROP, everywhere = false): Promise<void> {
-  const model = buildUnet({ inputShape: [crop[0], crop[1], 4], filters: 2, depth: 1, dropout: 0, outputChannels, seed: 1 });
-  if (everywhere) {
-    const output = model.layers[model.layers.length - 1]!;
-    const [kernel, bias] = output.getWeights();
-    output.setWeights([kernel!.mul(0), bias!.mul(0).add(8)]);
-  }
-  await saveLayersModel(bundle, model);
-  const manifest: ModelManifest = {
-    format: 'brats-model',
-    formatVersion: 1,
-    createdAt: new Date().toISOString(),
-    model: { architecture: 'unet2d', inputShape: [crop[0], crop[1], 4], filters: 2, depth: 1, upsampling: 'bilinear', batchNorm: false, dropout: 0, outputChannels, parameters: model.countParams() },
-    channels: ['FLAIR', 'T1w', 'T1gd', 'T2w'],
-    preprocessing: resolvePreprocessing({ crop, target: outputChannels === 1 ? 'wt' : 'regions' }),
-    regions: outputChannels === 1 ? ['WT'] : ['WT', 'TC', 'ET'],
-    threshold: 0.5,
-    inputLayout: 'NHWC',
-    files: { tfjs: 'model.json' },
-  };
-  await writeModelManifest(bundle, manifest);
+  await writeUntrainedBundle(bundle, {
+    crop,
+    filters: 2,
+    depth: 1,
+    dropout: 0,
+    outputChannels,
+    ...(everywhere
+      ? {
+          prepare: (model) => {
+            const output = model.layers[model.layers.length - 1]!;
+            const [kernel, bias] = output.getWeights();
+            output.setWeights([kernel!.mul(0), bias!.mul(0).add(8)]);
+          },
+        }
+      : {}),
+  });
 }
 
 /** Phantom files: one 4D Decathlon image and the four files of a BraTS 2018 case. */

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { resolvePreprocessing, writeModelManifest } from '@brats/io';
 import { benchmarkEngine, createEngine } from '@brats/ncs2-runtime';
-import { buildUnet, exportBundleToOnnx, saveLayersModel } from '@brats/unet';
+import { buildUnet, createUnetManifest, exportBundleToOnnx, saveLayersModel } from '@brats/unet';
 
 const THREADS = 2;
 const BATCHES = [
@@ -70,19 +70,7 @@ try {
   const model = buildUnet({ seed: 816 });
   const flops = countFlops(model);
   await saveLayersModel(bundle, model);
-  await writeModelManifest(bundle, {
-    format: 'brats-model',
-    formatVersion: 1,
-    createdAt: new Date().toISOString(),
-    model: { architecture: 'unet2d', inputShape: [144, 144, 4], filters: 16, depth: 4, upsampling: 'bilinear', batchNorm: false, dropout: 0.2, outputChannels: 1, parameters: model.countParams() },
-    channels: ['FLAIR', 'T1w', 'T1gd', 'T2w'],
-    preprocessing: resolvePreprocessing(),
-    regions: ['WT'],
-    threshold: 0.5,
-    inputLayout: 'NHWC',
-    files: { tfjs: 'model.json' },
-    notes: 'untrained, seeded weights: for timing only',
-  });
+  await writeModelManifest(bundle, { ...createUnetManifest(model, { seed: 816 }, resolvePreprocessing()), notes: 'untrained, seeded weights: for timing only' });
   model.dispose();
   await exportBundleToOnnx(bundle);
 

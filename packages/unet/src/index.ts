@@ -9,3 +9,4 @@ export * from './export/index.js';
 export * from './train/index.js';
 export * from './parallel/index.js';
 export * from './predict/index.js';
+export * from './bundle.js';

@@ -1,8 +1,8 @@
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { readModelManifest, readNifti, resolvePreprocessing, writeModelManifest, writePhantomDataset, type ModelManifest } from '@brats/io';
-import { buildUnet, saveLayersModel } from '@brats/unet';
+import { readModelManifest, readNifti, writePhantomDataset } from '@brats/io';
+import { writeUntrainedBundle } from '@brats/unet';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCaptured } from '../../test/run-captured.js';
 
@@ -13,21 +13,7 @@ beforeAll(async () => {
   dir = await fs.mkdtemp(path.join(os.tmpdir(), 'brats-cli-export-'));
   await writePhantomDataset(path.join(dir, 'phantoms'), { layout: 'msd', cases: 1, size: [40, 40, 20], seed: 4 });
   bundle = path.join(dir, 'bundle');
-  const model = buildUnet({ inputShape: [32, 32, 4], filters: 4, depth: 2, dropout: 0, seed: 6 });
-  await saveLayersModel(bundle, model);
-  const manifest: ModelManifest = {
-    format: 'brats-model',
-    formatVersion: 1,
-    createdAt: new Date().toISOString(),
-    model: { architecture: 'unet2d', inputShape: [32, 32, 4], filters: 4, depth: 2, upsampling: 'bilinear', batchNorm: false, dropout: 0, outputChannels: 1, parameters: model.countParams() },
-    channels: ['FLAIR', 'T1w', 'T1gd', 'T2w'],
-    preprocessing: resolvePreprocessing({ crop: [32, 32, 16] }),
-    regions: ['WT'],
-    threshold: 0.5,
-    inputLayout: 'NHWC',
-    files: { tfjs: 'model.json' },
-  };
-  await writeModelManifest(bundle, manifest);
+  await writeUntrainedBundle(bundle, { crop: [32, 32, 16], filters: 4, depth: 2, dropout: 0, seed: 6 });
 });
 afterAll(async () => {
   await fs.rm(dir, { recursive: true, force: true });

@@ -1,8 +1,8 @@
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { resolvePreprocessing, writeModelManifest, writePhantomDataset, type ModelManifest } from '@brats/io';
-import { buildUnet, saveLayersModel } from '@brats/unet';
+import { writePhantomDataset } from '@brats/io';
+import { writeUntrainedBundle } from '@brats/unet';
 import { NO_SHARED_DATA, referencePython, runPythonJson, sharedDataDir } from '@brats/vitest-config/fixtures';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCaptured } from '../../test/run-captured.js';
@@ -11,21 +11,7 @@ let dir: string;
 
 /** An untrained but real U-Net bundle: predictions are arbitrary, the pipeline around them is what is tested. */
 async function writeBundle(bundle: string, crop: [number, number, number], outputChannels: 1 | 3): Promise<void> {
-  const model = buildUnet({ inputShape: [crop[0], crop[1], 4], filters: 2, depth: 1, dropout: 0, outputChannels, seed: 1 });
-  await saveLayersModel(bundle, model);
-  const manifest: ModelManifest = {
-    format: 'brats-model',
-    formatVersion: 1,
-    createdAt: new Date().toISOString(),
-    model: { architecture: 'unet2d', inputShape: [crop[0], crop[1], 4], filters: 2, depth: 1, upsampling: 'bilinear', batchNorm: false, dropout: 0, outputChannels, parameters: model.countParams() },
-    channels: ['FLAIR', 'T1w', 'T1gd', 'T2w'],
-    preprocessing: resolvePreprocessing({ crop, target: outputChannels === 1 ? 'wt' : 'regions' }),
-    regions: outputChannels === 1 ? ['WT'] : ['WT', 'TC', 'ET'],
-    threshold: 0.5,
-    inputLayout: 'NHWC',
-    files: { tfjs: 'model.json' },
-  };
-  await writeModelManifest(bundle, manifest);
+  await writeUntrainedBundle(bundle, { crop, filters: 2, depth: 1, dropout: 0, outputChannels });
 }
 
 beforeAll(async () => {

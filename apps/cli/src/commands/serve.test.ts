@@ -3,8 +3,7 @@ import { existsSync, promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { resolvePreprocessing, writeModelManifest, type ModelManifest } from '@brats/io';
-import { buildUnet, saveLayersModel } from '@brats/unet';
+import { writeUntrainedBundle } from '@brats/unet';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCaptured } from '../../test/run-captured.js';
 
@@ -14,21 +13,7 @@ let dir: string;
 beforeAll(async () => {
   dir = await fs.mkdtemp(path.join(os.tmpdir(), 'brats-cli-serve-'));
   const bundle = path.join(dir, 'wt');
-  const model = buildUnet({ inputShape: [32, 32, 4], filters: 2, depth: 1, dropout: 0, outputChannels: 1, seed: 1 });
-  await saveLayersModel(bundle, model);
-  const manifest: ModelManifest = {
-    format: 'brats-model',
-    formatVersion: 1,
-    createdAt: new Date().toISOString(),
-    model: { architecture: 'unet2d', inputShape: [32, 32, 4], filters: 2, depth: 1, upsampling: 'bilinear', batchNorm: false, dropout: 0, outputChannels: 1, parameters: model.countParams() },
-    channels: ['FLAIR', 'T1w', 'T1gd', 'T2w'],
-    preprocessing: resolvePreprocessing({ crop: [32, 32, 16], target: 'wt' }),
-    regions: ['WT'],
-    threshold: 0.5,
-    inputLayout: 'NHWC',
-    files: { tfjs: 'model.json' },
-  };
-  await writeModelManifest(bundle, manifest);
+  await writeUntrainedBundle(bundle, { crop: [32, 32, 16], filters: 2, depth: 1, dropout: 0 });
 });
 afterAll(async () => {
   await fs.rm(dir, { recursive: true, force: true });

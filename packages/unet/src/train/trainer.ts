@@ -8,7 +8,6 @@ import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import {
   BratsError,
-  MODEL_MANIFEST_VERSION,
   createRandom,
   deriveCaseSeed,
   openSliceStore,
@@ -26,7 +25,8 @@ import {
 import { initBackend, type BackendChoice, type BackendSelection } from '../backend.js';
 import { computeCombinedLoss, computeSoftDice } from '../losses.js';
 import { buildUnet, type UpsamplingMode } from '../model.js';
-import { saveLayersModel, TFJS_MODEL_FILE } from '../model-files.js';
+import { createUnetManifest } from '../bundle.js';
+import { saveLayersModel } from '../model-files.js';
 import { SpatialDropout2D } from '../spatial-dropout.js';
 import { augmentBatch, DEFAULT_AUGMENTATION, type AugmentOptions } from './augment.js';
 import { loadCheckpoint, saveCheckpoint, type EpochRecord, type TrainingState } from './checkpoint.js';
@@ -250,16 +250,7 @@ export async function trainUnet(options: TrainOptions, callbacks: TrainCallbacks
     const writeBundleFiles = async (): Promise<ModelManifest> => {
       const best = state.history.find((record) => record.epoch === state.bestEpoch);
       const manifest: ModelManifest = {
-        format: 'brats-model',
-        formatVersion: MODEL_MANIFEST_VERSION,
-        createdAt: new Date().toISOString(),
-        model: { architecture: 'unet2d', ...architecture, parameters: model.countParams() },
-        channels: preprocessing.channels,
-        preprocessing,
-        regions,
-        threshold,
-        inputLayout: 'NHWC',
-        files: { tfjs: TFJS_MODEL_FILE },
+        ...createUnetManifest(model, { ...architecture, seed }, preprocessing, threshold),
         training: {
           backend: backend.name,
           dataFile: path.resolve(options.dataFile),
