@@ -105,6 +105,15 @@ describe('layouts built in the test', () => {
     expect(parseChannelName('T1c')).toBe('T1gd');
   });
 
+  it('follows symbolically linked case folders', async () => {
+    const linked = path.join(root, 'linked');
+    await fs.mkdir(linked, { recursive: true });
+    await fs.symlink(path.join(root, 'b2017', 'HGG', 'Case_B'), path.join(linked, 'Case_B'));
+    const dataset = await openDataset(linked);
+    expect(dataset.cases.map((c) => c.id)).toEqual(['Case_B']);
+    expect((await loadCase(dataset.cases[0]!)).channels[0].data[0]).toBe(3);
+  });
+
   it('reads a Decathlon folder whose modality order differs from the canonical one', async () => {
     const dir = path.join(root, 'msd');
     await fs.mkdir(path.join(dir, 'imagesTr'), { recursive: true });

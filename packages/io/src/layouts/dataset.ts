@@ -132,7 +132,14 @@ export async function openDataset(dir: string): Promise<Dataset> {
 async function collectBratsCases(dir: string, depth: number, cases: CaseRef[], layouts: Set<LayoutName>): Promise<void> {
   const entries = await fs.readdir(dir, { withFileTypes: true });
   const files = new Map<string, string>();
-  for (const entry of entries) if (entry.isFile()) files.set(entry.name, path.join(dir, entry.name));
+  const folders: string[] = [];
+  // Symbolic links are followed: datasets are often assembled from linked case folders or files.
+  for (const entry of entries) {
+    const full = path.join(dir, entry.name);
+    const linked = entry.isSymbolicLink() ? await fs.stat(full).catch(() => undefined) : undefined;
+    if (entry.isFile() || linked?.isFile() === true) files.set(entry.name, full);
+    else if ((entry.isDirectory() || linked?.isDirectory() === true) && !entry.name.startsWith('.')) folders.push(full);
+  }
   for (const layout of ['brats2017', 'brats2023'] as const) {
     const suffixes = BRATS_SUFFIXES[layout];
     const first = suffixes.channels[0]!;
@@ -156,9 +163,7 @@ async function collectBratsCases(dir: string, depth: number, cases: CaseRef[], l
     }
   }
   if (depth >= MAX_DEPTH) return;
-  for (const entry of entries) {
-    if (entry.isDirectory() && !entry.name.startsWith('.')) await collectBratsCases(path.join(dir, entry.name), depth + 1, cases, layouts);
-  }
+  for (const folder of folders) await collectBratsCases(folder, depth + 1, cases, layouts);
 }
 
 async function openDecathlon(root: string, datasetJson: string): Promise<Dataset> {
