@@ -1,8 +1,7 @@
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { resolvePreprocessing, writeModelManifest } from '@brats/io';
-import { buildUnet, exportBundleToOnnx, saveLayersModel } from '@brats/unet';
+import { exportBundleToOnnx, writeUntrainedBundle } from '@brats/unet';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCaptured } from '../../test/run-captured.js';
 
@@ -11,21 +10,7 @@ let bundle: string;
 beforeAll(async () => {
   dir = await fs.mkdtemp(path.join(os.tmpdir(), 'brats-bench-cli-'));
   bundle = path.join(dir, 'bundle');
-  const model = buildUnet({ inputShape: [16, 16, 4], filters: 2, depth: 2, seed: 4 });
-  await saveLayersModel(bundle, model);
-  await writeModelManifest(bundle, {
-    format: 'brats-model',
-    formatVersion: 1,
-    createdAt: '2026-01-01T00:00:00.000Z',
-    model: { architecture: 'unet2d', inputShape: [16, 16, 4], filters: 2, depth: 2, upsampling: 'bilinear', batchNorm: false, dropout: 0.2, outputChannels: 1, parameters: model.countParams() },
-    channels: ['FLAIR', 'T1w', 'T1gd', 'T2w'],
-    preprocessing: resolvePreprocessing(),
-    regions: ['WT'],
-    threshold: 0.5,
-    inputLayout: 'NHWC',
-    files: { tfjs: 'model.json' },
-  });
-  model.dispose();
+  await writeUntrainedBundle(bundle, { crop: [16, 16, 16], filters: 2, depth: 2, seed: 4 });
   await exportBundleToOnnx(bundle);
 });
 afterAll(async () => {
