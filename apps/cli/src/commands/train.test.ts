@@ -45,6 +45,8 @@ describe('brats train', () => {
     const { code, stdout } = await runCaptured(flags(out, 2));
     expect(code).toBe(0);
     expect(stdout).toMatch(/^backend: wasm \(/m);
+    // auto: a gradient worker thread beside the main one wherever there are two cores (the build made the worker entry).
+    expect(stdout).toMatch(os.availableParallelism() >= 2 ? /^threads: 2 \(wasm runs one thread per process/m : /^threads: 1 \(one core\)$/m);
     expect(stdout).toMatch(/^epoch 2: loss \d\.\d{4} {2}val loss \d\.\d{4} {2}val Dice \d\.\d{4}/m);
     expect((await readModelManifest(out)).training!.epochs).toBe(2);
   });
@@ -53,6 +55,9 @@ describe('brats train', () => {
     expect((await runCaptured([...flags(path.join(dir, 'bad'), 2), '--upsampling', 'nearest'])).code).toBe(1);
     expect((await runCaptured([...flags(path.join(dir, 'bad'), 2), '--lr', '-1'])).code).toBe(1);
     expect((await runCaptured([...flags(path.join(dir, 'bad'), 2), '--tumour-fraction', '2'])).code).toBe(1);
+    expect((await runCaptured([...flags(path.join(dir, 'bad'), 2), '--monitor', 'accuracy'])).code).toBe(1);
+    expect((await runCaptured([...flags(path.join(dir, 'bad'), 2), '--workers', 'two'])).code).toBe(1);
+    expect(existsSync(path.join(dir, 'bad'))).toBe(false);
   });
 
   it('exits 2 when the bundle already holds a run and --resume is missing', async () => {

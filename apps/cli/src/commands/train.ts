@@ -23,6 +23,8 @@ interface TrainFlags {
   maxValidationSlices?: string;
   resume?: boolean;
   seed: string;
+  workers: string;
+  monitor: string;
 }
 
 /** `brats train --data FILE.h5 --out BUNDLE`: the seed's U-Net training, resumable. */
@@ -43,7 +45,9 @@ export function registerTrainCommand(program: Command, context: CliContext): voi
     .option('--backend <name>', 'auto, tensorflow, wasm or cpu', 'auto')
     .option('--tumour-fraction <f>', 'fraction of each batch drawn from tumour slices (default: plain shuffle)')
     .option('--steps-per-epoch <n>', 'batches per epoch with --tumour-fraction')
-    .option('--patience <n>', 'stop after n epochs without a better validation loss')
+    .option('--patience <n>', 'stop after n epochs without a better monitored figure (--monitor)')
+    .option('--monitor <what>', 'keep the model with the lowest validation loss (the seed) or the highest validation dice', 'loss')
+    .option('--workers <n>', 'gradient worker threads besides the main one, or auto (one on wasm and cpu with two or more cores)', 'auto')
     .option('--no-augment', 'switch off flips, rotations, shear, scale and intensity augmentation')
     .option('--max-validation-slices <n>', 'validate on at most n evenly spaced validation slices')
     .option('--resume', 'continue the run in --out from its last completed epoch')
@@ -64,6 +68,8 @@ export function registerTrainCommand(program: Command, context: CliContext): voi
         augment: flags.augment,
         resume: flags.resume === true,
         seed: parseInteger('--seed', flags.seed, 0),
+        workers: flags.workers === 'auto' ? 'auto' : parseInteger('--workers', flags.workers, 0, 64),
+        monitor: parseChoice('--monitor', flags.monitor, ['loss', 'dice'] as const),
       };
       if (flags.tumourFraction !== undefined) options.tumourFraction = parseFraction('--tumour-fraction', flags.tumourFraction);
       if (flags.stepsPerEpoch !== undefined) options.stepsPerEpoch = parseInteger('--steps-per-epoch', flags.stepsPerEpoch, 1);
@@ -78,6 +84,7 @@ export function registerTrainCommand(program: Command, context: CliContext): voi
           for (const fallback of selection.fallbacks) printLine(context, `  not ${fallback.name}: ${fallback.why}`);
         },
         onResume: (done) => printLine(context, `resuming after epoch ${done}`),
+        onThreads: (threads, why) => printLine(context, `threads: ${threads} (${why})`),
         onEpochStart: (epoch, epochs, steps) => {
           batchSlices = options.batchSize ?? 128;
           progress = createProgress(context, `epoch ${epoch + 1}/${epochs}`, steps * batchSlices, 'slices');

@@ -46,10 +46,12 @@ export interface DataParallelTrainer {
   /**
    * One optimisation step on `images` [batch, height, width, channels] and `masks` [batch, height, width,
    * outputChannels]: share gradients in parallel, their size-weighted average applied by `optimizer` to `model`.
-   * Resolves to the size-weighted mean of the share losses.
+   * Resolves to the size-weighted mean of the share losses. `drawCount` (default 0) is the number of dropout masks
+   * drawn before this step (the optimizer step): each worker sets its SpatialDropout2D layers to it, as the trainer
+   * does on the main thread, so that a resumed run draws the masks of an uninterrupted one.
    * @throws GradientWorkerError when a worker fails.
    */
-  step(model: tf.LayersModel, optimizer: tf.Optimizer, images: tf.Tensor4D, masks: tf.Tensor4D): Promise<number>;
+  step(model: tf.LayersModel, optimizer: tf.Optimizer, images: tf.Tensor4D, masks: tf.Tensor4D, drawCount?: number): Promise<number>;
   /** Stops the workers. */
   close(): Promise<void>;
 }
@@ -127,7 +129,7 @@ export async function startDataParallel(options: DataParallelOptions): Promise<D
 
   return {
     shares: count + 1,
-    async step(model, optimizer, images, masks) {
+    async step(model, optimizer, images, masks, drawCount = 0) {
       const batch = images.shape[0];
       const sizes = splitSizes(batch, count + 1);
       const weights = model.getWeights();
@@ -142,6 +144,7 @@ export async function startDataParallel(options: DataParallelOptions): Promise<D
         replies.push(
           handles[k]!.request({
             type: 'step',
+            drawCount,
             weights: weightValues,
             weightShapes,
             images: imageShare.dataSync() as Float32Array,

@@ -7,6 +7,7 @@ import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../backend.js';
 import type { CombinedLossOptions } from '../losses.js';
 import { buildUnet, type UnetOptions } from '../model.js';
+import { SpatialDropout2D } from '../spatial-dropout.js';
 import type { WorkerReply, WorkerRequest } from './messages.js';
 import { computeShareGradients } from './share-gradients.js';
 
@@ -33,6 +34,7 @@ async function handle(request: WorkerRequest): Promise<WorkerReply> {
   }
   if (model === undefined) throw new Error('gradient-worker: step before init');
   const network = model;
+  for (const layer of network.layers) if (layer instanceof SpatialDropout2D) layer.setDrawCount(request.drawCount);
   const shares = tf.tidy(() => {
     network.setWeights(request.weights.map((values, i) => tf.tensor(values, request.weightShapes[i]!)));
     return [tf.tensor4d(request.images, request.imageShape), tf.tensor4d(request.masks, request.maskShape)] as const;

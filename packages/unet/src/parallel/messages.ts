@@ -7,6 +7,8 @@ export type WorkerRequest =
   | { type: 'init'; backend: BackendName; model: UnetOptions; loss: CombinedLossOptions }
   | {
       type: 'step';
+      /** Masks each SpatialDropout2D layer has drawn so far (the optimizer step), so a resumed run draws alike. */
+      drawCount: number;
       weights: Float32Array[];
       weightShapes: number[][];
       images: Float32Array;

@@ -18,6 +18,8 @@ export interface TrainingState {
   /** Optimizer steps taken. */
   globalStep: number;
   bestValidationLoss: number;
+  /** Mean validation Dice of the kept epoch (absent in runs saved before it was recorded). */
+  bestValidationDice?: number;
   bestEpoch: number;
   /** Epochs without improvement, for early stopping. */
   epochsWithoutImprovement: number;

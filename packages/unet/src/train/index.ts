@@ -1,5 +1,5 @@
 export { trainUnet, TrainingError, TRAINING_LOG_FILE, TRAINING_CURVES_FILE } from './trainer.js';
-export type { TrainOptions, TrainCallbacks, TrainResult } from './trainer.js';
+export type { TrainOptions, TrainCallbacks, TrainResult, TrainMonitor } from './trainer.js';
 export type { EpochRecord, TrainingState } from './checkpoint.js';
 export { CHECKPOINT_POINTER } from './checkpoint.js';
 export { planEpoch, type EpochPlanOptions } from './sampler.js';

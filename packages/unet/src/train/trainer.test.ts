@@ -1,8 +1,10 @@
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { existsSync } from 'node:fs';
 import { assignSplits, convertDataset, readModelManifest, writePhantomDataset } from '@brats/io';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { locateGradientWorker } from '../parallel/data-parallel.js';
 import { TrainingError, trainUnet, type TrainOptions } from './trainer.js';
 
 let dir: string;
@@ -38,6 +40,7 @@ function tiny(bundle: string, extra: Partial<TrainOptions> = {}): TrainOptions {
     backend: 'wasm',
     tumourFraction: 0.5,
     stepsPerEpoch: 4,
+    workers: 0,
     ...extra,
   };
 }
@@ -76,6 +79,37 @@ describe('trainUnet', () => {
     const resumed = await weights('resumed');
     expect(straight.length).toBeGreaterThan(1000);
     expect(Buffer.compare(straight, resumed)).toBe(0);
+  });
+
+  it('with monitor dice keeps the epoch of the highest validation Dice', async () => {
+    const result = await trainUnet(tiny('by-dice', { epochs: 4, monitor: 'dice' }));
+    const dice = result.history.map((record) => record.validationDice[0]!);
+    const best = dice.indexOf(Math.max(...dice));
+    expect(result.manifest.training!.bestEpoch).toBe(best + 1);
+    expect(result.manifest.validation!.WTDice).toBe(dice[best]);
+    // The kept model.json is that epoch's: a later, worse epoch did not overwrite it.
+    const saved = JSON.parse(await fs.readFile(path.join(dir, 'by-dice', 'brats-model.json'), 'utf8'));
+    expect(saved.training.bestEpoch).toBe(best + 1);
+  });
+
+  it('refuses a worker count that leaves a thread without slices', async () => {
+    await expect(trainUnet(tiny('too-many-workers', { workers: 8 }))).rejects.toThrow(/workers \(8\) must be below the batch size \(8\)/);
+    expect(existsSync(path.join(dir, 'too-many-workers', 'checkpoint.json'))).toBe(false);
+  });
+
+  describe.skipIf(locateGradientWorker() === undefined)('with a gradient worker thread (skipped: dist/gradient-worker.js not built; run pnpm build)', () => {
+    it('trains on two threads, and a resumed run equals a straight one, dropout draws included', async () => {
+      const threads: number[] = [];
+      const straight = await trainUnet(tiny('parallel-straight', { workers: 1 }), { onThreads: (count) => threads.push(count) });
+      expect(threads).toEqual([2]);
+      expect(straight.history.at(-1)!.loss).toBeLessThan(straight.history[0]!.loss);
+      await trainUnet(tiny('parallel-resumed', { workers: 1, epochs: 2 }));
+      await trainUnet(tiny('parallel-resumed', { workers: 1, resume: true }));
+      const weights = async (bundle: string) => fs.readFile(path.join(dir, bundle, 'checkpoint-epoch-0003', 'weights.bin'));
+      expect(Buffer.compare(await weights('parallel-straight'), await weights('parallel-resumed'))).toBe(0);
+      // A resume with another thread count would change the per-share Dice terms: refused.
+      await expect(trainUnet(tiny('parallel-resumed', { workers: 0, resume: true, epochs: 4 }))).rejects.toThrow(/used other options/);
+    });
   });
 
   it('refuses to overwrite a run without resume, and to resume with other options', async () => {

@@ -4,6 +4,7 @@
  * epoch so `resume` continues exactly, a JSONL log, a training-curve PNG and the model bundle.
  */
 import { promises as fs } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import {
@@ -25,6 +26,7 @@ import {
 import { initBackend, type BackendChoice, type BackendSelection } from '../backend.js';
 import { computeCombinedLoss, computeSoftDice } from '../losses.js';
 import { buildUnet, type UpsamplingMode } from '../model.js';
+import { locateGradientWorker, startDataParallel, type DataParallelTrainer } from '../parallel/data-parallel.js';
 import { createUnetManifest } from '../bundle.js';
 import { saveLayersModel } from '../model-files.js';
 import { SpatialDropout2D } from '../spatial-dropout.js';
@@ -59,7 +61,7 @@ export interface TrainOptions {
   stepsPerEpoch?: number;
   /** Augmentation options, or false to switch it off (default on). */
   augment?: boolean | AugmentOptions;
-  /** Stop after this many epochs without a better validation loss (default: never). */
+  /** Stop after this many epochs without a better monitored figure (see `monitor`; default: never). */
   patience?: number;
   seed?: number;
   backend?: BackendChoice;
@@ -69,7 +71,22 @@ export interface TrainOptions {
   maxValidationSlices?: number;
   /** Probability threshold for hard Dice and for the manifest (default 0.5). */
   threshold?: number;
+  /**
+   * Gradient worker threads besides the main thread (data-parallel steps, see startDataParallel), or `auto`
+   * (default): one on the wasm and cpu backends when the machine has two or more cores and the worker entry is
+   * built, none on tensorflow (which uses every core itself). Part of the run's options: a resume must use the
+   * same count, because each share's Dice term covers its own slices.
+   */
+  workers?: number | 'auto';
+  /**
+   * What picks the kept model and drives early stopping: `loss` (default, the seed: lowest validation loss) or
+   * `dice` (highest mean validation Dice over the regions).
+   */
+  monitor?: TrainMonitor;
 }
+
+/** The validation figure that selects the best model. */
+export type TrainMonitor = 'loss' | 'dice';
 
 /** Progress callbacks of {@link trainUnet}. */
 export interface TrainCallbacks {
@@ -79,6 +96,8 @@ export interface TrainCallbacks {
   onEpochEnd?: (record: EpochRecord, improved: boolean) => void;
   /** Resumed from a checkpoint after `epochsCompleted` epochs. */
   onResume?: (epochsCompleted: number) => void;
+  /** The number of threads that compute each step's gradients (1 = the main thread only) and why. */
+  onThreads?: (threads: number, reason: string) => void;
 }
 
 /** What {@link trainUnet} returns. */
@@ -161,9 +180,27 @@ function fingerprintOf(values: Record<string, unknown>): string {
   return JSON.stringify(values);
 }
 
+/** Resolves the `workers` option to a worker count and the reason shown to the user. */
+function resolveWorkers(choice: number | 'auto', backend: BackendSelection, batchSize: number): { workers: number; reason: string } {
+  if (choice !== 'auto') {
+    if (!Number.isInteger(choice) || choice < 0) throw new TrainingError(`workers must be 'auto' or a whole number >= 0, found ${choice}`);
+    if (choice > 0 && backend.name === 'tensorflow') {
+      throw new TrainingError('gradient workers need the wasm or cpu backend; the tensorflow backend already uses every core');
+    }
+    if (choice >= batchSize) throw new TrainingError(`workers (${choice}) must be below the batch size (${batchSize}): each thread needs a share of the batch`);
+    return { workers: choice, reason: 'as asked' };
+  }
+  if (backend.name === 'tensorflow') return { workers: 0, reason: 'the tensorflow backend uses every core itself' };
+  const cores = os.availableParallelism();
+  if (cores < 2) return { workers: 0, reason: 'one core' };
+  if (batchSize < 2) return { workers: 0, reason: 'a batch of one slice cannot be shared' };
+  if (locateGradientWorker() === undefined) return { workers: 0, reason: 'the gradient worker is not built (pnpm build)' };
+  return { workers: 1, reason: `${backend.name} runs one thread per process; a worker thread takes half of each batch` };
+}
+
 /**
- * Trains the U-Net on an HDF5 slice store and writes a model bundle: the best model by validation loss
- * (`model.json`, `weights.bin`), the manifest `brats-model.json`, `metrics.jsonl`, `training-curves.png` and the
+ * Trains the U-Net on an HDF5 slice store and writes a model bundle: the best model by validation loss, or by
+ * validation Dice with `monitor: 'dice'` (`model.json`, `weights.bin`), the manifest `brats-model.json`, `metrics.jsonl`, `training-curves.png` and the
  * last checkpoint. With `resume`, continues from the last completed epoch with the same weights, optimizer
  * state and data order.
  * @throws {TrainingError} when the store has no training or validation slices, the bundle already holds a run
@@ -177,8 +214,10 @@ export async function trainUnet(options: TrainOptions, callbacks: TrainCallbacks
   const seed = options.seed ?? 816;
   const threshold = options.threshold ?? 0.5;
   const augmentation = options.augment === false ? undefined : { ...DEFAULT_AUGMENTATION, ...(options.augment === true ? {} : options.augment) };
+  const monitor = options.monitor ?? 'loss';
   const backend = await initBackend(options.backend ?? 'auto');
   callbacks.onBackend?.(backend);
+  const { workers, reason: threadsReason } = resolveWorkers(options.workers ?? 'auto', backend, batchSize);
 
   const store = await openSliceStore(options.dataFile);
   try {
@@ -211,6 +250,9 @@ export async function trainUnet(options: TrainOptions, callbacks: TrainCallbacks
       stepsPerEpoch: options.stepsPerEpoch ?? null,
       augmentation: augmentation ?? null,
       data: path.basename(options.dataFile),
+      // Single-thread runs keep the fingerprint they had before workers existed.
+      ...(workers > 0 ? { shares: workers + 1 } : {}),
+      ...(monitor === 'loss' ? {} : { monitor }),
     });
 
     const optimizer = tf.train.adam(learningRate);
@@ -235,6 +277,7 @@ export async function trainUnet(options: TrainOptions, callbacks: TrainCallbacks
         epochsCompleted: 0,
         globalStep: 0,
         bestValidationLoss: Number.POSITIVE_INFINITY,
+        bestValidationDice: Number.NEGATIVE_INFINITY,
         bestEpoch: -1,
         epochsWithoutImprovement: 0,
         history: [],
@@ -304,76 +347,98 @@ export async function trainUnet(options: TrainOptions, callbacks: TrainCallbacks
     };
 
     await fs.mkdir(options.bundle, { recursive: true });
-    let stoppedEarly = false;
-    for (let epoch = state.epochsCompleted; epoch < epochs; epoch++) {
-      const started = performance.now();
-      const plan = planEpoch({
-        sliceCount: train.slices,
-        batchSize,
-        seed,
-        epoch,
-        ...(tumourSlices === undefined ? {} : { tumourSlices, tumourFraction: options.tumourFraction! }),
-        ...(options.stepsPerEpoch === undefined ? {} : { stepsPerEpoch: options.stepsPerEpoch }),
-      });
-      const augmentRandom = createRandom(deriveCaseSeed(seed + 1, epoch));
-      callbacks.onEpochStart?.(epoch, epochs, plan.length);
-      let lossSum = 0;
-      let slices = 0;
-      for (const [step, indices] of plan.entries()) {
-        syncDropoutDraws(model, state.globalStep);
-        const batch = store.readBatch('train', indices);
-        const masks = Float32Array.from(batch.masks);
-        if (augmentation !== undefined) augmentBatch(batch.images, masks, batch.shape, outputChannels, augmentRandom, augmentation);
-        const lossTensor = tf.tidy(() => {
-          const x = tf.tensor4d(batch.images, batch.shape as [number, number, number, number]);
-          const y = tf.tensor4d(masks, batch.maskShape as [number, number, number, number]);
-          return optimizer.minimize(() => computeCombinedLoss(y, model.apply(x, { training: true }) as tf.Tensor4D), true) as tf.Scalar;
+    let parallel: DataParallelTrainer | undefined;
+    try {
+      if (workers > 0) {
+        parallel = await startDataParallel({ model: { ...architecture, seed }, workers, backend: backend.name === 'cpu' ? 'cpu' : 'wasm' });
+      }
+      callbacks.onThreads?.(workers + 1, threadsReason);
+      let stoppedEarly = false;
+      for (let epoch = state.epochsCompleted; epoch < epochs; epoch++) {
+        const started = performance.now();
+        const plan = planEpoch({
+          sliceCount: train.slices,
+          batchSize,
+          seed,
+          epoch,
+          ...(tumourSlices === undefined ? {} : { tumourSlices, tumourFraction: options.tumourFraction! }),
+          ...(options.stepsPerEpoch === undefined ? {} : { stepsPerEpoch: options.stepsPerEpoch }),
         });
-        const loss = (await lossTensor.data())[0]!;
-        lossTensor.dispose();
-        if (!Number.isFinite(loss)) throw new TrainingError(`the loss became ${loss} at epoch ${epoch + 1}, step ${step + 1}; lower --lr`);
-        lossSum += loss * indices.length;
-        slices += indices.length;
-        state.globalStep++;
-        callbacks.onStep?.(step + 1, plan.length, loss);
+        const augmentRandom = createRandom(deriveCaseSeed(seed + 1, epoch));
+        callbacks.onEpochStart?.(epoch, epochs, plan.length);
+        let lossSum = 0;
+        let slices = 0;
+        for (const [step, indices] of plan.entries()) {
+          syncDropoutDraws(model, state.globalStep);
+          const batch = store.readBatch('train', indices);
+          const masks = Float32Array.from(batch.masks);
+          if (augmentation !== undefined) augmentBatch(batch.images, masks, batch.shape, outputChannels, augmentRandom, augmentation);
+          let loss: number;
+          if (parallel === undefined) {
+            const lossTensor = tf.tidy(() => {
+              const x = tf.tensor4d(batch.images, batch.shape as [number, number, number, number]);
+              const y = tf.tensor4d(masks, batch.maskShape as [number, number, number, number]);
+              return optimizer.minimize(() => computeCombinedLoss(y, model.apply(x, { training: true }) as tf.Tensor4D), true) as tf.Scalar;
+            });
+            loss = (await lossTensor.data())[0]!;
+            lossTensor.dispose();
+          } else {
+            const x = tf.tensor4d(batch.images, batch.shape as [number, number, number, number]);
+            const y = tf.tensor4d(masks, batch.maskShape as [number, number, number, number]);
+            try {
+              loss = await parallel.step(model, optimizer, x, y, state.globalStep);
+            } finally {
+              tf.dispose([x, y]);
+            }
+          }
+          if (!Number.isFinite(loss)) throw new TrainingError(`the loss became ${loss} at epoch ${epoch + 1}, step ${step + 1}; lower --lr`);
+          lossSum += loss * indices.length;
+          slices += indices.length;
+          state.globalStep++;
+          callbacks.onStep?.(step + 1, plan.length, loss);
+        }
+        const trainSeconds = (performance.now() - started) / 1000;
+        const validation = await validate(model, store, validationIndices, batchSize, threshold);
+        const seconds = (performance.now() - started) / 1000;
+        const record: EpochRecord = {
+          epoch,
+          loss: lossSum / slices,
+          validationLoss: validation.loss,
+          validationSoftDice: validation.softDice,
+          validationDice: validation.dice,
+          seconds,
+          slicesPerSecond: slices / trainSeconds,
+        };
+        state.history.push(record);
+        state.epochsCompleted = epoch + 1;
+        state.elapsedSeconds += seconds;
+        const meanDice = validation.dice.reduce((sum, value) => sum + value, 0) / validation.dice.length;
+        const improved = monitor === 'loss' ? validation.loss < state.bestValidationLoss : meanDice > (state.bestValidationDice ?? Number.NEGATIVE_INFINITY);
+        if (improved) {
+          state.bestValidationLoss = validation.loss;
+          state.bestValidationDice = meanDice;
+          state.bestEpoch = epoch;
+          state.epochsWithoutImprovement = 0;
+          await saveLayersModel(options.bundle, model);
+        } else {
+          state.epochsWithoutImprovement++;
+        }
+        // The checkpoint goes last: once it names this epoch, every file above is already complete.
+        await writeBundleFiles();
+        await saveCheckpoint(options.bundle, model, optimizer, state);
+        callbacks.onEpochEnd?.(record, improved);
+        if (options.patience !== undefined && state.epochsWithoutImprovement >= options.patience) {
+          stoppedEarly = state.epochsCompleted < epochs;
+          break;
+        }
       }
-      const trainSeconds = (performance.now() - started) / 1000;
-      const validation = await validate(model, store, validationIndices, batchSize, threshold);
-      const seconds = (performance.now() - started) / 1000;
-      const record: EpochRecord = {
-        epoch,
-        loss: lossSum / slices,
-        validationLoss: validation.loss,
-        validationSoftDice: validation.softDice,
-        validationDice: validation.dice,
-        seconds,
-        slicesPerSecond: slices / trainSeconds,
-      };
-      state.history.push(record);
-      state.epochsCompleted = epoch + 1;
-      state.elapsedSeconds += seconds;
-      const improved = validation.loss < state.bestValidationLoss;
-      if (improved) {
-        state.bestValidationLoss = validation.loss;
-        state.bestEpoch = epoch;
-        state.epochsWithoutImprovement = 0;
-        await saveLayersModel(options.bundle, model);
-      } else {
-        state.epochsWithoutImprovement++;
-      }
-      // The checkpoint goes last: once it names this epoch, every file above is already complete.
-      await writeBundleFiles();
-      await saveCheckpoint(options.bundle, model, optimizer, state);
-      callbacks.onEpochEnd?.(record, improved);
-      if (options.patience !== undefined && state.epochsWithoutImprovement >= options.patience) {
-        stoppedEarly = state.epochsCompleted < epochs;
-        break;
-      }
+      const manifest = await writeBundleFiles();
+      model.dispose();
+      optimizer.dispose();
+      return { manifest, history: state.history, backend, stoppedEarly };
+    } finally {
+      await parallel?.close();
     }
-    const manifest = await writeBundleFiles();
-    model.dispose();
-    optimizer.dispose();
-    return { manifest, history: state.history, backend, stoppedEarly };
   } finally {
     store.close();
   }
