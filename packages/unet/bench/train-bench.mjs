@@ -1,6 +1,7 @@
 // Training and forward throughput of the seed U-Net (f=16, depth 4, bilinear) in slices per second, on the
-// wasm backend (and, for a single step, the cpu backend), beside a PyTorch reference of the same architecture
-// (bench/torch_unet.py on the Debian /usr/bin/python3, 2 threads).
+// tensorflow backend where @tensorflow/tfjs-node loads, the wasm backend (and, for a single step, the cpu
+// backend), beside a PyTorch reference of the same architecture (bench/torch_unet.py on the Debian
+// /usr/bin/python3, 2 threads).
 //
 // Run: pnpm --filter @brats/unet bench    (builds dist/ first)
 // "wasm x2" runs data-parallel steps: the main thread and BENCH_WORKERS=1 worker thread, half the batch each.
@@ -87,7 +88,19 @@ function torchReference(size) {
 
 const round = (value) => (value === undefined ? '-' : Number(value.toPrecision(3)));
 const rows = [];
+// The native backend (optional @tensorflow/tfjs-node): measured where it loads, otherwise the bench says why not.
+let tensorflowMissing;
 for (const size of sizes) {
+  let native;
+  if (tensorflowMissing === undefined) {
+    try {
+      await initBackend('tensorflow');
+      console.error(`${size}x${size}: tensorflow…`);
+      native = measure(size, steps, steps, batch);
+    } catch (error) {
+      tensorflowMissing = String(error.message).split('\n')[0];
+    }
+  }
   const wasmSelection = await initBackend('wasm');
   console.error(`${size}x${size}: wasm, one thread…`);
   const wasm = measure(size, steps, steps, batch);
@@ -103,6 +116,7 @@ for (const size of sizes) {
   const torch = torchReference(size);
   rows.push({
     size: `${size}x${size}x4 batch ${batch}`,
+    'tensorflow train/s': round(native?.trainSlicesPerSecond),
     'wasm train/s': round(wasm.trainSlicesPerSecond),
     [`wasm x${parallelWorkers + 1} train/s`]: round(parallel),
     'wasm forward/s': round(wasm.forwardSlicesPerSecond),
@@ -110,11 +124,13 @@ for (const size of sizes) {
     'cpu forward/s': round(cpu?.forwardSlicesPerSecond),
     'torch train/s': round(torch?.trainSlicesPerSecond),
     'torch forward/s': round(torch?.forwardSlicesPerSecond),
+    'tensorflow/torch train': torch && native ? round(native.trainSlicesPerSecond / torch.trainSlicesPerSecond) : '-',
     'wasm/torch train': torch ? round(wasm.trainSlicesPerSecond / torch.trainSlicesPerSecond) : '-',
     [`wasm x${parallelWorkers + 1}/torch train`]: torch && parallel ? round(parallel / torch.trainSlicesPerSecond) : '-',
     'wasm/torch forward': torch ? round(wasm.forwardSlicesPerSecond / torch.forwardSlicesPerSecond) : '-',
   });
   if (size === sizes[0]) console.log(`wasm: ${wasmSelection.reason}`);
 }
+if (tensorflowMissing !== undefined) console.log(`tensorflow: not measured: ${tensorflowMissing}`);
 console.log(`slices per second (higher is better); torch: ${python} with torch.set_num_threads(2)`);
 console.table(rows);
