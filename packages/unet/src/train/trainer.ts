@@ -200,11 +200,13 @@ function resolveWorkers(choice: number | 'auto', backend: BackendSelection, batc
 
 /**
  * Trains the U-Net on an HDF5 slice store and writes a model bundle: the best model by validation loss, or by
- * validation Dice with `monitor: 'dice'` (`model.json`, `weights.bin`), the manifest `brats-model.json`, `metrics.jsonl`, `training-curves.png` and the
- * last checkpoint. With `resume`, continues from the last completed epoch with the same weights, optimizer
- * state and data order.
+ * validation Dice with `monitor: 'dice'` (`model.json`, `weights.bin`), the manifest `brats-model.json`,
+ * `metrics.jsonl`, `training-curves.png` and the last checkpoint. With `resume`, continues from the last
+ * completed epoch with the same weights, optimizer state, data order and dropout draws. With `workers`, each
+ * step's gradients are computed on worker threads too (see startDataParallel).
  * @throws {TrainingError} when the store has no training or validation slices, the bundle already holds a run
- * (without `resume`), or `resume` finds a run with other options.
+ * (without `resume`), `resume` finds a run with other options, or `workers` cannot run (tensorflow backend, a
+ * count not below the batch size).
  * @throws {BackendError} when a forced backend cannot load.
  */
 export async function trainUnet(options: TrainOptions, callbacks: TrainCallbacks = {}): Promise<TrainResult> {
