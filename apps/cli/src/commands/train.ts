@@ -85,6 +85,8 @@ export function registerTrainCommand(program: Command, context: CliContext): voi
         },
         onResume: (done) => printLine(context, `resuming after epoch ${done}`),
         onThreads: (threads, why) => printLine(context, `threads: ${threads} (${why})`),
+        onMonitorChange: (previous, next, kept) =>
+          printLine(context, `monitor: ${next} instead of ${previous}; the kept model (epoch ${kept + 1}) stays until a later epoch has a better validation ${next}`),
         onEpochStart: (epoch, epochs, steps) => {
           batchSlices = options.batchSize ?? 128;
           progress = createProgress(context, `epoch ${epoch + 1}/${epochs}`, steps * batchSlices, 'slices');

@@ -11,6 +11,9 @@ import { loadLayersModel, saveLayersModel } from '../model-files.js';
 /** Name of the pointer file inside a bundle folder. */
 export const CHECKPOINT_POINTER = 'checkpoint.json';
 
+/** The validation figure that selects the kept model. */
+export type TrainMonitor = 'loss' | 'dice';
+
 /** Everything besides weights that a resumed run needs (JSON-able). */
 export interface TrainingState {
   /** Epochs completed (the next epoch to run is this number, 0-based). */
@@ -20,6 +23,8 @@ export interface TrainingState {
   bestValidationLoss: number;
   /** Mean validation Dice of the kept epoch (absent in runs saved before it was recorded). */
   bestValidationDice?: number;
+  /** The figure that picked the kept epoch (absent in runs saved before it was recorded: `loss`). */
+  monitor?: TrainMonitor;
   bestEpoch: number;
   /** Epochs without improvement, for early stopping. */
   epochsWithoutImprovement: number;

@@ -92,6 +92,22 @@ describe('trainUnet', () => {
     expect(saved.training.bestEpoch).toBe(best + 1);
   });
 
+  it('a resume may switch the monitor: the model kept by loss stays until a later epoch has a better Dice', async () => {
+    await trainUnet(tiny('switch', { epochs: 2 }));
+    const changes: Array<[string, string, number]> = [];
+    const result = await trainUnet(tiny('switch', { epochs: 5, resume: true, monitor: 'dice' }), {
+      onMonitorChange: (previous, next, kept) => changes.push([previous, next, kept]),
+    });
+    const losses = result.history.map((record) => record.validationLoss);
+    const dice = result.history.map((record) => record.validationDice[0]!);
+    // Epoch 2 (index 1) is kept by loss only when its validation loss is strictly lower.
+    const keptByLoss = losses[1]! < losses[0]! ? 1 : 0;
+    expect(changes).toEqual([['loss', 'dice', keptByLoss]]);
+    let expected = keptByLoss;
+    for (let epoch = 2; epoch < 5; epoch++) if (dice[epoch]! > dice[expected]!) expected = epoch;
+    expect(result.manifest.training!.bestEpoch).toBe(expected + 1);
+  });
+
   it('refuses a worker count that leaves a thread without slices', async () => {
     await expect(trainUnet(tiny('too-many-workers', { workers: 8 }))).rejects.toThrow(/workers \(8\) must be below the batch size \(8\)/);
     expect(existsSync(path.join(dir, 'too-many-workers', 'checkpoint.json'))).toBe(false);

@@ -31,7 +31,7 @@ import { createUnetManifest } from '../bundle.js';
 import { saveLayersModel } from '../model-files.js';
 import { SpatialDropout2D } from '../spatial-dropout.js';
 import { augmentBatch, DEFAULT_AUGMENTATION, type AugmentOptions } from './augment.js';
-import { loadCheckpoint, saveCheckpoint, type EpochRecord, type TrainingState } from './checkpoint.js';
+import { loadCheckpoint, saveCheckpoint, type EpochRecord, type TrainingState, type TrainMonitor } from './checkpoint.js';
 import { planEpoch } from './sampler.js';
 
 /** Training failed for a reason the user can fix (no validation data, a bundle in the way, …). */
@@ -80,13 +80,13 @@ export interface TrainOptions {
   workers?: number | 'auto';
   /**
    * What picks the kept model and drives early stopping: `loss` (default, the seed: lowest validation loss) or
-   * `dice` (highest mean validation Dice over the regions).
+   * `dice` (highest mean validation Dice over the regions). It only selects, so a resume may change it: the kept
+   * model stays until a later epoch beats its figure under the new monitor.
    */
   monitor?: TrainMonitor;
 }
 
-/** The validation figure that selects the best model. */
-export type TrainMonitor = 'loss' | 'dice';
+export type { TrainMonitor };
 
 /** Progress callbacks of {@link trainUnet}. */
 export interface TrainCallbacks {
@@ -96,6 +96,8 @@ export interface TrainCallbacks {
   onEpochEnd?: (record: EpochRecord, improved: boolean) => void;
   /** Resumed from a checkpoint after `epochsCompleted` epochs. */
   onResume?: (epochsCompleted: number) => void;
+  /** A resume changed the monitor; `keptEpoch` (0-based) stays the kept model until a later epoch beats it. */
+  onMonitorChange?: (previous: TrainMonitor, next: TrainMonitor, keptEpoch: number) => void;
   /** The number of threads that compute each step's gradients (1 = the main thread only) and why. */
   onThreads?: (threads: number, reason: string) => void;
 }
@@ -176,6 +178,10 @@ async function validate(
   };
 }
 
+function meanOf(values: readonly number[]): number {
+  return values.reduce((sum, value) => sum + value, 0) / values.length;
+}
+
 function fingerprintOf(values: Record<string, unknown>): string {
   return JSON.stringify(values);
 }
@@ -254,7 +260,6 @@ export async function trainUnet(options: TrainOptions, callbacks: TrainCallbacks
       data: path.basename(options.dataFile),
       // Single-thread runs keep the fingerprint they had before workers existed.
       ...(workers > 0 ? { shares: workers + 1 } : {}),
-      ...(monitor === 'loss' ? {} : { monitor }),
     });
 
     const optimizer = tf.train.adam(learningRate);
@@ -273,6 +278,16 @@ export async function trainUnet(options: TrainOptions, callbacks: TrainCallbacks
       model = resumed.model;
       state = resumed.state;
       callbacks.onResume?.(state.epochsCompleted);
+      const previous = state.monitor ?? 'loss';
+      const kept = state.history.find((record) => record.epoch === state.bestEpoch);
+      if (previous !== monitor && kept !== undefined) {
+        // The kept model's own figures become the ones to beat, and patience counts from its epoch.
+        state.bestValidationLoss = kept.validationLoss;
+        state.bestValidationDice = meanOf(kept.validationDice);
+        state.epochsWithoutImprovement = state.epochsCompleted - 1 - kept.epoch;
+        callbacks.onMonitorChange?.(previous, monitor, kept.epoch);
+      }
+      state.monitor = monitor;
     } else {
       model = buildUnet({ ...architecture, seed });
       state = {
@@ -280,6 +295,7 @@ export async function trainUnet(options: TrainOptions, callbacks: TrainCallbacks
         globalStep: 0,
         bestValidationLoss: Number.POSITIVE_INFINITY,
         bestValidationDice: Number.NEGATIVE_INFINITY,
+        monitor,
         bestEpoch: -1,
         epochsWithoutImprovement: 0,
         history: [],
@@ -414,7 +430,7 @@ export async function trainUnet(options: TrainOptions, callbacks: TrainCallbacks
         state.history.push(record);
         state.epochsCompleted = epoch + 1;
         state.elapsedSeconds += seconds;
-        const meanDice = validation.dice.reduce((sum, value) => sum + value, 0) / validation.dice.length;
+        const meanDice = meanOf(validation.dice);
         const improved = monitor === 'loss' ? validation.loss < state.bestValidationLoss : meanDice > (state.bestValidationDice ?? Number.NEGATIVE_INFINITY);
         if (improved) {
           state.bestValidationLoss = validation.loss;
