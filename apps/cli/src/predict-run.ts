@@ -25,7 +25,7 @@ import {
   type RegionName,
 } from '@brats/io';
 import { evaluateCase, summarizeCases, type CaseEvaluation, type EvaluationSummary } from '@brats/metrics';
-import { TRAINING_CURVES_FILE, predictCase, type CasePrediction } from '@brats/unet';
+import { TRAINING_CURVES_FILE, predictCase, resolveInference, type CasePrediction } from '@brats/unet';
 import { printLine, type CliContext } from './context.js';
 import { openEngine, type EngineChoice } from './engine-choice.js';
 import { UsageError } from './errors.js';
@@ -39,8 +39,10 @@ export interface PredictRunOptions {
   out: string;
   engine: EngineChoice;
   device?: string;
-  tta: boolean;
-  largestComponent: boolean;
+  /** Test-time flips; undefined: what the bundle chose on validation, else off. */
+  tta?: boolean;
+  /** Largest whole-tumour component only; undefined: what the bundle chose on validation, else off. */
+  largestComponent?: boolean;
   probabilities: boolean;
   figures: boolean;
   /** Title of the report (figures only). */
@@ -168,6 +170,10 @@ export async function runPrediction(context: CliContext, options: PredictRunOpti
     runtimeOnly: options.runtimeOnly === true,
   });
   printLine(context, `engine: ${engine.name} on ${engine.device} (${engine.reason})`);
+  const choice = { ...(options.tta === undefined ? {} : { tta: options.tta }), ...(options.largestComponent === undefined ? {} : { largestComponent: options.largestComponent }) };
+  const inference = resolveInference(manifest, choice);
+  const why = inference.source === 'bundle' ? 'as the bundle chose on its validation cases' : inference.source === 'caller' ? 'as asked' : 'the default';
+  printLine(context, `post-processing: tta ${inference.tta ? 'on' : 'off'}, largest component ${inference.largestComponent ? 'on' : 'off'} (${why})`);
   const progress = createProgress(context, 'predict', refs.length, 'cases');
   const cases: ReportCase[] = [];
   const evaluations: CaseEvaluation[] = [];
@@ -178,8 +184,7 @@ export async function runPrediction(context: CliContext, options: PredictRunOpti
         const caseData = await loadCase(ref);
         const labelMapping: LabelRegionMapping = manifest.regions.length === 1 ? WHOLE_TUMOUR_LABELS : LAYOUT_LABELS[ref.layout];
         const prediction = await predictCase(caseData, manifest, engine.runner, {
-          tta: options.tta,
-          largestComponent: options.largestComponent,
+          ...choice,
           labelMapping,
         });
         await writeNifti(path.join(options.out, `${ref.id}.nii.gz`), prediction.labels, { dtype: 'uint8', description: `@brats prediction ${manifest.regions.join('/')}` });

@@ -29,10 +29,10 @@ export interface ServerOptions {
   corsOrigin: string | undefined;
   /** Bearer token the /v1 routes and /metrics require; undefined means no authentication. */
   apiToken: string | undefined;
-  /** Average predictions over flipped slices. */
-  tta: boolean;
-  /** Keep only the largest whole-tumour component. */
-  largestComponent: boolean;
+  /** Average predictions over flipped slices; undefined: what the bundle chose on validation. */
+  tta: boolean | undefined;
+  /** Keep only the largest whole-tumour component; undefined: what the bundle chose on validation. */
+  largestComponent: boolean | undefined;
   /** Folder of the built viewer (index.html, app.js); undefined: the package's dist/viewer. */
   viewerDir: string | undefined;
   /** Log requests (pino, JSON lines on stdout). */
@@ -85,8 +85,8 @@ export function resolveServerOptions(overrides: Partial<ServerOptions>, environm
     requestTimeoutMs: checkInteger('requestTimeoutMs', pick('requestTimeoutMs', 'BRATS_REQUEST_TIMEOUT_MS', 120_000), 1),
     corsOrigin: overrides.corsOrigin ?? (environment.BRATS_CORS_ORIGIN || undefined),
     apiToken: overrides.apiToken ?? (environment.BRATS_API_TOKEN || undefined),
-    tta: overrides.tta ?? false,
-    largestComponent: overrides.largestComponent ?? false,
+    tta: overrides.tta,
+    largestComponent: overrides.largestComponent,
     viewerDir: overrides.viewerDir,
     logger: overrides.logger ?? false,
   };

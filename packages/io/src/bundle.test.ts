@@ -32,11 +32,18 @@ describe('model manifest', () => {
     expect(await readModelManifest(path.join(dir, 'ok'))).toEqual(manifest);
   });
 
+  it('keeps the inference settings chosen on validation', async () => {
+    const tuned: ModelManifest = { ...manifest, inference: { tta: true, largestComponent: false } };
+    await writeModelManifest(path.join(dir, 'tuned'), tuned);
+    expect((await readModelManifest(path.join(dir, 'tuned'))).inference).toEqual({ tta: true, largestComponent: false });
+  });
+
   it.each<[string, unknown, RegExp]>([
     ['another format', { ...manifest, format: 'keras' }, /not a brats-model manifest/],
     ['a newer version', { ...manifest, formatVersion: 2 }, /format version 2; this release reads version 1/],
     ['a channel count that disagrees with the input', { ...manifest, channels: ['FLAIR'] }, /one name per input channel/],
     ['a threshold of 1', { ...manifest, threshold: 1 }, /threshold must be in \(0, 1\)/],
+    ['inference settings that are not booleans', { ...manifest, inference: { tta: 'yes', largestComponent: false } }, /inference must be/],
   ])('rejects %s with a ModelBundleError', async (name, content, reason) => {
     const bundle = path.join(dir, name.replace(/ /g, '-'));
     await fs.mkdir(bundle, { recursive: true });

@@ -65,6 +65,17 @@ export interface TrainingRecord {
   slicesPerSecond?: number;
 }
 
+/**
+ * Inference settings chosen on the validation cases (as nnU-Net picks its post-processing on validation folds):
+ * predict applies them unless its caller says otherwise.
+ */
+export interface InferenceDefaults {
+  /** Average the probabilities over left-right and up-down flipped slices. */
+  tta: boolean;
+  /** Keep only the largest connected whole-tumour component. */
+  largestComponent: boolean;
+}
+
 /** The manifest `brats-model.json`. */
 export interface ModelManifest {
   format: 'brats-model';
@@ -84,6 +95,8 @@ export interface ModelManifest {
   training?: TrainingRecord;
   /** Validation metrics of the kept model (e.g. { dice: 0.87, loss: 0.21 } or per region). */
   validation?: Record<string, number>;
+  /** Inference settings that won on the validation cases; absent means plain prediction. */
+  inference?: InferenceDefaults;
   licence?: string;
   notes?: string;
 }
@@ -122,6 +135,12 @@ export async function readModelManifest(bundle: string): Promise<ModelManifest> 
   check(Array.isArray(manifest.regions) && manifest.regions.length === manifest.model.outputChannels, file, 'regions must list one region per output channel');
   check(typeof manifest.threshold === 'number' && manifest.threshold > 0 && manifest.threshold < 1, file, 'threshold must be in (0, 1)');
   check(manifest.preprocessing !== undefined && Array.isArray(manifest.preprocessing.cropSize), file, 'preprocessing is missing');
+  const inference = manifest.inference;
+  check(
+    inference === undefined || (typeof inference === 'object' && inference !== null && typeof inference.tta === 'boolean' && typeof inference.largestComponent === 'boolean'),
+    file,
+    'inference must be { "tta": true|false, "largestComponent": true|false }',
+  );
   return manifest;
 }
 

@@ -1,7 +1,7 @@
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { writePhantomDataset } from '@brats/io';
+import { readModelManifest, writeModelManifest, writePhantomDataset } from '@brats/io';
 import { writeUntrainedBundle } from '@brats/unet';
 import { NO_SHARED_DATA, referencePython, runPythonJson, sharedDataDir } from '@brats/vitest-config/fixtures';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -86,6 +86,21 @@ describe('brats predict', () => {
     expect((await runCaptured(['predict', '--model', path.join(dir, 'wt'), ...roles, '--out', out])).code).toBe(0);
     expect(await fs.readdir(out)).toContain('Phantom_001.nii.gz');
     expect((await runCaptured(['predict', '--model', path.join(dir, 'wt'), roles[0]!, '--out', out])).code).toBe(1);
+  });
+
+  it('applies the inference settings the bundle chose on validation unless told otherwise', async () => {
+    const tuned = path.join(dir, 'wt-tuned');
+    await fs.cp(path.join(dir, 'wt'), tuned, { recursive: true });
+    const manifest = { ...(await readModelManifest(tuned)), inference: { tta: true, largestComponent: true } };
+    await writeModelManifest(tuned, manifest);
+    const input = path.join(dir, 'phantoms', 'Phantom_001');
+    const byBundle = await runCaptured(['predict', '--model', tuned, input, '--out', path.join(dir, 'out-tuned'), '--engine', 'tfjs']);
+    expect(byBundle.code).toBe(0);
+    expect(byBundle.stdout).toMatch(/^post-processing: tta on, largest component on \(as the bundle chose on its validation cases\)$/m);
+    const overridden = await runCaptured(['predict', '--model', tuned, input, '--no-tta', '--out', path.join(dir, 'out-untuned'), '--engine', 'tfjs']);
+    expect(overridden.stdout).toMatch(/^post-processing: tta off, largest component on \(as the bundle chose on its validation cases\)$/m);
+    const plain = await runCaptured(['predict', '--model', path.join(dir, 'wt'), input, '--largest-component', '--out', path.join(dir, 'out-plain'), '--engine', 'tfjs']);
+    expect(plain.stdout).toMatch(/^post-processing: tta off, largest component on \(as asked\)$/m);
   });
 
   it('brats infer needs an exported model', async () => {

@@ -23,8 +23,10 @@ function describeCommand(command: Command, name: 'predict' | 'infer', context: C
     .requiredOption('--out <dir>', 'folder for the label maps (and figures, report)')
     .option('--engine <name>', `engine: ${ENGINE_CHOICES.join(', ')}`, defaultEngine)
     .option('--device <name>', 'device for the runtime engines (CPU, GPU, NPU, AUTO)')
-    .option('--tta', 'average predictions over flipped slices')
-    .option('--largest-component', 'keep only the largest whole-tumour component')
+    .option('--tta', 'average predictions over flipped slices (default: what the bundle chose on validation)')
+    .option('--no-tta', 'predict the slices as they are only')
+    .option('--largest-component', 'keep only the largest whole-tumour component (default: what the bundle chose on validation)')
+    .option('--no-largest-component', 'keep every predicted component')
     .option('--probabilities', 'also write float32 probability maps per region')
     .option('--figures', 'write the seed figures, overlay montages and report.html')
     .action(async (inputs: string[], flags: PredictFlags) => {
@@ -35,8 +37,8 @@ function describeCommand(command: Command, name: 'predict' | 'infer', context: C
         out: flags.out,
         engine: parseChoice('--engine', flags.engine, ENGINE_CHOICES),
         ...(flags.device === undefined ? {} : { device: flags.device }),
-        tta: flags.tta === true,
-        largestComponent: flags.largestComponent === true,
+        ...(flags.tta === undefined ? {} : { tta: flags.tta }),
+        ...(flags.largestComponent === undefined ? {} : { largestComponent: flags.largestComponent }),
         probabilities: flags.probabilities === true,
         figures: flags.figures === true,
         title: `brats ${name}`,

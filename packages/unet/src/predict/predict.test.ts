@@ -16,7 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildUnet } from '../model.js';
 import { saveLayersModel } from '../model-files.js';
 import { keepLargestComponent, labelComponents } from './components.js';
-import { predictCase, type SliceRunner } from './predictor.js';
+import { predictCase, resolveInference, type SliceRunner } from './predictor.js';
 import { TfjsEngine } from './tfjs-engine.js';
 
 const SHAPE = [12, 10, 6] as const;
@@ -123,6 +123,22 @@ describe('predictCase', () => {
     // identity 0.9, left-right flip 0, up-down flip 0.9 → 0.6 on the left; 0, 0.9, 0 → 0.3 on the right.
     expect(tta.probabilities[0]![voxel]).toBeCloseTo(0.6, 6);
     expect(tta.probabilities[0]![mirrored]).toBeCloseTo(0.3, 6);
+    // A bundle whose validation chose tta gets it without asking; the caller can still turn it off.
+    const tuned: ModelManifest = { ...manifestFor(1, [8, 8, 4]), inference: { tta: true, largestComponent: false } };
+    const byBundle = await predictCase(makeCase(), tuned, halfRunner);
+    expect(byBundle.probabilities[0]![mirrored]).toBeCloseTo(0.3, 6);
+    const refused = await predictCase(makeCase(), tuned, halfRunner, { tta: false });
+    expect(refused.probabilities[0]![mirrored]).toBe(0);
+  });
+
+  it('says where its tta and largest-component settings come from', () => {
+    const plain = manifestFor(1, [8, 8, 4]);
+    const tuned: ModelManifest = { ...plain, inference: { tta: true, largestComponent: true } };
+    expect(resolveInference(plain)).toEqual({ tta: false, largestComponent: false, source: 'default' });
+    expect(resolveInference(plain, { largestComponent: true })).toEqual({ tta: false, largestComponent: true, source: 'caller' });
+    expect(resolveInference(tuned)).toEqual({ tta: true, largestComponent: true, source: 'bundle' });
+    expect(resolveInference(tuned, { tta: false })).toEqual({ tta: false, largestComponent: true, source: 'bundle' });
+    expect(resolveInference(tuned, { tta: false, largestComponent: false })).toEqual({ tta: false, largestComponent: false, source: 'caller' });
   });
 
   it('rejects an engine that returns the wrong number of values', async () => {

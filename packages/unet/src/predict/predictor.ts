@@ -25,9 +25,15 @@ export interface SliceRunner {
 export interface PredictOptions {
   /** Slices per engine call (default 16). */
   batchSize?: number;
-  /** Average the probabilities of the slices as they are and flipped left-right and up-down. */
+  /**
+   * Average the probabilities of the slices as they are and flipped left-right and up-down
+   * (default: the manifest's `inference.tta`, else off).
+   */
   tta?: boolean;
-  /** Keep only the largest 26-connected whole-tumour component (inner regions are cut to it). */
+  /**
+   * Keep only the largest 26-connected whole-tumour component, inner regions cut to it
+   * (default: the manifest's `inference.largestComponent`, else off).
+   */
   largestComponent?: boolean;
   /** Probability threshold (default: the manifest's). */
   threshold?: number;
@@ -48,6 +54,27 @@ export interface CasePrediction {
   labels: Volume<'uint8'>;
   /** Seconds spent in the engine. */
   inferenceSeconds: number;
+}
+
+/** The test-time settings a prediction runs with, and whether they came from the caller or the bundle. */
+export interface ResolvedInference {
+  tta: boolean;
+  largestComponent: boolean;
+  /** 'bundle' when at least one setting was left to the manifest's validation-chosen defaults. */
+  source: 'caller' | 'bundle' | 'default';
+}
+
+/**
+ * Settles tta and largest-component: the caller's choice where given, else the manifest's `inference`
+ * (chosen on the validation cases when the model was made), else off.
+ */
+export function resolveInference(manifest: ModelManifest, options: Pick<PredictOptions, 'tta' | 'largestComponent'> = {}): ResolvedInference {
+  const fromBundle = manifest.inference !== undefined && (options.tta === undefined || options.largestComponent === undefined);
+  return {
+    tta: options.tta ?? manifest.inference?.tta ?? false,
+    largestComponent: options.largestComponent ?? manifest.inference?.largestComponent ?? false,
+    source: fromBundle ? 'bundle' : options.tta !== undefined || options.largestComponent !== undefined ? 'caller' : 'default',
+  };
 }
 
 function flipSlices(values: Float32Array, batch: number, height: number, width: number, channels: number, axis: 'height' | 'width'): Float32Array {
@@ -95,6 +122,7 @@ export async function predictCase(
 ): Promise<CasePrediction> {
   const batchSize = options.batchSize ?? 16;
   const threshold = options.threshold ?? manifest.threshold;
+  const inference = resolveInference(manifest, options);
   const prepared = preprocessCase(caseData, manifest.preprocessing);
   const [depth, height, width, channels] = prepared.shape;
   const [modelHeight, modelWidth, modelChannels] = manifest.model.inputShape;
@@ -119,7 +147,7 @@ export async function predictCase(
     const count = Math.min(batchSize, depth - start);
     const input = prepared.image.subarray(start * sliceValues, (start + count) * sliceValues);
     const output = await runChecked(input, count);
-    if (options.tta === true) {
+    if (inference.tta) {
       for (const axis of ['width', 'height'] as const) {
         const flipped = await runChecked(flipSlices(input, count, height, width, channels, axis), count);
         const restored = flipSlices(flipped, count, height, width, K, axis);
@@ -139,7 +167,7 @@ export async function predictCase(
   const grid = caseData.channels[0];
   const shape3 = [grid.shape[0], grid.shape[1], grid.shape[2]] as const;
   const wtIndex = regions.indexOf('WT');
-  if (options.largestComponent === true && wtIndex >= 0) masks[wtIndex] = keepLargestComponent(masks[wtIndex]!, shape3);
+  if (inference.largestComponent && wtIndex >= 0) masks[wtIndex] = keepLargestComponent(masks[wtIndex]!, shape3);
   // The regions are nested: ET inside TC inside WT.
   const tcIndex = regions.indexOf('TC');
   const etIndex = regions.indexOf('ET');
