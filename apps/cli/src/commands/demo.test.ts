@@ -21,6 +21,8 @@ describe('brats demo', () => {
     for (const step of ['1/5 synthesise 6 phantom cases', '2/5 convert to HDF5 slices (crop 48x48x32', '3/5 train a U-Net', '4/5 export model/model.onnx, predict the', '5/5 evaluate and report']) {
       expect(stdout).toContain(step);
     }
+    // Training says how many threads it uses (two where the gradient worker can run beside the main thread).
+    expect(stdout).toMatch(/^ {4}threads: [12] \(.+\)$/m);
     // The exported model runs on ONNX Runtime (or OpenVINO where installed), the edge engines.
     expect(stdout).toMatch(/^engine: (onnxruntime|openvino) on /m);
     expect(stdout).toMatch(/^held-out test WT Dice: \d\.\d{4} \(mean over [1-9]\d* case\(s\)\)/m);
