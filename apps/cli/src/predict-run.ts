@@ -40,9 +40,9 @@ export interface PredictRunOptions {
   engine: EngineChoice;
   device?: string;
   /** Test-time flips; undefined: what the bundle chose on validation, else off. */
-  tta?: boolean;
+  tta?: boolean | undefined;
   /** Largest whole-tumour component only; undefined: what the bundle chose on validation, else off. */
-  largestComponent?: boolean;
+  largestComponent?: boolean | undefined;
   probabilities: boolean;
   figures: boolean;
   /** Title of the report (figures only). */
@@ -170,8 +170,7 @@ export async function runPrediction(context: CliContext, options: PredictRunOpti
     runtimeOnly: options.runtimeOnly === true,
   });
   printLine(context, `engine: ${engine.name} on ${engine.device} (${engine.reason})`);
-  const choice = { ...(options.tta === undefined ? {} : { tta: options.tta }), ...(options.largestComponent === undefined ? {} : { largestComponent: options.largestComponent }) };
-  const inference = resolveInference(manifest, choice);
+  const inference = resolveInference(manifest, options);
   const why = inference.source === 'bundle' ? 'as the bundle chose on its validation cases' : inference.source === 'caller' ? 'as asked' : 'the default';
   printLine(context, `post-processing: tta ${inference.tta ? 'on' : 'off'}, largest component ${inference.largestComponent ? 'on' : 'off'} (${why})`);
   const progress = createProgress(context, 'predict', refs.length, 'cases');
@@ -184,7 +183,8 @@ export async function runPrediction(context: CliContext, options: PredictRunOpti
         const caseData = await loadCase(ref);
         const labelMapping: LabelRegionMapping = manifest.regions.length === 1 ? WHOLE_TUMOUR_LABELS : LAYOUT_LABELS[ref.layout];
         const prediction = await predictCase(caseData, manifest, engine.runner, {
-          ...choice,
+          tta: inference.tta,
+          largestComponent: inference.largestComponent,
           labelMapping,
         });
         await writeNifti(path.join(options.out, `${ref.id}.nii.gz`), prediction.labels, { dtype: 'uint8', description: `@brats prediction ${manifest.regions.join('/')}` });

@@ -84,8 +84,8 @@ export async function segmentJob(record: JobRecord, directory: string, model: Lo
   const loadSeconds = (performance.now() - started) / 1000;
   const labelMapping = model.manifest.regions.length === 1 ? WHOLE_TUMOUR_LABELS : LAYOUT_LABELS[ref.layout];
   const prediction = await predictCase(caseData, model.manifest, model.engine, {
-    ...(options.tta === undefined ? {} : { tta: options.tta }),
-    ...(options.largestComponent === undefined ? {} : { largestComponent: options.largestComponent }),
+    tta: options.tta,
+    largestComponent: options.largestComponent,
     labelMapping,
   });
   await writeNifti(path.join(directory, MASK_FILE), prediction.labels, { dtype: 'uint8', description: `@brats ${model.manifest.regions.join('/')}` });

@@ -27,14 +27,14 @@ export interface PredictOptions {
   batchSize?: number;
   /**
    * Average the probabilities of the slices as they are and flipped left-right and up-down
-   * (default: the manifest's `inference.tta`, else off).
+   * (undefined: the manifest's `inference.tta`, else off).
    */
-  tta?: boolean;
+  tta?: boolean | undefined;
   /**
    * Keep only the largest 26-connected whole-tumour component, inner regions cut to it
-   * (default: the manifest's `inference.largestComponent`, else off).
+   * (undefined: the manifest's `inference.largestComponent`, else off).
    */
-  largestComponent?: boolean;
+  largestComponent?: boolean | undefined;
   /** Probability threshold (default: the manifest's). */
   threshold?: number;
   /** Label convention of the written label map (default: the case's layout's). */
