@@ -1,7 +1,6 @@
-import { promises as fs } from 'node:fs';
+import { existsSync, promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { existsSync } from 'node:fs';
 import { assignSplits, convertDataset, readModelManifest, writePhantomDataset } from '@brats/io';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { locateGradientWorker } from '../parallel/data-parallel.js';

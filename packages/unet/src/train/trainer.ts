@@ -391,23 +391,21 @@ export async function trainUnet(options: TrainOptions, callbacks: TrainCallbacks
           const batch = store.readBatch('train', indices);
           const masks = Float32Array.from(batch.masks);
           if (augmentation !== undefined) augmentBatch(batch.images, masks, batch.shape, outputChannels, augmentRandom, augmentation);
+          const x = tf.tensor4d(batch.images, batch.shape as [number, number, number, number]);
+          const y = tf.tensor4d(masks, batch.maskShape as [number, number, number, number]);
           let loss: number;
-          if (parallel === undefined) {
-            const lossTensor = tf.tidy(() => {
-              const x = tf.tensor4d(batch.images, batch.shape as [number, number, number, number]);
-              const y = tf.tensor4d(masks, batch.maskShape as [number, number, number, number]);
-              return optimizer.minimize(() => computeCombinedLoss(y, model.apply(x, { training: true }) as tf.Tensor4D), true) as tf.Scalar;
-            });
-            loss = (await lossTensor.data())[0]!;
-            lossTensor.dispose();
-          } else {
-            const x = tf.tensor4d(batch.images, batch.shape as [number, number, number, number]);
-            const y = tf.tensor4d(masks, batch.maskShape as [number, number, number, number]);
-            try {
+          try {
+            if (parallel === undefined) {
+              const lossTensor = tf.tidy(
+                () => optimizer.minimize(() => computeCombinedLoss(y, model.apply(x, { training: true }) as tf.Tensor4D), true) as tf.Scalar,
+              );
+              loss = (await lossTensor.data())[0]!;
+              lossTensor.dispose();
+            } else {
               loss = await parallel.step(model, optimizer, x, y, state.globalStep);
-            } finally {
-              tf.dispose([x, y]);
             }
+          } finally {
+            tf.dispose([x, y]);
           }
           if (!Number.isFinite(loss)) throw new TrainingError(`the loss became ${loss} at epoch ${epoch + 1}, step ${step + 1}; lower --lr`);
           lossSum += loss * indices.length;
