@@ -1,33 +1,16 @@
 /**
  * Errors of @brats/io. Every error has a stable `code` and structured fields; messages say what was
  * expected, what was found and what to do, and never interpolate whole objects.
+ *
+ * The base class and the errors that scoring throws too (`BratsError`, `ArgumentError`, `ShapeMismatchError`)
+ * come from @brats/metrics, which depends on nothing, and are re-exported here: one class of each exists at
+ * run time, so `instanceof` holds whichever package an error comes from.
  */
+import { BratsError } from '@brats/metrics';
 
-/** Base class of every error the @brats packages throw on purpose. */
-export class BratsError extends Error {
-  /** Stable machine-readable identifier, e.g. `NIFTI_FORMAT`. */
-  readonly code: string;
+export { BratsError, ArgumentError, ShapeMismatchError } from '@brats/metrics';
 
-  constructor(code: string, message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.name = new.target.name;
-    this.code = code;
-  }
-}
-
-/** A function was called with an argument it cannot accept (a programming or usage error). */
-export class ArgumentError extends BratsError {
-  readonly functionName: string;
-  readonly argument: string;
-
-  constructor(functionName: string, argument: string, reason: string) {
-    super('ARGUMENT', `${functionName}(): argument '${argument}' ${reason}`);
-    this.functionName = functionName;
-    this.argument = argument;
-  }
-}
-
-/** A NIfTI file is unreadable: truncated, wrong magic, unsupported dtype, too large, … */
+/** A NIfTI file is unreadable: truncated, wrong magic, unsupported dtype, too large, …; code `NIFTI_FORMAT`. */
 export class NiftiFormatError extends BratsError {
   readonly path: string;
   readonly reason: string;
@@ -39,7 +22,7 @@ export class NiftiFormatError extends BratsError {
   }
 }
 
-/** A dataset folder or one of its cases does not match any known layout or is inconsistent. */
+/** A dataset folder or one of its cases does not match any known layout or is inconsistent; code `DATASET`. */
 export class DatasetError extends BratsError {
   readonly path: string;
   readonly caseId: string | undefined;
@@ -50,17 +33,5 @@ export class DatasetError extends BratsError {
     this.path = path;
     this.caseId = caseId;
     this.reason = reason;
-  }
-}
-
-/** Two arrays or volumes that must agree in shape do not. */
-export class ShapeMismatchError extends BratsError {
-  readonly expected: readonly number[];
-  readonly actual: readonly number[];
-
-  constructor(what: string, expected: readonly number[], actual: readonly number[]) {
-    super('SHAPE_MISMATCH', `${what}: expected shape [${expected.join(', ')}], found [${actual.join(', ')}]`);
-    this.expected = expected;
-    this.actual = actual;
   }
 }

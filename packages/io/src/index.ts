@@ -13,6 +13,8 @@ export * from './layouts/dataset.js';
 export * from './preprocess.js';
 export * from './inspect.js';
 export * from './layouts/label-maps.js';
+export { pairPredictionsWithReferences } from './layouts/prediction-pairs.js';
+export type { PairPredictionsOptions, PredictionPairing } from './layouts/prediction-pairs.js';
 export * from './bundle.js';
 export * from './hdf5/index.js';
 export * from './phantom/index.js';

@@ -2,9 +2,10 @@
 // process CPU time are both printed: on a shared machine the CPU time is the steadier number.
 // Run: pnpm --filter @brats/metrics build && pnpm --filter @brats/metrics bench
 //   (or `pnpm turbo run bench --filter @brats/metrics`, which builds first). Options: --repeat N (default 5).
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { gunzipSync } from 'node:zlib';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const dist = path.join(here, '..', 'dist', 'index.js');
@@ -12,8 +13,7 @@ if (!existsSync(dist)) {
   console.error(`metrics-bench: ${dist} is missing; build first: pnpm --filter @brats/metrics build`);
   process.exit(1);
 }
-const { computeHd95, computeSurfaceMetrics, evaluateCase, BRATS2017_LABELS } = await import(dist);
-const { readNifti, regionMask } = await import('@brats/io');
+const { computeHd95, computeSurfaceMetrics, evaluateCase, regionMask, BRATS2017_LABELS } = await import(dist);
 const { sharedDataDir } = await import('@brats/vitest-config/fixtures');
 
 const repeatIndex = process.argv.indexOf('--repeat');
@@ -47,6 +47,18 @@ function shift(mask, by) {
         if (a >= 0 && a < ni && b >= 0 && b < nj && c >= 0 && c < nk) out[a + ni * (b + nj * c)] = 1;
       }
   return out;
+}
+
+// This package depends on no NIfTI reader, so the bench reads the sample's label map itself: a little-endian
+// NIfTI-1 uint8 file, the form of the shared BraTS samples.
+function readLabelMap(file) {
+  const bytes = gunzipSync(readFileSync(file));
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (view.getInt32(0, true) !== 348 || view.getInt16(70, true) !== 2) throw new Error(`${file}: not a little-endian NIfTI-1 uint8 file`);
+  const dims = [view.getInt16(42, true), view.getInt16(44, true), view.getInt16(46, true)];
+  if (dims.some((n, axis) => n !== shape[axis])) throw new Error(`${file}: shape [${dims.join(', ')}], expected [${shape.join(', ')}]`);
+  const offset = Math.floor(view.getFloat32(108, true));
+  return new Uint8Array(bytes.buffer, bytes.byteOffset + offset, ni * nj * nk).slice();
 }
 
 function time(label, run) {
@@ -85,9 +97,8 @@ const data = sharedDataDir();
 let caseLabels;
 if (data) {
   const caseId = 'Brats18_CBICA_AQN_1';
-  const seg = await readNifti(path.join(data, 'brats2018-sample', caseId, `${caseId}_seg.nii.gz`));
-  caseLabels = seg.data;
-  const wt = regionMask(seg.data, BRATS2017_LABELS, 'WT');
+  caseLabels = readLabelMap(path.join(data, 'brats2018-sample', caseId, `${caseId}_seg.nii.gz`));
+  const wt = regionMask(caseLabels, BRATS2017_LABELS, 'WT');
   pairs.push({ name: `real WT (${caseId}) vs itself shifted (3,-2,1)`, prediction: shift(wt, [3, -2, 1]), reference: wt });
 } else {
   console.log('(real BraTS pair skipped: ../shared/data is not present)');

@@ -2,7 +2,7 @@
  * Metric accumulators in MONAI's style: `update` computes a metric for one case (one value per region) and keeps
  * it, `aggregate` reduces everything kept so far, `reset` forgets it. Each has the options of its pure function.
  */
-import { ArgumentError } from '@brats/io';
+import { ArgumentError } from './errors.js';
 import { checkConvention, type EmptyConvention } from './conventions.js';
 import { DEFAULT_THRESHOLD, computeSoftDice, countConfusion, overlapUnchecked, type OverlapMetricName, OVERLAP_METRIC_NAMES } from './overlap.js';
 import { nanMean, nanMedian } from './statistics.js';

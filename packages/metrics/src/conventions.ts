@@ -8,7 +8,7 @@
  *   is the worst score (Dice, IoU 0; distances = the image diagonal in mm). A ratio whose denominator is 0 is 1
  *   when prediction and reference are identical, else 0.
  */
-import { ArgumentError } from '@brats/io';
+import { ArgumentError } from './errors.js';
 import type { GridShape, GridSpacing } from './validate.js';
 
 /** How metrics treat empty masks; see the module comment and the package README. */

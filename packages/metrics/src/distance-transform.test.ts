@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ArgumentError, ShapeMismatchError } from '@brats/io';
+import { ArgumentError, ShapeMismatchError } from './errors.js';
 import { computeSquaredDistanceTransform, type GridShape, type GridSpacing } from './index.js';
 import { maskWith, seededRandom } from './test-helpers.js';
 

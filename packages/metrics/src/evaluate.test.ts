@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ArgumentError, ShapeMismatchError } from '@brats/io';
+import { ArgumentError, ShapeMismatchError } from './errors.js';
 import {
   BRATS2017_LABELS,
   MSD_LABELS,

@@ -2,7 +2,8 @@
  * Case evaluation as the CLI uses it: two label maps of any layout → per-region overlap, surface-distance and
  * volume metrics; and a summary over cases.
  */
-import { ArgumentError, regionMask, type LabelRegionMapping, type RegionName } from '@brats/io';
+import { ArgumentError } from './errors.js';
+import { regionMask, type LabelRegionMapping, type RegionName } from './labels.js';
 import { checkConvention, type EmptyConvention } from './conventions.js';
 import { countConfusion, overlapUnchecked } from './overlap.js';
 import { checkLabelValues, checkMapping, checkRegions, voxelVolumeMl } from './regions.js';

@@ -1,6 +1,7 @@
 /**
  * @brats/metrics: overlap and surface-distance metrics for brain-tumour segmentations, BraTS regions and
- * MONAI-style accumulators. Pure typed-array math: no tensors, no file I/O.
+ * MONAI-style accumulators, case and folder evaluation and their JSON/CSV forms. Pure typed-array math: no tensors,
+ * no file I/O, no dependency.
  */
 export type { GridShape, GridSpacing, VoxelValues } from './validate.js';
 export { EMPTY_CONVENTIONS, DEFAULT_EMPTY_CONVENTION, imageDiagonalMm } from './conventions.js';
@@ -65,15 +66,44 @@ export type {
   SoftDiceMetricOptions,
   HausdorffDistanceMetricOptions,
 } from './accumulator.js';
-// The label conventions and errors of @brats/io, so users of the metrics need not import io for them.
 export {
+  evaluateCases,
+  DEFAULT_AFFINE_TOLERANCE,
+} from './evaluate-cases.js';
+export type {
+  GridAffine,
+  GridAffineRow,
+  LabelMapShape,
+  PredictionLabelMap,
+  ReferenceLabelMap,
+  CasePair,
+  EvaluationProblem,
+  EvaluationProblemKind,
+  EvaluateCasesOptions,
+  EvaluationProgress,
+  EvaluationResult,
+} from './evaluate-cases.js';
+export { evaluationToJson, evaluationToCsv, CASE_METRIC_NAMES } from './evaluation-output.js';
+export type {
+  CaseMetricName,
+  EvaluationJson,
+  CaseEvaluationJson,
+  RegionEvaluationJson,
+  MetricStatisticsJson,
+} from './evaluation-output.js';
+// The label conventions and the shared errors are defined here, in the package with no dependency;
+// @brats/io re-exports them under the same names.
+export {
+  REGION_NAMES,
   MSD_LABELS,
   BRATS2017_LABELS,
   BRATS2023_LABELS,
+  WHOLE_TUMOUR_LABELS,
   LABEL_MAPPINGS,
-  REGION_NAMES,
   getLabelMapping,
-  ArgumentError,
-  ShapeMismatchError,
-} from '@brats/io';
-export type { LabelRegionMapping, RegionName } from '@brats/io';
+  allowedLabels,
+  regionMask,
+  convertLabels,
+} from './labels.js';
+export type { LabelRegionMapping, RegionName } from './labels.js';
+export { BratsError, ArgumentError, ShapeMismatchError } from './errors.js';

@@ -2,7 +2,7 @@
  * Overlap metrics from binary masks or thresholded probability maps: confusion counts, Dice, soft Dice, IoU,
  * sensitivity, specificity and precision.
  */
-import { ArgumentError } from '@brats/io';
+import { ArgumentError } from './errors.js';
 import { checkConvention, type EmptyConvention } from './conventions.js';
 import { checkSameLength, checkThreshold, checkValues, type VoxelValues } from './validate.js';
 

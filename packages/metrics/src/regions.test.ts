@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ArgumentError } from '@brats/io';
+import { ArgumentError } from './errors.js';
 import {
   BRATS2017_LABELS,
   BRATS2023_LABELS,

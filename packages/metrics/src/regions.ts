@@ -1,7 +1,8 @@
 /**
  * BraTS regions (WT, TC, ET) from label maps of any layout, through a label → region mapping, and region volumes.
  */
-import { ArgumentError, REGION_NAMES, allowedLabels, regionMask, type LabelRegionMapping, type RegionName } from '@brats/io';
+import { ArgumentError } from './errors.js';
+import { REGION_NAMES, allowedLabels, regionMask, type LabelRegionMapping, type RegionName } from './labels.js';
 import { DEFAULT_THRESHOLD } from './overlap.js';
 import { checkSpacing, checkThreshold, checkValues, type GridSpacing, type VoxelValues } from './validate.js';
 

@@ -2,13 +2,16 @@
  * Surface distances against an independent implementation: scipy's binary_erosion (6-connected cross, outside
  * the volume is background) and distance_transform_edt with sampling, run by the Debian python3.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { gunzipSync } from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
 import { NO_SHARED_DATA, referencePython, runPythonJson, sharedDataDir } from '@brats/vitest-config/fixtures';
-import { BRATS2017_LABELS, MSD_LABELS, readNifti, regionMask } from '@brats/io';
 import {
+  BRATS2017_LABELS,
+  MSD_LABELS,
+  regionMask,
   computeSurfaceDistances,
   computeSurfaceMetrics,
   evaluateCase,
@@ -69,6 +72,33 @@ function scipySurface(prediction: Uint8Array, reference: Uint8Array, shape: Grid
     JSON.stringify(shape),
     JSON.stringify(spacing),
   ]);
+}
+
+interface LabelFile {
+  data: Uint8Array;
+  shape: GridShape;
+  spacing: GridSpacing;
+}
+
+/**
+ * Reads a little-endian NIfTI-1 uint8 label map, the form of the shared samples. Written here because this
+ * package depends on no reader, and a second, minimal reader is what an independent check wants anyway.
+ */
+function readLabelFile(file: string): LabelFile {
+  const raw = readFileSync(file);
+  const bytes = file.endsWith('.gz') ? gunzipSync(raw) : raw;
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (view.getInt32(0, true) !== 348) throw new Error(`${file}: not a little-endian NIfTI-1 file`);
+  const datatype = view.getInt16(70, true);
+  if (datatype !== 2) throw new Error(`${file}: datatype ${datatype}, expected 2 (uint8)`);
+  const shape: GridShape = [view.getInt16(42, true), view.getInt16(44, true), view.getInt16(46, true)];
+  const spacing: GridSpacing = [view.getFloat32(80, true), view.getFloat32(84, true), view.getFloat32(88, true)];
+  const offset = Math.floor(view.getFloat32(108, true));
+  const slope = view.getFloat32(112, true);
+  const inter = view.getFloat32(116, true);
+  if (slope !== 0 && (slope !== 1 || inter !== 0)) throw new Error(`${file}: scaled values (scl_slope ${slope})`);
+  const count = shape[0] * shape[1] * shape[2];
+  return { data: new Uint8Array(bytes.buffer, bytes.byteOffset + offset, count).slice(), shape, spacing };
 }
 
 function sorted(values: Float64Array): number[] {
@@ -132,12 +162,11 @@ describe.skipIf(!python)(python ? 'surface distances against scipy' : `surface d
   describe.skipIf(!data)(data ? 'real BraTS labels' : `real BraTS labels (${NO_SHARED_DATA})`, () => {
     const caseDir = (caseId: string) => path.join(data!, 'brats2018-sample', caseId, `${caseId}_seg.nii.gz`);
 
-    const volumes = new Map<string, ReturnType<typeof readNifti>>();
+    const volumes = new Map<string, LabelFile>();
     async function wholeTumour(caseId: string): Promise<{ mask: Uint8Array; shape: GridShape; spacing: GridSpacing }> {
-      if (!volumes.has(caseId)) volumes.set(caseId, readNifti(caseDir(caseId)));
-      const volume = await volumes.get(caseId)!;
-      const [ni, nj, nk] = volume.shape;
-      return { mask: regionMask(volume.data, BRATS2017_LABELS, 'WT'), shape: [ni, nj, nk], spacing: volume.spacing };
+      if (!volumes.has(caseId)) volumes.set(caseId, readLabelFile(caseDir(caseId)));
+      const volume = volumes.get(caseId)!;
+      return { mask: regionMask(volume.data, BRATS2017_LABELS, 'WT'), shape: volume.shape, spacing: volume.spacing };
     }
 
     it.each([
@@ -155,26 +184,30 @@ describe.skipIf(!python)(python ? 'surface distances against scipy' : `surface d
       expect(Math.abs(metrics.hausdorff - expected.hausdorff)).toBeLessThan(1e-3);
       expect(Math.abs(metrics.assd - expected.assd)).toBeLessThan(1e-3);
     });
+  });
+});
 
-    it('MSD labels of a case against its BraTS 2017 labels agree perfectly through their mappings', async () => {
-      const brats = await readNifti(caseDir('Brats18_CBICA_AQN_1'));
-      const msd = await readNifti(path.join(data!, 'msd-task01-sample', 'labelsTr', 'BRATS_901.nii.gz'));
-      const [ni, nj, nk] = brats.shape;
-      const result = evaluateCase({
-        prediction: msd.data,
-        predictionMapping: MSD_LABELS,
-        reference: brats.data,
-        referenceMapping: BRATS2017_LABELS,
-        shape: [ni, nj, nk],
-        spacing: brats.spacing,
-      });
-      for (const region of ['WT', 'TC', 'ET'] as const) {
-        const metrics = result.regions[region]!;
-        expect(metrics.dice).toBe(1);
-        expect(metrics.hd95).toBe(0);
-        expect(metrics.volumeMl.reference).toBeGreaterThan(0);
-        expect(metrics.volumeMl.prediction).toBe(metrics.volumeMl.reference);
-      }
+describe.skipIf(!data)(data ? 'evaluateCase on real labels' : `evaluateCase on real labels (${NO_SHARED_DATA})`, () => {
+  const caseDir = (caseId: string) => path.join(data!, 'brats2018-sample', caseId, `${caseId}_seg.nii.gz`);
+
+  it('MSD labels of a case against its BraTS 2017 labels agree perfectly through their mappings', () => {
+    const brats = readLabelFile(caseDir('Brats18_CBICA_AQN_1'));
+    const msd = readLabelFile(path.join(data!, 'msd-task01-sample', 'labelsTr', 'BRATS_901.nii.gz'));
+    expect(msd.shape).toEqual(brats.shape);
+    const result = evaluateCase({
+      prediction: msd.data,
+      predictionMapping: MSD_LABELS,
+      reference: brats.data,
+      referenceMapping: BRATS2017_LABELS,
+      shape: brats.shape,
+      spacing: brats.spacing,
     });
+    for (const region of ['WT', 'TC', 'ET'] as const) {
+      const metrics = result.regions[region]!;
+      expect(metrics.dice).toBe(1);
+      expect(metrics.hd95).toBe(0);
+      expect(metrics.volumeMl.reference).toBeGreaterThan(0);
+      expect(metrics.volumeMl.prediction).toBe(metrics.volumeMl.reference);
+    }
   });
 });

@@ -5,7 +5,7 @@
  * eroded in 2D); each directed set holds the distances in mm from every surface voxel of one mask to the nearest
  * surface voxel of the other, read off an exact distance transform.
  */
-import { ArgumentError } from '@brats/io';
+import { ArgumentError } from './errors.js';
 import { checkConvention, imageDiagonalMm, type EmptyConvention } from './conventions.js';
 import { squaredDistanceTransform } from './distance-transform.js';
 import { DEFAULT_THRESHOLD } from './overlap.js';

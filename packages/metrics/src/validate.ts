@@ -2,7 +2,7 @@
  * Argument checks shared by every public function of @brats/metrics, so each error names the function and
  * the argument it rejects.
  */
-import { ArgumentError, ShapeMismatchError } from '@brats/io';
+import { ArgumentError, ShapeMismatchError } from './errors.js';
 
 /** A 3D grid shape `[i, j, k]` in NIfTI order (i varies fastest in memory); a 2D slice is `[i, j, 1]`. */
 export type GridShape = readonly [number, number, number];

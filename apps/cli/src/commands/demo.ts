@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { assignSplits, convertDataset, writeFileAtomic, writePhantomDataset } from '@brats/io';
+import { evaluationToJson } from '@brats/metrics';
 import { exportBundleToOnnx, trainUnet, TRAINING_CURVES_FILE } from '@brats/unet';
 import type { Command } from 'commander';
 import { printLine, type CliContext } from '../context.js';
@@ -8,7 +9,6 @@ import { parseInteger } from '../parse.js';
 import { runPrediction } from '../predict-run.js';
 import { createProgress, type ProgressReporter } from '../progress.js';
 import { caseTable, figureBlocks, summaryTable, writeReport } from '../report.js';
-import { evaluationToJson } from './evaluate.js';
 
 /** The demo's recipe: the seed's pipeline at a size that trains in minutes on two cores. */
 export const DEMO_RECIPE = {

@@ -83,6 +83,20 @@ describe('brats evaluate', () => {
     expect(stderr).toContain('shape [10, 10, 2] differs from the reference [10, 10, 4]');
   });
 
+  it('reports a prediction whose affine differs, and still scores the other cases', async () => {
+    const predDir = path.join(dir, 'pred-affine');
+    const moved: Affine = [[-1, 0, 0, 12], affine[1], affine[2], affine[3]];
+    await writeNifti(path.join(predDir, 'Case_A.nii.gz'), createVolume('uint8', block(2), shape, { affine: moved }));
+    await writeNifti(path.join(predDir, 'Case_B.nii.gz'), createVolume('uint8', block(2), shape, { affine }));
+    const { code, stdout, stderr } = await runCaptured(['evaluate', '--pred', predDir, '--ref', path.join(dir, 'ref'), '--regions', 'wt']);
+    expect(code).toBe(2);
+    expect(stderr).toContain(`case Case_A: ${path.join(predDir, 'Case_A.nii.gz')}: affine differs from the reference's (not on the same grid)`);
+    expect(stderr).toContain(`case Case_C: no prediction in ${predDir}`);
+    expect(stderr).toContain('2 problem(s):');
+    expect(stdout).toContain('summary over 1 cases (monai convention)');
+    expect(stdout).toMatch(/Case_B\s+1\.0000\s+0\.00/);
+  });
+
   it('rejects bad options with exit code 1', async () => {
     expect((await runCaptured(['evaluate', '--pred', dir, '--ref', dir, '--regions', 'all'])).code).toBe(1);
     expect((await runCaptured(['evaluate', '--pred', dir])).code).toBe(1);
