@@ -1,14 +1,20 @@
 /**
  * Which engine runs a bundle: the runtime engines of @brats/ncs2-runtime (OpenVINO, ONNX Runtime) and the
- * TensorFlow.js engine of @brats/unet, registered here at the lowest priority so that `auto` uses it only when
- * no runtime engine can run the bundle (not installed, or no model.onnx yet).
+ * TensorFlow.js engine of @brats/unet. TensorFlow.js is registered here, once, at the lowest priority and lazily:
+ * its code loads only when `auto` finds no runtime engine that can run the bundle (not installed, or no
+ * model.onnx yet) or when it is asked for by name, so inference on a runtime engine never loads it.
  */
 import { ModelBundleError, readModelManifest } from '@brats/io';
-import { EngineUnavailableError, openBundleEngine, registerEngine, type InferenceEngine } from '@brats/ncs2-runtime';
-import { tfjsEngineFactory } from '@brats/unet';
+import { EngineUnavailableError, lazyEngineFactory, openBundleEngine, registerEngine, type EngineFactory, type InferenceEngine } from '@brats/ncs2-runtime';
 import { UsageError } from './errors.js';
 
-registerEngine('tfjs', tfjsEngineFactory, 0);
+const TFJS_REMEDY = 'Install @brats/unet (npm install @brats/unet) to run TensorFlow.js models, or run brats export on a machine that has it';
+
+registerEngine(
+  'tfjs',
+  lazyEngineFactory('tfjs', async (): Promise<EngineFactory> => (await import('@brats/unet')).tfjsEngineFactory, TFJS_REMEDY),
+  0,
+);
 
 /** Engine names the commands accept. */
 export const ENGINE_CHOICES = ['auto', 'tfjs', 'onnxruntime', 'openvino'] as const;
@@ -38,13 +44,23 @@ export async function openEngine(
     if (choice === 'tfjs') throw new UsageError('--engine tfjs is not a runtime engine: use brats predict, or --engine auto, onnxruntime or openvino');
     if (manifest.files.onnx === undefined) throw new ModelBundleError(bundle, 'has no model.onnx for the runtime engines; run brats export first');
   }
-  const selection = await openBundleEngine(bundle, choice, {
-    ...(options.device === undefined ? {} : { device: options.device }),
-    ...(options.threads === undefined ? {} : { threads: options.threads }),
-  });
-  if (options.runtimeOnly === true && selection.engine.name === 'tfjs') {
-    await selection.engine.dispose();
-    throw new EngineUnavailableError('auto', 'neither OpenVINO nor ONNX Runtime can run here', 'Install onnxruntime-node or openvino-node');
+  let selection;
+  try {
+    selection = await openBundleEngine(
+      bundle,
+      choice,
+      {
+        ...(options.device === undefined ? {} : { device: options.device }),
+        ...(options.threads === undefined ? {} : { threads: options.threads }),
+      },
+      // brats infer never falls back to TensorFlow.js (and never loads it).
+      options.runtimeOnly === true ? { except: ['tfjs'] } : {},
+    );
+  } catch (error) {
+    if (options.runtimeOnly === true && error instanceof EngineUnavailableError && error.engine === 'auto') {
+      throw new EngineUnavailableError('auto', `neither OpenVINO nor ONNX Runtime can run here (${error.reason})`, 'Install onnxruntime-node or openvino-node', { cause: error });
+    }
+    throw error;
   }
   return { runner: selection.engine, name: selection.engine.name, device: selection.engine.device, reason: selection.reason };
 }

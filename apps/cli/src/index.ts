@@ -1,5 +1,5 @@
 import { Command, CommanderError } from 'commander';
-import { COMMANDS } from './commands/index.js';
+import { COMMANDS, findCommand } from './commands/index.js';
 import type { CliContext } from './context.js';
 import { EXIT, describeError } from './errors.js';
 
@@ -38,9 +38,17 @@ export async function runCli(argv: readonly string[], options: RunCliOptions = {
       writeErr: (text) => stderr.write(text),
     })
     .showHelpAfterError('(run with --help for usage)');
-  for (const register of COMMANDS) register(program, context);
-  program.commands.forEach((command) => command.exitOverride());
   try {
+    const entry = findCommand(argv);
+    if (entry !== undefined) {
+      (await entry.load())(program, context);
+    } else {
+      // The listing only: names, arguments and summaries from the catalogue, no command's code loaded.
+      for (const { name, summary } of COMMANDS) program.command(name).description(summary);
+      const terms = new Map(COMMANDS.map(({ name, args }) => [name, `${name} [options]${args === '' ? '' : ` ${args}`}`]));
+      program.configureHelp({ subcommandTerm: (command) => terms.get(command.name()) ?? command.name() });
+    }
+    program.commands.forEach((command) => command.exitOverride());
     await program.parseAsync([...argv], { from: 'user' });
     return context.exitCode;
   } catch (error) {

@@ -6,11 +6,8 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import {
   BratsError,
-  LAYOUT_LABELS,
-  WHOLE_TUMOUR_LABELS,
+  TRAINING_CURVES_FILE,
   createVolume,
-  loadCase,
-  openDataset,
   readModelManifest,
   regionMask,
   renderOverlayMontage,
@@ -19,16 +16,13 @@ import {
   writeNifti,
   writePng,
   type CanonicalCase,
-  type CaseRef,
-  type LabelRegionMapping,
   type ModelManifest,
   type RegionName,
 } from '@brats/io';
 import { evaluateCase, summarizeCases, type CaseEvaluation, type EvaluationSummary } from '@brats/metrics';
-import { TRAINING_CURVES_FILE, predictCase, resolveInference, type CasePrediction } from '@brats/unet';
+import { resolveCaseInputs, resolveInference, segmentCase, type Segmentation } from '@brats/ncs2-runtime';
 import { printLine, type CliContext } from './context.js';
 import { openEngine, type EngineChoice } from './engine-choice.js';
-import { UsageError } from './errors.js';
 import { createProgress } from './progress.js';
 import { caseTable, figureBlocks, summaryTable, writeReport, type ReportCase } from './report.js';
 
@@ -63,47 +57,6 @@ export interface PredictRunResult {
   reportPath?: string;
 }
 
-const ROLES = ['flair', 't1w', 't1gd', 't2w'] as const;
-
-function stripNifti(name: string): string {
-  return name.replace(/\.nii(\.gz)?$/, '');
-}
-
-/**
- * Turns command-line inputs into cases: dataset or case folders (any layout), 4D NIfTI files (channels in the
- * Decathlon order FLAIR, T1w, T1gd, T2w), or four `role=file` arguments (flair=, t1w=, t1gd=, t2w=) for one case.
- * @throws {UsageError} for a role given twice, missing roles or a path that does not exist.
- */
-export async function resolveInputs(inputs: readonly string[]): Promise<CaseRef[]> {
-  const roles = new Map<string, string>();
-  const refs: CaseRef[] = [];
-  for (const input of inputs) {
-    const match = /^(flair|t1w|t1gd|t2w)=(.+)$/i.exec(input);
-    if (match !== null) {
-      const role = match[1]!.toLowerCase();
-      if (roles.has(role)) throw new UsageError(`${role}= is given twice`);
-      roles.set(role, match[2]!);
-      continue;
-    }
-    const stat = await fs.stat(input).catch(() => undefined);
-    if (stat === undefined) throw new UsageError(`${input}: no such file or folder`);
-    if (stat.isDirectory()) {
-      refs.push(...(await openDataset(input)).cases);
-    } else {
-      refs.push({ id: stripNifti(path.basename(input)), layout: 'msd', images: [input], frames: [0, 1, 2, 3] });
-    }
-  }
-  if (roles.size > 0) {
-    const missing = ROLES.filter((role) => !roles.has(role));
-    if (missing.length > 0) throw new UsageError(`four modality files are needed; missing ${missing.map((r) => `${r}=`).join(', ')}`);
-    const flair = roles.get('flair')!;
-    const id = stripNifti(path.basename(flair)).replace(/[_-](flair|t2f)$/i, '');
-    refs.push({ id, layout: 'brats2017', images: ROLES.map((role) => roles.get(role)!) });
-  }
-  if (refs.length === 0) throw new UsageError('no input: give a dataset folder, case folders, 4D NIfTI files or flair= t1w= t1gd= t2w= files');
-  return refs;
-}
-
 /** Slices to show: up to `count` of the largest tumour area (reference, else prediction), at least 5 apart. */
 function chooseSlices(mask: Uint8Array, shape: readonly [number, number, number], count: number): number[] {
   const [nx, ny, nz] = shape;
@@ -130,7 +83,7 @@ function sliceDice(a: Uint8Array, b: Uint8Array, offset: number, length: number)
   return total === 0 ? 1 : (2 * intersection) / total;
 }
 
-async function writeCaseFigures(out: string, caseData: CanonicalCase, prediction: CasePrediction, truthWt: Uint8Array | undefined): Promise<string[]> {
+async function writeCaseFigures(out: string, caseData: CanonicalCase, prediction: Segmentation, truthWt: Uint8Array | undefined): Promise<string[]> {
   const flair = caseData.channels[0];
   const shape = [flair.shape[0], flair.shape[1], flair.shape[2]] as const;
   const predictedWt = prediction.masks[prediction.regions.indexOf('WT')]!;
@@ -163,7 +116,7 @@ async function writeCaseFigures(out: string, caseData: CanonicalCase, prediction
  */
 export async function runPrediction(context: CliContext, options: PredictRunOptions): Promise<PredictRunResult> {
   const manifest: ModelManifest = await readModelManifest(options.model);
-  const resolved = await resolveInputs(options.inputs);
+  const resolved = await resolveCaseInputs(options.inputs);
   const refs = options.onlyCases === undefined ? resolved : resolved.filter((ref) => options.onlyCases!.includes(ref.id));
   const engine = await openEngine(options.model, options.engine, {
     ...(options.device === undefined ? {} : { device: options.device }),
@@ -177,16 +130,13 @@ export async function runPrediction(context: CliContext, options: PredictRunOpti
   const cases: ReportCase[] = [];
   const evaluations: CaseEvaluation[] = [];
   const failures: string[] = [];
+  let labelConvention: string | undefined;
   try {
     for (const [index, ref] of refs.entries()) {
       try {
-        const caseData = await loadCase(ref);
-        const labelMapping: LabelRegionMapping = manifest.regions.length === 1 ? WHOLE_TUMOUR_LABELS : LAYOUT_LABELS[ref.layout];
-        const prediction = await predictCase(caseData, manifest, engine.runner, {
-          tta: inference.tta,
-          largestComponent: inference.largestComponent,
-          labelMapping,
-        });
+        const prediction = await segmentCase(ref, manifest, engine.runner, { tta: options.tta, largestComponent: options.largestComponent });
+        const caseData = prediction.case;
+        labelConvention ??= prediction.labelMapping.name;
         await writeNifti(path.join(options.out, `${ref.id}.nii.gz`), prediction.labels, { dtype: 'uint8', description: `@brats prediction ${manifest.regions.join('/')}` });
         if (options.probabilities) {
           for (const [r, region] of prediction.regions.entries()) {
@@ -197,9 +147,7 @@ export async function runPrediction(context: CliContext, options: PredictRunOpti
             await writeNifti(path.join(options.out, `${ref.id}_prob_${region}.nii.gz`), volume);
           }
         }
-        const voxelMl = (prediction.labels.spacing[0] * prediction.labels.spacing[1] * prediction.labels.spacing[2]) / 1000;
-        const volumesMl: Record<string, number> = {};
-        prediction.regions.forEach((region, r) => (volumesMl[region] = prediction.masks[r]!.reduce((sum, v) => sum + v, 0) * voxelMl));
+        const volumesMl: Record<string, number> = { ...prediction.volumesMl };
         const entry: ReportCase = { id: ref.id, volumesMl, figures: [] };
         let truthWt: Uint8Array | undefined;
         if (caseData.labels !== undefined) {
@@ -209,7 +157,7 @@ export async function runPrediction(context: CliContext, options: PredictRunOpti
             {
               caseId: ref.id,
               prediction: prediction.labels.data,
-              predictionMapping: labelMapping,
+              predictionMapping: prediction.labelMapping,
               reference: caseData.labels.data,
               referenceMapping: caseData.labelMapping,
               shape: [nx, ny, nz],
@@ -235,7 +183,7 @@ export async function runPrediction(context: CliContext, options: PredictRunOpti
   const result: PredictRunResult = { cases, evaluations, summary, failures, engine: `${engine.name} (${engine.device})` };
   await writeFileAtomic(
     path.join(options.out, 'predictions.json'),
-    `${JSON.stringify({ model: path.resolve(options.model), engine: result.engine, regions: manifest.regions, cases: cases.map(({ id, volumesMl, evaluation }) => ({ id, volumesMl, dice: evaluation === undefined ? null : Object.fromEntries(Object.entries(evaluation.regions).map(([r, v]) => [r, v.dice])) })), failures }, null, 2)}\n`,
+    `${JSON.stringify({ model: path.resolve(options.model), engine: result.engine, regions: manifest.regions, labels: labelConvention ?? null, tta: inference.tta, largestComponent: inference.largestComponent, cases: cases.map(({ id, volumesMl, evaluation }) => ({ id, volumesMl, dice: evaluation === undefined ? null : Object.fromEntries(Object.entries(evaluation.regions).map(([r, v]) => [r, v.dice])) })), failures }, null, 2)}\n`,
   );
   if (options.figures) {
     const reportPath = path.join(options.out, 'report.html');

@@ -5,5 +5,5 @@ export { ApiError, QueueFullError } from './errors.js';
 export { JobStore, SCAN_ROLES, isJobId, type JobRecord, type JobStatus, type JobTimings, type MaskLabel, type ScanRole } from './job-store.js';
 export { JobService, type JobServiceOptions } from './jobs.js';
 export { createServerMetrics, type ServerMetrics } from './metrics.js';
-export { segmentJob, describeLabels, caseRefFor, MASK_FILE, type LoadedModel, type SegmentOptions, type SegmentationResult } from './segment.js';
+export { segmentJob, MASK_FILE, type LoadedModel, type SegmentOptions, type SegmentationResult } from './segment.js';
 export { stageUpload, SCAN_FIELD, type StagedUpload } from './upload.js';

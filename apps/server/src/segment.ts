@@ -1,18 +1,7 @@
-/** One job's work: read the uploaded scans, segment them with the loaded engine, write the mask and volumes. */
+/** One job's work: the job's uploaded files become a case, segmented by the runtime's one segmentation path. */
 import path from 'node:path';
-import {
-  LAYOUT_LABELS,
-  REGION_NAMES,
-  WHOLE_TUMOUR_LABELS,
-  loadCase,
-  writeNifti,
-  type CaseRef,
-  type LabelRegionMapping,
-  type ModelManifest,
-  type RegionName,
-} from '@brats/io';
-import type { InferenceEngine } from '@brats/ncs2-runtime';
-import { predictCase } from '@brats/unet';
+import { writeNifti, type ModelManifest, type RegionName } from '@brats/io';
+import { caseRefFromFiles, describeLabels, segmentCase, type CaseFiles, type InferenceEngine } from '@brats/ncs2-runtime';
 import { SCAN_ROLES, type JobRecord, type MaskLabel } from './job-store.js';
 
 /** The model every job shares: loaded once at start-up. */
@@ -30,6 +19,10 @@ export interface SegmentationResult {
   volumesMl: Partial<Record<RegionName, number>>;
   shape: [number, number, number];
   labels: MaskLabel[];
+  /** The label convention of the mask (e.g. `wt`, `brats2017`, `msd`). */
+  labelConvention: string;
+  /** One line per choice the segmentation made. */
+  reasons: string[];
   loadSeconds: number;
   inferenceSeconds: number;
 }
@@ -46,24 +39,11 @@ export interface SegmentOptions {
 /** The name of the mask file in a job folder. */
 export const MASK_FILE = 'mask.nii.gz';
 
-/** Each label value of `mapping` with the innermost region it belongs to, for the viewer's colours. */
-export function describeLabels(mapping: LabelRegionMapping): MaskLabel[] {
-  return Object.entries(mapping.labels)
-    .map(([value, meaning]) => {
-      const number = Number(value);
-      const regions = REGION_NAMES.filter((region) => mapping.regions[region].includes(number));
-      return { value: number, region: regions[regions.length - 1] ?? 'WT', meaning };
-    })
-    .sort((a, b) => a.value - b.value);
-}
-
-/** The case a job's uploaded files make. */
-export function caseRefFor(record: JobRecord, directory: string): CaseRef {
+/** The files a job's upload made, under its `inputs/` folder. */
+function jobFiles(record: JobRecord, directory: string): CaseFiles {
   const input = (name: string): string => path.join(directory, 'inputs', name);
-  if (record.inputKind === '4d') {
-    return { id: record.id, layout: 'msd', images: [input(record.inputFiles.scan!)], frames: [0, 1, 2, 3] };
-  }
-  return { id: record.id, layout: 'brats2017', images: SCAN_ROLES.map((role) => input(record.inputFiles[role]!)) };
+  if (record.inputKind === '4d') return { scan: input(record.inputFiles.scan!) };
+  return Object.fromEntries(SCAN_ROLES.map((role) => [role, input(record.inputFiles[role]!)])) as Record<(typeof SCAN_ROLES)[number], string>;
 }
 
 /**
@@ -72,38 +52,30 @@ export function caseRefFor(record: JobRecord, directory: string): CaseRef {
  * @throws {DatasetError} for scans that cannot be read or do not share one grid; the engine's errors.
  */
 export async function segmentJob(record: JobRecord, directory: string, model: LoadedModel, options: SegmentOptions): Promise<SegmentationResult> {
+  const ref = caseRefFromFiles(record.id, jobFiles(record, directory));
+  const segmentation = await segmentCase(ref, model.manifest, model.engine, {
+    tta: options.tta,
+    largestComponent: options.largestComponent,
+    load: { labels: false, maxBytes: options.maxDecompressedBytes },
+  });
   const started = performance.now();
-  const ref = caseRefFor(record, directory);
-  const caseData = await loadCase(ref, { labels: false, maxBytes: options.maxDecompressedBytes });
   if (record.inputKind === '4d') {
     // The viewer shows one sequence at a time; level 1 keeps this cheap next to inference.
     for (const [index, role] of SCAN_ROLES.entries()) {
-      await writeNifti(path.join(directory, 'scans', `${role}.nii.gz`), caseData.channels[index]!, { compressionLevel: 1 });
+      await writeNifti(path.join(directory, 'scans', `${role}.nii.gz`), segmentation.case.channels[index]!, { compressionLevel: 1 });
     }
   }
-  const loadSeconds = (performance.now() - started) / 1000;
-  const labelMapping = model.manifest.regions.length === 1 ? WHOLE_TUMOUR_LABELS : LAYOUT_LABELS[ref.layout];
-  const prediction = await predictCase(caseData, model.manifest, model.engine, {
-    tta: options.tta,
-    largestComponent: options.largestComponent,
-    labelMapping,
-  });
-  await writeNifti(path.join(directory, MASK_FILE), prediction.labels, { dtype: 'uint8', description: `@brats ${model.manifest.regions.join('/')}` });
-  const [sx, sy, sz] = prediction.labels.spacing;
-  const voxelMl = (sx * sy * sz) / 1000;
-  const volumesMl: Partial<Record<RegionName, number>> = {};
-  prediction.regions.forEach((region, r) => {
-    let count = 0;
-    for (const value of prediction.masks[r]!) count += value;
-    volumesMl[region] = count * voxelMl;
-  });
-  const [nx, ny, nz] = prediction.labels.shape;
+  const scansSeconds = (performance.now() - started) / 1000;
+  await writeNifti(path.join(directory, MASK_FILE), segmentation.labels, { dtype: 'uint8', description: `@brats ${model.manifest.regions.join('/')}` });
+  const [nx, ny, nz] = segmentation.labels.shape;
   return {
-    regions: [...prediction.regions],
-    volumesMl,
+    regions: [...segmentation.regions],
+    volumesMl: segmentation.volumesMl,
     shape: [nx, ny, nz],
-    labels: describeLabels(labelMapping),
-    loadSeconds,
-    inferenceSeconds: prediction.inferenceSeconds,
+    labels: describeLabels(segmentation.labelMapping),
+    labelConvention: segmentation.labelMapping.name,
+    reasons: segmentation.reasons,
+    loadSeconds: segmentation.timings.load + scansSeconds,
+    inferenceSeconds: segmentation.timings.inference,
   };
 }

@@ -1,7 +1,6 @@
 /** Start-up: load the model and its engine once, open the job store, build the app and listen. */
 import { readModelManifest } from '@brats/io';
-import { openBundleEngine, registerEngine } from '@brats/ncs2-runtime';
-import { tfjsEngineFactory } from '@brats/unet';
+import { openBundleEngine } from '@brats/ncs2-runtime';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from './app.js';
 import { JobStore } from './job-store.js';
@@ -9,9 +8,6 @@ import { JobService } from './jobs.js';
 import { createServerMetrics } from './metrics.js';
 import { resolveServerOptions, type ServerOptions } from './options.js';
 import type { LoadedModel } from './segment.js';
-
-// The lowest priority: `auto` uses TensorFlow.js only when no runtime engine (OpenVINO, ONNX Runtime) can run the bundle.
-registerEngine('tfjs', tfjsEngineFactory, 0);
 
 /** A server with its model loaded and its job service started. */
 export interface BratsServer {

@@ -12,6 +12,10 @@ import type { RegionName } from './regions.js';
 
 /** File name of the manifest inside a bundle folder. */
 export const MODEL_MANIFEST_FILE = 'brats-model.json';
+/** The training log of a bundle: one JSON line per epoch. */
+export const TRAINING_LOG_FILE = 'metrics.jsonl';
+/** The training-curves figure of a bundle (loss and validation Dice per epoch). */
+export const TRAINING_CURVES_FILE = 'training-curves.png';
 /** Manifest format version this release writes and reads. */
 export const MODEL_MANIFEST_VERSION = 1;
 

@@ -53,3 +53,17 @@ export function firstLine(error: unknown): string {
   const text = error instanceof Error ? error.message : String(error);
   return (text.split('\n')[0] ?? text).trim();
 }
+
+/** Inputs that do not make a case: a missing file, a modality role given twice or missing, nothing given at all. */
+export class CaseInputError extends BratsError {
+  /** The input at fault (a path or a `role=` argument), or '' when the whole set is at fault. */
+  readonly input: string;
+  /** What is wrong, one line. */
+  readonly reason: string;
+
+  constructor(input: string, reason: string) {
+    super('CASE_INPUT', input === '' ? reason : `${input}: ${reason}`);
+    this.input = input;
+    this.reason = reason;
+  }
+}

@@ -1,7 +1,7 @@
 import { ArgumentError, ModelBundleError } from '@brats/io';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { EngineFactory, InferenceEngine } from './engine.js';
-import { EngineUnavailableError, UnknownEngineError, createEngine, listEngines, openBundleEngine, registerEngine, unregisterEngine } from './index.js';
+import { EngineUnavailableError, UnknownEngineError, createEngine, lazyEngineFactory, listEngines, openBundleEngine, registerEngine, unregisterEngine } from './index.js';
 
 function fakeFactory(name: string, available: boolean): EngineFactory {
   const engine: InferenceEngine = {
@@ -28,6 +28,7 @@ function fakeFactory(name: string, available: boolean): EngineFactory {
 afterEach(() => {
   unregisterEngine('fast');
   unregisterEngine('broken');
+  unregisterEngine('lazy');
 });
 
 describe('engine registry', () => {
@@ -63,6 +64,33 @@ describe('engine registry', () => {
     ['x', Number.NaN],
   ])('rejects registering %j with priority %d', (name, priority) => {
     expect(() => registerEngine(name, fakeFactory('x', true), priority)).toThrow(ArgumentError);
+  });
+});
+
+describe('lazyEngineFactory', () => {
+  it('loads its module only when an engine is created, once', async () => {
+    let loads = 0;
+    registerEngine('lazy', lazyEngineFactory('lazy', async () => (loads++, fakeFactory('lazy', true)), 'install lazy'), 100);
+    expect(loads).toBe(0);
+    expect(listEngines()[0]).toBe('lazy');
+    expect(loads).toBe(0);
+    expect((await createEngine('auto')).engine.name).toBe('lazy');
+    await createEngine('lazy');
+    expect(loads).toBe(1);
+  });
+
+  it('makes a module that does not load an unavailable engine, which auto passes over', async () => {
+    const missing = lazyEngineFactory('lazy', () => import('@brats/no-such-package' as string) as Promise<EngineFactory>, 'Install @brats/no-such-package');
+    registerEngine('lazy', missing, 100);
+    const selection = await createEngine('auto').catch((error: unknown) => error);
+    // auto falls through to the built-in engines; whichever of them runs here, lazy is listed as passed over.
+    if (selection instanceof EngineUnavailableError) expect(selection.message).toMatch(/lazy: its module did not load: Cannot find (package|module) '@brats\/no-such-package'/);
+    else expect((selection as { fallbacks: { name: string; reason: string }[] }).fallbacks[0]!.reason).toMatch(/^its module did not load: Cannot find (package|module) '@brats\/no-such-package'/);
+    const error = await createEngine('lazy').catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(EngineUnavailableError);
+    expect((error as EngineUnavailableError).remedy).toBe('Install @brats/no-such-package');
+    const probe = await missing.probe();
+    expect(probe).toMatchObject({ name: 'lazy', installed: false, devices: [], remedy: 'Install @brats/no-such-package' });
   });
 });
 

@@ -5,7 +5,7 @@
 import { ArgumentError } from '@brats/io';
 import type { EngineFactory, EngineOptions, EngineProbe, InferenceEngine } from './engine.js';
 import { ModelBundleError } from '@brats/io';
-import { EngineUnavailableError, UnknownEngineError } from './errors.js';
+import { EngineUnavailableError, UnknownEngineError, firstLine } from './errors.js';
 import { ONNXRUNTIME_ENGINE, onnxRuntimeFactory } from './onnxruntime-engine.js';
 import { OPENVINO_ENGINE, openvinoFactory } from './openvino-engine.js';
 
@@ -93,11 +93,17 @@ export async function createEngine(name: string, options: EngineOptions = {}): P
 /**
  * Creates an engine and loads `bundle` into it. A named engine must run and load it. `auto` tries the engines
  * from the highest priority down and takes the first that is installed and can read one of the bundle's model
- * files (so a bundle without model.onnx falls through to an engine registered for TensorFlow.js models).
+ * files (so a bundle without model.onnx falls through to an engine registered for TensorFlow.js models);
+ * `selection.except` names engines `auto` must not try (they are not even loaded).
  * @throws {UnknownEngineError} for an unregistered name; {@link EngineUnavailableError} when nothing can run it;
  *   {@link ModelBundleError} when a named engine finds no file it reads in the bundle.
  */
-export async function openBundleEngine(bundle: string, name: string, options: EngineOptions = {}): Promise<EngineSelection> {
+export async function openBundleEngine(
+  bundle: string,
+  name: string,
+  options: EngineOptions = {},
+  selection: { readonly except?: readonly string[] } = {},
+): Promise<EngineSelection> {
   if (name !== AUTO_ENGINE) {
     const selection = await createEngine(name, options);
     try {
@@ -109,7 +115,7 @@ export async function openBundleEngine(bundle: string, name: string, options: En
     return selection;
   }
   const fallbacks: EngineFallback[] = [];
-  for (const candidate of listEngines()) {
+  for (const candidate of listEngines().filter((engineName) => !(selection.except ?? []).includes(engineName))) {
     let engine: InferenceEngine;
     try {
       engine = await registry.get(candidate)!.factory.create(options);
@@ -133,4 +139,36 @@ export async function openBundleEngine(bundle: string, name: string, options: En
     return { engine, reason, fallbacks };
   }
   throw new EngineUnavailableError(AUTO_ENGINE, `no engine can run ${bundle} here (${fallbacks.map((f) => `${f.name}: ${f.reason}`).join('; ')})`, 'Install onnxruntime-node or openvino-node, or run brats export on the bundle');
+}
+
+/**
+ * A factory whose code loads only when an engine is first created or probed, so that registering an engine
+ * costs nothing for the runs that never use it (the CLI registers TensorFlow.js this way). A module that cannot
+ * be loaded (not installed) makes the engine unavailable, with `remedy`, instead of failing the caller.
+ * @example registerEngine('tfjs', lazyEngineFactory('tfjs', async () => (await import('@brats/unet')).tfjsEngineFactory, 'Install @brats/unet'), 0);
+ */
+export function lazyEngineFactory(name: string, load: () => Promise<EngineFactory>, remedy: string): EngineFactory {
+  let loaded: Promise<EngineFactory> | undefined;
+  const factory = async (): Promise<EngineFactory> => {
+    loaded ??= load();
+    try {
+      return await loaded;
+    } catch (error) {
+      loaded = undefined;
+      throw new EngineUnavailableError(name, `its module did not load: ${firstLine(error)}`, remedy, { cause: error });
+    }
+  };
+  return {
+    async create(options: EngineOptions): Promise<InferenceEngine> {
+      return (await factory()).create(options);
+    },
+    async probe(): Promise<EngineProbe> {
+      try {
+        return await (await factory()).probe();
+      } catch (error) {
+        if (!(error instanceof EngineUnavailableError)) throw error;
+        return { name, installed: false, devices: [], reason: error.reason, remedy };
+      }
+    },
+  };
 }

@@ -1,6 +1,8 @@
 import { UnknownEngineError, benchmarkEngine, createEngine, type EngineOptions, type IrPrecision, type PerformanceHint } from '@brats/ncs2-runtime';
 import type { Command } from 'commander';
 import { printLine, type CliContext } from '../context.js';
+// Registers the TensorFlow.js engine, so that --engine tfjs can be timed too.
+import '../engine-choice.js';
 import { UsageError } from '../errors.js';
 import { parseChoice, parseInteger } from '../parse.js';
 

@@ -1,6 +1,8 @@
 import { probeEngines, type EngineProbe } from '@brats/ncs2-runtime';
 import type { Command } from 'commander';
 import { printLine, type CliContext } from '../context.js';
+// Registers the TensorFlow.js engine, so that the listing shows every engine the commands can use.
+import '../engine-choice.js';
 
 /** Which engine `--engine auto` would take, from the probes (highest priority first), and why. */
 function describeAuto(probes: readonly EngineProbe[]): { engine: string | null; reason: string } {

@@ -1,20 +1,110 @@
+/**
+ * The catalogue of `brats` sub-commands. Each command's code (and what it imports: TensorFlow.js, HDF5, the
+ * server) loads only when that command runs, so `brats --help` and the inference commands start fast; the
+ * names, arguments and one-line summaries here are what `brats --help` lists without loading any of them.
+ */
 import type { Command } from 'commander';
 import type { CliContext } from '../context.js';
-import { registerBenchCommand } from './bench.js';
-import { registerConvertCommand } from './convert.js';
-import { registerEnginesCommand } from './engines.js';
-import { registerDemoCommand } from './demo.js';
-import { registerEvaluateCommand } from './evaluate.js';
-import { registerExportCommand } from './export.js';
-import { registerFetchCommand } from './fetch.js';
-import { registerInspectCommand } from './inspect.js';
-import { registerInferCommand, registerPredictCommand } from './predict.js';
-import { registerServeCommand } from './serve.js';
-import { registerSynthCommand } from './synth.js';
-import { registerTrainCommand } from './train.js';
 
 /** A `brats` sub-command: adds itself to the program. */
 export type CommandRegistration = (program: Command, context: CliContext) => void;
 
+/** One sub-command: its name, its positional arguments as help shows them, its summary, and how to load it. */
+export interface CommandEntry {
+  readonly name: string;
+  readonly args: string;
+  readonly summary: string;
+  readonly load: () => Promise<CommandRegistration>;
+}
+
 /** Every sub-command, in the order `brats --help` lists them. */
-export const COMMANDS: readonly CommandRegistration[] = [registerDemoCommand, registerFetchCommand, registerSynthCommand, registerInspectCommand, registerConvertCommand, registerTrainCommand, registerPredictCommand, registerEvaluateCommand, registerExportCommand, registerInferCommand, registerEnginesCommand, registerBenchCommand, registerServeCommand];
+export const COMMANDS: readonly CommandEntry[] = [
+  {
+    name: 'demo',
+    args: '',
+    summary: 'run the whole pipeline on synthetic phantoms (synth, convert, train, predict, evaluate, report)',
+    load: async () => (await import('./demo.js')).registerDemoCommand,
+  },
+  {
+    name: 'fetch',
+    args: '',
+    summary: 'download a Medical Segmentation Decathlon task (default Task01_BrainTumour, 7.6 GB), verify its MD5, extract it',
+    load: async () => (await import('./fetch.js')).registerFetchCommand,
+  },
+  {
+    name: 'synth',
+    args: '',
+    summary: 'write synthetic glioma phantoms (FLAIR, T1w, T1gd, T2w, labels) in a dataset layout, so every step runs without a download',
+    load: async () => (await import('./synth.js')).registerSynthCommand,
+  },
+  {
+    name: 'inspect',
+    args: '<path>',
+    summary: 'summarise a NIfTI file (header, dtype, shape, spacing, affine, values, labels), a dataset folder or an HDF5 slice store',
+    load: async () => (await import('./inspect.js')).registerInspectCommand,
+  },
+  {
+    name: 'convert',
+    args: '<dataset>',
+    summary: 'convert a dataset folder (Decathlon Task01, BraTS 2017-2021, BraTS 2023+) into an HDF5 slice store for training',
+    load: async () => (await import('./convert.js')).registerConvertCommand,
+  },
+  {
+    name: 'train',
+    args: '',
+    summary: 'train the 2D U-Net on an HDF5 slice store and write a model bundle (resumable with --resume)',
+    load: async () => (await import('./train.js')).registerTrainCommand,
+  },
+  {
+    name: 'predict',
+    args: '<input...>',
+    summary: 'segment scans with a model bundle: label maps on the scan grid, optional figures and report',
+    load: async () => (await import('./predict.js')).registerPredictCommand,
+  },
+  {
+    name: 'evaluate',
+    args: '',
+    summary: 'score predicted label maps against a reference dataset (Dice, IoU, HD95, ASSD, volumes per region)',
+    load: async () => (await import('./evaluate.js')).registerEvaluateCommand,
+  },
+  {
+    name: 'export',
+    args: '<bundle>',
+    summary: 'export a model bundle for the edge: model.onnx, and OpenVINO IR FP32 (+ FP16 with --fp16)',
+    load: async () => (await import('./export.js')).registerExportCommand,
+  },
+  {
+    name: 'infer',
+    args: '<input...>',
+    summary: 'brats predict on an edge runtime engine (OpenVINO, else ONNX Runtime)',
+    load: async () => (await import('./predict.js')).registerInferCommand,
+  },
+  {
+    name: 'engines',
+    args: '',
+    summary: 'list the inference engines (OpenVINO, ONNX Runtime): installed or not, versions, devices',
+    load: async () => (await import('./engines.js')).registerEnginesCommand,
+  },
+  {
+    name: 'bench',
+    args: '',
+    summary: "time a model bundle on an inference engine: latency per batch, slices/s, a 144-slice scan (the seed's --stats)",
+    load: async () => (await import('./bench.js')).registerBenchCommand,
+  },
+  {
+    name: 'serve',
+    args: '',
+    summary: 'serve the segmentation API and the browser viewer (upload scans, get tumour masks)',
+    load: async () => (await import('./serve.js')).registerServeCommand,
+  },
+];
+
+/**
+ * The command an argument list runs: the first argument that is not an option, or the one after `help`.
+ * Undefined when there is none or it names no command (commander then prints the listing or the error).
+ */
+export function findCommand(argv: readonly string[]): CommandEntry | undefined {
+  const words = argv.filter((argument) => !argument.startsWith('-'));
+  const name = words[0] === 'help' ? words[1] : words[0];
+  return COMMANDS.find((entry) => entry.name === name);
+}

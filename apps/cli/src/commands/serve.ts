@@ -1,6 +1,8 @@
 import { startServer } from '@brats/server';
 import type { Command } from 'commander';
 import { printLine, type CliContext } from '../context.js';
+// Registers the TensorFlow.js engine (loaded only if a bundle without model.onnx needs it).
+import '../engine-choice.js';
 import { defaultModelPath } from '../default-model.js';
 import { parseInteger } from '../parse.js';
 

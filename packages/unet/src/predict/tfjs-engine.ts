@@ -4,22 +4,16 @@ import { ArgumentError, bundlePath, readModelManifest, type ModelManifest } from
 import { initBackend, type BackendChoice, type BackendSelection } from '../backend.js';
 import { loadLayersModel } from '../model-files.js';
 import { TFJS_MODEL_FILE } from '../model-files.js';
-import type { SliceRunner } from './predictor.js';
+import { registerEngine, type EngineFactory, type EngineOptions, type EngineProbe, type InferenceEngine, type ModelLayout } from '@brats/ncs2-runtime';
 import path from 'node:path';
 
-/** What a loaded tfjs model takes and gives: NHWC slices in, NHWC probabilities out. */
-export interface TfjsModelLayout {
-  readonly layout: 'NHWC';
-  /** One slice: [height, width, channels]. */
-  readonly input: readonly [number, number, number];
-  readonly outputChannels: number;
-  /** The model.json loaded. */
-  readonly file: string;
+/** What a loaded tfjs model takes and gives: NHWC slices in, NHWC probabilities out, from a model.json. */
+export interface TfjsModelLayout extends ModelLayout {
   readonly format: 'tfjs';
 }
 
 /** Runs a bundle's TensorFlow.js model; the same surface as the runtime engines of @brats/ncs2-runtime. */
-export class TfjsEngine implements SliceRunner {
+export class TfjsEngine implements InferenceEngine {
   readonly name = 'tfjs';
   #model: tf.LayersModel | undefined;
   #backend: BackendSelection | undefined;
@@ -94,19 +88,30 @@ export class TfjsEngine implements SliceRunner {
 
 const BACKEND_DEVICES: readonly BackendChoice[] = ['auto', 'tensorflow', 'wasm', 'cpu'];
 
+/** Registered name of the TensorFlow.js engine. */
+export const TFJS_ENGINE = 'tfjs';
+
 /**
- * The tfjs engine as a factory of @brats/ncs2-runtime's registry (`registerEngine('tfjs', tfjsEngineFactory, 0)`):
- * the device is the tfjs backend (`auto`, `tensorflow`, `wasm`, `cpu`; `CPU` means auto).
+ * The tfjs engine as a factory of @brats/ncs2-runtime's registry: the device is the tfjs backend (`auto`,
+ * `tensorflow`, `wasm`, `cpu`; `CPU` means auto).
  */
-export const tfjsEngineFactory = {
-  async create(options: { device?: string } = {}): Promise<TfjsEngine> {
+export const tfjsEngineFactory: EngineFactory & { create(options?: EngineOptions): Promise<TfjsEngine> } = {
+  async create(options: EngineOptions = {}): Promise<TfjsEngine> {
     const device = options.device === undefined || options.device.toUpperCase() === 'CPU' ? 'auto' : options.device.toLowerCase();
     if (!(BACKEND_DEVICES as readonly string[]).includes(device)) {
       throw new ArgumentError('tfjsEngineFactory.create', 'device', `'${options.device}' is not a tfjs backend; known: CPU, ${BACKEND_DEVICES.join(', ')}`);
     }
     return new TfjsEngine({ backend: device as BackendChoice });
   },
-  async probe(): Promise<{ name: string; installed: boolean; version: string; devices: string[] }> {
-    return { name: 'tfjs', installed: true, version: `@tensorflow/tfjs ${tf.version.tfjs}`, devices: ['wasm', 'cpu', 'tensorflow (with @tensorflow/tfjs-node)'] };
+  async probe(): Promise<EngineProbe> {
+    return { name: TFJS_ENGINE, installed: true, version: `@tensorflow/tfjs ${tf.version.tfjs}`, devices: ['wasm', 'cpu', 'tensorflow (with @tensorflow/tfjs-node)'] };
   },
 };
+
+/**
+ * Registers the tfjs engine with @brats/ncs2-runtime's registry at `priority` (default 0, the lowest: `auto`
+ * then uses it only where no runtime engine can run a bundle).
+ */
+export function registerTfjsEngine(priority = 0): void {
+  registerEngine(TFJS_ENGINE, tfjsEngineFactory, priority);
+}

@@ -1,0 +1,14 @@
+export { segmentCase, type SegmentCaseOptions, type Segmentation, type SegmentationTimings, type SliceRunner } from './segment-case.js';
+export { resolveInference, type InferenceRequest, type ResolvedInference, type SettingSource } from './inference-settings.js';
+export {
+  chooseOutputConvention,
+  describeConvention,
+  describeLabels,
+  nestedLabelValues,
+  regionVolumesMl,
+  type LabelLegendEntry,
+  type NestedLabelValues,
+  type OutputConvention,
+} from './labels.js';
+export { MODALITY_ROLES, caseRefFromFiles, resolveCaseInputs, type CaseFiles, type ModalityRole } from './case-inputs.js';
+export { keepLargestComponent, labelComponents } from './components.js';

@@ -1,0 +1,238 @@
+import {
+  BRATS2017_LABELS,
+  MSD_LABELS,
+  createVolume,
+  resolvePreprocessing,
+  type CanonicalCase,
+  type ModelManifest,
+  type Volume,
+} from '@brats/io';
+import { promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { ArgumentError, WHOLE_TUMOUR_LABELS, writeNifti } from '@brats/io';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { keepLargestComponent, labelComponents } from './components.js';
+import { resolveInference } from './inference-settings.js';
+import { segmentCase, type SliceRunner } from './segment-case.js';
+
+const SHAPE = [12, 10, 6] as const;
+const AFFINE = [
+  [-1, 0, 0, 5],
+  [0, -1, 0, 7],
+  [0, 0, 2, -3],
+  [0, 0, 0, 1],
+] as const;
+
+/** A scan whose FLAIR is 10 inside the box i 3..6, j 2..5, k 1..3 and 0 elsewhere; other channels constant 1. */
+function makeCase(): CanonicalCase {
+  const n = SHAPE[0] * SHAPE[1] * SHAPE[2];
+  const flair = new Float32Array(n);
+  for (let k = 1; k <= 3; k++) for (let j = 2; j <= 5; j++) for (let i = 3; i <= 6; i++) flair[i + 12 * (j + 10 * k)] = 10;
+  const channel = (data: Float32Array): Volume<'float32'> => createVolume('float32', data, SHAPE, { affine: AFFINE });
+  return {
+    id: 'box',
+    layout: 'brats2017',
+    channels: [channel(flair), channel(new Float32Array(n).fill(1)), channel(new Float32Array(n).fill(1)), channel(new Float32Array(n).fill(1))],
+    labelMapping: BRATS2017_LABELS,
+    ref: { id: 'box', layout: 'brats2017', images: [] },
+  };
+}
+
+function manifestFor(outputChannels: 1 | 3, crop: [number, number, number]): ModelManifest {
+  return {
+    format: 'brats-model',
+    formatVersion: 1,
+    createdAt: '2026-01-01T00:00:00Z',
+    model: { architecture: 'unet2d', inputShape: [crop[0], crop[1], 4], filters: 2, depth: 1, upsampling: 'bilinear', batchNorm: false, dropout: 0, outputChannels, parameters: 0 },
+    channels: ['FLAIR', 'T1w', 'T1gd', 'T2w'],
+    preprocessing: resolvePreprocessing({ crop, target: outputChannels === 1 ? 'wt' : 'regions' }),
+    regions: outputChannels === 1 ? ['WT'] : ['WT', 'TC', 'ET'],
+    threshold: 0.5,
+    inputLayout: 'NHWC',
+    files: { tfjs: 'model.json' },
+  };
+}
+
+/** A fake engine: probability 0.9 where normalised FLAIR is positive (the box), else 0.1; K channels. */
+function thresholdRunner(K: number, inner: (h: number, w: number) => number = () => K): SliceRunner {
+  return {
+    async run(input, batch) {
+      const pixels = input.length / 4;
+      const height = 8;
+      const width = pixels / batch / height;
+      const out = new Float32Array(pixels * K);
+      for (let p = 0; p < pixels; p++) {
+        const h = Math.floor(p / width) % height;
+        const w = p % width;
+        for (let k = 0; k < K; k++) out[p * K + k] = input[p * 4]! > 0 && k < inner(h, w) ? 0.9 : 0.1;
+      }
+      return out;
+    },
+  };
+}
+
+describe('segmentCase', () => {
+  it('puts a whole-tumour prediction back on the scan grid with its affine', async () => {
+    const result = await segmentCase(makeCase(), manifestFor(1, [8, 8, 4]), thresholdRunner(1), { batchSize: 3 });
+    // Crop 8x8x4 of 12x10x6 starts at (2, 1, 1) and holds the whole box.
+    const expected = new Uint8Array(720);
+    for (let k = 1; k <= 3; k++) for (let j = 2; j <= 5; j++) for (let i = 3; i <= 6; i++) expected[i + 12 * (j + 10 * k)] = 1;
+    expect(Array.from(result.labels.data)).toEqual(Array.from(expected));
+    expect(result.labels.shape).toEqual([12, 10, 6]);
+    expect(result.labels.affine).toEqual(AFFINE);
+    // Outside the crop window the probability is 0, inside it is what the engine said.
+    expect(result.probabilities[0]![0]).toBe(0);
+    expect(result.probabilities[0]![3 + 12 * (2 + 10 * 1)]).toBeCloseTo(0.9, 6);
+  });
+
+  it.each([
+    ['BraTS 2017', BRATS2017_LABELS, [2, 1, 4]],
+    ['Decathlon', MSD_LABELS, [1, 2, 3]],
+  ] as const)('writes nested regions in %s labels', async (_name, mapping, [oedema, core, enhancing]) => {
+    // Inner region count by slice row h of the 8-row crop: rows < 3 → WT only, rows 3-4 → WT+TC, rows ≥ 5 → all three.
+    const runner = thresholdRunner(3, (h) => (h < 3 ? 1 : h < 5 ? 2 : 3));
+    const result = await segmentCase(makeCase(), manifestFor(3, [8, 8, 4]), runner, { labelMapping: mapping });
+    // h = i - 2 (crop start i = 2): i=4 → h 2 (oedema), i=5 → h 3 (core), i=6 → h 4 (core), i=3 → h 1 (oedema).
+    const at = (i: number) => result.labels.data[i + 12 * (3 + 10 * 2)];
+    expect([at(3), at(4), at(5), at(6)]).toEqual([oedema, oedema, core, core]);
+    expect(new Set(result.labels.data)).toEqual(new Set([0, oedema, core]));
+    void enhancing;
+  });
+
+  it('averages flipped predictions with tta', async () => {
+    // An engine that sees only the left half of each slice: flips left-right make the right half appear too.
+    const halfRunner: SliceRunner = {
+      async run(input, batch) {
+        const out = new Float32Array(input.length / 4);
+        const width = 8;
+        for (let p = 0; p < out.length; p++) out[p] = p % width < 4 ? 0.9 : 0;
+        void batch;
+        return out;
+      },
+    };
+    const plain = await segmentCase(makeCase(), manifestFor(1, [8, 8, 4]), halfRunner);
+    const tta = await segmentCase(makeCase(), manifestFor(1, [8, 8, 4]), halfRunner, { tta: true });
+    const voxel = 4 + 12 * (2 + 10 * 2); // w = j - 1 = 1 (left half)
+    const mirrored = 4 + 12 * (7 + 10 * 2); // w = 6 (right half)
+    expect(plain.probabilities[0]![voxel]).toBeCloseTo(0.9, 6);
+    expect(plain.probabilities[0]![mirrored]).toBe(0);
+    // identity 0.9, left-right flip 0, up-down flip 0.9 → 0.6 on the left; 0, 0.9, 0 → 0.3 on the right.
+    expect(tta.probabilities[0]![voxel]).toBeCloseTo(0.6, 6);
+    expect(tta.probabilities[0]![mirrored]).toBeCloseTo(0.3, 6);
+    // A bundle whose validation chose tta gets it without asking; the caller can still turn it off.
+    const tuned: ModelManifest = { ...manifestFor(1, [8, 8, 4]), inference: { tta: true, largestComponent: false } };
+    const byBundle = await segmentCase(makeCase(), tuned, halfRunner);
+    expect(byBundle.probabilities[0]![mirrored]).toBeCloseTo(0.3, 6);
+    const refused = await segmentCase(makeCase(), tuned, halfRunner, { tta: false });
+    expect(refused.probabilities[0]![mirrored]).toBe(0);
+  });
+
+  it('says where its tta and largest-component settings come from', () => {
+    const plain = manifestFor(1, [8, 8, 4]);
+    const tuned: ModelManifest = { ...plain, inference: { tta: true, largestComponent: true } };
+    const pick = (settings: ReturnType<typeof resolveInference>) => ({ tta: settings.tta, largestComponent: settings.largestComponent, source: settings.source });
+    expect(pick(resolveInference(plain))).toEqual({ tta: false, largestComponent: false, source: 'default' });
+    expect(pick(resolveInference(plain, { largestComponent: true }))).toEqual({ tta: false, largestComponent: true, source: 'caller' });
+    expect(pick(resolveInference(tuned))).toEqual({ tta: true, largestComponent: true, source: 'bundle' });
+    expect(pick(resolveInference(tuned, { tta: false }))).toEqual({ tta: false, largestComponent: true, source: 'bundle' });
+    expect(pick(resolveInference(tuned, { tta: false, largestComponent: false }))).toEqual({ tta: false, largestComponent: false, source: 'caller' });
+    expect(resolveInference(tuned, { tta: false }).reasons).toEqual([
+      'tta off (as asked)',
+      'largest component on (the bundle chose it on its validation cases)',
+      'threshold 0.5 (the bundle\'s)',
+    ]);
+    expect(resolveInference(plain, { threshold: 0.3 }).threshold).toBe(0.3);
+  });
+
+  it('rejects an engine that returns the wrong number of values', async () => {
+    const bad: SliceRunner = { run: async () => new Float32Array(3) };
+    await expect(segmentCase(makeCase(), manifestFor(1, [8, 8, 4]), bad)).rejects.toThrow(/returned 3 values/);
+  });
+});
+
+describe('segmentCase results', () => {
+  let dir: string;
+  beforeAll(async () => {
+    dir = await fs.mkdtemp(path.join(os.tmpdir(), 'brats-segment-'));
+  });
+  afterAll(async () => {
+    await fs.rm(dir, { recursive: true, force: true });
+  });
+
+  it('gives volumes in mL from the scan spacing, and says why it chose each setting', async () => {
+    const result = await segmentCase(makeCase(), manifestFor(1, [8, 8, 4]), thresholdRunner(1));
+    // The box is 4 x 4 x 3 = 48 voxels of 1 x 1 x 2 mm (the affine's column norms): 96 mm³ = 0.096 mL.
+    expect(result.volumesMl.WT).toBeCloseTo(0.096, 9);
+    expect(result.labelMapping).toBe(WHOLE_TUMOUR_LABELS);
+    expect(result.reasons).toEqual([
+      'preprocessing from the bundle: center crop 8x8x4, block z-score, channels FLAIR, T1w, T1gd, T2w',
+      'tta off (the default)',
+      'largest component off (the default)',
+      "threshold 0.5 (the bundle's)",
+      'labels 0/1 whole tumour (the model has one output region, WT)',
+    ]);
+    expect(result.engineCalls).toBe(1);
+  });
+
+  it('writes a regions model in the input layout\'s labels unless told otherwise', async () => {
+    const result = await segmentCase(makeCase(), manifestFor(3, [8, 8, 4]), thresholdRunner(3, (h) => (h < 3 ? 1 : h < 5 ? 2 : 3)));
+    expect(result.labelMapping).toBe(BRATS2017_LABELS);
+    expect(result.reasons.at(-1)).toBe("labels BraTS 2017-2021 1 core / 2 oedema / 4 enhancing (the input's brats2017 layout)");
+    expect(new Set(result.labels.data)).toEqual(new Set([0, 2, 1]));
+    // Oedema voxels (label 2) count in WT only; core voxels (1) in WT and TC.
+    let core = 0;
+    for (const value of result.labels.data) if (value === 1) core++;
+    expect(result.volumesMl.TC).toBeCloseTo((core * 2) / 1000, 9);
+    expect(result.volumesMl.ET).toBe(0);
+  });
+
+  it('refuses a multi-region convention for a whole-tumour model', async () => {
+    await expect(segmentCase(makeCase(), manifestFor(1, [8, 8, 4]), thresholdRunner(1), { labelMapping: MSD_LABELS })).rejects.toBeInstanceOf(ArgumentError);
+  });
+
+  it('runs three engine calls per batch with tta and reports the slices done', async () => {
+    const seen: [number, number][] = [];
+    const result = await segmentCase(makeCase(), manifestFor(1, [8, 8, 4]), thresholdRunner(1), { tta: true, batchSize: 3, onSlices: (done, total) => seen.push([done, total]) });
+    expect(seen).toEqual([
+      [3, 4],
+      [4, 4],
+    ]);
+    expect(result.engineCalls).toBe(6);
+  });
+
+  it('reads a case by reference and gives the same label map as the case read beforehand', async () => {
+    const caseData = makeCase();
+    const files = await Promise.all(
+      ['flair', 't1', 't1ce', 't2'].map(async (suffix, index) => {
+        const file = path.join(dir, `box_${suffix}.nii.gz`);
+        await writeNifti(file, caseData.channels[index]!);
+        return file;
+      }),
+    );
+    const byReference = await segmentCase({ id: 'box', layout: 'brats2017', images: files }, manifestFor(1, [8, 8, 4]), thresholdRunner(1));
+    const loaded = await segmentCase(caseData, manifestFor(1, [8, 8, 4]), thresholdRunner(1));
+    expect(Array.from(byReference.labels.data)).toEqual(Array.from(loaded.labels.data));
+    expect(byReference.labels.affine).toEqual(AFFINE);
+    expect(byReference.timings.load).toBeGreaterThan(0);
+    expect(loaded.timings.load).toBe(0);
+  });
+});
+
+describe('connected components', () => {
+  it('joins diagonal neighbours (26-connectivity) and keeps the largest component', () => {
+    const mask = new Uint8Array(27 * 2);
+    const at = (i: number, j: number, k: number) => i + 3 * (j + 3 * k);
+    mask[at(0, 0, 0)] = 1;
+    mask[at(1, 1, 1)] = 1; // touches (0,0,0) only by a corner
+    mask[at(2, 2, 5)] = 1;
+    mask[at(2, 1, 5)] = 1;
+    mask[at(2, 0, 5)] = 1;
+    const { sizes } = labelComponents(mask, [3, 3, 6]);
+    expect(sizes.slice(1).sort()).toEqual([2, 3]);
+    const kept = keepLargestComponent(mask, [3, 3, 6]);
+    expect(kept.reduce((a, b) => a + b, 0)).toBe(3);
+    expect(kept[at(2, 0, 5)]).toBe(1);
+  });
+});
+
