@@ -26,6 +26,8 @@ export interface AppParts {
   model: LoadedModel;
   jobs: JobService;
   metrics: ServerMetrics;
+  /** Where the log's JSON lines go instead of stdout (an embedding process, or a test that reads them). */
+  logStream?: { write(line: string): void };
 }
 
 const ERROR_SCHEMA = {
@@ -65,6 +67,8 @@ const JOB_SCHEMA = {
       type: 'array',
       items: { type: 'object', properties: { value: { type: 'integer' }, region: { type: 'string' }, meaning: { type: 'string' } } },
     },
+    labelConvention: { type: 'string' },
+    reasons: { type: 'array', items: { type: 'string' } },
     error: ERROR_SCHEMA,
     links: { type: 'object', additionalProperties: { type: 'string' } },
   },
@@ -123,23 +127,39 @@ function describeFailure(error: unknown): { status: number; code: string; messag
   return { status: 500, code: 'INTERNAL', message: 'internal server error', headers: {} };
 }
 
+/** The job id a request names in its URL, when it names a well-formed one. */
+function jobIdOf(request: FastifyRequest): string | undefined {
+  const id = (request.params as { id?: unknown } | undefined)?.id;
+  return typeof id === 'string' && isJobId(id) ? id : undefined;
+}
+
 /**
- * Creates the fastify app for a loaded model and a started job service (not yet listening).
+ * Creates the fastify app for a loaded model and a started job service (not yet listening). The app's logger (pino,
+ * JSON lines) becomes the job service's. With `options.logger` it logs every request; without, warnings and errors
+ * only: a quiet server drops its request log, never its failures.
  * @example const app = await buildApp({ options, model, jobs, metrics }); await app.listen({ port: 8080 });
  */
 export async function buildApp(parts: AppParts): Promise<FastifyInstance> {
   const { options, model, jobs, metrics } = parts;
   const app = Fastify({
-    logger: options.logger,
+    logger: { level: options.logger ? 'info' : 'warn', ...(parts.logStream === undefined ? {} : { stream: parts.logStream }) },
     requestTimeout: options.requestTimeoutMs,
     connectionTimeout: options.requestTimeoutMs,
     bodyLimit: 1024 * 1024,
     genReqId: () => randomUUID(),
   });
 
+  // Start-up (reading the stored jobs) ran before this logger existed: what it held is written now.
+  jobs.useLogger(app.log);
+
   app.setErrorHandler((error, request, reply) => {
     const failure = describeFailure(error);
-    if (failure.status >= 500) request.log.error({ err: error }, 'request failed');
+    // An ApiError is an answer the server chose (503 queue full, viewer not built); anything else at 5xx is a fault.
+    if (failure.status >= 500 && !(error instanceof ApiError)) {
+      // The client sees only `internal server error` for an unexpected error: the log keeps what it was.
+      const jobId = jobIdOf(request);
+      request.log.error({ err: error, code: failure.code, ...(jobId === undefined ? {} : { jobId }) }, `request failed: ${failure.code}: ${error instanceof Error ? error.message : String(error)}`);
+    }
     if (request.routeOptions.url === '/v1/segmentations' && request.method === 'POST') metrics.uploadsRejected.inc({ code: failure.code });
     void reply.code(failure.status).headers(failure.headers).send({ code: failure.code, message: failure.message });
   });
@@ -211,8 +231,13 @@ export async function buildApp(parts: AppParts): Promise<FastifyInstance> {
       await jobs.submit(record);
       return reply.code(202).header('location', `/v1/segmentations/${id}`).send(publicJob(record));
     } catch (error) {
-      await fs.rm(staging, { recursive: true, force: true });
-      if (jobs.store.get(id) === undefined) await fs.rm(jobs.store.directory(id), { recursive: true, force: true });
+      try {
+        await fs.rm(staging, { recursive: true, force: true });
+        if (jobs.store.get(id) === undefined) await fs.rm(jobs.store.directory(id), { recursive: true, force: true });
+      } catch (cleanup) {
+        // The upload's own error is the one to answer with; the leftover folder is logged (start-up removes it).
+        request.log.warn({ jobId: id, err: cleanup }, `upload ${id}: its folder could not be removed after a failure: ${cleanup instanceof Error ? cleanup.message : String(cleanup)}`);
+      }
       throw error;
     }
   });

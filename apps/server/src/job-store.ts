@@ -51,15 +51,42 @@ export interface JobRecord {
   /** Scan grid `[i, j, k]` in voxels. */
   shape?: [number, number, number];
   labels?: MaskLabel[];
+  /** Label convention of the mask: `wt` (0/1), `brats2017` (1/2/4), `brats2023` or `msd` (1/2/3). */
+  labelConvention?: string;
+  /** One line per choice the segmentation made (preprocessing, flips, largest component, threshold, labels). */
+  reasons?: string[];
   error?: { code: string; message: string };
 }
 
 const RECORD_FILE = 'job.json';
 const ID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
+/**
+ * Parses the `job.json` of folder `id`.
+ * @throws {SyntaxError} for text that is not JSON; {@link Error} for JSON that is not this job's record.
+ */
+function readRecord(id: string, text: string): JobRecord {
+  const record = JSON.parse(text) as Partial<JobRecord> | null;
+  if (typeof record !== 'object' || record === null || record.id !== id || !STATUSES.includes(record.status as JobStatus) || typeof record.createdAt !== 'string') {
+    throw new Error(`not the record of job ${id} (it needs id ${id}, a status and createdAt)`);
+  }
+  return record as JobRecord;
+}
+
 /** True for a well-formed job id (a lower-case UUID), the only names that ever become paths. */
 export function isJobId(id: string): boolean {
   return ID_PATTERN.test(id);
+}
+
+const STATUSES: readonly JobStatus[] = ['queued', 'running', 'succeeded', 'failed'];
+
+/** What {@link JobStore.open} tells its caller about job folders it could not use. */
+export interface JobStoreOpenOptions {
+  /**
+   * Called for each job folder removed because its record is missing or unreadable, with the job id, why, and
+   * the error; the job service logs it.
+   */
+  onDiscard?: (id: string, reason: string, error: unknown) => void;
 }
 
 /** Job records in memory, mirrored to `<dataDir>/jobs`. */
@@ -84,10 +111,11 @@ export class JobStore {
   }
 
   /**
-   * Reads every stored job, deletes staging folders of interrupted uploads and unreadable records, and returns
-   * the jobs that were queued or running when the server stopped (now queued again), oldest first.
+   * Reads every stored job, deletes staging folders of interrupted uploads and job folders whose record is
+   * missing or unreadable (each reported to `onDiscard`), and returns the jobs that were queued or running when
+   * the server stopped (now queued again), oldest first.
    */
-  async open(): Promise<JobRecord[]> {
+  async open(options: JobStoreOpenOptions = {}): Promise<JobRecord[]> {
     await fs.mkdir(this.root, { recursive: true });
     const pending: JobRecord[] = [];
     for (const name of await fs.readdir(this.root)) {
@@ -98,10 +126,13 @@ export class JobStore {
       }
       let record: JobRecord;
       try {
-        record = JSON.parse(await fs.readFile(path.join(directory, RECORD_FILE), 'utf8')) as JobRecord;
-      } catch {
-        // A job folder without a readable record is an upload that never became a job: nothing to serve.
+        record = readRecord(name, await fs.readFile(path.join(directory, RECORD_FILE), 'utf8'));
+      } catch (error) {
+        // Without a readable record there is nothing to serve: an upload that never became a job (no record), or
+        // a record damaged on disk. Either way the folder goes, and the caller hears which and why.
+        const missing = (error as NodeJS.ErrnoException).code === 'ENOENT';
         await fs.rm(directory, { recursive: true, force: true });
+        options.onDiscard?.(name, missing ? `no ${RECORD_FILE}: an upload interrupted before it became a job` : `${RECORD_FILE} is unreadable`, error);
         continue;
       }
       if (record.status === 'queued' || record.status === 'running') {
@@ -132,9 +163,16 @@ export class JobStore {
     await writeFileAtomic(path.join(this.directory(record.id), RECORD_FILE), `${JSON.stringify(record, null, 2)}\n`);
   }
 
-  /** Removes job `id` and its files. */
+  /** Removes job `id` and its files; when the files cannot be removed it throws and keeps the record, to retry. */
   async remove(id: string): Promise<void> {
+    // Out of the map first, so nothing serves or runs the job while its files go.
+    const record = this.#records.get(id);
     this.#records.delete(id);
-    await fs.rm(this.directory(id), { recursive: true, force: true });
+    try {
+      await fs.rm(this.directory(id), { recursive: true, force: true });
+    } catch (error) {
+      if (record !== undefined) this.#records.set(id, record);
+      throw error;
+    }
   }
 }

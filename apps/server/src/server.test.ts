@@ -68,6 +68,8 @@ describe('POST /v1/segmentations and the job routes', () => {
     expect(job.regions).toEqual(['WT']);
     expect(job.shape).toEqual(PHANTOM_SIZE);
     expect(job.labels).toEqual([{ value: 1, region: 'WT', meaning: 'whole tumour' }]);
+    expect(job.labelConvention).toBe('wt');
+    expect(job.reasons).toContain('labels 0/1 whole tumour (the model has one output region, WT)');
     expect(job.timings!.totalSeconds).toBeGreaterThanOrEqual(job.timings!.inferenceSeconds);
 
     const mask = await server.app.inject({ method: 'GET', url: `/v1/segmentations/${accepted.id}/mask` });
@@ -107,6 +109,7 @@ describe('POST /v1/segmentations and the job routes', () => {
       expect(job.status).toBe('succeeded');
       expect(job.regions).toEqual(['WT', 'TC', 'ET']);
       expect(job.labels!.map(({ value, region }) => [value, region])).toEqual([[1, 'TC'], [2, 'WT'], [4, 'ET']]);
+      expect(job.labelConvention).toBe('brats2017');
       const mask = await parseNifti((await regions.app.inject({ method: 'GET', url: `/v1/segmentations/${job.id}/mask` })).rawPayload, 'mask');
       const counts = new Map<number, number>();
       for (const value of mask.data) counts.set(value, (counts.get(value) ?? 0) + 1);

@@ -17,7 +17,7 @@ export interface EngineOptions {
   readonly threads?: number;
   /** OpenVINO performance hint (default LATENCY); ignored by engines without one. */
   readonly performanceHint?: PerformanceHint;
-  /** Which OpenVINO IR of the bundle to load; the ONNX file when absent or not in the bundle. */
+  /** Which OpenVINO IR of the bundle to load (an error when the bundle lacks it); the ONNX file when absent. */
   readonly precision?: IrPrecision;
   /** Collect per-layer timings (costs a little speed). */
   readonly perfCounters?: boolean;

@@ -4,7 +4,7 @@
  * ONNX to IR. openvino-node is optional: it is imported at run time and, when absent, the engine says so and how
  * to install it.
  */
-import { promises as fs } from 'node:fs';
+import { existsSync, promises as fs } from 'node:fs';
 import path from 'node:path';
 import { ModelBundleError, bundlePath, readModelManifest, temporaryPathFor, writeModelManifest, type ModelManifest } from '@brats/io';
 import type { EngineFactory, EngineOptions, EngineProbe, InferenceEngine, IrPrecision, LayerPerfCounter, ModelLayout } from './engine.js';
@@ -57,16 +57,52 @@ function describeVersion(core: OpenvinoCore): string {
   return `openvino-node ${cpu?.buildNumber ?? 'unknown'}`;
 }
 
-/** Picks the file to load: the IR of the asked precision, else the FP32 IR, else the ONNX file. */
+/** Where {@link convertBundleToIr} writes the IR of a precision, relative to the bundle. */
+function irPathsOf(precision: IrPrecision): { xml: string; bin: string } {
+  return { xml: `openvino/${precision}/model.xml`, bin: `openvino/${precision}/model.bin` };
+}
+
+/** The `brats export` command line that writes the IR of `precision` into `bundle`. */
+function exportCommandFor(bundle: string, precision: IrPrecision): string {
+  return `brats export ${bundle} --format openvino${precision === 'FP16' ? ' --fp16' : ''}`;
+}
+
+/**
+ * The IR files that the manifest lists for `precision`, checked on disk.
+ * @throws {ModelBundleError} when either is missing (the manifest outlived them).
+ */
+function irChoice(bundle: string, precision: IrPrecision, files: { xml: string; bin: string }): { file: string; weights: string; format: 'openvino-ir' } {
+  for (const file of [files.xml, files.bin]) {
+    if (!existsSync(bundlePath(bundle, file))) {
+      throw new ModelBundleError(bundle, `brats-model.json lists the ${precision} IR file ${file}, which is missing; write it again with \`${exportCommandFor(bundle, precision)}\``);
+    }
+  }
+  return { file: bundlePath(bundle, files.xml), weights: bundlePath(bundle, files.bin), format: 'openvino-ir' };
+}
+
+/**
+ * Picks the file to load: the IR of the asked precision; with no precision asked, the FP32 IR, else the ONNX file.
+ * An asked precision is never replaced by another file: an FP16 request that loaded FP32 weights would give
+ * FP32 results and timings under an FP16 label.
+ * @throws {ModelBundleError} when the asked IR is not in the bundle or its files are missing, or there is no IR and no ONNX model.
+ */
 function chooseModelFile(bundle: string, manifest: ModelManifest, precision: IrPrecision | undefined): { file: string; weights?: string; format: ModelLayout['format'] } {
   const irs = manifest.files.openvino ?? {};
-  const wanted = precision === undefined ? irs.FP32 : irs[precision];
-  if (wanted !== undefined) return { file: bundlePath(bundle, wanted.xml), weights: bundlePath(bundle, wanted.bin), format: 'openvino-ir' };
-  if (precision !== undefined && manifest.files.onnx === undefined) {
-    throw new ModelBundleError(bundle, `has no ${precision} OpenVINO IR and no ONNX model; convert it with convertBundleToIr`);
+  if (precision !== undefined) {
+    const wanted = irs[precision];
+    if (wanted === undefined) {
+      const fallback = irs.FP32 !== undefined ? 'its FP32 IR' : manifest.files.onnx !== undefined ? `its ${manifest.files.onnx}` : undefined;
+      throw new ModelBundleError(
+        bundle,
+        `has no ${precision} OpenVINO IR (${irPathsOf(precision).xml}); write it with \`${exportCommandFor(bundle, precision)}\` (convertBundleToIr)` +
+          (fallback === undefined ? '' : `, or leave the precision unset to load ${fallback}`),
+      );
+    }
+    return irChoice(bundle, precision, wanted);
   }
+  if (irs.FP32 !== undefined) return irChoice(bundle, 'FP32', irs.FP32);
   if (manifest.files.onnx !== undefined) return { file: bundlePath(bundle, manifest.files.onnx), format: 'onnx' };
-  throw new ModelBundleError(bundle, 'has neither an OpenVINO IR nor an ONNX model (files.openvino / files.onnx in brats-model.json); export it to ONNX first');
+  throw new ModelBundleError(bundle, `has neither an OpenVINO IR nor an ONNX model (files.openvino / files.onnx in brats-model.json); export it first with \`brats export ${bundle}\``);
 }
 
 class OpenvinoEngine implements InferenceEngine {
@@ -212,7 +248,7 @@ export async function convertBundleToIr(bundle: string, precisions: readonly IrP
     } finally {
       await fs.rm(partial, { recursive: true, force: true });
     }
-    written.push({ precision, xml: `openvino/${precision}/model.xml`, bin: `openvino/${precision}/model.bin` });
+    written.push({ precision, ...irPathsOf(precision) });
   }
   const openvino = { ...manifest.files.openvino };
   for (const ir of written) openvino[ir.precision] = { xml: ir.xml, bin: ir.bin };

@@ -64,6 +64,47 @@ describe('OpenVINO engine logic (stand-in runtime)', () => {
     expect(calls.readModel.at(-1)).toEqual([path.join(bundle, 'openvino/FP16/model.xml'), path.join(bundle, 'openvino/FP16/model.bin')]);
   });
 
+  it('refuses a precision the bundle has no IR for instead of loading the FP32 model under its name', async () => {
+    const bundle = await writeFixtureBundle(path.join(dir, 'fp32-only'));
+    await convertBundleToIr(bundle, ['FP32']);
+    const readsBefore = calls.readModel.length;
+    const { engine } = await createEngine('openvino', { precision: 'FP16' });
+    const failure = await engine.load(bundle).then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    expect(failure).toBeInstanceOf(ModelBundleError);
+    const error = failure as ModelBundleError;
+    expect(error.path).toBe(bundle);
+    // The bundle, the missing file and the command that writes it.
+    expect(error.message).toBe(
+      `${bundle}: has no FP16 OpenVINO IR (openvino/FP16/model.xml); write it with \`brats export ${bundle} --format openvino --fp16\` (convertBundleToIr), or leave the precision unset to load its FP32 IR`,
+    );
+    // Nothing was read: neither the FP32 IR nor model.onnx stood in for FP16.
+    expect(calls.readModel.length).toBe(readsBefore);
+    await engine.dispose();
+
+    // An ONNX-only bundle asked for FP32 IR is refused the same way, with the FP32 export command.
+    const onnxOnly = await writeFixtureBundle(path.join(dir, 'onnx-only'));
+    const { engine: fp32 } = await createEngine('openvino', { precision: 'FP32' });
+    await expect(fp32.load(onnxOnly)).rejects.toThrow(
+      `${onnxOnly}: has no FP32 OpenVINO IR (openvino/FP32/model.xml); write it with \`brats export ${onnxOnly} --format openvino\` (convertBundleToIr), or leave the precision unset to load its model.onnx`,
+    );
+    // With no precision asked, model.onnx is still the documented choice.
+    const { engine: plain } = await createEngine('openvino');
+    expect((await plain.load(onnxOnly)).format).toBe('onnx');
+    await plain.dispose();
+  });
+
+  it('refuses an IR that the manifest lists but the folder lost', async () => {
+    const bundle = await writeFixtureBundle(path.join(dir, 'lost-ir'));
+    await convertBundleToIr(bundle, ['FP32', 'FP16']);
+    await fs.rm(path.join(bundle, 'openvino', 'FP16', 'model.bin'));
+    const { engine } = await createEngine('openvino', { precision: 'FP16' });
+    await expect(engine.load(bundle)).rejects.toThrow(ModelBundleError);
+    await expect(engine.load(bundle)).rejects.toThrow(`lists the FP16 IR file openvino/FP16/model.bin, which is missing; write it again with \`brats export ${bundle} --format openvino --fp16\``);
+  });
+
   it.each([
     ['VPU', /not an OpenVINO device name/],
     ['NPU', /device NPU is not available here; available: CPU, GPU\.0/],

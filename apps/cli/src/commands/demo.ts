@@ -116,7 +116,7 @@ export function registerDemoCommand(program: Command, context: CliContext): void
         {
           onBackend: (selection) => printLine(context, `    backend: ${selection.name} (${selection.reason})`),
           onThreads: (threads, reason) => printLine(context, `    threads: ${threads} (${reason})`),
-          onEpochStart: (epoch, total, steps) => (epochProgress = createProgress(context, `    epoch ${epoch + 1}/${total}`, steps, 'batches')),
+          onEpochStart: (epoch, total, steps) => (epochProgress = createProgress(context, `    epoch ${epoch}/${total}`, steps, 'batches')),
           onStep: (step) => epochProgress?.update(step),
           onEpochEnd: (record) => {
             epochProgress?.finish(`loss ${record.loss.toFixed(3)}, validation WT Dice ${record.validationDice[0]!.toFixed(3)}`);

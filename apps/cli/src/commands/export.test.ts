@@ -1,4 +1,4 @@
-import { promises as fs } from 'node:fs';
+import { existsSync, promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { readModelManifest, readNifti, writePhantomDataset } from '@brats/io';
@@ -51,5 +51,39 @@ describe('brats export', () => {
     const int8 = await runCaptured(['export', bundle, '--int8']);
     expect(int8.code).toBe(1);
     expect(int8.stderr).toContain('--int8 is not available');
+  });
+
+  it('prints each OpenVINO IR at its path under the bundle folder (openvino-node stand-in)', async () => {
+    // A minimal stand-in for openvino-node: convertBundleToIr only reads the ONNX file and saves each IR.
+    const fake = path.join(dir, 'fake-openvino.mjs');
+    await fs.writeFile(
+      fake,
+      [
+        "import { writeFileSync } from 'node:fs';",
+        'class Core { async readModel(file) { return { source: file }; } }',
+        'export const addon = { Core, saveModelSync(model, xml, fp16) {',
+        "  writeFileSync(xml.replace(/\\.xml$/, '.bin'), Buffer.from([0]));",
+        "  writeFileSync(xml, `<net precision=\"${fp16 ? 'FP16' : 'FP32'}\" source=\"${model.source}\"/>`);",
+        '} };',
+      ].join('\n'),
+    );
+    const cwd = process.cwd();
+    process.env.BRATS_OPENVINO_MODULE = fake;
+    // The bundle as a user types it, relative to the working folder: the printed paths must open from there.
+    process.chdir(dir);
+    try {
+      const exported = await runCaptured(['export', 'bundle', '--format', 'openvino', '--fp16']);
+      expect(exported.code, exported.stderr).toBe(0);
+      const lines = exported.stdout.split('\n').filter((line) => line.startsWith('OpenVINO IR'));
+      expect(lines).toEqual([`OpenVINO IR FP32: ${path.join('bundle', 'openvino', 'FP32', 'model.xml')}`, `OpenVINO IR FP16: ${path.join('bundle', 'openvino', 'FP16', 'model.xml')}`]);
+      for (const line of lines) {
+        const printed = line.slice(line.indexOf(': ') + 2);
+        expect(existsSync(printed), printed).toBe(true);
+        expect(await fs.readFile(printed, 'utf8')).toContain(`precision="${line.includes('FP16') ? 'FP16' : 'FP32'}"`);
+      }
+    } finally {
+      process.chdir(cwd);
+      delete process.env.BRATS_OPENVINO_MODULE;
+    }
   });
 });

@@ -36,7 +36,8 @@ export function registerExportCommand(program: Command, context: CliContext): vo
       if (format === 'onnx') return;
       const precisions: IrPrecision[] = flags.fp16 === true ? ['FP32', 'FP16'] : ['FP32'];
       for (const ir of await convertBundleToIr(bundle, precisions)) {
-        printLine(context, `OpenVINO IR ${ir.precision}: ${path.relative(process.cwd(), ir.xml)}`);
+        // ir.xml is relative to the bundle folder: shown under the bundle as given, like the ONNX line above.
+        printLine(context, `OpenVINO IR ${ir.precision}: ${path.join(bundle, ir.xml)}`);
       }
     });
 }

@@ -85,7 +85,7 @@ describe('brats train', () => {
     const manifest = await readModelManifest(killed);
     expect(manifest.training!.epochs).toBe(4);
     const log = (await fs.readFile(path.join(killed, 'metrics.jsonl'), 'utf8')).trim().split('\n').map((line) => JSON.parse(line).epoch);
-    expect(log).toEqual([0, 1, 2, 3]);
+    expect(log).toEqual([1, 2, 3, 4]);
 
     const straight = path.join(dir, 'straight');
     expect((await runCaptured(flags(straight, 4))).code).toBe(0);

@@ -86,10 +86,10 @@ export function registerTrainCommand(program: Command, context: CliContext): voi
         onResume: (done) => printLine(context, `resuming after epoch ${done}`),
         onThreads: (threads, why) => printLine(context, `threads: ${threads} (${why})`),
         onMonitorChange: (previous, next, kept) =>
-          printLine(context, `monitor: ${next} instead of ${previous}; the kept model (epoch ${kept + 1}) stays until a later epoch has a better validation ${next}`),
+          printLine(context, `monitor: ${next} instead of ${previous}; the kept model (epoch ${kept}) stays until a later epoch has a better validation ${next}`),
         onEpochStart: (epoch, epochs, steps) => {
           batchSlices = options.batchSize ?? 128;
-          progress = createProgress(context, `epoch ${epoch + 1}/${epochs}`, steps * batchSlices, 'slices');
+          progress = createProgress(context, `epoch ${epoch}/${epochs}`, steps * batchSlices, 'slices');
         },
         onStep: (step, _steps, loss) => progress?.update(step * batchSlices, `loss ${loss.toFixed(4)}`),
         onEpochEnd: (record, improved) => {
@@ -97,7 +97,7 @@ export function registerTrainCommand(program: Command, context: CliContext): voi
           const dice = record.validationDice.map((value) => value.toFixed(4)).join('/');
           printLine(
             context,
-            `epoch ${record.epoch + 1}: loss ${record.loss.toFixed(4)}  val loss ${record.validationLoss.toFixed(4)}  val Dice ${dice}  ` +
+            `epoch ${record.epoch}: loss ${record.loss.toFixed(4)}  val loss ${record.validationLoss.toFixed(4)}  val Dice ${dice}  ` +
               `${record.slicesPerSecond.toFixed(1)} slices/s  ${record.seconds.toFixed(1)} s${improved ? '  (best, saved)' : ''}`,
           );
         },

@@ -16,18 +16,46 @@ export interface ChartPanel {
   xLabel: string;
   /** x value of each point (e.g. epochs 1..N). */
   x: readonly number[];
+  /**
+   * x counts something (epochs): ticks fall on whole numbers only, and the first x is always labelled, so the
+   * axis shows where the count starts (epoch 1, not 0).
+   */
+  integerX?: boolean;
   series: readonly ChartSeries[];
   /** Fixed y range; default the data's range with 5% padding. */
   yRange?: readonly [number, number];
 }
 
-function niceTicks(low: number, high: number, count: number): number[] {
+/** The smallest round step (1, 2, 2.5 or 5 times a power of ten; no 2.5 for whole numbers) that gives at most `count` intervals. */
+function niceStep(low: number, high: number, count: number, integer = false): number {
   const span = high - low || 1;
   const rough = span / count;
   const power = 10 ** Math.floor(Math.log10(rough));
-  const step = [1, 2, 2.5, 5, 10].map((m) => m * power).find((s) => s >= rough) ?? rough;
+  const step = (integer ? [1, 2, 5, 10] : [1, 2, 2.5, 5, 10]).map((m) => m * power).find((s) => s >= rough) ?? rough;
+  return integer ? Math.max(1, Math.round(step)) : step;
+}
+
+function niceTicks(low: number, high: number, count: number): number[] {
+  const step = niceStep(low, high, count);
   const ticks: number[] = [];
   for (let t = Math.ceil(low / step) * step; t <= high + step * 1e-9; t += step) ticks.push(Number(t.toPrecision(12)));
+  return ticks;
+}
+
+/**
+ * The x values that {@link renderLineCharts} labels under a panel: about six round values over the panel's x
+ * range, and with `integerX` whole numbers only, starting with the first x.
+ * @example computeXTicks({ title: 'Loss', xLabel: 'epoch', x: [1, 2, 3], integerX: true, series: [] }) // [1, 2, 3]
+ */
+export function computeXTicks(panel: ChartPanel): number[] {
+  const low = Math.min(...panel.x);
+  const high = Math.max(...panel.x, low + 1);
+  if (panel.integerX !== true) return niceTicks(low, high, 6);
+  const first = Math.ceil(low);
+  const step = niceStep(low, high, 6, true);
+  const ticks = [first];
+  // Round multiples of the step after the first, none crowding it (closer than half a step).
+  for (let tick = Math.ceil((first + step / 2) / step) * step; tick <= high; tick += step) ticks.push(tick);
   return ticks;
 }
 
@@ -78,7 +106,7 @@ export function renderLineCharts(panels: readonly ChartPanel[], options: { width
       context.stroke();
       drawText(figure, formatTick(tick), left - 6, y + 4, { align: 'right', size: 9, color: '#444444' });
     }
-    for (const tick of niceTicks(xLow, xHigh, 6)) {
+    for (const tick of computeXTicks(panel)) {
       drawText(figure, formatTick(tick), toX(tick), bottom + 16, { align: 'center', size: 9, color: '#444444' });
     }
     context.strokeStyle = '#000000';

@@ -95,9 +95,18 @@ describe('augmentBatch', () => {
 
 describe('planEpoch', () => {
   it('visits every slice once per epoch in the seed plain shuffle, in batches', () => {
-    const batches = planEpoch({ sliceCount: 10, batchSize: 4, seed: 1, epoch: 0 });
+    const batches = planEpoch({ sliceCount: 10, batchSize: 4, seed: 1, epoch: 1 });
     expect(batches.map((b) => b.length)).toEqual([4, 4, 2]);
     expect(batches.flat().sort((a, b) => a - b)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+  });
+
+  it('epoch 1 draws the order that the first epoch drew before epochs were counted from 1', () => {
+    // Recorded from the sampler when its first epoch was numbered 0: renumbering must not change any run's data.
+    expect(planEpoch({ sliceCount: 10, batchSize: 4, seed: 1, epoch: 1 })).toEqual([[7, 9, 4, 3], [5, 8, 2, 1], [6, 0]]);
+    expect(planEpoch({ sliceCount: 12, batchSize: 4, seed: 816, epoch: 2, tumourSlices: [0, 1, 2], tumourFraction: 0.5, stepsPerEpoch: 2 })).toEqual([
+      [1, 11, 10, 2],
+      [0, 4, 1, 8],
+    ]);
   });
 
   it('depends only on seed and epoch', () => {
@@ -108,7 +117,7 @@ describe('planEpoch', () => {
 
   it('draws the requested fraction of tumour slices into every batch', () => {
     const tumourSlices = [3, 7, 11, 19];
-    const batches = planEpoch({ sliceCount: 40, batchSize: 8, seed: 5, epoch: 0, tumourSlices, tumourFraction: 0.25, stepsPerEpoch: 6 });
+    const batches = planEpoch({ sliceCount: 40, batchSize: 8, seed: 5, epoch: 1, tumourSlices, tumourFraction: 0.25, stepsPerEpoch: 6 });
     expect(batches).toHaveLength(6);
     for (const batch of batches) {
       expect(batch).toHaveLength(8);
@@ -123,9 +132,10 @@ describe('planEpoch', () => {
     [{ sliceCount: 0, batchSize: 4 }, 'sliceCount'],
     [{ sliceCount: 4, batchSize: 0 }, 'batchSize'],
     [{ sliceCount: 4, batchSize: 2, tumourFraction: 1.5 }, 'tumourFraction'],
+    [{ sliceCount: 4, batchSize: 2, epoch: 0 }, 'epoch'],
   ])('rejects %j', (options, argument) => {
     try {
-      planEpoch({ seed: 1, epoch: 0, ...options });
+      planEpoch({ seed: 1, epoch: 1, ...options });
       expect.unreachable();
     } catch (error) {
       expect(error).toBeInstanceOf(ArgumentError);

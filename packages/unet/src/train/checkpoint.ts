@@ -14,9 +14,18 @@ export const CHECKPOINT_POINTER = 'checkpoint.json';
 /** The validation figure that selects the kept model. */
 export type TrainMonitor = 'loss' | 'dice';
 
+/**
+ * Epochs are numbered from 1 (epoch 1 is the first, as Keras prints them) in the state, the history, the manifest,
+ * `metrics.jsonl` and the curves. Checkpoints written before carry no `epochBase` and count from 0; loading one
+ * renumbers it.
+ */
+export const EPOCH_BASE = 1;
+
 /** Everything besides weights that a resumed run needs (JSON-able). */
 export interface TrainingState {
-  /** Epochs completed (the next epoch to run is this number, 0-based). */
+  /** Where epoch numbers start: 1 (absent in checkpoints written when they started at 0). */
+  epochBase?: typeof EPOCH_BASE;
+  /** Epochs completed, which is also the number of the last completed epoch (the next to run is this + 1). */
   epochsCompleted: number;
   /** Optimizer steps taken. */
   globalStep: number;
@@ -25,6 +34,7 @@ export interface TrainingState {
   bestValidationDice?: number;
   /** The figure that picked the kept epoch (absent in runs saved before it was recorded: `loss`). */
   monitor?: TrainMonitor;
+  /** Number of the kept epoch (from 1); 0 before any epoch has been kept. */
   bestEpoch: number;
   /** Epochs without improvement, for early stopping. */
   epochsWithoutImprovement: number;
@@ -35,8 +45,9 @@ export interface TrainingState {
   fingerprint: string;
 }
 
-/** One epoch's results. */
+/** One epoch's results: one line of `metrics.jsonl`. */
 export interface EpochRecord {
+  /** Epoch number, from 1. */
   epoch: number;
   loss: number;
   validationLoss: number;
@@ -128,8 +139,21 @@ export async function saveCheckpoint(bundle: string, model: tf.LayersModel, opti
   if (previous !== undefined && previous !== name) await fs.rm(path.join(bundle, previous), { recursive: true, force: true });
 }
 
+/** A state counted from 0 (written before `epochBase`) renumbered from 1; a state counted from 1 as it is. */
+export function renumberEpochs(state: TrainingState): TrainingState {
+  if (state.epochBase === EPOCH_BASE) return state;
+  return {
+    ...state,
+    epochBase: EPOCH_BASE,
+    // -1 was "none kept yet" when epochs counted from 0: it becomes 0.
+    bestEpoch: state.bestEpoch + 1,
+    history: state.history.map((record) => ({ ...record, epoch: record.epoch + 1 })),
+  };
+}
+
 /**
- * Loads the current checkpoint of a bundle folder, or undefined when it has none.
+ * Loads the current checkpoint of a bundle folder, or undefined when it has none; its epochs are numbered from 1
+ * (an older checkpoint counted from 0 is renumbered).
  * @throws {ModelBundleError} when the pointer names a folder that is unreadable.
  */
 export async function loadCheckpoint(
@@ -145,7 +169,7 @@ export async function loadCheckpoint(
   const dir = path.join(bundle, current);
   try {
     const model = await loadLayersModel(dir);
-    const state = JSON.parse(await fs.readFile(path.join(dir, 'state.json'), 'utf8')) as TrainingState;
+    const state = renumberEpochs(JSON.parse(await fs.readFile(path.join(dir, 'state.json'), 'utf8')) as TrainingState);
     // setWeights restores the step count and creates Adam's moment slots in the order of the model's variables.
     await loadOptimizer(dir, optimizer);
     return { model, state };

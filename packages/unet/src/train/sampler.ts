@@ -19,7 +19,7 @@ export interface EpochPlanOptions {
   /** Batches per epoch when sampling by tumour fraction (default ceil(N / batchSize)). */
   stepsPerEpoch?: number;
   seed: number;
-  /** 0-based epoch number. */
+  /** Epoch number, counted from 1 as everywhere in training (epoch 1 is the first). */
   epoch: number;
 }
 
@@ -46,14 +46,17 @@ function cycler(values: number[], random: RandomSource): () => number {
 
 /**
  * The batches (lists of slice indices) of one epoch.
- * @throws {ArgumentError} for a non-positive size, a fraction outside [0, 1] or no slices.
- * @example planEpoch({ sliceCount: 1000, batchSize: 32, seed: 816, epoch: 0 }) // 32 batches, the last of 8
+ * @throws {ArgumentError} for a non-positive size, a fraction outside [0, 1], no slices or an epoch below 1.
+ * @example planEpoch({ sliceCount: 1000, batchSize: 32, seed: 816, epoch: 1 }) // 32 batches, the last of 8
  */
 export function planEpoch(options: EpochPlanOptions): number[][] {
   const { sliceCount, batchSize, tumourFraction } = options;
   if (!Number.isInteger(sliceCount) || sliceCount < 1) throw new ArgumentError('planEpoch', 'sliceCount', `must be a positive integer, got ${sliceCount}`);
   if (!Number.isInteger(batchSize) || batchSize < 1) throw new ArgumentError('planEpoch', 'batchSize', `must be a positive integer, got ${batchSize}`);
-  const random = createRandom(deriveCaseSeed(options.seed, options.epoch));
+  if (!Number.isInteger(options.epoch) || options.epoch < 1) throw new ArgumentError('planEpoch', 'epoch', `must be an integer >= 1 (epochs count from 1), got ${options.epoch}`);
+  // The random stream keeps the index it had when epochs were counted from 0, so a seed still gives the orders
+  // of runs recorded before (models/brats2018-wt-unet among them).
+  const random = createRandom(deriveCaseSeed(options.seed, options.epoch - 1));
   if (tumourFraction === undefined) {
     const order = shuffle(Array.from({ length: sliceCount }, (_, i) => i), random);
     const batches: number[][] = [];

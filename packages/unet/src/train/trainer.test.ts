@@ -49,7 +49,7 @@ describe('trainUnet', () => {
     const epochs: number[] = [];
     const result = await trainUnet(tiny('run', { epochs: 4 }), { onEpochEnd: (record) => epochs.push(record.epoch) });
     expect(result.backend.name).toBe('wasm');
-    expect(epochs).toEqual([0, 1, 2, 3]);
+    expect(epochs).toEqual([1, 2, 3, 4]);
     const losses = result.history.map((record) => record.loss);
     expect(losses[3]!).toBeLessThan(losses[0]!);
     const bundle = path.join(dir, 'run');
@@ -60,7 +60,7 @@ describe('trainUnet', () => {
     expect(manifest.training!.split.validation).toHaveLength(validationCases);
     expect(manifest.validation!.WTDice).toBeGreaterThanOrEqual(0);
     const log = (await fs.readFile(path.join(bundle, 'metrics.jsonl'), 'utf8')).trim().split('\n');
-    expect(log.map((line) => JSON.parse(line).epoch)).toEqual([0, 1, 2, 3]);
+    expect(log.map((line) => JSON.parse(line).epoch)).toEqual([1, 2, 3, 4]);
     const png = await fs.readFile(path.join(bundle, 'training-curves.png'));
     expect(png.subarray(1, 4).toString()).toBe('PNG');
     for (const file of ['model.json', 'weights.bin', 'checkpoint.json']) await expect(fs.stat(path.join(bundle, file))).resolves.toBeTruthy();
@@ -84,6 +84,8 @@ describe('trainUnet', () => {
     const result = await trainUnet(tiny('by-dice', { epochs: 4, monitor: 'dice' }));
     const dice = result.history.map((record) => record.validationDice[0]!);
     const best = dice.indexOf(Math.max(...dice));
+    // Epoch numbers count from 1: the best of the history's entries [0..3] is epoch best + 1.
+    expect(result.history[best]!.epoch).toBe(best + 1);
     expect(result.manifest.training!.bestEpoch).toBe(best + 1);
     expect(result.manifest.validation!.WTDice).toBe(dice[best]);
     // The kept model.json is that epoch's: a later, worse epoch did not overwrite it.
@@ -99,12 +101,75 @@ describe('trainUnet', () => {
     });
     const losses = result.history.map((record) => record.validationLoss);
     const dice = result.history.map((record) => record.validationDice[0]!);
-    // Epoch 2 (index 1) is kept by loss only when its validation loss is strictly lower.
+    // Epoch 2 (index 1) is kept by loss only when its validation loss is strictly lower; callbacks count from 1.
     const keptByLoss = losses[1]! < losses[0]! ? 1 : 0;
-    expect(changes).toEqual([['loss', 'dice', keptByLoss]]);
+    expect(changes).toEqual([['loss', 'dice', keptByLoss + 1]]);
     let expected = keptByLoss;
     for (let epoch = 2; epoch < 5; epoch++) if (dice[epoch]! > dice[expected]!) expected = epoch;
     expect(result.manifest.training!.bestEpoch).toBe(expected + 1);
+  });
+
+  it('numbers epochs from 1 in the manifest, metrics.jsonl, callbacks and checkpoint, and a resume continues the count', async () => {
+    const bundle = path.join(dir, 'numbering');
+    const started: number[] = [];
+    const ended: number[] = [];
+    const callbacks = { onEpochStart: (epoch: number) => started.push(epoch), onEpochEnd: (record: { epoch: number }) => ended.push(record.epoch) };
+    const first = await trainUnet(tiny('numbering', { epochs: 2, monitor: 'dice' }), callbacks);
+    expect(first.manifest.training!.epochs).toBe(2);
+    const readLog = async (): Promise<Array<{ epoch: number; validationDice: number[] }>> =>
+      (await fs.readFile(path.join(bundle, 'metrics.jsonl'), 'utf8')).trim().split('\n').map((line) => JSON.parse(line));
+    expect((await readLog()).map((line) => line.epoch)).toEqual([1, 2]);
+
+    const resumedAfter: number[] = [];
+    const result = await trainUnet(tiny('numbering', { epochs: 3, monitor: 'dice', resume: true }), { ...callbacks, onResume: (done) => resumedAfter.push(done) });
+    expect(resumedAfter).toEqual([2]);
+    expect(started).toEqual([1, 2, 3]);
+    expect(ended).toEqual([1, 2, 3]);
+    const log = await readLog();
+    expect(log.map((line) => line.epoch)).toEqual([1, 2, 3]);
+    expect(result.history.map((record) => record.epoch)).toEqual([1, 2, 3]);
+
+    // bestEpoch names the metrics.jsonl line whose figures the manifest reports as the kept model's.
+    const manifest = await readModelManifest(bundle);
+    expect(manifest.training!.epochs).toBe(3);
+    const kept = log.find((line) => line.epoch === manifest.training!.bestEpoch);
+    expect(kept, `bestEpoch ${manifest.training!.bestEpoch} is not a line of metrics.jsonl`).toBeDefined();
+    expect(manifest.validation!.WTDice).toBe(kept!.validationDice[0]);
+    expect(Math.max(...log.map((line) => line.validationDice[0]!))).toBe(kept!.validationDice[0]);
+
+    const pointer = JSON.parse(await fs.readFile(path.join(bundle, 'checkpoint.json'), 'utf8')).current as string;
+    expect(pointer).toBe('checkpoint-epoch-0003');
+    const state = JSON.parse(await fs.readFile(path.join(bundle, pointer, 'state.json'), 'utf8'));
+    expect(state).toMatchObject({ epochBase: 1, epochsCompleted: 3, bestEpoch: manifest.training!.bestEpoch });
+    expect(state.history.map((record: { epoch: number }) => record.epoch)).toEqual([1, 2, 3]);
+
+    // The data file is recorded relative to the bundle folder, never as this machine's absolute path.
+    expect(manifest.training!.dataFile).toBe('../phantoms.h5');
+  });
+
+  it('resumes a checkpoint written when epochs counted from 0, renumbering it from 1', async () => {
+    const bundle = path.join(dir, 'legacy');
+    await trainUnet(tiny('legacy', { epochs: 2 }));
+    // Rewrite the checkpoint as the trainer wrote it before: no epochBase, history and bestEpoch from 0.
+    const pointer = JSON.parse(await fs.readFile(path.join(bundle, 'checkpoint.json'), 'utf8')).current as string;
+    const stateFile = path.join(bundle, pointer, 'state.json');
+    const { epochBase: _epochBase, ...state } = JSON.parse(await fs.readFile(stateFile, 'utf8'));
+    const keptBefore = state.bestEpoch as number;
+    state.bestEpoch = keptBefore - 1;
+    state.history = state.history.map((record: { epoch: number }) => ({ ...record, epoch: record.epoch - 1 }));
+    await fs.writeFile(stateFile, JSON.stringify(state));
+
+    const result = await trainUnet(tiny('legacy', { resume: true }));
+    expect(result.history.map((record) => record.epoch)).toEqual([1, 2, 3]);
+    const log = (await fs.readFile(path.join(bundle, 'metrics.jsonl'), 'utf8')).trim().split('\n').map((line) => JSON.parse(line).epoch);
+    expect(log).toEqual([1, 2, 3]);
+    // The kept epoch is the renumbered one, or epoch 3 when it beat it; either way a line of metrics.jsonl.
+    const bestEpoch = result.manifest.training!.bestEpoch;
+    expect([keptBefore, 3]).toContain(bestEpoch);
+    expect(result.manifest.validation!.loss).toBe(result.history[bestEpoch - 1]!.validationLoss);
+    // Still bit-identical to the straight run of 3 epochs: renumbering changed no data order or draw.
+    const weights = async (name: string) => fs.readFile(path.join(dir, name, 'checkpoint-epoch-0003', 'weights.bin'));
+    expect(Buffer.compare(await weights('legacy'), await weights('straight'))).toBe(0);
   });
 
   it('refuses a worker count that leaves a thread without slices', async () => {

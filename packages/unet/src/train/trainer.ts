@@ -31,7 +31,8 @@ import { createUnetManifest } from '../bundle.js';
 import { saveLayersModel } from '../model-files.js';
 import { SpatialDropout2D } from '../spatial-dropout.js';
 import { augmentBatch, DEFAULT_AUGMENTATION, type AugmentOptions } from './augment.js';
-import { loadCheckpoint, saveCheckpoint, type EpochRecord, type TrainingState, type TrainMonitor } from './checkpoint.js';
+import { EPOCH_BASE, loadCheckpoint, saveCheckpoint, type EpochRecord, type TrainingState, type TrainMonitor } from './checkpoint.js';
+import { recordedDataFile } from './provenance.js';
 import { planEpoch } from './sampler.js';
 
 /** Training failed for a reason the user can fix (no validation data, a bundle in the way, …). */
@@ -43,7 +44,7 @@ export class TrainingError extends BratsError {
 
 /** Options of {@link trainUnet}; defaults are the seed's recipe. */
 export interface TrainOptions {
-  /** HDF5 slice store written by `brats convert`. */
+  /** HDF5 slice store written by `brats convert`; the manifest records it relative to the bundle (see recordedDataFile). */
   dataFile: string;
   /** Model bundle folder to write. */
   bundle: string;
@@ -88,15 +89,17 @@ export interface TrainOptions {
 
 export type { TrainMonitor };
 
-/** Progress callbacks of {@link trainUnet}. */
+/** Progress callbacks of {@link trainUnet}. Epochs are numbered from 1 here as in every file the trainer writes. */
 export interface TrainCallbacks {
   onBackend?: (selection: BackendSelection) => void;
+  /** Epoch `epoch` (1 to `epochs`) starts with `steps` batches. */
   onEpochStart?: (epoch: number, epochs: number, steps: number) => void;
+  /** Batch `step` (1 to `steps`) is done. */
   onStep?: (step: number, steps: number, loss: number) => void;
   onEpochEnd?: (record: EpochRecord, improved: boolean) => void;
-  /** Resumed from a checkpoint after `epochsCompleted` epochs. */
+  /** Resumed from a checkpoint after `epochsCompleted` epochs (the last completed epoch's number). */
   onResume?: (epochsCompleted: number) => void;
-  /** A resume changed the monitor; `keptEpoch` (0-based) stays the kept model until a later epoch beats it. */
+  /** A resume changed the monitor; epoch `keptEpoch` (from 1) stays the kept model until a later epoch beats it. */
   onMonitorChange?: (previous: TrainMonitor, next: TrainMonitor, keptEpoch: number) => void;
   /** The number of threads that compute each step's gradients (1 = the main thread only) and why. */
   onThreads?: (threads: number, reason: string) => void;
@@ -284,19 +287,20 @@ export async function trainUnet(options: TrainOptions, callbacks: TrainCallbacks
         // The kept model's own figures become the ones to beat, and patience counts from its epoch.
         state.bestValidationLoss = kept.validationLoss;
         state.bestValidationDice = meanOf(kept.validationDice);
-        state.epochsWithoutImprovement = state.epochsCompleted - 1 - kept.epoch;
+        state.epochsWithoutImprovement = state.epochsCompleted - kept.epoch;
         callbacks.onMonitorChange?.(previous, monitor, kept.epoch);
       }
       state.monitor = monitor;
     } else {
       model = buildUnet({ ...architecture, seed });
       state = {
+        epochBase: EPOCH_BASE,
         epochsCompleted: 0,
         globalStep: 0,
         bestValidationLoss: Number.POSITIVE_INFINITY,
         bestValidationDice: Number.NEGATIVE_INFINITY,
         monitor,
-        bestEpoch: -1,
+        bestEpoch: 0,
         epochsWithoutImprovement: 0,
         history: [],
         elapsedSeconds: 0,
@@ -308,16 +312,18 @@ export async function trainUnet(options: TrainOptions, callbacks: TrainCallbacks
     const splitIds = (split: 'train' | 'validation' | 'testing'): string[] =>
       store.splits.includes(split) ? (store.sliceIndex(split)?.caseIds.slice() ?? []) : [];
 
+    await fs.mkdir(options.bundle, { recursive: true });
+    const dataFile = await recordedDataFile(options.dataFile, options.bundle);
     const writeBundleFiles = async (): Promise<ModelManifest> => {
       const best = state.history.find((record) => record.epoch === state.bestEpoch);
       const manifest: ModelManifest = {
         ...createUnetManifest(model, { ...architecture, seed }, preprocessing, threshold),
         training: {
           backend: backend.name,
-          dataFile: path.resolve(options.dataFile),
+          dataFile,
           split: { seed: Number(store.attributes()['split_seed'] ?? seed), train: splitIds('train'), validation: splitIds('validation'), testing: splitIds('testing') },
           epochs: state.epochsCompleted,
-          bestEpoch: state.bestEpoch + 1,
+          bestEpoch: state.bestEpoch,
           batchSize,
           learningRate,
           seed,
@@ -336,12 +342,13 @@ export async function trainUnet(options: TrainOptions, callbacks: TrainCallbacks
       const log = state.history.map((record) => JSON.stringify(record)).join('\n');
       await writeFileAtomic(path.join(options.bundle, TRAINING_LOG_FILE), log.length > 0 ? `${log}\n` : '');
       if (state.history.length > 0) {
-        const x = state.history.map((record) => record.epoch + 1);
+        const x = state.history.map((record) => record.epoch);
         const figure = renderLineCharts([
           {
             title: 'Loss (0.9 Dice + 0.1 BCE)',
             xLabel: 'epoch',
             x,
+            integerX: true,
             series: [
               { label: 'training', color: '#1f77b4', values: state.history.map((r) => r.loss) },
               { label: 'validation', color: '#ff7f0e', values: state.history.map((r) => r.validationLoss) },
@@ -351,6 +358,7 @@ export async function trainUnet(options: TrainOptions, callbacks: TrainCallbacks
             title: 'Validation Dice',
             xLabel: 'epoch',
             x,
+            integerX: true,
             yRange: [0, 1],
             series: regions.map((region, k) => ({
               label: `${region} Dice`,
@@ -364,7 +372,6 @@ export async function trainUnet(options: TrainOptions, callbacks: TrainCallbacks
       return manifest;
     };
 
-    await fs.mkdir(options.bundle, { recursive: true });
     let parallel: DataParallelTrainer | undefined;
     try {
       if (workers > 0) {
@@ -372,7 +379,7 @@ export async function trainUnet(options: TrainOptions, callbacks: TrainCallbacks
       }
       callbacks.onThreads?.(workers + 1, threadsReason);
       let stoppedEarly = false;
-      for (let epoch = state.epochsCompleted; epoch < epochs; epoch++) {
+      for (let epoch = state.epochsCompleted + 1; epoch <= epochs; epoch++) {
         const started = performance.now();
         const plan = planEpoch({
           sliceCount: train.slices,
@@ -382,7 +389,8 @@ export async function trainUnet(options: TrainOptions, callbacks: TrainCallbacks
           ...(tumourSlices === undefined ? {} : { tumourSlices, tumourFraction: options.tumourFraction! }),
           ...(options.stepsPerEpoch === undefined ? {} : { stepsPerEpoch: options.stepsPerEpoch }),
         });
-        const augmentRandom = createRandom(deriveCaseSeed(seed + 1, epoch));
+        // The stream index counts from 0, as it did before epochs were numbered from 1, so seeds keep their draws.
+        const augmentRandom = createRandom(deriveCaseSeed(seed + 1, epoch - 1));
         callbacks.onEpochStart?.(epoch, epochs, plan.length);
         let lossSum = 0;
         let slices = 0;
@@ -407,7 +415,7 @@ export async function trainUnet(options: TrainOptions, callbacks: TrainCallbacks
           } finally {
             tf.dispose([x, y]);
           }
-          if (!Number.isFinite(loss)) throw new TrainingError(`the loss became ${loss} at epoch ${epoch + 1}, step ${step + 1}; lower --lr`);
+          if (!Number.isFinite(loss)) throw new TrainingError(`the loss became ${loss} at epoch ${epoch}, step ${step + 1}; lower --lr`);
           lossSum += loss * indices.length;
           slices += indices.length;
           state.globalStep++;
@@ -426,7 +434,7 @@ export async function trainUnet(options: TrainOptions, callbacks: TrainCallbacks
           slicesPerSecond: slices / trainSeconds,
         };
         state.history.push(record);
-        state.epochsCompleted = epoch + 1;
+        state.epochsCompleted = epoch;
         state.elapsedSeconds += seconds;
         const meanDice = meanOf(validation.dice);
         const improved = monitor === 'loss' ? validation.loss < state.bestValidationLoss : meanDice > (state.bestValidationDice ?? Number.NEGATIVE_INFINITY);
