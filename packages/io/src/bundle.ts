@@ -78,6 +78,22 @@ export interface InferenceDefaults {
   tta: boolean;
   /** Keep only the largest connected whole-tumour component. */
   largestComponent: boolean;
+  /** How the choice was made (written by `brats tune`): the cases, the metric and every option's score. */
+  selection?: InferenceSelectionRecord;
+}
+
+/** The record of a post-processing choice: which cases scored which options, and how each did. */
+export interface InferenceSelectionRecord {
+  /** What was maximised, e.g. `mean WT Dice`. */
+  metric: string;
+  /** The dataset the cases came from: a path relative to the bundle folder, or its name when on another volume. */
+  data: string;
+  /** The case ids scored (the validation split). */
+  cases: readonly string[];
+  /** Every option tried, with its mean and per-case scores (same order as `cases`). */
+  candidates: readonly { tta: boolean; largestComponent: boolean; mean: number; perCase: readonly number[] }[];
+  /** ISO time of the choice. */
+  chosenAt: string;
 }
 
 /** The manifest `brats-model.json`. */

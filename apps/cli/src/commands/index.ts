@@ -68,6 +68,12 @@ export const COMMANDS: readonly CommandEntry[] = [
     load: async () => (await import('./evaluate.js')).registerEvaluateCommand,
   },
   {
+    name: 'tune',
+    args: '<bundle>',
+    summary: "choose the bundle's post-processing (flips, largest component) on its validation cases and record it in the manifest",
+    load: async () => (await import('./tune.js')).registerTuneCommand,
+  },
+  {
     name: 'export',
     args: '<bundle>',
     summary: 'export a model bundle for the edge: model.onnx, and OpenVINO IR FP32 (+ FP16 with --fp16)',

@@ -1,7 +1,7 @@
 import { existsSync, promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { readModelManifest } from '@brats/io';
+import { readModelManifest, readNifti } from '@brats/io';
 import { NO_SHARED_DATA, repositoryRoot, sharedDataDir } from '@brats/vitest-config/fixtures';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PRETRAINED_MODEL, defaultModelPath } from '../default-model.js';
@@ -48,4 +48,80 @@ describe('the pretrained model in models/', () => {
     result.cases.forEach((c: { WT: { dice: number } }, index: number) => expect(c.WT.dice).toBeCloseTo(recorded.cases[index].WT.dice, 6));
     expect(result.summary.WT.dice.mean).toBeCloseTo(recorded.summary.WT.dice.mean, 6);
   });
+
+  // The recorded figures come from the tfjs weights; model.onnx on ONNX Runtime must give the same per-case Dice.
+  // Measured on these four cases (tta and largest component on, as the bundle chose): the WT probabilities of the
+  // two engines differ by at most 1.6e-5, no label voxel differs, and at most 5 voxels per case lie within 1e-4 of
+  // the 0.5 threshold. One flipped voxel moves a case's Dice by at most 2 / (|reference| + |prediction|), 3.5e-5 for
+  // the smallest case here (57,600 voxels), so even all five flipping stays under DICE_TOLERANCE; a wrong
+  // preprocessing, layout or threshold moves Dice by 1e-2 or more.
+  const DICE_TOLERANCE = 2e-4;
+
+  it.skipIf(!data).each([
+    ['validation', 'validation-evaluation.json'],
+    ['testing', 'test-evaluation.json'],
+  ] as const)(
+    `reproduces its recorded per-case WT Dice through model.onnx on ONNX Runtime: %s cases (${data ? 'present' : NO_SHARED_DATA})`,
+    async (split, evaluationFile) => {
+      const manifest = await readModelManifest(bundle);
+      expect(manifest.files.onnx).toBe('model.onnx');
+      const recorded = JSON.parse(await fs.readFile(path.join(bundle, evaluationFile), 'utf8')) as { cases: Array<{ id: string; WT: { dice: number } }> };
+      const ids = manifest.training!.split[split];
+      expect(recorded.cases.map((c) => c.id).sort()).toEqual([...ids].sort());
+      const out = path.join(dir, `onnxruntime-${split}`);
+      const predicted = await runCaptured(['predict', ...ids.map((id) => path.join(data!, 'brats2018-sample', id)), '--out', out, '--engine', 'onnxruntime']);
+      expect(predicted.code, predicted.stderr).toBe(0);
+      expect(predicted.stdout).toMatch(/^engine: onnxruntime /m);
+      for (const { id, WT } of recorded.cases) {
+        // Dice counted here from the two label maps, independently of @brats/metrics: WT is every non-zero label.
+        const prediction = (await readNifti(path.join(out, `${id}.nii.gz`))).data;
+        const reference = (await readNifti(path.join(data!, 'brats2018-sample', id, `${id}_seg.nii.gz`))).data;
+        expect(prediction.length).toBe(reference.length);
+        let both = 0;
+        let predictedVoxels = 0;
+        let referenceVoxels = 0;
+        for (let v = 0; v < reference.length; v++) {
+          const p = prediction[v]! > 0;
+          const r = reference[v]! > 0;
+          if (p) predictedVoxels++;
+          if (r) referenceVoxels++;
+          if (p && r) both++;
+        }
+        const dice = (2 * both) / (predictedVoxels + referenceVoxels);
+        expect(Math.abs(dice - WT.dice), `${id}: Dice ${dice} through ONNX Runtime, ${WT.dice} recorded`).toBeLessThanOrEqual(DICE_TOLERANCE);
+      }
+    },
+    600_000,
+  );
+
+  it.skipIf(!data)(
+    `its post-processing choice is the one brats tune writes from the validation cases, figures included (${data ? 'present' : NO_SHARED_DATA})`,
+    async () => {
+      const shipped = await readModelManifest(bundle);
+      const record = shipped.inference!.selection!;
+      expect(record.cases).toEqual(shipped.training!.split.validation);
+      expect(path.basename(path.resolve(bundle, record.data))).toBe('brats2018-sample');
+      // Tune a copy (manifest and model.onnx only): the command must choose the same and score each option alike.
+      const copy = path.join(dir, 'tuned');
+      await fs.mkdir(copy, { recursive: true });
+      for (const file of ['brats-model.json', 'model.onnx']) await fs.copyFile(path.join(bundle, file), path.join(copy, file));
+      const { inference: _dropped, ...untuned } = JSON.parse(await fs.readFile(path.join(copy, 'brats-model.json'), 'utf8'));
+      await fs.writeFile(path.join(copy, 'brats-model.json'), JSON.stringify(untuned));
+      const tuned = await runCaptured(['tune', copy, '--data', path.join(data!, 'brats2018-sample'), '--engine', 'onnxruntime']);
+      expect(tuned.code, tuned.stderr).toBe(0);
+      const written = (await readModelManifest(copy)).inference!;
+      expect({ tta: written.tta, largestComponent: written.largestComponent }).toEqual({ tta: shipped.inference!.tta, largestComponent: shipped.inference!.largestComponent });
+      expect(written.selection!.cases).toEqual(record.cases);
+      written.selection!.candidates.forEach((candidate, index) => {
+        const recorded = record.candidates[index]!;
+        expect({ tta: candidate.tta, largestComponent: candidate.largestComponent }).toEqual({ tta: recorded.tta, largestComponent: recorded.largestComponent });
+        candidate.perCase.forEach((dice, c) => expect(Math.abs(dice - recorded.perCase[c]!)).toBeLessThanOrEqual(DICE_TOLERANCE));
+      });
+      // The chosen option's figures are the bundle's recorded validation Dice.
+      const validation = JSON.parse(await fs.readFile(path.join(bundle, 'validation-evaluation.json'), 'utf8')) as { cases: Array<{ id: string; WT: { dice: number } }> };
+      const chosen = written.selection!.candidates.find((candidate) => candidate.tta === written.tta && candidate.largestComponent === written.largestComponent)!;
+      for (const { id, WT } of validation.cases) expect(Math.abs(chosen.perCase[record.cases.indexOf(id)]! - WT.dice)).toBeLessThanOrEqual(DICE_TOLERANCE);
+    },
+    600_000,
+  );
 });

@@ -12,3 +12,4 @@ export {
 } from './labels.js';
 export { MODALITY_ROLES, caseRefFromFiles, resolveCaseInputs, type CaseFiles, type ModalityRole } from './case-inputs.js';
 export { keepLargestComponent, labelComponents } from './components.js';
+export { INFERENCE_OPTIONS, datasetReference, tuneInference, type InferenceOption, type TuneInferenceOptions } from './tune.js';

@@ -1,0 +1,64 @@
+import { openDataset, readModelManifest, writeModelManifest } from '@brats/io';
+import { tuneInference } from '@brats/ncs2-runtime';
+import type { Command } from 'commander';
+import { printLine, type CliContext } from '../context.js';
+import { ENGINE_CHOICES, openEngine } from '../engine-choice.js';
+import { UsageError } from '../errors.js';
+import { parseChoice } from '../parse.js';
+import { createProgress } from '../progress.js';
+
+interface TuneFlags {
+  data: string;
+  cases?: string;
+  engine: string;
+  device?: string;
+}
+
+/**
+ * `brats tune BUNDLE --data DATASET [--cases ID,ID]`: scores test-time flips and largest component on labelled
+ * validation cases (by default the bundle's own validation split) and writes the winner, with every option's
+ * figures, into the bundle's manifest (`inference`), which predict, infer and the server then apply.
+ */
+export function registerTuneCommand(program: Command, context: CliContext): void {
+  program
+    .command('tune')
+    .description("choose the bundle's post-processing (flips, largest component) on its validation cases and record it in the manifest")
+    .argument('<bundle>', 'model bundle folder')
+    .requiredOption('--data <dataset>', 'dataset folder holding the validation cases (any layout, with labels)')
+    .option('--cases <ids>', "comma-separated case ids (default: the bundle's validation split)")
+    .option('--engine <name>', `engine: ${ENGINE_CHOICES.join(', ')}`, 'auto')
+    .option('--device <name>', 'device for the runtime engines (CPU, GPU, NPU, AUTO)')
+    .action(async (bundle: string, flags: TuneFlags) => {
+      const manifest = await readModelManifest(bundle);
+      const wanted = flags.cases !== undefined ? flags.cases.split(',').map((id) => id.trim()).filter((id) => id.length > 0) : [...(manifest.training?.split.validation ?? [])];
+      if (wanted.length === 0) throw new UsageError(`${bundle} records no validation cases: name them with --cases`);
+      const dataset = await openDataset(flags.data);
+      const byId = new Map(dataset.cases.map((ref) => [ref.id, ref]));
+      const missing = wanted.filter((id) => !byId.has(id));
+      if (missing.length > 0) throw new UsageError(`${flags.data} has no case ${missing.join(', ')}`);
+      const cases = wanted.map((id) => byId.get(id)!);
+      const unlabelled = cases.filter((ref) => ref.label === undefined).map((ref) => ref.id);
+      if (unlabelled.length > 0) throw new UsageError(`case ${unlabelled.join(', ')} in ${flags.data} has no label map to score against`);
+      const engine = await openEngine(bundle, parseChoice('--engine', flags.engine, ENGINE_CHOICES), flags.device === undefined ? {} : { device: flags.device });
+      printLine(context, `engine: ${engine.name} on ${engine.device} (${engine.reason})`);
+      const progress = createProgress(context, 'tune', cases.length, 'cases');
+      let inference;
+      try {
+        inference = await tuneInference(cases, manifest, engine.runner, { bundle, data: flags.data, onCase: (done, _total, id) => progress.update(done, id) });
+      } finally {
+        await engine.runner.dispose();
+      }
+      progress.finish();
+      const { selection } = inference;
+      printLine(context, `${'tta'.padEnd(5)}${'largest component'.padEnd(19)}${selection.metric.padEnd(20)}per case (${selection.cases.join(', ')})`);
+      for (const candidate of selection.candidates) {
+        const chosen = candidate.tta === inference.tta && candidate.largestComponent === inference.largestComponent;
+        printLine(
+          context,
+          `${(candidate.tta ? 'on' : 'off').padEnd(5)}${(candidate.largestComponent ? 'on' : 'off').padEnd(19)}${candidate.mean.toFixed(4).padEnd(20)}${candidate.perCase.map((value) => value.toFixed(4)).join(', ')}${chosen ? '   <- chosen' : ''}`,
+        );
+      }
+      await writeModelManifest(bundle, { ...manifest, inference });
+      printLine(context, `inference: tta ${inference.tta ? 'on' : 'off'}, largest component ${inference.largestComponent ? 'on' : 'off'} written to ${bundle}/brats-model.json`);
+    });
+}
