@@ -11,7 +11,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { writePhantomDataset } from '@brats/io';
-import { writeUntrainedBundle } from '@brats/unet';
+import { exportBundleToOnnx, writeUntrainedBundle } from '@brats/unet';
 
 const JOBS = Number(process.env.BENCH_JOBS ?? 200);
 const MALFORMED = Number(process.env.BENCH_MALFORMED ?? 50);
@@ -21,6 +21,8 @@ const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'brats-server-bench-'));
 
 async function writeBundle(bundle) {
   await writeUntrainedBundle(bundle, { crop: [32, 32, 16], filters: 2, depth: 1, dropout: 0 });
+  // The server on its own (main.js) runs the runtime engines only: the bundle gets its model.onnx.
+  await exportBundleToOnnx(bundle);
 }
 
 function percentile(sorted, p) {
@@ -39,7 +41,7 @@ async function main() {
     roles[role] = await fs.readFile(path.join(dir, 'brats', 'Phantom_001', `Phantom_001_${suffix}.nii.gz`));
   }
 
-  const server = spawn(process.execPath, [path.join(here, '..', 'dist', 'main.js'), '--model', path.join(dir, 'bundle'), '--port', '0', '--data-dir', path.join(dir, 'data'), '--engine', 'tfjs', '--quiet'], {
+  const server = spawn(process.execPath, [path.join(here, '..', 'dist', 'main.js'), '--model', path.join(dir, 'bundle'), '--port', '0', '--data-dir', path.join(dir, 'data'), '--engine', 'onnxruntime', '--quiet'], {
     stdio: ['ignore', 'pipe', 'inherit'],
     env: { ...process.env, BRATS_QUEUE_LIMIT: process.env.BRATS_QUEUE_LIMIT ?? '64', BRATS_MAX_DECOMPRESSED_BYTES: String(16 * 1024 ** 2), BRATS_MAX_UPLOAD_BYTES: String(8 * 1024 ** 2) },
   });
@@ -167,7 +169,7 @@ async function main() {
   const distinct = new Set(jobs.map((job) => job.id)).size;
   const malformedTotal = [...malformedStatuses.values()].reduce((a, b) => a + b, 0);
   const malformedOk = [...malformedStatuses.entries()].every(([status]) => typeof status === 'number' ? status >= 400 && status < 500 : true);
-  console.log(`\n${JOBS} jobs + ${malformedTotal} malformed uploads on ${os.availableParallelism()} CPUs (${os.cpus()[0]?.model ?? 'cpu'}), engine tfjs`);
+  console.log(`\n${JOBS} jobs + ${malformedTotal} malformed uploads on ${os.availableParallelism()} CPUs (${os.cpus()[0]?.model ?? 'cpu'}), engine onnxruntime`);
   console.log(`  all uploads answered in ${submittedSeconds.toFixed(1)} s; ${retries} upload(s) retried after 503 Retry-After (${retryAfterSeconds.length > 0 ? `${Math.min(...retryAfterSeconds)}-${Math.max(...retryAfterSeconds)} s` : 'none'}); at most ${peakWaiting} job(s) waited`);
   console.log(`  jobs: ${succeeded}/${JOBS} succeeded, ${distinct} distinct ids, in ${elapsedSeconds.toFixed(1)} s → ${((JOBS / elapsedSeconds) * 60).toFixed(0)} jobs/min`);
   console.log(`  job latency (submit → succeeded): p50 ${percentile(latencies, 50).toFixed(2)} s, p95 ${percentile(latencies, 95).toFixed(2)} s, max ${latencies[latencies.length - 1].toFixed(2)} s`);
