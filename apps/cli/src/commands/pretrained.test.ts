@@ -29,25 +29,28 @@ describe('the pretrained model in models/', () => {
     }
   });
 
-  it.skipIf(!data)(`reproduces its recorded Dice on the held-out real cases (${data ? 'present' : NO_SHARED_DATA})`, async () => {
+  it.skipIf(!data).each([
+    ['validation', 'validation-evaluation.json'],
+    ['testing', 'test-evaluation.json'],
+  ] as const)(`reproduces its recorded Dice through the tfjs weights: %s cases (${data ? 'present' : NO_SHARED_DATA})`, async (split, evaluationFile) => {
     const manifest = await readModelManifest(bundle);
-    const recorded = JSON.parse(await fs.readFile(path.join(bundle, 'test-evaluation.json'), 'utf8'));
-    const testing = manifest.training!.split.testing;
-    const inputs = testing.map((id) => path.join(data!, 'brats2018-sample', id));
-    const out = path.join(dir, 'predictions');
+    const recorded = JSON.parse(await fs.readFile(path.join(bundle, evaluationFile), 'utf8'));
+    const ids = manifest.training!.split[split];
+    const inputs = ids.map((id) => path.join(data!, 'brats2018-sample', id));
+    const out = path.join(dir, `tfjs-${split}`);
     const predicted = await runCaptured(['predict', ...inputs, '--out', out, '--engine', 'tfjs']);
     expect(predicted.code).toBe(0);
     // Score against the reference through `brats evaluate`, as the README's reproduction does.
-    const reference = path.join(dir, 'reference');
-    for (const id of testing) await fs.cp(path.join(data!, 'brats2018-sample', id), path.join(reference, id), { recursive: true });
-    const metrics = path.join(dir, 'metrics.json');
+    const reference = path.join(dir, `reference-${split}`);
+    for (const id of ids) await fs.cp(path.join(data!, 'brats2018-sample', id), path.join(reference, id), { recursive: true });
+    const metrics = path.join(dir, `metrics-${split}.json`);
     const evaluated = await runCaptured(['evaluate', '--pred', out, '--ref', reference, '--pred-labels', 'wt', '--regions', 'wt', '--out', metrics]);
     expect(evaluated.code).toBe(0);
     const result = JSON.parse(await fs.readFile(metrics, 'utf8'));
     expect(result.cases.map((c: { id: string }) => c.id)).toEqual(recorded.cases.map((c: { id: string }) => c.id));
     result.cases.forEach((c: { WT: { dice: number } }, index: number) => expect(c.WT.dice).toBeCloseTo(recorded.cases[index].WT.dice, 6));
     expect(result.summary.WT.dice.mean).toBeCloseTo(recorded.summary.WT.dice.mean, 6);
-  });
+  }, 600_000);
 
   // The recorded figures come from the tfjs weights; model.onnx on ONNX Runtime must give the same per-case Dice.
   // Measured on these four cases (tta and largest component on, as the bundle chose): the WT probabilities of the
