@@ -19,7 +19,7 @@ import {
   type ModelManifest,
   type RegionName,
 } from '@brats/io';
-import { evaluateCase, summarizeCases, type CaseEvaluation, type EvaluationSummary } from '@brats/metrics';
+import { computeDice, evaluateCase, summarizeCases, type CaseEvaluation, type EvaluationSummary } from '@brats/metrics';
 import { resolveCaseInputs, resolveInference, segmentCase, type Segmentation } from '@brats/ncs2-runtime';
 import { printLine, type CliContext } from './context.js';
 import { openEngine, type EngineChoice } from './engine-choice.js';
@@ -73,14 +73,10 @@ function chooseSlices(mask: Uint8Array, shape: readonly [number, number, number]
   return chosen.length > 0 ? chosen.sort((a, b) => a - b) : [Math.floor(nz / 2)];
 }
 
-function sliceDice(a: Uint8Array, b: Uint8Array, offset: number, length: number): number {
-  let intersection = 0;
-  let total = 0;
-  for (let v = offset; v < offset + length; v++) {
-    intersection += a[v]! & b[v]!;
-    total += a[v]! + b[v]!;
-  }
-  return total === 0 ? 1 : (2 * intersection) / total;
+/** Dice of one axial slice (the seed's per-slice figure): both empty scores 1, as in the BraTS rule. */
+function sliceDiceOf(truth: Uint8Array, prediction: Uint8Array, z: number, sliceVoxels: number): number {
+  const slice = (mask: Uint8Array) => mask.subarray(z * sliceVoxels, (z + 1) * sliceVoxels);
+  return computeDice(slice(prediction), slice(truth), { convention: 'brats' });
 }
 
 async function writeCaseFigures(out: string, caseData: CanonicalCase, prediction: Segmentation, truthWt: Uint8Array | undefined): Promise<string[]> {
@@ -95,7 +91,7 @@ async function writeCaseFigures(out: string, caseData: CanonicalCase, prediction
       scan: flair,
       prediction: predictedWt,
       z,
-      ...(truthWt === undefined ? {} : { truth: truthWt, dice: sliceDice(truthWt, predictedWt, z * sliceVoxels, sliceVoxels) }),
+      ...(truthWt === undefined ? {} : { truth: truthWt, dice: sliceDiceOf(truthWt, predictedWt, z, sliceVoxels) }),
     });
     const file = path.join(directory, `${caseData.id}-z${String(z).padStart(3, '0')}.png`);
     await writePng(file, figure);
