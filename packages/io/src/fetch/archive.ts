@@ -1,6 +1,6 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { extract, list, type ReadEntry } from 'tar';
+import type { ReadEntry } from 'tar';
 import { FetchError } from './errors.js';
 
 /** One entry of a tar archive as stored (path not normalised). */
@@ -106,6 +106,8 @@ export function findUnsafeEntry(entries: readonly ArchiveEntry[]): UnsafeEntry |
 export async function listArchive(file: string): Promise<ArchiveEntry[]> {
   const entries: ArchiveEntry[] = [];
   try {
+    // tar loads when an archive is read, not with @brats/io.
+    const { list } = await import('tar');
     await list({
       file,
       strict: true,
@@ -146,6 +148,7 @@ export async function extractArchive(file: string, destination: string, options:
   await fs.mkdir(root, { recursive: true });
   let done = 0;
   try {
+    const { extract } = await import('tar');
     await extract({
       file,
       cwd: root,

@@ -5,8 +5,20 @@
  */
 import { createRequire } from 'node:module';
 import { PassThrough } from 'node:stream';
-import * as PImage from 'pureimage';
+import type * as PImage from 'pureimage';
 import { writeFileAtomic } from '../atomic.js';
+
+const require = createRequire(import.meta.url);
+let canvasModule: typeof PImage | undefined;
+
+/**
+ * pureimage, loaded on the first figure (its CommonJS build, so drawing stays synchronous): importing @brats/io
+ * for reading scans or segmenting them should not pay for a canvas and its font parser.
+ */
+function canvas(): typeof PImage {
+  canvasModule ??= require('pureimage') as typeof PImage;
+  return canvasModule;
+}
 
 /** A raster image being drawn (RGBA, 8 bits per channel). */
 export type Figure = PImage.Bitmap;
@@ -18,16 +30,15 @@ let fontLoaded = false;
 
 function ensureFont(): void {
   if (fontLoaded) return;
-  const require = createRequire(import.meta.url);
   const fontPath = require.resolve('dejavu-fonts-ttf/ttf/DejaVuSans.ttf');
-  PImage.registerFont(fontPath, FIGURE_FONT).loadSync();
+  canvas().registerFont(fontPath, FIGURE_FONT).loadSync();
   fontLoaded = true;
 }
 
 /** A new figure of `width` x `height` pixels filled with `background` (CSS colour). */
 export function createFigure(width: number, height: number, background = '#ffffff'): Figure {
   ensureFont();
-  const figure = PImage.make(Math.round(width), Math.round(height));
+  const figure = canvas().make(Math.round(width), Math.round(height));
   const context = figure.getContext('2d');
   context.fillStyle = background;
   context.fillRect(0, 0, figure.width, figure.height);
@@ -54,7 +65,7 @@ export async function encodePng(figure: Figure): Promise<Uint8Array> {
   const sink = new PassThrough();
   const chunks: Buffer[] = [];
   sink.on('data', (chunk: Buffer) => chunks.push(chunk));
-  await PImage.encodePNGToStream(figure, sink);
+  await canvas().encodePNGToStream(figure, sink);
   return Buffer.concat(chunks);
 }
 
