@@ -1,6 +1,7 @@
-"""PyTorch reference of the seed U-Net for infer-bench.mjs: builds the same architecture in PyTorch, loads the
-weights of a TensorFlow.js bundle (model.json + weights.bin, read here with numpy, no TensorFlow), checks that it
-computes what ONNX Runtime computed on the same input, and times it with torch.set_num_threads(THREADS).
+"""PyTorch reference of a bundle's U-Net for infer-bench.mjs: builds the architecture of brats-model.json in PyTorch,
+loads the weights ONNX Runtime runs (the initializers of the bundle's model.onnx, read with python3-onnx; if that module
+is missing, the TensorFlow.js weights the ONNX file was exported from, model.json + weights.bin read with numpy),
+checks that it computes what ONNX Runtime computed on the same input, and times it with torch.set_num_threads(THREADS).
 
 Usage: /usr/bin/python3 torch-reference.py BUNDLE_DIR WORK_DIR JSON_OPTIONS   (prints one JSON object)
 """
@@ -18,26 +19,41 @@ torch.set_num_threads(options["threads"])
 manifest = json.load(open(os.path.join(bundle, "brats-model.json")))
 arch = manifest["model"]
 height, width, channels = arch["inputShape"]
-
-# Weights by name, in the order and shapes of the tfjs weights manifest.
-model_json = json.load(open(os.path.join(bundle, "model.json")))
-blob = open(os.path.join(bundle, "weights.bin"), "rb").read()
-weights, offset = {}, 0
-for group in model_json["weightsManifest"]:
-    for spec in group["weights"]:
-        count = int(np.prod(spec["shape"])) if spec["shape"] else 1
-        weights[spec["name"]] = np.frombuffer(blob, dtype="<f4", count=count, offset=offset).reshape(spec["shape"]).copy()
-        offset += 4 * count
+files = manifest["files"]
 
 
-def conv_weight(name):
-    # tfjs Conv2D kernel [kh, kw, in, out] -> torch [out, in, kh, kw]
-    return torch.from_numpy(np.ascontiguousarray(weights[name + "/kernel"].transpose(3, 2, 0, 1))), torch.from_numpy(weights[name + "/bias"].copy())
+def onnx_weights(path):
+    """Initializers by name ("encodeAa/kernel", ...), already in PyTorch's layouts: Conv [out, in, kh, kw],
+    ConvTranspose [in, out, kh, kw]."""
+    from onnx import load, numpy_helper
+
+    return {tensor.name: numpy_helper.to_array(tensor).astype(np.float32) for tensor in load(path).graph.initializer}
 
 
-def transpose_weight(name):
-    # tfjs Conv2DTranspose kernel [kh, kw, out, in] -> torch ConvTranspose2d [in, out, kh, kw]
-    return torch.from_numpy(np.ascontiguousarray(weights[name + "/kernel"].transpose(3, 2, 0, 1))), torch.from_numpy(weights[name + "/bias"].copy())
+def tfjs_weights(path):
+    """Weights of the tfjs layers model by name, turned into PyTorch's layouts: Conv2D [kh, kw, in, out] and
+    Conv2DTranspose [kh, kw, out, in] both become [dim 3, dim 2, kh, kw] (torch Conv2d [out, in, kh, kw],
+    ConvTranspose2d [in, out, kh, kw])."""
+    model_json = json.load(open(path))
+    blob = open(os.path.join(os.path.dirname(path), "weights.bin"), "rb").read()
+    weights, offset = {}, 0
+    for group in model_json["weightsManifest"]:
+        for spec in group["weights"]:
+            count = int(np.prod(spec["shape"])) if spec["shape"] else 1
+            value = np.frombuffer(blob, dtype="<f4", count=count, offset=offset).reshape(spec["shape"])
+            weights[spec["name"]] = np.ascontiguousarray(value.transpose(3, 2, 0, 1) if value.ndim == 4 else value)
+            offset += 4 * count
+    return weights
+
+
+try:
+    import onnx  # noqa: F401  (python3-onnx)
+
+    weights, weights_from = onnx_weights(os.path.join(bundle, files["onnx"])), "model.onnx initializers"
+except ImportError:
+    if "tfjs" not in files:
+        raise SystemExit("torch-reference.py: python3-onnx is missing and the bundle has no TensorFlow.js weights")
+    weights, weights_from = tfjs_weights(os.path.join(bundle, files["tfjs"])), "tfjs weights.bin (python3-onnx missing)"
 
 
 def upsample_asymmetric(x):
@@ -55,8 +71,7 @@ class Unet(torch.nn.Module):
         super().__init__()
         self.params = {}
         for name in [k[: -len("/kernel")] for k in weights if k.endswith("/kernel")]:
-            make = transpose_weight if name.startswith("transconv") else conv_weight
-            w, b = make(name)
+            w, b = (torch.from_numpy(np.ascontiguousarray(weights[f"{name}/{part}"])) for part in ("kernel", "bias"))
             self.params[name] = (torch.nn.Parameter(w, requires_grad=False), torch.nn.Parameter(b, requires_grad=False))
         if arch["batchNorm"]:
             raise SystemExit("torch-reference.py: batch-norm bundles are not supported by this reference")
@@ -88,7 +103,7 @@ class Unet(torch.nn.Module):
 
 
 model = Unet().eval()
-result = {"torch": torch.__version__, "threads": torch.get_num_threads()}
+result = {"torch": torch.__version__, "threads": torch.get_num_threads(), "weightsFrom": weights_from}
 
 with torch.inference_mode():
     # Same input as ONNX Runtime saw (NHWC float32), compared with ONNX Runtime's output.
@@ -96,6 +111,7 @@ with torch.inference_mode():
     ort_out = np.fromfile(os.path.join(work, "check-output.bin"), dtype="<f4").reshape(check.shape[0], height, width, -1)
     torch_out = model(torch.from_numpy(check).permute(0, 3, 1, 2)).permute(0, 2, 3, 1).numpy()
     result["maxAbsDiffVsOnnxRuntime"] = float(np.abs(torch_out - ort_out).max())
+    result["outputRange"] = [float(torch_out.min()), float(torch_out.max())]
 
     rng = np.random.default_rng(0)
     runs = {}
