@@ -6,6 +6,13 @@ import { describe, expect, it } from 'vitest';
 const source = path.dirname(fileURLToPath(import.meta.url));
 
 describe('@brats/ncs2-runtime dependencies', () => {
+  it('its benchmarks import neither TensorFlow.js nor @brats/unet', async () => {
+    const bench = path.join(source, '..', 'bench');
+    const files = (await fs.readdir(bench)).filter((name) => /\.(mjs|js|ts)$/.test(name));
+    expect(files).toContain('infer-bench.mjs');
+    for (const file of files) expect(await fs.readFile(path.join(bench, file), 'utf8'), file).not.toMatch(/['"]@tensorflow\/|['"]@brats\/unet['"]/);
+  });
+
   it('no source file imports TensorFlow.js (deployment runs without it)', async () => {
     const files = (await fs.readdir(source, { recursive: true })).filter((name) => name.endsWith('.ts') && !name.endsWith('.test.ts'));
     // The engines and the whole-scan segmentation path (segment/) are all checked.
@@ -18,9 +25,9 @@ describe('@brats/ncs2-runtime dependencies', () => {
     expect(offenders).toEqual([]);
   });
 
-  it('does not list TensorFlow.js or @brats/unet among its runtime dependencies', async () => {
+  it('does not list TensorFlow.js or @brats/unet among any of its dependencies, dev ones included', async () => {
     const manifest = JSON.parse(await fs.readFile(path.join(source, '..', 'package.json'), 'utf8')) as Record<string, Record<string, string> | undefined>;
-    const runtime = Object.keys({ ...manifest.dependencies, ...manifest.optionalDependencies });
-    expect(runtime.filter((name) => name.startsWith('@tensorflow/') || name === '@brats/unet')).toEqual([]);
+    const declared = Object.keys({ ...manifest.dependencies, ...manifest.optionalDependencies, ...manifest.peerDependencies, ...manifest.devDependencies });
+    expect(declared.filter((name) => name.startsWith('@tensorflow/') || name === '@brats/unet')).toEqual([]);
   });
 });
