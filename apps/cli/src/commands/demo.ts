@@ -1,7 +1,6 @@
 import path from 'node:path';
-import { assignSplits, convertDataset, writeFileAtomic, writePhantomDataset } from '@brats/io';
+import { TRAINING_CURVES_FILE, assignSplits, convertDataset, writeFileAtomic, writePhantomDataset } from '@brats/io';
 import { evaluationToJson } from '@brats/metrics';
-import { exportBundleToOnnx, trainUnet, TRAINING_CURVES_FILE } from '@brats/unet';
 import type { Command } from 'commander';
 import { printLine, type CliContext } from '../context.js';
 import { UsageError } from '../errors.js';
@@ -9,6 +8,7 @@ import { parseInteger } from '../parse.js';
 import { runPrediction } from '../predict-run.js';
 import { createProgress, type ProgressReporter } from '../progress.js';
 import { caseTable, figureBlocks, summaryTable, writeReport } from '../report.js';
+import { loadTrainingPackage } from '../training-package.js';
 
 /** The demo's recipe: the seed's pipeline at a size that trains in minutes on two cores. */
 export const DEMO_RECIPE = {
@@ -62,6 +62,8 @@ export function registerDemoCommand(program: Command, context: CliContext): void
     .option('--seed <s>', 'seed of the phantoms, split and training', String(DEMO_RECIPE.seed))
     .action(async (flags: DemoFlags) => {
       const started = performance.now();
+      // Training needs @brats/unet: say so before any work is done.
+      const { exportBundleToOnnx, trainUnet } = await loadTrainingPackage('demo');
       const out = path.resolve(flags.out);
       const cases = parseInteger('--cases', flags.cases, 4, 1000);
       const epochs = parseInteger('--epochs', flags.epochs, 1, 1000);

@@ -1,10 +1,11 @@
 import path from 'node:path';
+import { readModelManifest } from '@brats/io';
 import { convertBundleToIr, type IrPrecision } from '@brats/ncs2-runtime';
-import { exportBundleToOnnx } from '@brats/unet';
 import type { Command } from 'commander';
 import { printLine, type CliContext } from '../context.js';
 import { UsageError } from '../errors.js';
 import { parseChoice } from '../parse.js';
+import { loadTrainingPackage } from '../training-package.js';
 
 interface ExportFlags {
   format: string;
@@ -31,8 +32,15 @@ export function registerExportCommand(program: Command, context: CliContext): vo
       if (flags.int8 === true || flags.calibration !== undefined) {
         throw new UsageError('--int8 is not available: no INT8 path has yet shown the speed-up and the Dice within 0.005 that would justify it');
       }
-      const exported = await exportBundleToOnnx(bundle);
-      printLine(context, `ONNX: ${exported.path} (${(exported.bytes / 1e6).toFixed(1)} MB, input NHWC [batch, ${exported.manifest.model.inputShape.join(', ')}], dynamic batch)`);
+      const manifest = await readModelManifest(bundle);
+      if (format === 'openvino' && manifest.files.onnx !== undefined) {
+        // The IR is converted from the bundle's model.onnx; no TensorFlow.js needed (an edge install can do this).
+        printLine(context, `ONNX: ${path.join(bundle, manifest.files.onnx)} (the bundle's, converted as it is)`);
+      } else {
+        const { exportBundleToOnnx } = await loadTrainingPackage('export');
+        const exported = await exportBundleToOnnx(bundle);
+        printLine(context, `ONNX: ${exported.path} (${(exported.bytes / 1e6).toFixed(1)} MB, input NHWC [batch, ${exported.manifest.model.inputShape.join(', ')}], dynamic batch)`);
+      }
       if (format === 'onnx') return;
       const precisions: IrPrecision[] = flags.fp16 === true ? ['FP32', 'FP16'] : ['FP32'];
       for (const ir of await convertBundleToIr(bundle, precisions)) {

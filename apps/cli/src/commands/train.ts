@@ -1,8 +1,9 @@
-import { trainUnet, type TrainOptions } from '@brats/unet';
+import type { TrainOptions } from '@brats/unet';
 import type { Command } from 'commander';
 import { printLine, type CliContext } from '../context.js';
 import { createProgress, type ProgressReporter } from '../progress.js';
 import { parseChoice, parseFraction, parseInteger, parsePositiveNumber } from '../parse.js';
+import { loadTrainingPackage } from '../training-package.js';
 
 interface TrainFlags {
   data: string;
@@ -78,6 +79,7 @@ export function registerTrainCommand(program: Command, context: CliContext): voi
 
       let progress: ProgressReporter | undefined;
       let batchSlices = options.batchSize ?? 128;
+      const { trainUnet } = await loadTrainingPackage('train');
       const result = await trainUnet(options, {
         onBackend: (selection) => {
           printLine(context, `backend: ${selection.name} (${selection.reason})`);
