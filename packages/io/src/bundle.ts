@@ -2,13 +2,13 @@
  * The model bundle: a folder that every step after training passes on. Its manifest `brats-model.json`
  * says how the model was trained and how to feed it, so whoever loads a bundle never guesses.
  */
-import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { writeFileAtomic } from './atomic.js';
 import { BratsError } from './errors.js';
 import type { ChannelName } from './layouts/channels.js';
 import type { PreprocessSettings } from './preprocess.js';
 import type { RegionName } from './regions.js';
+import { MAX_JSON_BYTES, readRegularFile } from './safe-read.js';
 
 /** File name of the manifest inside a bundle folder. */
 export const MODEL_MANIFEST_FILE = 'brats-model.json';
@@ -131,12 +131,11 @@ function check(condition: boolean, file: string, reason: string): asserts condit
  */
 export async function readModelManifest(bundle: string): Promise<ModelManifest> {
   const file = bundle.endsWith('.json') ? bundle : path.join(bundle, MODEL_MANIFEST_FILE);
-  let text: string;
-  try {
-    text = await fs.readFile(file, 'utf8');
-  } catch {
-    throw new ModelBundleError(file, 'no model manifest here; a model bundle folder holds brats-model.json');
+  const read = await readRegularFile(file, MAX_JSON_BYTES);
+  if (!read.ok) {
+    throw new ModelBundleError(file, read.reason === 'file not found' ? 'no model manifest here; a model bundle folder holds brats-model.json' : read.reason);
   }
+  const text = read.bytes.toString('utf8');
   let manifest: ModelManifest;
   try {
     manifest = JSON.parse(text) as ModelManifest;

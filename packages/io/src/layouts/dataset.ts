@@ -10,6 +10,7 @@ import { readNifti, type NiftiVolume } from '../nifti/read.js';
 import { BRATS2017_LABELS, BRATS2023_LABELS, MSD_LABELS, allowedLabels, type LabelRegionMapping } from '../regions.js';
 import { affinesClose, selectFrame, spatialShape, type Volume } from '../volume.js';
 import { CANONICAL_CHANNELS, parseChannelName } from './channels.js';
+import { MAX_JSON_BYTES, readRegularFile } from '../safe-read.js';
 
 /** The dataset layouts @brats reads. */
 export type LayoutName = 'msd' | 'brats2017' | 'brats2023';
@@ -56,6 +57,8 @@ export interface CanonicalCase {
   labels?: Volume<'uint8'>;
   labelMapping: LabelRegionMapping;
   ref: CaseRef;
+  /** What was odd about the files but did not stop the read (extra 4D frames, repaired non-finite voxels), one line each. */
+  warnings?: string[];
 }
 
 /** The label convention of each layout. */
@@ -168,8 +171,10 @@ async function collectBratsCases(dir: string, depth: number, cases: CaseRef[], l
 
 async function openDecathlon(root: string, datasetJson: string): Promise<Dataset> {
   let json: Record<string, unknown>;
+  const read = await readRegularFile(datasetJson, MAX_JSON_BYTES);
+  if (!read.ok) throw new DatasetError(datasetJson, read.reason);
   try {
-    json = JSON.parse(await fs.readFile(datasetJson, 'utf8')) as Record<string, unknown>;
+    json = JSON.parse(read.bytes.toString('utf8')) as Record<string, unknown>;
   } catch (error) {
     throw new DatasetError(datasetJson, `is not valid JSON (${(error as Error).message})`);
   }
@@ -229,6 +234,11 @@ export interface LoadCaseOptions {
   labels?: boolean;
   /** Cap on the decompressed size of each file, in bytes. */
   maxBytes?: number;
+  /**
+   * What to do with NaN or infinite image voxels (after scl_slope/scl_inter): `error` (default) refuses the case,
+   * naming the file and the count; `zero` sets them to 0 and records a warning.
+   */
+  nonFinite?: 'error' | 'zero';
 }
 
 async function readCaseFile(ref: CaseRef, file: string, options: LoadCaseOptions): Promise<NiftiVolume> {
@@ -242,6 +252,32 @@ async function readCaseFile(ref: CaseRef, file: string, options: LoadCaseOptions
   }
 }
 
+/**
+ * Counts (and with `repair`, zeroes) the NaN and infinite values of an image channel. A voxel that is not a
+ * number would silently turn the per-scan normalisation into NaN and the whole prediction into "no tumour".
+ */
+function checkFinite(ref: CaseRef, file: string, data: Float32Array, options: LoadCaseOptions, warnings: string[], what: string): void {
+  let count = 0;
+  let first = -1;
+  for (let i = 0; i < data.length; i++) {
+    if (!Number.isFinite(data[i]!)) {
+      if (first < 0) first = i;
+      count++;
+    }
+  }
+  if (count === 0) return;
+  if (options.nonFinite === 'zero') {
+    for (let i = 0; i < data.length; i++) if (!Number.isFinite(data[i]!)) data[i] = 0;
+    warnings.push(`${file}: ${count} NaN or infinite voxel(s) in ${what} set to 0, as asked`);
+    return;
+  }
+  throw new DatasetError(
+    file,
+    `${count} of ${data.length} voxels in ${what} are NaN or infinite (the first at index ${first}, after scl_slope/scl_inter scaling); fix the file, or replace them with 0 explicitly (--replace-non-finite)`,
+    ref.id,
+  );
+}
+
 function toFloat32(volume: Volume): Volume<'float32'> {
   // The typed-array constructor converts natively; Float32Array.from would go through the iterator.
   const data = volume.data instanceof Float32Array ? volume.data : new Float32Array(volume.data);
@@ -253,12 +289,14 @@ function toFloat32(volume: Volume): Volume<'float32'> {
 /**
  * Reads one case into canonical form: four float32 channels (FLAIR, T1w, T1gd, T2w) on one grid and
  * its label map (uint8, the layout's own label values).
- * @throws {DatasetError} naming the case and file for a missing or unreadable file, a 4D file without
- * four frames, shapes or affines that differ between the case's files, a non-integer label map or label
+ * A 4D file with more than four frames is read (frames as the reference says) with a warning in `warnings`.
+ * @throws {DatasetError} naming the case and file for a missing or unreadable file, NaN or infinite image voxels
+ * (unless `nonFinite: 'zero'`), a 4D file without four frames, shapes or affines that differ between the case's files, a non-integer label map or label
  * values that the layout does not define.
  */
 export async function loadCase(ref: CaseRef, options: LoadCaseOptions = {}): Promise<CanonicalCase> {
   let channels: Volume<'float32'>[];
+  const warnings: string[] = [];
   if (ref.layout === 'msd') {
     const file = ref.images[0]!;
     const volume = await readCaseFile(ref, file, options);
@@ -266,15 +304,24 @@ export async function loadCase(ref: CaseRef, options: LoadCaseOptions = {}): Pro
       throw new DatasetError(file, `expected a 4D image with 4 channels, found shape [${volume.shape.join(', ')}]`, ref.id);
     }
     const frames = ref.frames ?? [0, 1, 2, 3];
-    channels = frames.map((frame) => toFloat32(selectFrame(volume, frame)));
+    if (volume.shape[3] > 4) {
+      warnings.push(`${file}: has ${volume.shape[3]} frames; frames ${frames.join(', ')} are read as FLAIR, T1w, T1gd, T2w and the other ${volume.shape[3] - 4} are ignored`);
+    }
+    channels = frames.map((frame, index) => {
+      const channel = toFloat32(selectFrame(volume, frame));
+      checkFinite(ref, file, channel.data, options, warnings, `frame ${frame} (${CANONICAL_CHANNELS[index]})`);
+      return channel;
+    });
   } else {
     channels = [];
-    for (const file of ref.images) {
+    for (const [index, file] of ref.images.entries()) {
       const volume = await readCaseFile(ref, file, options);
       if (volume.shape.length !== 3) {
         throw new DatasetError(file, `expected a 3D image, found shape [${volume.shape.join(', ')}]`, ref.id);
       }
-      channels.push(toFloat32(volume));
+      const channel = toFloat32(volume);
+      checkFinite(ref, file, channel.data, options, warnings, `the ${CANONICAL_CHANNELS[index]} image`);
+      channels.push(channel);
     }
   }
   const reference = channels[0]!;
@@ -287,6 +334,7 @@ export async function loadCase(ref: CaseRef, options: LoadCaseOptions = {}): Pro
     labelMapping: mapping,
     ref,
   };
+  if (warnings.length > 0) result.warnings = warnings;
   if (ref.label !== undefined && options.labels !== false) {
     const labelVolume = await readCaseFile(ref, ref.label, options);
     checkSameGrid(ref, ref.label, reference, labelVolume);

@@ -1,8 +1,8 @@
-import { promises as fs } from 'node:fs';
 import { promisify } from 'node:util';
 import { gunzip } from 'node:zlib';
 import * as nifti from 'nifti-reader-js';
 import { NiftiFormatError } from '../errors.js';
+import { readRegularFile } from '../safe-read.js';
 import {
   DTYPE_ARRAYS,
   type Affine,
@@ -49,20 +49,15 @@ export type NiftiVolume = Volume & { path: string; nifti: NiftiHeaderSummary };
  * Shape is NIfTI i-j-k[-t]; scl_slope/scl_inter are applied (the dtype becomes float32, or float64 for
  * float64 files); the affine comes from the sform when sform_code > 0, else the qform when
  * qform_code > 0, else from pixdim (NIfTI method 1).
- * @throws {NiftiFormatError} for an unreadable, truncated, oversized or unsupported file.
+ * @throws {NiftiFormatError} for an unreadable, truncated, oversized or unsupported file, or a path that is not a
+ *   regular file (a FIFO, a device, a folder; symbolic links are followed).
  * @example const flair = await readNifti('BraTS_001_flair.nii.gz');
  */
 export async function readNifti(path: string, options: ReadNiftiOptions = {}): Promise<NiftiVolume> {
-  let bytes: Buffer;
-  try {
-    bytes = await fs.readFile(path);
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    throw new NiftiFormatError(path, code === 'ENOENT' ? 'file not found' : `cannot read file (${code ?? 'I/O error'})`, {
-      cause: error,
-    });
-  }
-  return parseNifti(bytes, path, options);
+  // A gzip file is smaller than what it holds: the compressed bytes get the same cap as the decompressed ones.
+  const read = await readRegularFile(path, options.maxBytes ?? DEFAULT_MAX_NIFTI_BYTES);
+  if (!read.ok) throw new NiftiFormatError(path, read.reason);
+  return parseNifti(read.bytes, path, options);
 }
 
 /**
