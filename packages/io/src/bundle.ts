@@ -115,6 +115,11 @@ export interface ModelManifest {
   training?: TrainingRecord;
   /** Validation metrics of the kept model (e.g. { dice: 0.87, loss: 0.21 } or per region). */
   validation?: Record<string, number>;
+  /**
+   * Voxel size in mm (i, j, k) of the data the model learnt from; scans at another spacing are resampled to it.
+   * Absent: 1 mm isotropic, the spacing of BraTS and the Decathlon.
+   */
+  spacing?: readonly [number, number, number];
   /** Inference settings that won on the validation cases; absent means plain prediction. */
   inference?: InferenceDefaults;
   licence?: string;

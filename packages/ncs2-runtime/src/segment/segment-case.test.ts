@@ -10,7 +10,7 @@ import {
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { ArgumentError, WHOLE_TUMOUR_LABELS, writeNifti } from '@brats/io';
+import { ArgumentError, WHOLE_TUMOUR_LABELS, writeNifti, type Affine } from '@brats/io';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { keepLargestComponent, labelComponents } from './components.js';
 import { resolveInference } from './inference-settings.js';
@@ -24,7 +24,7 @@ const AFFINE = [
   [0, 0, 0, 1],
 ] as const;
 
-/** A scan whose FLAIR is 10 inside the box i 3..6, j 2..5, k 1..3 and 0 elsewhere; other channels constant 1. */
+/** A scan whose FLAIR is 10 inside the box i 3..6, j 2..5, k 1..3 and 0 elsewhere; other channels a ramp 1..7. */
 function makeCase(): CanonicalCase {
   const n = SHAPE[0] * SHAPE[1] * SHAPE[2];
   const flair = new Float32Array(n);
@@ -33,7 +33,8 @@ function makeCase(): CanonicalCase {
   return {
     id: 'box',
     layout: 'brats2017',
-    channels: [channel(flair), channel(new Float32Array(n).fill(1)), channel(new Float32Array(n).fill(1)), channel(new Float32Array(n).fill(1))],
+    // The engines of these tests look at FLAIR only; the others are images, not blanks (which would be warned about).
+    channels: [channel(flair), ...[0, 1, 2].map(() => channel(Float32Array.from({ length: n }, (_, v) => 1 + (v % 7))))] as unknown as CanonicalCase['channels'],
     labelMapping: BRATS2017_LABELS,
     ref: { id: 'box', layout: 'brats2017', images: [] },
   };
@@ -49,6 +50,8 @@ function manifestFor(outputChannels: 1 | 3, crop: [number, number, number]): Mod
     preprocessing: resolvePreprocessing({ crop, target: outputChannels === 1 ? 'wt' : 'regions' }),
     regions: outputChannels === 1 ? ['WT'] : ['WT', 'TC', 'ET'],
     threshold: 0.5,
+    // The scans of these tests are 1 x 1 x 2 mm: the model's own, so nothing is resampled.
+    spacing: [1, 1, 2],
     inputLayout: 'NHWC',
     files: { tfjs: 'model.json' },
   };
@@ -166,6 +169,7 @@ describe('segmentCase results', () => {
     expect(result.volumesMl.WT).toBeCloseTo(0.096, 9);
     expect(result.labelMapping).toBe(WHOLE_TUMOUR_LABELS);
     expect(result.reasons).toEqual([
+      'spacing 1 x 1 x 2 mm: the model\'s own (recorded in the bundle)',
       'preprocessing from the bundle: center crop 8x8x4, block z-score, channels FLAIR, T1w, T1gd, T2w',
       'tta off (the default)',
       'largest component off (the default)',
@@ -216,6 +220,72 @@ describe('segmentCase results', () => {
     expect(byReference.labels.affine).toEqual(AFFINE);
     expect(byReference.timings.load).toBeGreaterThan(0);
     expect(loaded.timings.load).toBe(0);
+  });
+});
+
+describe('segmentCase warnings and spacing', () => {
+  /** Probability 0.9 wherever the slice's FLAIR (normalised) is above 0, else 0.1, for any slice size. */
+  const flairRunner = (): SliceRunner & { calls: number } => ({
+    calls: 0,
+    async run(input) {
+      this.calls++;
+      const out = new Float32Array(input.length / 4);
+      for (let p = 0; p < out.length; p++) out[p] = input[p * 4]! > 0 ? 0.9 : 0.1;
+      return out;
+    },
+  });
+
+  it('warns about constant channels and, when every channel is constant, gives an empty map without running the model', async () => {
+    const blank = makeCase();
+    const runner = flairRunner();
+    const zero = () => createVolume('float32', new Float32Array(720), SHAPE, { affine: AFFINE });
+    const result = await segmentCase({ ...blank, channels: [zero(), zero(), zero(), zero()] }, manifestFor(1, [8, 8, 4]), runner);
+    expect(runner.calls).toBe(0);
+    expect(result.labels.data.every((value) => value === 0)).toBe(true);
+    expect(result.warnings).toEqual([
+      'FLAIR is constant (every voxel 0): it holds no image',
+      'T1w is constant (every voxel 0): it holds no image',
+      'T1gd is constant (every voxel 0): it holds no image',
+      'T2w is constant (every voxel 0): it holds no image',
+      'every channel is constant: the label map is empty without running the model',
+    ]);
+    // One blank channel among real ones is said, and the model still runs.
+    const partly = await segmentCase({ ...blank, channels: [blank.channels[0], zero(), blank.channels[2], blank.channels[3]] }, manifestFor(1, [8, 8, 4]), flairRunner());
+    expect(partly.warnings).toEqual(['T1w is constant (every voxel 0): it holds no image']);
+    expect(partly.volumesMl.WT).toBeGreaterThan(0);
+  });
+
+  it('carries the warnings of the case it read', async () => {
+    const scan = { ...makeCase(), warnings: ['scan.nii.gz: has 5 frames; frames 0, 1, 2, 3 are read as FLAIR, T1w, T1gd, T2w and the other 1 are ignored'] };
+    expect((await segmentCase(scan, manifestFor(1, [8, 8, 4]), flairRunner())).warnings).toEqual(scan.warnings);
+  });
+
+  it('resamples a 2 mm scan to a 1 mm model and puts the mask back on the scan grid', async () => {
+    // The box scan with an isotropic 2 mm affine: the model (1 mm, crop 24 x 20 x 12) sees it at twice the size.
+    const twoMm: Affine = [
+      [2, 0, 0, 0],
+      [0, 2, 0, 0],
+      [0, 0, 2, 0],
+      [0, 0, 0, 1],
+    ];
+    const base = makeCase();
+    const scan: CanonicalCase = { ...base, channels: base.channels.map((channel) => createVolume('float32', channel.data, SHAPE, { affine: twoMm })) as unknown as CanonicalCase['channels'] };
+    const manifest: ModelManifest = { ...manifestFor(1, [24, 20, 12]), spacing: [1, 1, 1] };
+    const runner = flairRunner();
+    const result = await segmentCase(scan, manifest, runner);
+    expect(result.labels.shape).toEqual([12, 10, 6]);
+    expect(result.labels.affine).toEqual(twoMm);
+    // The box (i 3..6, j 2..5, k 1..3) comes back exactly: 48 voxels of 8 mm³.
+    const box = new Uint8Array(720);
+    for (let k = 1; k <= 3; k++) for (let j = 2; j <= 5; j++) for (let i = 3; i <= 6; i++) box[i + 12 * (j + 10 * k)] = 1;
+    expect(Array.from(result.labels.data)).toEqual(Array.from(box));
+    expect(result.volumesMl.WT).toBeCloseTo(0.384, 9);
+    expect(result.reasons[0]).toBe(
+      "spacing 2 x 2 x 2 mm resampled to the model's 1 x 1 x 1 mm (recorded in the bundle): grid [12, 10, 6] to [24, 20, 12], images linear, probabilities linear back onto the scan's grid",
+    );
+    // Without resampling the 12-voxel-deep scan is cropped to the model's 12 slices as it is, and says so.
+    const asIs = await segmentCase(scan, manifest, flairRunner(), { resample: false });
+    expect(asIs.warnings).toEqual(["spacing 2 x 2 x 2 mm segmented as it is, although the model learnt 1 x 1 x 1 mm (recorded in the bundle): resampling was switched off"]);
   });
 });
 

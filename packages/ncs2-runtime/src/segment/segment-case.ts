@@ -20,6 +20,13 @@ import {
 import { keepLargestComponent } from './components.js';
 import { resolveInference, type InferenceRequest, type ResolvedInference } from './inference-settings.js';
 import { chooseOutputConvention, nestedLabelValues, regionVolumesMl } from './labels.js';
+import { resampleLinear, resampledAffine, resampledShape, type Shape3, type Spacing3 } from './resample.js';
+
+/** The spacing a manifest without one implies: BraTS and the Decathlon are 1 mm isotropic. */
+export const DEFAULT_MODEL_SPACING: Spacing3 = [1, 1, 1];
+
+/** Relative difference per axis below which a scan counts as being at the model's spacing. */
+const SPACING_TOLERANCE = 0.01;
 
 /** Anything that maps a batch of preprocessed slices to probabilities (every InferenceEngine is one). */
 export interface SliceRunner {
@@ -37,6 +44,11 @@ export interface SegmentCaseOptions extends InferenceRequest {
   load?: LoadCaseOptions;
   /** Called after each engine batch with the slices done and the slices in all. */
   onSlices?: (done: number, total: number) => void;
+  /**
+   * Resample a scan whose spacing differs from the model's (the manifest's `spacing`, else 1 mm) to it, and the
+   * probabilities back onto the scan's grid (default true). False segments the voxels as they are.
+   */
+  resample?: boolean;
 }
 
 /** Seconds spent in each step of one segmentation. */
@@ -69,8 +81,10 @@ export interface Segmentation {
   volumesMl: Partial<Record<RegionName, number>>;
   /** The test-time settings that ran. */
   inference: ResolvedInference;
-  /** One line per choice made (preprocessing, flips, largest component, threshold, label convention). */
+  /** One line per choice made (spacing, preprocessing, flips, largest component, threshold, label convention). */
   reasons: string[];
+  /** What the caller must know about the input (constant images, extra frames, repaired voxels), one line each. */
+  warnings: string[];
   /** Engine calls made. */
   engineCalls: number;
   timings: SegmentationTimings;
@@ -105,6 +119,35 @@ function nestRegions(wt: Uint8Array | undefined, tc: Uint8Array | undefined, et:
   }
 }
 
+const CHANNEL_NAMES = ['FLAIR', 'T1w', 'T1gd', 'T2w'] as const;
+
+/** Channels whose every voxel has one value: no image at all (an empty or blanked file). */
+function constantChannels(caseData: CanonicalCase): { name: string; value: number }[] {
+  const found: { name: string; value: number }[] = [];
+  caseData.channels.forEach((channel, index) => {
+    const data = channel.data;
+    const first = data[0] ?? 0;
+    for (let v = 1; v < data.length; v++) if (data[v] !== first) return;
+    found.push({ name: CHANNEL_NAMES[index]!, value: first });
+  });
+  return found;
+}
+
+/** The case on the model's grid: every channel resampled linearly to `target` spacing, affine to match. */
+function resampleCase(caseData: CanonicalCase, from: Shape3, to: Shape3, target: Spacing3): CanonicalCase {
+  const grid = caseData.channels[0];
+  const affine = resampledAffine(grid.affine, from, to);
+  const channels = caseData.channels.map((channel): Volume<'float32'> => ({
+    dtype: 'float32',
+    data: resampleLinear(channel.data, from, to),
+    shape: to,
+    spacing: [target[0], target[1], target[2]],
+    affine,
+  }));
+  const { labels: _labels, ...rest } = caseData;
+  return { ...rest, channels: channels as unknown as CanonicalCase['channels'] };
+}
+
 /**
  * Segments one case with a model bundle's manifest and an engine.
  * @param input a case reference (read with `loadCase`) or a case already read.
@@ -127,9 +170,35 @@ export async function segmentCase(
   const caseData = isLoadedCase(input) ? input : await loadCase(input, options.load ?? {});
   const convention = chooseOutputConvention(regions, caseData.layout, options.labelMapping);
   const load = isLoadedCase(input) ? 0 : (performance.now() - loadStarted) / 1000;
+  const warnings = [...(caseData.warnings ?? [])];
+  const grid = caseData.channels[0];
+  const shape3: Shape3 = [grid.shape[0], grid.shape[1], grid.shape[2]];
+
+  const constant = constantChannels(caseData);
+  for (const { name, value } of constant) warnings.push(`${name} is constant (every voxel ${value}): it holds no image`);
+  if (constant.length === caseData.channels.length) {
+    // No image at all: no tumour, by rule, and no engine run that would only add noise to a blank.
+    warnings.push('every channel is constant: the label map is empty without running the model');
+  }
 
   const preprocessStarted = performance.now();
-  const prepared = preprocessCase(caseData, manifest.preprocessing);
+  const spacing: Spacing3 = [grid.spacing[0], grid.spacing[1], grid.spacing[2]];
+  const modelSpacing: Spacing3 = manifest.spacing ?? DEFAULT_MODEL_SPACING;
+  const spacingSource = manifest.spacing === undefined ? '1 mm, as BraTS and the Decathlon; the bundle records none' : 'recorded in the bundle';
+  const differs = spacing.some((value, d) => Math.abs(value - modelSpacing[d]!) > SPACING_TOLERANCE * modelSpacing[d]!);
+  const mm = (values: Spacing3): string => values.map((value) => Number(value.toFixed(3))).join(' x ');
+  let modelGrid = caseData;
+  let modelShape: Shape3 = shape3;
+  let spacingReason = `spacing ${mm(spacing)} mm: the model's own (${spacingSource})`;
+  if (differs && options.resample !== false) {
+    modelShape = resampledShape(shape3, spacing, modelSpacing);
+    modelGrid = resampleCase(caseData, shape3, modelShape, modelSpacing);
+    spacingReason = `spacing ${mm(spacing)} mm resampled to the model's ${mm(modelSpacing)} mm (${spacingSource}): grid [${shape3.join(', ')}] to [${modelShape.join(', ')}], images linear, probabilities linear back onto the scan's grid`;
+  } else if (differs) {
+    spacingReason = `spacing ${mm(spacing)} mm segmented as it is, although the model learnt ${mm(modelSpacing)} mm (${spacingSource}): resampling was switched off`;
+    warnings.push(spacingReason);
+  }
+  const prepared = preprocessCase(modelGrid, manifest.preprocessing);
   const [depth, height, width, channels] = prepared.shape;
   const [modelHeight, modelWidth, modelChannels] = manifest.model.inputShape;
   if (height !== modelHeight || width !== modelWidth || channels !== modelChannels) {
@@ -153,7 +222,7 @@ export async function segmentCase(
     }
     return output;
   };
-  for (let start = 0; start < depth; start += batchSize) {
+  for (let start = 0; start < (constant.length === caseData.channels.length ? 0 : depth); start += batchSize) {
     const count = Math.min(batchSize, depth - start);
     const slices = prepared.image.subarray(start * sliceValues, (start + count) * sliceValues);
     const output = await runChecked(slices, count);
@@ -170,14 +239,13 @@ export async function segmentCase(
   }
 
   const postprocessStarted = performance.now();
-  const probabilities = restoreCrop(block, [depth, height, width, K], prepared.params);
+  const onModelGrid = restoreCrop(block, [depth, height, width, K], prepared.params);
+  const probabilities = modelGrid === caseData ? onModelGrid : onModelGrid.map((volume) => resampleLinear(volume, modelShape, shape3));
   const masks: Uint8Array[] = probabilities.map((volume) => {
     const mask = new Uint8Array(volume.length);
     for (let v = 0; v < volume.length; v++) mask[v] = volume[v]! > inference.threshold ? 1 : 0;
     return mask;
   });
-  const grid = caseData.channels[0];
-  const shape3 = [grid.shape[0], grid.shape[1], grid.shape[2]] as const;
   const wtIndex = regions.indexOf('WT');
   if (inference.largestComponent && wtIndex >= 0) masks[wtIndex] = keepLargestComponent(masks[wtIndex]!, shape3);
   const maskOf = (region: RegionName): Uint8Array | undefined => (regions.includes(region) ? masks[regions.indexOf(region)] : undefined);
@@ -195,12 +263,13 @@ export async function segmentCase(
       labelData[v] = et !== undefined && et[v] === 1 ? values.enhancing : tc !== undefined && tc[v] === 1 ? values.core : values.oedema;
     }
   }
-  const labels: Volume<'uint8'> = { dtype: 'uint8', data: labelData, shape: shape3, spacing: grid.spacing, affine: grid.affine };
+  const labels: Volume<'uint8'> = { dtype: 'uint8', data: labelData, shape: [shape3[0], shape3[1], shape3[2]], spacing: grid.spacing, affine: grid.affine };
   if (grid.header !== undefined) labels.header = grid.header;
   const postprocess = (performance.now() - postprocessStarted) / 1000;
 
   const settings = manifest.preprocessing;
   const reasons = [
+    spacingReason,
     `preprocessing from the bundle: ${settings.cropMode} crop ${settings.cropSize.join('x')}, ${settings.normalize} z-score, channels ${settings.channels.join(', ')}`,
     ...inference.reasons,
     convention.reason,
@@ -216,6 +285,7 @@ export async function segmentCase(
     volumesMl: regionVolumesMl(regions, masks, [grid.spacing[0], grid.spacing[1], grid.spacing[2]]),
     inference,
     reasons,
+    warnings,
     engineCalls,
     timings: { load, preprocess, inference: inferenceSeconds, postprocess },
   };
