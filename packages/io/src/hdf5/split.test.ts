@@ -73,4 +73,29 @@ print(json.dumps(labels))`;
       expect(assignSplits(500, { seed, fractions: split })).toEqual(expected);
     }
   });
+
+  it.each([
+    [3, { train: 0.9, validation: 0.05, testing: 0.05 }],
+    [4, { train: 0.72, validation: 0.14, testing: 0.14 }],
+    [2, { train: 0.5, validation: 0.5, testing: 0 }],
+  ])('gives every non-zero part of explicit fractions at least one of %i cases', (count, fractions) => {
+    for (let seed = 0; seed < 40; seed++) {
+      const splits = assignSplits(count, { seed, fractions });
+      for (const part of ['train', 'validation', 'testing'] as const) {
+        if (fractions[part] > 0) expect(splits.filter((split) => split === part).length, `seed ${seed}, ${part}`).toBeGreaterThanOrEqual(1);
+        else expect(splits).not.toContain(part);
+      }
+    }
+  });
+
+  it('moves the last case of the largest part into an empty one and keeps every other draw', () => {
+    // Seed 816 draws 8 cases at 0.9 / 0.05 / 0.05 (the same draws as the seed-style 0.9).
+    const plain = assignSplits(8, { seed: 816, fractions: 0.9 });
+    const explicit = assignSplits(8, { seed: 816, fractions: { train: 0.9, validation: 0.05, testing: 0.05 } });
+    const changed = explicit.map((split, index) => (split === plain[index] ? -1 : index)).filter((index) => index >= 0);
+    // The draws give train x7 and testing x1, no validation: the last training case (index 7) becomes validation.
+    expect(plain).toEqual(['train', 'train', 'train', 'train', 'testing', 'train', 'train', 'train']);
+    expect(changed).toEqual([7]);
+    expect(explicit[7]).toBe('validation');
+  });
 });

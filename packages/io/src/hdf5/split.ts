@@ -96,5 +96,25 @@ export function assignSplits(caseCount: number, options: AssignSplitsOptions = {
     if (split === 'train') return;
     splits[index] = uniform() >= testingShare ? 'validation' : 'testing';
   });
+  // Explicit fractions for all three parts promise each non-zero part a case; a single seed-style fraction keeps
+  // the seed's draws exactly.
+  if (typeof options.fractions === 'object') ensureEveryPart(splits, fractions);
   return splits;
+}
+
+/**
+ * With explicit fractions, per-case draws can still leave a part with a non-zero fraction empty (two validation cases expected, none drawn), and
+ * training then has nothing to choose its model on. Where there are at least as many cases as non-zero parts, an
+ * empty part takes the last case, in dataset order, of the largest part. Draws that fill every part are kept as
+ * they are, so the seed's splits do not change.
+ */
+function ensureEveryPart(splits: SplitName[], fractions: SplitFractions): void {
+  const wanted = (['train', 'validation', 'testing'] as const).filter((name) => fractions[name] > 0);
+  if (splits.length < wanted.length) return;
+  for (const name of wanted) {
+    if (splits.includes(name)) continue;
+    const counts = wanted.map((part) => ({ part, count: splits.filter((split) => split === part).length }));
+    const donor = counts.reduce((best, entry) => (entry.count > best.count ? entry : best)).part;
+    splits[splits.lastIndexOf(donor)] = name;
+  }
 }
