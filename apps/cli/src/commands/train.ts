@@ -87,6 +87,7 @@ export function registerTrainCommand(program: Command, context: CliContext): voi
         },
         onResume: (done) => printLine(context, `resuming after epoch ${done}`),
         onThreads: (threads, why) => printLine(context, `threads: ${threads} (${why})`),
+        onWarning: (line) => context.stderr.write(`warning: ${line}\n`),
         onMonitorChange: (previous, next, kept) =>
           printLine(context, `monitor: ${next} instead of ${previous}; the kept model (epoch ${kept}) stays until a later epoch has a better validation ${next}`),
         onEpochStart: (epoch, epochs, steps) => {

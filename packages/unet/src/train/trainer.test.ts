@@ -196,4 +196,22 @@ describe('trainUnet', () => {
     await expect(trainUnet(tiny('straight'))).rejects.toThrow(TrainingError);
     await expect(trainUnet(tiny('straight', { resume: true, learningRate: 1e-3 }))).rejects.toThrow(/used other options/);
   });
+
+  it('trains without validation cases: warns, keeps every epoch (the last is the model) and records no validation figures', async () => {
+    const noValidation = path.join(dir, 'no-validation.h5');
+    await convertDataset(path.join(dir, 'phantoms'), noValidation, { crop: [32, 32, 16], split: { train: 1, validation: 0, testing: 0 }, seed: 1, workers: 0 });
+    const warnings: string[] = [];
+    const kept: boolean[] = [];
+    const result = await trainUnet({ ...tiny('no-validation', { epochs: 2 }), dataFile: noValidation }, { onWarning: (line) => warnings.push(line), onEpochEnd: (_record, improved) => kept.push(improved) });
+    expect(warnings).toEqual([
+      `${noValidation}: has no validation slices; every epoch is kept (the last one is the model) and no validation figures are recorded. Convert with a --split that leaves validation cases to choose the model on them`,
+    ]);
+    expect(kept).toEqual([true, true]);
+    const manifest = await readModelManifest(path.join(dir, 'no-validation'));
+    expect(manifest.training!.bestEpoch).toBe(2);
+    expect(manifest.validation).toBeUndefined();
+    expect(manifest.training!.split.validation).toEqual([]);
+    expect(result.history.map((record) => record.validationLoss)).toEqual([Number.NaN, Number.NaN]);
+    expect(existsSync(path.join(dir, 'no-validation', 'training-curves.png'))).toBe(true);
+  });
 });

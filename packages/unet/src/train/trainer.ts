@@ -103,6 +103,8 @@ export interface TrainCallbacks {
   onMonitorChange?: (previous: TrainMonitor, next: TrainMonitor, keptEpoch: number) => void;
   /** The number of threads that compute each step's gradients (1 = the main thread only) and why. */
   onThreads?: (threads: number, reason: string) => void;
+  /** Something the user must know that does not stop the run (e.g. no validation cases), one line. */
+  onWarning?: (message: string) => void;
 }
 
 /** What {@link trainUnet} returns. */
@@ -213,7 +215,8 @@ function resolveWorkers(choice: number | 'auto', backend: BackendSelection, batc
  * `metrics.jsonl`, `training-curves.png` and the last checkpoint. With `resume`, continues from the last
  * completed epoch with the same weights, optimizer state, data order and dropout draws. With `workers`, each
  * step's gradients are computed on worker threads too (see startDataParallel).
- * @throws {TrainingError} when the store has no training or validation slices, the bundle already holds a run
+ * Without validation slices every epoch is kept (the last is the model), with a warning through `onWarning`.
+ * @throws {TrainingError} when the store has no training slices, the bundle already holds a run
  * (without `resume`), `resume` finds a run with other options, or `workers` cannot run (tensorflow backend, a
  * count not below the batch size).
  * @throws {BackendError} when a forced backend cannot load.
@@ -235,8 +238,12 @@ export async function trainUnet(options: TrainOptions, callbacks: TrainCallbacks
     if (!store.splits.includes('train') || store.info('train').slices === 0) {
       throw new TrainingError(`${options.dataFile}: has no training slices`);
     }
-    if (!store.splits.includes('validation') || store.info('validation').slices === 0) {
-      throw new TrainingError(`${options.dataFile}: has no validation slices; convert with a --split that leaves validation cases`);
+    // Without validation cases there is nothing to choose a model on: every epoch is kept, so the last one wins.
+    const hasValidation = store.splits.includes('validation') && store.info('validation').slices > 0;
+    if (!hasValidation) {
+      callbacks.onWarning?.(
+        `${options.dataFile}: has no validation slices; every epoch is kept (the last one is the model) and no validation figures are recorded. Convert with a --split that leaves validation cases to choose the model on them`,
+      );
     }
     const train = store.info('train');
     const [, height, width, channels] = train.imageShape;
@@ -308,7 +315,7 @@ export async function trainUnet(options: TrainOptions, callbacks: TrainCallbacks
       };
     }
     const tumourSlices = options.tumourFraction === undefined ? undefined : store.tumourSlices('train');
-    const validationIndices = evenlySpaced(store.info('validation').slices, options.maxValidationSlices);
+    const validationIndices = hasValidation ? evenlySpaced(store.info('validation').slices, options.maxValidationSlices) : [];
     const splitIds = (split: 'train' | 'validation' | 'testing'): string[] =>
       store.splits.includes(split) ? (store.sliceIndex(split)?.caseIds.slice() ?? []) : [];
 
@@ -331,7 +338,7 @@ export async function trainUnet(options: TrainOptions, callbacks: TrainCallbacks
           ...(best === undefined ? {} : { slicesPerSecond: best.slicesPerSecond }),
         },
       };
-      if (best !== undefined) {
+      if (best !== undefined && hasValidation) {
         manifest.validation = { loss: best.validationLoss };
         regions.forEach((region, k) => {
           manifest.validation![`${region}Dice`] = best.validationDice[k]!;
@@ -343,17 +350,11 @@ export async function trainUnet(options: TrainOptions, callbacks: TrainCallbacks
       await writeFileAtomic(path.join(options.bundle, TRAINING_LOG_FILE), log.length > 0 ? `${log}\n` : '');
       if (state.history.length > 0) {
         const x = state.history.map((record) => record.epoch);
-        const figure = renderLineCharts([
-          {
-            title: 'Loss (0.9 Dice + 0.1 BCE)',
-            xLabel: 'epoch',
-            x,
-            integerX: true,
-            series: [
-              { label: 'training', color: '#1f77b4', values: state.history.map((r) => r.loss) },
-              { label: 'validation', color: '#ff7f0e', values: state.history.map((r) => r.validationLoss) },
-            ],
-          },
+        const lossSeries = [{ label: 'training', color: '#1f77b4', values: state.history.map((r) => r.loss) }];
+        if (hasValidation) lossSeries.push({ label: 'validation', color: '#ff7f0e', values: state.history.map((r) => r.validationLoss) });
+        const lossChart = { title: 'Loss (0.9 Dice + 0.1 BCE)', xLabel: 'epoch', x, integerX: true, series: lossSeries };
+        const figure = renderLineCharts(hasValidation ? [
+          lossChart,
           {
             title: 'Validation Dice',
             xLabel: 'epoch',
@@ -366,7 +367,7 @@ export async function trainUnet(options: TrainOptions, callbacks: TrainCallbacks
               values: state.history.map((r) => r.validationDice[k]!),
             })),
           },
-        ]);
+        ] : [lossChart]);
         await writePng(path.join(options.bundle, TRAINING_CURVES_FILE), figure);
       }
       return manifest;
@@ -422,7 +423,9 @@ export async function trainUnet(options: TrainOptions, callbacks: TrainCallbacks
           callbacks.onStep?.(step + 1, plan.length, loss);
         }
         const trainSeconds = (performance.now() - started) / 1000;
-        const validation = await validate(model, store, validationIndices, batchSize, threshold);
+        const validation = hasValidation
+          ? await validate(model, store, validationIndices, batchSize, threshold)
+          : { loss: Number.NaN, softDice: regions.map(() => Number.NaN), dice: regions.map(() => Number.NaN) };
         const seconds = (performance.now() - started) / 1000;
         const record: EpochRecord = {
           epoch,
@@ -437,7 +440,7 @@ export async function trainUnet(options: TrainOptions, callbacks: TrainCallbacks
         state.epochsCompleted = epoch;
         state.elapsedSeconds += seconds;
         const meanDice = meanOf(validation.dice);
-        const improved = monitor === 'loss' ? validation.loss < state.bestValidationLoss : meanDice > (state.bestValidationDice ?? Number.NEGATIVE_INFINITY);
+        const improved = !hasValidation || (monitor === 'loss' ? validation.loss < state.bestValidationLoss : meanDice > (state.bestValidationDice ?? Number.NEGATIVE_INFINITY));
         if (improved) {
           state.bestValidationLoss = validation.loss;
           state.bestValidationDice = meanDice;
