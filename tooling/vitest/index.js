@@ -11,6 +11,7 @@ export const workspaceAliases = {
   '@brats/metrics': path.join(root, 'packages/metrics/src/index.ts'),
   '@brats/unet': path.join(root, 'packages/unet/src/index.ts'),
   '@brats/ncs2-runtime': path.join(root, 'packages/ncs2-runtime/src/index.ts'),
+  '@brats/queue': path.join(root, 'packages/queue/src/index.ts'),
   '@brats/server': path.join(root, 'apps/server/src/index.ts'),
 };
 

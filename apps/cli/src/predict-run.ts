@@ -1,26 +1,24 @@
 /**
- * The predict pipeline as the commands run it (predict, infer, demo): inputs → cases → engine → NIfTI label
- * maps, optional probability maps, figures, per-case metrics when a reference exists, and a report.
+ * The predict pipeline as the commands run it (predict, infer, demo): inputs → cases → one cohort job per case →
+ * NIfTI label maps, optional probability maps, figures, per-case metrics when a reference exists, and a report.
+ * The jobs run in this process (the runtime's in-process runner) or, with `--queue`, on BullMQ workers anywhere
+ * (@brats/queue, loaded only then); both run the runtime's one worker function, so their outputs are the same.
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
+import { TRAINING_CURVES_FILE, readModelManifest, writeFileAtomic, type ModelManifest } from '@brats/io';
+import { summarizeCases, type CaseEvaluation, type EvaluationSummary } from '@brats/metrics';
 import {
-  BratsError,
-  TRAINING_CURVES_FILE,
-  createVolume,
-  readModelManifest,
-  regionMask,
-  renderOverlayMontage,
-  renderSliceFigure,
-  writeFileAtomic,
-  writeNifti,
-  writePng,
-  type CanonicalCase,
-  type ModelManifest,
-  type RegionName,
-} from '@brats/io';
-import { computeDice, evaluateCase, summarizeCases, type CaseEvaluation, type EvaluationSummary } from '@brats/metrics';
-import { resolveCaseInputs, resolveInference, segmentCase, type Segmentation } from '@brats/ncs2-runtime';
+  CohortEngineCache,
+  createCohortJobs,
+  resolveCaseInputs,
+  resolveInference,
+  runCohortInProcess,
+  type CohortJob,
+  type CohortJobResult,
+  type ModelRequest,
+  type ResolvedInference,
+} from '@brats/ncs2-runtime';
 import { printLine, type CliContext } from './context.js';
 import { openEngine, type EngineChoice } from './engine-choice.js';
 import { createProgress } from './progress.js';
@@ -57,129 +55,54 @@ export interface PredictRunResult {
   reportPath?: string;
 }
 
-/** Slices to show: up to `count` of the largest tumour area (reference, else prediction), at least 5 apart. */
-function chooseSlices(mask: Uint8Array, shape: readonly [number, number, number], count: number): number[] {
-  const [nx, ny, nz] = shape;
-  const areas = Array.from({ length: nz }, (_, k) => {
-    let area = 0;
-    for (let v = nx * ny * k; v < nx * ny * (k + 1); v++) area += mask[v]!;
-    return { k, area };
-  });
-  const chosen: number[] = [];
-  for (const { k, area } of areas.sort((a, b) => b.area - a.area)) {
-    if (area === 0 || chosen.length >= count) break;
-    if (chosen.every((other) => Math.abs(other - k) >= 5)) chosen.push(k);
-  }
-  return chosen.length > 0 ? chosen.sort((a, b) => a - b) : [Math.floor(nz / 2)];
-}
-
-/** Dice of one axial slice (the seed's per-slice figure): both empty scores 1, as in the BraTS rule. */
-function sliceDiceOf(truth: Uint8Array, prediction: Uint8Array, z: number, sliceVoxels: number): number {
-  const slice = (mask: Uint8Array) => mask.subarray(z * sliceVoxels, (z + 1) * sliceVoxels);
-  return computeDice(slice(prediction), slice(truth), { convention: 'brats' });
-}
-
-async function writeCaseFigures(out: string, caseData: CanonicalCase, prediction: Segmentation, truthWt: Uint8Array | undefined): Promise<string[]> {
-  const flair = caseData.channels[0];
-  const shape = [flair.shape[0], flair.shape[1], flair.shape[2]] as const;
-  const predictedWt = prediction.masks[prediction.regions.indexOf('WT')]!;
-  const files: string[] = [];
-  const directory = path.join(out, 'figures');
-  for (const z of chooseSlices(truthWt ?? predictedWt, shape, 3)) {
-    const sliceVoxels = shape[0] * shape[1];
-    const figure = renderSliceFigure({
-      scan: flair,
-      prediction: predictedWt,
-      z,
-      ...(truthWt === undefined ? {} : { truth: truthWt, dice: sliceDiceOf(truthWt, predictedWt, z, sliceVoxels) }),
-    });
-    const file = path.join(directory, `${caseData.id}-z${String(z).padStart(3, '0')}.png`);
-    await writePng(file, figure);
-    files.push(file);
-  }
-  const overlays: Partial<Record<RegionName, Uint8Array>> = {};
-  prediction.regions.forEach((region, index) => (overlays[region] = prediction.masks[index]!));
-  const montage = renderOverlayMontage(flair, overlays, { title: `${caseData.id}: predicted ${prediction.regions.join(', ')}`, count: 8, columns: 4 });
-  const montageFile = path.join(directory, `${caseData.id}-overlay.png`);
-  await writePng(montageFile, montage);
-  files.push(montageFile);
-  return files;
-}
-
-/**
- * Runs the predict pipeline over `inputs`, printing progress; unreadable cases are reported and skipped.
- * @throws {UsageError} for bad inputs; the engine's errors when it cannot load.
- */
-export async function runPrediction(context: CliContext, options: PredictRunOptions): Promise<PredictRunResult> {
+/** The jobs of a predict run: one per case, writing into `options.out`. */
+async function prepareJobs(options: PredictRunOptions): Promise<{ manifest: ModelManifest; jobs: CohortJob[]; inference: ResolvedInference }> {
   const manifest: ModelManifest = await readModelManifest(options.model);
   const resolved = await resolveCaseInputs(options.inputs);
   const refs = options.onlyCases === undefined ? resolved : resolved.filter((ref) => options.onlyCases!.includes(ref.id));
-  const engine = await openEngine(options.model, options.engine, {
+  const jobs = createCohortJobs(refs, {
+    bundle: options.model,
+    out: options.out,
+    engine: options.engine,
     ...(options.device === undefined ? {} : { device: options.device }),
     runtimeOnly: options.runtimeOnly === true,
+    tta: options.tta,
+    largestComponent: options.largestComponent,
+    probabilities: options.probabilities,
+    figures: options.figures,
   });
-  printLine(context, `engine: ${engine.name} on ${engine.device} (${engine.reason})`);
-  const inference = resolveInference(manifest, options);
+  return { manifest, jobs, inference: resolveInference(manifest, options) };
+}
+
+function printInference(context: CliContext, inference: ResolvedInference): void {
   const why = inference.source === 'bundle' ? 'as the bundle chose on its validation cases' : inference.source === 'caller' ? 'as asked' : 'the default';
   printLine(context, `post-processing: tta ${inference.tta ? 'on' : 'off'}, largest component ${inference.largestComponent ? 'on' : 'off'} (${why})`);
-  const progress = createProgress(context, 'predict', refs.length, 'cases');
-  const cases: ReportCase[] = [];
-  const evaluations: CaseEvaluation[] = [];
-  const failures: string[] = [];
-  let labelConvention: string | undefined;
-  try {
-    for (const [index, ref] of refs.entries()) {
-      try {
-        const prediction = await segmentCase(ref, manifest, engine.runner, { tta: options.tta, largestComponent: options.largestComponent });
-        const caseData = prediction.case;
-        labelConvention ??= prediction.labelMapping.name;
-        await writeNifti(path.join(options.out, `${ref.id}.nii.gz`), prediction.labels, { dtype: 'uint8', description: `@brats prediction ${manifest.regions.join('/')}` });
-        if (options.probabilities) {
-          for (const [r, region] of prediction.regions.entries()) {
-            const volume = createVolume('float32', prediction.probabilities[r]!, prediction.labels.shape, {
-              spacing: prediction.labels.spacing,
-              affine: prediction.labels.affine,
-            });
-            await writeNifti(path.join(options.out, `${ref.id}_prob_${region}.nii.gz`), volume);
-          }
-        }
-        const volumesMl: Record<string, number> = { ...prediction.volumesMl };
-        const entry: ReportCase = { id: ref.id, volumesMl, figures: [] };
-        let truthWt: Uint8Array | undefined;
-        if (caseData.labels !== undefined) {
-          truthWt = regionMask(caseData.labels.data, caseData.labelMapping, 'WT');
-          const [nx, ny, nz] = caseData.labels.shape;
-          entry.evaluation = evaluateCase(
-            {
-              caseId: ref.id,
-              prediction: prediction.labels.data,
-              predictionMapping: prediction.labelMapping,
-              reference: caseData.labels.data,
-              referenceMapping: caseData.labelMapping,
-              shape: [nx, ny, nz],
-              spacing: caseData.labels.spacing,
-            },
-            { regions: manifest.regions },
-          );
-          evaluations.push(entry.evaluation);
-        }
-        if (options.figures) entry.figures = await writeCaseFigures(options.out, caseData, prediction, truthWt);
-        cases.push(entry);
-      } catch (error) {
-        if (!(error instanceof BratsError)) throw error;
-        failures.push(`case ${ref.id}: ${error.message}`);
-      }
-      progress.update(index + 1, ref.id);
-    }
-  } finally {
-    await engine.runner.dispose();
-  }
-  progress.finish();
+}
+
+function reportCaseOf(result: CohortJobResult): ReportCase {
+  const entry: ReportCase = { id: result.caseId, volumesMl: { ...result.volumesMl }, figures: result.figures };
+  if (result.evaluation !== undefined) entry.evaluation = result.evaluation;
+  if (result.warnings.length > 0) entry.warnings = result.warnings;
+  return entry;
+}
+
+/** predictions.json and, with figures, report.html for the cases that ended. */
+async function writeRunSummary(
+  options: PredictRunOptions,
+  manifest: ModelManifest,
+  engine: string,
+  inference: ResolvedInference,
+  results: readonly CohortJobResult[],
+  failures: string[],
+): Promise<PredictRunResult> {
+  const cases = results.map(reportCaseOf);
+  const evaluations = cases.flatMap((entry) => (entry.evaluation === undefined ? [] : [entry.evaluation]));
+  const labelConvention = results[0]?.labelConvention;
   const summary = evaluations.length > 0 ? summarizeCases(evaluations) : undefined;
-  const result: PredictRunResult = { cases, evaluations, summary, failures, engine: `${engine.name} (${engine.device})` };
+  const result: PredictRunResult = { cases, evaluations, summary, failures, engine };
   await writeFileAtomic(
     path.join(options.out, 'predictions.json'),
-    `${JSON.stringify({ model: path.resolve(options.model), engine: result.engine, regions: manifest.regions, labels: labelConvention ?? null, tta: inference.tta, largestComponent: inference.largestComponent, cases: cases.map(({ id, volumesMl, evaluation }) => ({ id, volumesMl, dice: evaluation === undefined ? null : Object.fromEntries(Object.entries(evaluation.regions).map(([r, v]) => [r, v.dice])) })), failures }, null, 2)}\n`,
+    `${JSON.stringify({ model: path.resolve(options.model), engine: result.engine, regions: manifest.regions, labels: labelConvention ?? null, tta: inference.tta, largestComponent: inference.largestComponent, cases: cases.map(({ id, volumesMl, evaluation, warnings }) => ({ id, volumesMl, dice: evaluation === undefined ? null : Object.fromEntries(Object.entries(evaluation.regions).map(([r, v]) => [r, v.dice])), warnings: warnings ?? [] })), failures }, null, 2)}\n`,
   );
   if (options.figures) {
     const reportPath = path.join(options.out, 'report.html');
@@ -200,4 +123,105 @@ export async function runPrediction(context: CliContext, options: PredictRunOpti
     result.reportPath = reportPath;
   }
   return result;
+}
+
+/**
+ * Runs the predict pipeline over `inputs` in this process, printing progress; unreadable cases are reported and
+ * skipped.
+ * @throws {UsageError} for bad inputs; the engine's errors when it cannot load.
+ */
+export async function runPrediction(context: CliContext, options: PredictRunOptions): Promise<PredictRunResult> {
+  const { manifest, jobs, inference } = await prepareJobs(options);
+  // The CLI's opener: its engine choice says why an engine runs, and `brats infer` never loads TensorFlow.js.
+  const engines = new CohortEngineCache(async (request) => {
+    const opened = await openEngine(request.bundle, request.engine as EngineChoice, {
+      ...(request.device === undefined ? {} : { device: request.device }),
+      runtimeOnly: request.runtimeOnly === true,
+    });
+    return { manifest: await readModelManifest(request.bundle), engine: opened.runner, reason: opened.reason };
+  });
+  const request: ModelRequest = { bundle: path.resolve(options.model), engine: options.engine };
+  if (options.device !== undefined) request.device = options.device;
+  if (options.runtimeOnly === true) request.runtimeOnly = true;
+  const progress = createProgress(context, 'predict', jobs.length, 'cases');
+  const results: CohortJobResult[] = [];
+  const failures: string[] = [];
+  let engine: string;
+  try {
+    const model = await engines.get(request);
+    engine = `${model.engine.name} (${model.engine.device})`;
+    printLine(context, `engine: ${model.engine.name} on ${model.engine.device} (${model.reason})`);
+    printInference(context, inference);
+    const outcomes = await runCohortInProcess(jobs, { engines, onOutcome: (outcome, done) => progress.update(done, outcome.job.case.id) });
+    for (const outcome of outcomes) {
+      if (outcome.status === 'completed') results.push(outcome.result);
+      else failures.push(`case ${outcome.job.case.id}: ${outcome.error.message}`);
+    }
+  } finally {
+    await engines.dispose();
+  }
+  progress.finish();
+  return writeRunSummary(options, manifest, engine, inference, results, failures);
+}
+
+/** Where and how `brats predict --queue` submits. */
+export interface QueueRunOptions {
+  /** `redis://HOST:PORT[/DB]`. */
+  url: string;
+  /** Wait for every case, with one progress bar, then write predictions.json (and the report). */
+  wait: boolean;
+  /** Queue name (default: @brats/queue's). */
+  name?: string;
+  /** Tries per case for failures that may pass (default 3). */
+  attempts?: number;
+}
+
+/**
+ * Submits the predict run to a queue, one job per case (idempotent: a case already queued for the same output
+ * is not added again). With `wait`, follows every case wherever it runs and then writes what `runPrediction`
+ * writes; without, returns undefined once submitted.
+ * @throws {UsageError} for a bad address or inputs; {@link RedisUnavailableError} when Redis does not answer.
+ */
+export async function runQueuedPrediction(context: CliContext, options: PredictRunOptions, queueOptions: QueueRunOptions): Promise<PredictRunResult | undefined> {
+  const { openCohortQueue } = await import('./queue-connect.js');
+  const { manifest, jobs, inference } = await prepareJobs(options);
+  const queue = await openCohortQueue(context, queueOptions.url, queueOptions.name);
+  try {
+    printInference(context, inference);
+    const submitted = await queue.submit(jobs, queueOptions.attempts === undefined ? {} : { attempts: queueOptions.attempts });
+    const held = Object.entries(submitted.existing).map(([state, count]) => `${count} ${state}`);
+    printLine(context, `queued ${submitted.added} case(s)${held.length === 0 ? '' : `; already in the queue: ${held.join(', ')}`}`);
+    if (submitted.differing.length > 0) {
+      context.stderr.write(`warning: ${submitted.differing.length} case(s) were queued earlier for the same output with another model or settings; they keep those (clear the queue or use another --out to run them again)\n`);
+    }
+    const address = `--queue ${queueOptions.url}${queueOptions.name === undefined ? '' : ` --queue-name ${queueOptions.name}`}`;
+    if (!queueOptions.wait) {
+      printLine(context, `workers: brats worker ${address} (on any machine that sees ${path.resolve(options.out)} and the inputs)`);
+      printLine(context, `watch: brats queue status ${address}`);
+      printLine(context, `predictions.json and the report: run this command again with --wait (it adds nothing already queued)`);
+      return undefined;
+    }
+    const progress = createProgress(context, 'predict', jobs.length, 'cases');
+    let shown = -1;
+    const outcomes = await queue.waitFor(submitted.ids, {
+      onProgress: ({ completed, failed, active, workers }) => {
+        const done = completed + failed;
+        if (done === shown && !context.isTTY) return;
+        shown = done;
+        progress.update(done, `(${active} running, ${workers} worker(s)${failed > 0 ? `, ${failed} failed` : ''})`);
+      },
+      onConnection: (error) => context.stderr.write(error === undefined ? 'queue: Redis answers again\n' : `queue: Redis does not answer (${error.message}); still waiting\n`),
+    });
+    progress.finish();
+    const results: CohortJobResult[] = [];
+    const failures: string[] = [];
+    for (const outcome of outcomes) {
+      if (outcome.status === 'completed') results.push(outcome.result);
+      else failures.push(`case ${outcome.caseId}: ${outcome.reason}`);
+    }
+    const engines = [...new Set(results.map((result) => `${result.engine.name} (${result.engine.device})`))];
+    return await writeRunSummary(options, manifest, engines.length === 0 ? 'none' : engines.join(', '), inference, results, failures);
+  } finally {
+    await queue.close();
+  }
 }

@@ -69,6 +69,7 @@ const JOB_SCHEMA = {
     },
     labelConvention: { type: 'string' },
     reasons: { type: 'array', items: { type: 'string' } },
+    warnings: { type: 'array', items: { type: 'string' } },
     error: ERROR_SCHEMA,
     links: { type: 'object', additionalProperties: { type: 'string' } },
   },
@@ -87,8 +88,8 @@ function jobLinks(id: string): Record<string, string> {
 }
 
 /** A job as the API shows it: stored file names stay private. */
-function publicJob(record: JobRecord): Omit<JobRecord, 'inputFiles'> & { links: Record<string, string> } {
-  const { inputFiles: _inputFiles, ...rest } = record;
+function publicJob(record: JobRecord): Omit<JobRecord, 'inputFiles' | 'queueJobId'> & { links: Record<string, string> } {
+  const { inputFiles: _inputFiles, queueJobId: _queueJobId, ...rest } = record;
   return { ...rest, links: jobLinks(record.id) };
 }
 
@@ -196,8 +197,8 @@ export async function buildApp(parts: AppParts): Promise<FastifyInstance> {
     }
   };
 
-  const requireJob = (id: string): JobRecord => {
-    const record = isJobId(id) ? jobs.get(id) : undefined;
+  const requireJob = async (id: string): Promise<JobRecord> => {
+    const record = isJobId(id) ? await jobs.find(id) : undefined;
     if (record === undefined) throw new ApiError(404, 'JOB_NOT_FOUND', `no segmentation job ${id} (it may have expired or been deleted)`);
     return record;
   };
@@ -245,13 +246,13 @@ export async function buildApp(parts: AppParts): Promise<FastifyInstance> {
   app.get<{ Params: { id: string } }>('/v1/segmentations/:id', {
     onRequest: authenticate,
     schema: { summary: 'Status, timings, engine and tumour volumes (mL per region) of a job', params: ID_PARAMS, response: { 200: JOB_SCHEMA, ...ERROR_RESPONSES } },
-  }, async (request) => publicJob(requireJob(request.params.id)));
+  }, async (request) => publicJob(await requireJob(request.params.id)));
 
   app.get<{ Params: { id: string } }>('/v1/segmentations/:id/mask', {
     onRequest: authenticate,
     schema: { summary: 'The predicted label map (NIfTI, gzip) on the scan grid', params: ID_PARAMS, response: { 409: ERROR_SCHEMA, ...ERROR_RESPONSES } },
   }, async (request, reply) => {
-    const record = requireJob(request.params.id);
+    const record = await requireJob(request.params.id);
     if (record.status !== 'succeeded') {
       throw new ApiError(409, 'JOB_NOT_FINISHED', `job ${record.id} is ${record.status}${record.error === undefined ? '' : ` (${record.error.message})`}; the mask exists once it has succeeded`);
     }
@@ -266,7 +267,7 @@ export async function buildApp(parts: AppParts): Promise<FastifyInstance> {
       response: { 409: ERROR_SCHEMA, ...ERROR_RESPONSES },
     },
   }, async (request, reply) => {
-    const record = requireJob(request.params.id);
+    const record = await requireJob(request.params.id);
     const directory = jobs.store.directory(record.id);
     const { role } = request.params;
     if (record.inputKind === 'roles') return sendNifti(reply, path.join(directory, 'inputs', record.inputFiles[role]!), `${record.id}-${role}`);
@@ -281,9 +282,7 @@ export async function buildApp(parts: AppParts): Promise<FastifyInstance> {
     onRequest: authenticate,
     schema: { summary: 'Delete a job and its files', params: ID_PARAMS, response: { 409: ERROR_SCHEMA, ...ERROR_RESPONSES } },
   }, async (request, reply) => {
-    const record = requireJob(request.params.id);
-    if (record.status === 'running') throw new ApiError(409, 'JOB_RUNNING', `job ${record.id} is running; delete it once it has finished`);
-    await jobs.store.remove(record.id);
+    await jobs.remove(await requireJob(request.params.id));
     return reply.code(204).send();
   });
 

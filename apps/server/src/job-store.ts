@@ -55,7 +55,11 @@ export interface JobRecord {
   labelConvention?: string;
   /** One line per choice the segmentation made (preprocessing, flips, largest component, threshold, labels). */
   reasons?: string[];
+  /** What the user must know about the input (constant images, extra frames), one line each. */
+  warnings?: string[];
   error?: { code: string; message: string };
+  /** The job's id in the shared queue (`brats serve --queue`); absent when this server runs its jobs itself. */
+  queueJobId?: string;
 }
 
 const RECORD_FILE = 'job.json';
@@ -87,6 +91,19 @@ export interface JobStoreOpenOptions {
    * the error; the job service logs it.
    */
   onDiscard?: (id: string, reason: string, error: unknown) => void;
+  /**
+   * The data folder is shared with other servers (`brats serve --queue`): a staging folder or a folder without a
+   * record may be another server's upload in progress, so only those untouched for an hour are removed.
+   */
+  shared?: boolean;
+}
+
+/** How long a shared data folder's staging or record-less folder may sit before a starting server removes it. */
+const SHARED_LEFTOVER_MS = 3600_000;
+
+async function olderThan(directory: string, ms: number): Promise<boolean> {
+  const stat = await fs.stat(directory).catch(() => undefined);
+  return stat !== undefined && Date.now() - stat.mtimeMs > ms;
 }
 
 /** Job records in memory, mirrored to `<dataDir>/jobs`. */
@@ -121,7 +138,7 @@ export class JobStore {
     for (const name of await fs.readdir(this.root)) {
       const directory = path.join(this.root, name);
       if (name.startsWith('.staging-') || !isJobId(name)) {
-        await fs.rm(directory, { recursive: true, force: true });
+        if (options.shared !== true || (await olderThan(directory, SHARED_LEFTOVER_MS))) await fs.rm(directory, { recursive: true, force: true });
         continue;
       }
       let record: JobRecord;
@@ -131,6 +148,8 @@ export class JobStore {
         // Without a readable record there is nothing to serve: an upload that never became a job (no record), or
         // a record damaged on disk. Either way the folder goes, and the caller hears which and why.
         const missing = (error as NodeJS.ErrnoException).code === 'ENOENT';
+        // In a shared folder, a job folder without its record yet may be another server's upload in progress.
+        if (options.shared === true && missing && !(await olderThan(directory, SHARED_LEFTOVER_MS))) continue;
         await fs.rm(directory, { recursive: true, force: true });
         options.onDiscard?.(name, missing ? `no ${RECORD_FILE}: an upload interrupted before it became a job` : `${RECORD_FILE} is unreadable`, error);
         continue;
@@ -150,6 +169,32 @@ export class JobStore {
   /** The record of job `id`, or undefined. */
   get(id: string): JobRecord | undefined {
     return this.#records.get(id);
+  }
+
+  /**
+   * The record of job `id` as stored on disk now (another server sharing the data folder may have written it), kept
+   * in memory from then on; undefined when there is none or it cannot be read.
+   */
+  async load(id: string): Promise<JobRecord | undefined> {
+    if (!isJobId(id)) return undefined;
+    try {
+      const record = readRecord(id, await fs.readFile(path.join(this.directory(id), RECORD_FILE), 'utf8'));
+      this.#records.set(id, record);
+      return record;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Forgets job `id` in memory only (another server sharing the data folder removed it). */
+  forget(id: string): void {
+    this.#records.delete(id);
+  }
+
+  /** Reads the records other servers sharing the data folder have written since this one started. */
+  async rescan(): Promise<void> {
+    const names = await fs.readdir(this.root).catch(() => [] as string[]);
+    for (const name of names) if (isJobId(name) && !this.#records.has(name)) await this.load(name);
   }
 
   /** Every record. */

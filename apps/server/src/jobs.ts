@@ -2,14 +2,41 @@
  * The job service: a bounded queue over the job store. Jobs run `concurrency` at a time on the one loaded
  * engine; at most `queueLimit` wait; finished jobs expire after `jobTtlSeconds`. What goes wrong outside a job's
  * own result (an expired job that cannot be removed, an unreadable record, an unexpected failure) goes to the log.
+ *
+ * With a shared queue (`brats serve --queue`), the service runs no job itself: each upload becomes a job of the
+ * shared queue, run by any `brats worker`, and its record (in the data folder that every server and worker shares)
+ * is brought up to date from the queue when someone asks for it, on whichever server they ask.
  */
+import { existsSync } from 'node:fs';
 import PQueue from 'p-queue';
 import { BratsError } from '@brats/io';
-import { QueueFullError } from './errors.js';
+import { cohortJobId, type CohortJob, type CohortJobResult } from '@brats/ncs2-runtime';
+import { ApiError, QueueFullError } from './errors.js';
 import type { JobStore} from './job-store.js';
 import { type JobRecord } from './job-store.js';
 import type { ServerMetrics } from './metrics.js';
-import { segmentJob, type LoadedModel, type SegmentOptions } from './segment.js';
+import { describeJob, segmentJob, segmentationResultOf, succeededFields, type LoadedModel, type SegmentOptions } from './segment.js';
+
+/** How a job of a shared queue ended. */
+export type SharedJobOutcome =
+  | { status: 'completed'; result: CohortJobResult; processedOn?: number; finishedOn?: number }
+  | { status: 'failed'; reason: string; processedOn?: number; finishedOn?: number };
+
+/**
+ * A queue that several servers and workers share (`CohortQueue` of @brats/queue is one): the server adds jobs and
+ * asks where they are; workers elsewhere run them.
+ */
+export interface SharedJobQueue {
+  /** Adds the jobs under their `cohortJobId`; a job the queue holds already is left as it is. */
+  submit(jobs: readonly CohortJob[]): Promise<unknown>;
+  /** `waiting`, `active`, `completed`, `failed`, … or `unknown` when the queue does not hold it. */
+  state(id: string): Promise<string>;
+  /** How the job ended, or undefined while it has not. */
+  outcome(id: string): Promise<SharedJobOutcome | undefined>;
+  /** Removes a job no worker runs (true), or leaves a running one (false). */
+  remove(id: string): Promise<boolean>;
+  close(): Promise<void>;
+}
 
 /**
  * The part of a pino (or fastify `app.log`) logger the job service writes to: a fields object, then the message.
@@ -34,6 +61,14 @@ export interface JobServiceOptions extends SegmentOptions {
   concurrency: number;
   queueLimit: number;
   jobTtlSeconds: number;
+  /** Engine a shared queue's workers open the bundle with (default `auto`). */
+  engine?: string;
+}
+
+/** `CODE: message` (how a queue worker records a failure) as the record's error. */
+function parseFailure(reason: string): { code: string; message: string } {
+  const match = /^([A-Z][A-Z0-9_]*): ([\s\S]*)$/.exec(reason);
+  return match === null ? { code: 'INTERNAL', message: reason } : { code: match[1]!, message: match[2]! };
 }
 
 /** Runs segmentation jobs and keeps their records. */
@@ -53,12 +88,14 @@ export class JobService {
   readonly #held: Array<[LogLevel, Record<string, unknown>, string]> = [];
   #dropped = 0;
   #stopping = false;
+  readonly #shared: SharedJobQueue | undefined;
 
   /**
    * @param logger where failures outside a job's result are logged; without one they are held until
    *   {@link useLogger} attaches one (buildApp attaches the app's).
    */
-  constructor(store: JobStore, model: LoadedModel, options: JobServiceOptions, metrics: ServerMetrics, logger?: JobLogger) {
+  constructor(store: JobStore, model: LoadedModel, options: JobServiceOptions, metrics: ServerMetrics, logger?: JobLogger, shared?: SharedJobQueue) {
+    this.#shared = shared;
     this.store = store;
     this.#model = model;
     this.#options = options;
@@ -91,9 +128,14 @@ export class JobService {
   async start(): Promise<void> {
     const pending = await this.store.open({
       onDiscard: (id, reason, error) => this.#log('warn', { jobId: id, err: error }, `job ${id}: ${reason} (${messageOf(error)}); its folder was removed`),
+      shared: this.#shared !== undefined,
     });
     await this.removeExpired();
-    for (const record of pending) this.#schedule(record.id);
+    for (const record of pending) {
+      // With a shared queue the job lives there; a record whose job it lost (a stop between the two writes) is queued again.
+      if (this.#shared !== undefined) await this.#refresh(record);
+      else this.#schedule(record.id);
+    }
     const period = Math.min(60, Math.max(1, this.#options.jobTtlSeconds / 4)) * 1000;
     // removeExpired logs each job it cannot remove; anything else that fails the sweep is logged here.
     this.#sweepTimer = setInterval(
@@ -113,9 +155,15 @@ export class JobService {
     return this.#queue.pending;
   }
 
-  /** True when one more job would be refused. */
+  /** True when one more job would be refused (never with a shared queue: its workers set the pace). */
   get full(): boolean {
+    if (this.#shared !== undefined) return false;
     return this.#queue.size + this.#reserved >= this.#options.queueLimit;
+  }
+
+  /** True when jobs go to a shared queue instead of running here. */
+  get shared(): boolean {
+    return this.#shared !== undefined;
   }
 
   /**
@@ -147,6 +195,13 @@ export class JobService {
   async submit(record: JobRecord): Promise<void> {
     // Check and reserve in one synchronous step: concurrent uploads must not all pass the check before any is queued.
     this.assertRoom();
+    if (this.#shared !== undefined) {
+      const job = this.#describe(record);
+      await this.store.save({ ...record, queueJobId: cohortJobId(job) });
+      await this.#shared.submit([job]);
+      this.#metrics.jobsSubmitted.inc();
+      return;
+    }
     this.#reserved++;
     try {
       await this.store.save(record);
@@ -155,6 +210,92 @@ export class JobService {
     }
     this.#metrics.jobsSubmitted.inc();
     this.#schedule(record.id);
+  }
+
+  /** The cohort job of a record: what a worker of the shared queue runs. */
+  #describe(record: JobRecord): CohortJob {
+    return describeJob(record, this.store.directory(record.id), this.#model.bundle, { ...this.#options, engine: this.#options.engine ?? 'auto' });
+  }
+
+  /**
+   * A job's record, up to date: with a shared queue, read from the shared data folder when another server took
+   * the upload, and, while it is queued or running, brought up to date from the queue (and saved once finished).
+   * Undefined when there is none or it has expired.
+   */
+  async find(id: string): Promise<JobRecord | undefined> {
+    if (this.#shared === undefined) return this.get(id);
+    // Every server sharing the data folder writes records (new uploads, finished jobs, deletions): the disk decides.
+    let record = await this.store.load(id);
+    if (record === undefined) {
+      this.store.forget(id);
+      return undefined;
+    }
+    if (record.status === 'queued' || record.status === 'running') record = await this.#refresh(record);
+    if (record.expiresAt !== undefined && Date.parse(record.expiresAt) <= Date.now()) return undefined;
+    return record;
+  }
+
+  /**
+   * Removes job `id` and its files; with a shared queue, takes it out of the queue first.
+   * @throws {ApiError} 409 JOB_RUNNING when a worker runs it now.
+   */
+  async remove(record: JobRecord): Promise<void> {
+    if (record.status === 'running' && this.#shared === undefined) throw new ApiError(409, 'JOB_RUNNING', `job ${record.id} is running; delete it once it has finished`);
+    if (this.#shared !== undefined && !(await this.#shared.remove(record.queueJobId ?? cohortJobId(this.#describe(record))))) {
+      throw new ApiError(409, 'JOB_RUNNING', `job ${record.id} is running on a worker; delete it once it has finished`);
+    }
+    await this.store.remove(record.id);
+  }
+
+  /** Brings a queued or running record up to date from the shared queue, saving it when it changed. */
+  async #refresh(record: JobRecord): Promise<JobRecord> {
+    const shared = this.#shared!;
+    const job = this.#describe(record);
+    const queueJobId = record.queueJobId ?? cohortJobId(job);
+    const state = await shared.state(queueJobId);
+    if (state === 'unknown') {
+      // The queue lost it (cleared, or a stop came between saving the record and adding the job): the inputs are here.
+      await shared.submit([job]);
+      if (record.status === 'queued' && record.queueJobId === queueJobId) return record;
+      const queued: JobRecord = { ...record, status: 'queued', queueJobId };
+      await this.store.save(queued);
+      return queued;
+    }
+    if (state === 'active') {
+      if (record.status === 'running') return record;
+      const running: JobRecord = { ...record, status: 'running', queueJobId, startedAt: new Date().toISOString() };
+      await this.store.save(running);
+      return running;
+    }
+    if (state !== 'completed' && state !== 'failed') return record;
+    const outcome = await shared.outcome(queueJobId);
+    if (outcome === undefined) return record;
+    const finished = outcome.finishedOn ?? Date.now();
+    const started = outcome.processedOn ?? finished;
+    const ended: JobRecord = {
+      ...record,
+      queueJobId,
+      startedAt: new Date(started).toISOString(),
+      finishedAt: new Date(finished).toISOString(),
+      expiresAt: new Date(finished + this.#options.jobTtlSeconds * 1000).toISOString(),
+    };
+    let next: JobRecord;
+    if (outcome.status === 'completed') {
+      const result = segmentationResultOf(outcome.result);
+      next = {
+        ...ended,
+        ...succeededFields(record, result, started, finished),
+        engine: `${outcome.result.engine.name} (${outcome.result.engine.device})`,
+      };
+      this.#metrics.inferenceDuration.observe(result.inferenceSeconds);
+    } else {
+      next = { ...ended, status: 'failed', error: parseFailure(outcome.reason) };
+    }
+    this.#metrics.jobsFinished.inc({ status: next.status });
+    // Any server may write the finished record; every one writes the same (its times come from the queue).
+    // Unless it was deleted meanwhile: saving would bring its folder back.
+    if (existsSync(this.store.directory(record.id))) await this.store.save(next);
+    return next;
   }
 
   /** A job's record, or undefined when there is none or it has expired. */
@@ -169,6 +310,15 @@ export class JobService {
    * removed is logged (error, with its id) and skipped, so one bad folder does not keep the others.
    */
   async removeExpired(now = Date.now()): Promise<number> {
+    if (this.#shared !== undefined) {
+      // Records other servers wrote into the shared folder expire here too, and jobs finished in the queue that no
+      // one has asked about get their final record (and with it an expiry time).
+      await this.store.rescan();
+      for (const record of this.store.list()) {
+        if (record.status !== 'queued' && record.status !== 'running') continue;
+        await this.#refresh(record).catch((error: unknown) => this.#log('warn', { jobId: record.id, err: error }, `job ${record.id}: its state could not be read from the queue: ${messageOf(error)}`));
+      }
+    }
     let removed = 0;
     for (const record of this.store.list()) {
       if (record.expiresAt !== undefined && Date.parse(record.expiresAt) <= now) {
@@ -194,6 +344,7 @@ export class JobService {
     if (this.#sweepTimer !== undefined) clearInterval(this.#sweepTimer);
     this.#queue.clear();
     await this.#queue.onIdle();
+    await this.#shared?.close();
   }
 
   #schedule(id: string): void {
@@ -218,24 +369,11 @@ export class JobService {
     try {
       const result = await segmentJob(record, this.store.directory(id), this.#model, this.#options);
       const finished = Date.now();
-      const totalSeconds = (finished - started) / 1000;
       record = {
         ...record,
-        status: 'succeeded',
+        ...succeededFields(record, result, started, finished),
         finishedAt: new Date(finished).toISOString(),
         expiresAt: new Date(finished + this.#options.jobTtlSeconds * 1000).toISOString(),
-        timings: {
-          queuedSeconds: (started - Date.parse(record.createdAt)) / 1000,
-          loadSeconds: result.loadSeconds,
-          inferenceSeconds: result.inferenceSeconds,
-          totalSeconds,
-        },
-        regions: result.regions,
-        volumesMl: result.volumesMl,
-        shape: result.shape,
-        labels: result.labels,
-        labelConvention: result.labelConvention,
-        reasons: result.reasons,
       };
       this.#metrics.inferenceDuration.observe(result.inferenceSeconds);
     } catch (error) {

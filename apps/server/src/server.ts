@@ -4,7 +4,7 @@ import { openBundleEngine } from '@brats/ncs2-runtime';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from './app.js';
 import { JobStore } from './job-store.js';
-import { JobService } from './jobs.js';
+import { JobService, type SharedJobQueue } from './jobs.js';
 import { createServerMetrics } from './metrics.js';
 import { resolveServerOptions, type ServerOptions } from './options.js';
 import type { LoadedModel } from './segment.js';
@@ -19,17 +19,26 @@ export interface BratsServer {
   close(): Promise<void>;
 }
 
+/** What a server may share with others. */
+export interface SharedParts {
+  /**
+   * A queue shared by several servers and workers (`CohortQueue` of @brats/queue): uploads become its jobs, run by
+   * any `brats worker`, and `dataDir` must be the folder they all share. The server closes it when it closes.
+   */
+  queue?: SharedJobQueue;
+}
+
 /**
  * Loads the model bundle's engine once and prepares the API and viewer, without listening (tests use `app.inject`).
  * @throws {ModelBundleError} for a bad bundle; {@link EngineUnavailableError} when no engine can run it; {@link ArgumentError} for bad options.
  */
-export async function createServer(overrides: Partial<ServerOptions>, environment: NodeJS.ProcessEnv = process.env): Promise<BratsServer> {
+export async function createServer(overrides: Partial<ServerOptions>, environment: NodeJS.ProcessEnv = process.env, shared: SharedParts = {}): Promise<BratsServer> {
   const options = resolveServerOptions(overrides, environment);
   const manifest = await readModelManifest(options.model);
   const selection = await openBundleEngine(options.model, options.engine);
   const model: LoadedModel = { bundle: options.model, manifest, engine: selection.engine, reason: selection.reason };
   const metrics = createServerMetrics();
-  const jobs = new JobService(new JobStore(options.dataDir), model, options, metrics);
+  const jobs = new JobService(new JobStore(options.dataDir), model, options, metrics, undefined, shared.queue);
   try {
     await jobs.start();
     const app = await buildApp({ options, model, jobs, metrics });
@@ -58,8 +67,8 @@ export async function createServer(overrides: Partial<ServerOptions>, environmen
  * {@link createServer}, then listens on `options.host:options.port`; `url` is where it answers.
  * @throws as {@link createServer}; the listen error when the port is taken.
  */
-export async function startServer(overrides: Partial<ServerOptions>, environment: NodeJS.ProcessEnv = process.env): Promise<BratsServer & { url: string }> {
-  const server = await createServer(overrides, environment);
+export async function startServer(overrides: Partial<ServerOptions>, environment: NodeJS.ProcessEnv = process.env, shared: SharedParts = {}): Promise<BratsServer & { url: string }> {
+  const server = await createServer(overrides, environment, shared);
   try {
     const address = await server.app.listen({ host: server.options.host, port: server.options.port });
     return { ...server, url: address };

@@ -7,3 +7,4 @@ export type { OpenvinoAddon } from './openvino-api.js';
 export { RequestPool } from './request-pool.js';
 export { SEED_SCAN_SLICES, benchmarkEngine, summarizeLatencies, type BenchmarkOptions, type BenchmarkResult, type LatencySummary } from './benchmark.js';
 export * from './segment/index.js';
+export * from './cohort/index.js';

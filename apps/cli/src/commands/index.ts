@@ -103,6 +103,18 @@ export const COMMANDS: readonly CommandEntry[] = [
     summary: 'serve the segmentation API and the browser viewer (upload scans, get tumour masks)',
     load: async () => (await import('./serve.js')).registerServeCommand,
   },
+  {
+    name: 'worker',
+    args: '',
+    summary: 'run cohort jobs from a BullMQ queue in Redis (brats predict --queue), on any machine that shares the input and output paths',
+    load: async () => (await import('./worker.js')).registerWorkerCommand,
+  },
+  {
+    name: 'queue',
+    args: '<status|retry-failed|clear>',
+    summary: 'a cohort queue: jobs done, running, waiting and failed (with reasons); re-queue the failed; remove every job',
+    load: async () => (await import('./queue.js')).registerQueueCommand,
+  },
 ];
 
 /**

@@ -1,8 +1,9 @@
 import type { Command } from 'commander';
 import { printLine, type CliContext } from '../context.js';
 import { ENGINE_CHOICES } from '../engine-choice.js';
-import { parseChoice } from '../parse.js';
-import { runPrediction } from '../predict-run.js';
+import { parseChoice, parseInteger } from '../parse.js';
+import { runPrediction, runQueuedPrediction, type PredictRunOptions, type PredictRunResult } from '../predict-run.js';
+import { UsageError } from '../errors.js';
 import { defaultModelPath } from '../default-model.js';
 
 interface PredictFlags {
@@ -14,6 +15,10 @@ interface PredictFlags {
   largestComponent?: boolean;
   probabilities?: boolean;
   figures?: boolean;
+  queue?: string;
+  queueName?: string;
+  wait?: boolean;
+  attempts?: string;
 }
 
 function describeCommand(command: Command, name: 'predict' | 'infer', context: CliContext, defaultEngine: string): void {
@@ -29,9 +34,14 @@ function describeCommand(command: Command, name: 'predict' | 'infer', context: C
     .option('--no-largest-component', 'keep every predicted component')
     .option('--probabilities', 'also write float32 probability maps per region')
     .option('--figures', 'write the seed figures, overlay montages and report.html')
+    .option('--queue <url>', 'submit one job per case to the BullMQ queue in Redis at redis://HOST:PORT[/DB] for brats worker processes on any machine')
+    .option('--queue-name <name>', 'queue name (default brats-cohort)')
+    .option('--wait', 'with --queue: follow every case to its end with one progress bar, then write predictions.json and the report')
+    .option('--attempts <n>', 'with --queue: tries per case for failures that may pass (bad input fails at once)', '3')
     .action(async (inputs: string[], flags: PredictFlags) => {
+      if (flags.queue === undefined && (flags.wait === true || flags.queueName !== undefined)) throw new UsageError(`${flags.wait === true ? '--wait' : '--queue-name'} needs --queue`);
       const model = flags.model ?? (await defaultModelPath());
-      const result = await runPrediction(context, {
+      const options: PredictRunOptions = {
         model,
         inputs,
         out: flags.out,
@@ -43,11 +53,25 @@ function describeCommand(command: Command, name: 'predict' | 'infer', context: C
         figures: flags.figures === true,
         title: `brats ${name}`,
         runtimeOnly: name === 'infer',
-      });
+      };
+      let result: PredictRunResult;
+      if (flags.queue === undefined) {
+        result = await runPrediction(context, options);
+      } else {
+        const queued = await runQueuedPrediction(context, options, {
+          url: flags.queue,
+          wait: flags.wait === true,
+          attempts: parseInteger('--attempts', flags.attempts ?? '3', 1, 100),
+          ...(flags.queueName === undefined ? {} : { name: flags.queueName }),
+        });
+        if (queued === undefined) return;
+        result = queued;
+      }
       for (const entry of result.cases) {
         const volumes = Object.entries(entry.volumesMl).map(([region, ml]) => `${region} ${ml.toFixed(1)} mL`).join(', ');
         const dice = entry.evaluation === undefined ? '' : `  Dice ${Object.entries(entry.evaluation.regions).map(([r, v]) => `${r} ${v.dice.toFixed(4)}`).join(', ')}`;
         printLine(context, `${entry.id}: ${volumes}${dice}`);
+        for (const warning of entry.warnings ?? []) context.stderr.write(`warning: case ${entry.id}: ${warning}\n`);
       }
       printLine(context, `${result.cases.length} label map(s) written to ${flags.out}`);
       if (result.reportPath !== undefined) printLine(context, `report: ${result.reportPath}`);

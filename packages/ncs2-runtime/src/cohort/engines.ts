@@ -1,0 +1,95 @@
+/**
+ * Model bundles opened once per worker: the first job of a bundle loads its engine, the jobs after it share that
+ * engine (engines accept concurrent runs), so a worker that segments a thousand cases loads the model once.
+ */
+import path from 'node:path';
+import { readModelManifest, type ModelManifest } from '@brats/io';
+import type { InferenceEngine } from '../engine.js';
+import { openBundleEngine } from '../registry.js';
+
+/** Which model and engine a job asks for. */
+export interface ModelRequest {
+  /** Model bundle folder. */
+  bundle: string;
+  /** `auto` or a registered engine name. */
+  engine: string;
+  device?: string;
+  /** Threads for one inference (ONNX Runtime intra-op, OpenVINO); absent: the engine's default. */
+  threads?: number;
+  /** `auto` never tries TensorFlow.js. */
+  runtimeOnly?: boolean;
+}
+
+/** A bundle loaded into an engine. */
+export interface OpenedModel {
+  manifest: ModelManifest;
+  engine: InferenceEngine;
+  /** Why this engine runs (the registry's reason, e.g. `auto: onnxruntime (…) is the preferred engine installed`). */
+  reason: string;
+}
+
+/** Opens a model for a request; the default reads the manifest and calls `openBundleEngine`. */
+export type ModelOpener = (request: ModelRequest) => Promise<OpenedModel>;
+
+/**
+ * The default {@link ModelOpener}: the bundle's manifest and `openBundleEngine` (without TensorFlow.js under
+ * `runtimeOnly`).
+ * @throws {ModelBundleError} for a bad bundle; the registry's errors when no engine can run it.
+ */
+export async function openModel(request: ModelRequest): Promise<OpenedModel> {
+  const manifest = await readModelManifest(request.bundle);
+  const selection = await openBundleEngine(
+    request.bundle,
+    request.engine,
+    { ...(request.device === undefined ? {} : { device: request.device }), ...(request.threads === undefined ? {} : { threads: request.threads }) },
+    request.runtimeOnly === true ? { except: ['tfjs'] } : {},
+  );
+  return { manifest, engine: selection.engine, reason: selection.reason };
+}
+
+function keyOf(request: ModelRequest): string {
+  return [path.resolve(request.bundle), request.engine, request.device ?? '', request.threads ?? '', request.runtimeOnly === true ? 'runtime' : 'any'].join('\0');
+}
+
+/** Opened models by bundle path, engine and device. */
+export class CohortEngineCache {
+  readonly #open: ModelOpener;
+  readonly #models = new Map<string, Promise<OpenedModel>>();
+
+  /** @param open how to open a model (default {@link openModel}); the CLI passes its own to say why an engine runs. */
+  constructor(open: ModelOpener = openModel) {
+    this.#open = open;
+  }
+
+  /** Models opened (or being opened). */
+  get size(): number {
+    return this.#models.size;
+  }
+
+  /**
+   * The model for `request`, opened on first use and shared afterwards; a failed open is forgotten, so a later
+   * job tries again.
+   * @throws what the opener throws (a bad bundle, no engine that can run it).
+   */
+  get(request: ModelRequest): Promise<OpenedModel> {
+    const key = keyOf(request);
+    let model = this.#models.get(key);
+    if (model === undefined) {
+      model = this.#open(request);
+      this.#models.set(key, model);
+      model.catch(() => {
+        if (this.#models.get(key) === model) this.#models.delete(key);
+      });
+    }
+    return model;
+  }
+
+  /** Frees every opened engine; the cache is empty afterwards. */
+  async dispose(): Promise<void> {
+    const models = [...this.#models.values()];
+    this.#models.clear();
+    for (const opened of await Promise.allSettled(models)) {
+      if (opened.status === 'fulfilled') await opened.value.engine.dispose();
+    }
+  }
+}

@@ -1,0 +1,3 @@
+import config from '@brats/eslint-config';
+
+export default config;
