@@ -9,6 +9,8 @@ export interface ReportCase {
   volumesMl: Record<string, number>;
   evaluation?: CaseEvaluation;
   figures: string[];
+  /** What the user must know about the case's input (constant images, extra frames, repaired voxels). */
+  warnings?: string[];
 }
 
 /** Per-case table rows (Dice and HD95 per region when a reference exists, volumes always). */

@@ -69,6 +69,7 @@ describe('POST /v1/segmentations and the job routes', () => {
     expect(job.shape).toEqual(PHANTOM_SIZE);
     expect(job.labels).toEqual([{ value: 1, region: 'WT', meaning: 'whole tumour' }]);
     expect(job.labelConvention).toBe('wt');
+    expect(job.warnings).toEqual([]);
     expect(job.reasons).toContain('labels 0/1 whole tumour (the model has one output region, WT)');
     expect(job.timings!.totalSeconds).toBeGreaterThanOrEqual(job.timings!.inferenceSeconds);
 

@@ -1,7 +1,7 @@
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { readModelManifest, writeModelManifest, writePhantomDataset } from '@brats/io';
+import { createVolume, readModelManifest, readNifti, writeModelManifest, writeNifti, writePhantomDataset } from '@brats/io';
 import { writeUntrainedBundle } from '@brats/unet';
 import { NO_SHARED_DATA, referencePython, runPythonJson, sharedDataDir } from '@brats/vitest-config/fixtures';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -32,6 +32,27 @@ print(json.dumps({"shape": list(img.shape), "affine": img.affine.tolist(), "dtyp
   "values": sorted(int(v) for v in np.unique(np.asanyarray(img.dataobj)))}))`;
 
 describe('brats predict', () => {
+  it('says what is odd about an input: extra 4D frames and blank channels, on stderr and in predictions.json', async () => {
+    // A 4D scan with a fifth frame, and a copy whose T1w frame is blank.
+    const flair = await readNifti(path.join(dir, 'phantoms', 'Phantom_001', 'Phantom_001_flair.nii.gz'));
+    const n = flair.data.length;
+    const frames = new Float32Array(n * 5);
+    for (let f = 0; f < 5; f++) for (let v = 0; v < n; v++) frames[f * n + v] = f === 1 ? 0 : Number(flair.data[v]) + f;
+    const scan = path.join(dir, 'five-frames.nii.gz');
+    await writeNifti(scan, createVolume('float32', frames, [40, 40, 20, 5], { affine: flair.affine }));
+    const out = path.join(dir, 'out-warnings');
+    const { code, stderr } = await runCaptured(['predict', '--model', path.join(dir, 'wt'), scan, '--out', out, '--engine', 'tfjs']);
+    expect(code).toBe(0);
+    const expected = [
+      `${scan}: has 5 frames; frames 0, 1, 2, 3 are read as FLAIR, T1w, T1gd, T2w and the other 1 are ignored`,
+      'T1w is constant (every voxel 0): it holds no image',
+    ];
+    for (const warning of expected) expect(stderr).toContain(`warning: case five-frames: ${warning}\n`);
+    const summary = JSON.parse(await fs.readFile(path.join(out, 'predictions.json'), 'utf8')) as { cases: { id: string; warnings: string[] }[] };
+    expect(summary.cases).toEqual([expect.objectContaining({ id: 'five-frames', warnings: expected })]);
+  });
+
+
   it('writes label maps, figures, a report and per-case Dice for a labelled dataset', async () => {
     const out = path.join(dir, 'out-wt');
     const { code, stdout } = await runCaptured(['predict', '--model', path.join(dir, 'wt'), path.join(dir, 'phantoms'), '--out', out, '--figures', '--probabilities', '--engine', 'tfjs']);
