@@ -37,6 +37,8 @@ export interface PredictRunOptions {
   largestComponent?: boolean | undefined;
   probabilities: boolean;
   figures: boolean;
+  /** Set NaN or infinite image voxels to 0 (with a warning) instead of refusing the case. */
+  replaceNonFinite?: boolean;
   /** Title of the report (figures only). */
   title?: string;
   /** Only the runtime engines (ONNX Runtime, OpenVINO): `brats infer`. */
@@ -70,6 +72,7 @@ async function prepareJobs(options: PredictRunOptions): Promise<{ manifest: Mode
     largestComponent: options.largestComponent,
     probabilities: options.probabilities,
     figures: options.figures,
+    ...(options.replaceNonFinite === true ? { replaceNonFinite: true } : {}),
   });
   return { manifest, jobs, inference: resolveInference(manifest, options) };
 }

@@ -32,6 +32,23 @@ print(json.dumps({"shape": list(img.shape), "affine": img.affine.tolist(), "dtyp
   "values": sorted(int(v) for v in np.unique(np.asanyarray(img.dataobj)))}))`;
 
 describe('brats predict', () => {
+  it('refuses a scan with NaN voxels, naming the file and the count, unless --replace-non-finite says to zero them', async () => {
+    const flair = await readNifti(path.join(dir, 'phantoms', 'Phantom_002', 'Phantom_002_flair.nii.gz'));
+    const data = Float32Array.from(flair.data, Number);
+    data[5] = Number.NaN;
+    data[6] = Number.POSITIVE_INFINITY;
+    const caseDir = path.join(dir, 'nan-case', 'Phantom_002');
+    await fs.cp(path.join(dir, 'phantoms', 'Phantom_002'), caseDir, { recursive: true });
+    const file = path.join(caseDir, 'Phantom_002_flair.nii.gz');
+    await writeNifti(file, createVolume('float32', data, [40, 40, 20], { affine: flair.affine }));
+    const refused = await runCaptured(['predict', '--model', path.join(dir, 'wt'), caseDir, '--out', path.join(dir, 'out-nan'), '--engine', 'tfjs']);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toContain(`2 of 32000 voxels in the FLAIR image are NaN or infinite (the first at index 5, after scl_slope/scl_inter scaling); fix the file, or replace them with 0 explicitly (--replace-non-finite)`);
+    const repaired = await runCaptured(['predict', '--model', path.join(dir, 'wt'), caseDir, '--out', path.join(dir, 'out-nan-zeroed'), '--engine', 'tfjs', '--replace-non-finite']);
+    expect(repaired.code).toBe(0);
+    expect(repaired.stderr).toContain(`warning: case Phantom_002: ${file}: 2 NaN or infinite voxel(s) in the FLAIR image set to 0, as asked\n`);
+  });
+
   it('says what is odd about an input: extra 4D frames and blank channels, on stderr and in predictions.json', async () => {
     // A 4D scan with a fifth frame, and a copy whose T1w frame is blank.
     const flair = await readNifti(path.join(dir, 'phantoms', 'Phantom_001', 'Phantom_001_flair.nii.gz'));

@@ -14,6 +14,7 @@ interface PredictFlags {
   tta?: boolean;
   largestComponent?: boolean;
   probabilities?: boolean;
+  replaceNonFinite?: boolean;
   figures?: boolean;
   queue?: string;
   queueName?: string;
@@ -33,6 +34,7 @@ function describeCommand(command: Command, name: 'predict' | 'infer', context: C
     .option('--largest-component', 'keep only the largest whole-tumour component (default: what the bundle chose on validation)')
     .option('--no-largest-component', 'keep every predicted component')
     .option('--probabilities', 'also write float32 probability maps per region')
+    .option('--replace-non-finite', 'set NaN or infinite image voxels to 0 (each case says how many) instead of refusing the case')
     .option('--figures', 'write the seed figures, overlay montages and report.html')
     .option('--queue <url>', 'submit one job per case to the BullMQ queue in Redis at redis://HOST:PORT[/DB] for brats worker processes on any machine')
     .option('--queue-name <name>', 'queue name (default brats-cohort)')
@@ -50,6 +52,7 @@ function describeCommand(command: Command, name: 'predict' | 'infer', context: C
         tta: flags.tta,
         largestComponent: flags.largestComponent,
         probabilities: flags.probabilities === true,
+        replaceNonFinite: flags.replaceNonFinite === true,
         figures: flags.figures === true,
         title: `brats ${name}`,
         runtimeOnly: name === 'infer',

@@ -39,6 +39,8 @@ export interface CohortJob {
   readReference?: boolean;
   /** Cap on each file's decompressed size in bytes (a gzip bomb stops here); absent: no cap. */
   maxDecompressedBytes?: number;
+  /** Set NaN or infinite image voxels to 0 (with a warning) instead of refusing the case. */
+  replaceNonFinite?: boolean;
   outputs: CohortJobOutputs;
 }
 
@@ -54,6 +56,8 @@ export interface CohortSettings {
   largestComponent?: boolean | undefined;
   probabilities?: boolean;
   figures?: boolean;
+  /** Set NaN or infinite image voxels to 0 (with a warning) instead of refusing the case. */
+  replaceNonFinite?: boolean;
 }
 
 function absoluteRef(ref: CaseRef): CaseRef {
@@ -86,6 +90,7 @@ export function createCohortJobs(refs: readonly CaseRef[], settings: CohortSetti
     if (settings.largestComponent !== undefined) job.largestComponent = settings.largestComponent;
     if (settings.probabilities === true) job.outputs.probabilities = out;
     if (settings.figures === true) job.outputs.figures = path.join(out, 'figures');
+    if (settings.replaceNonFinite === true) job.replaceNonFinite = true;
     return job;
   });
 }
@@ -151,7 +156,7 @@ export function parseCohortJob(value: unknown): CohortJob {
   for (const key of ['probabilities', 'figures', 'channels'] as const) {
     if (outputs![key] !== undefined && (typeof outputs![key] !== 'string' || !path.isAbsolute(outputs![key]))) fail(`outputs.${key}`, 'an absolute path when given');
   }
-  for (const key of ['tta', 'largestComponent', 'runtimeOnly', 'readReference'] as const) {
+  for (const key of ['tta', 'largestComponent', 'runtimeOnly', 'readReference', 'replaceNonFinite'] as const) {
     if (job[key] !== undefined && typeof job[key] !== 'boolean') fail(key, 'true or false when given');
   }
   if (job.device !== undefined && typeof job.device !== 'string') fail('device', 'a device name when given');

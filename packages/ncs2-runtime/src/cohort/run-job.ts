@@ -152,6 +152,7 @@ export async function runCohortJob(job: CohortJob, context: CohortJobContext): P
     load: {
       labels: job.readReference !== false,
       ...(job.maxDecompressedBytes === undefined ? {} : { maxBytes: job.maxDecompressedBytes }),
+      ...(job.replaceNonFinite === true ? { nonFinite: 'zero' as const } : {}),
     },
     onSlices: (done, total) => {
       throwIfAborted(context.signal, jobId);
