@@ -190,33 +190,35 @@ export function preprocessCase(caseData: CanonicalCase, options: PreprocessOptio
   const channelStats: { mean: number; std: number }[] = [];
   const block = new Float32Array(depth * sliceSize);
 
+  const nonzero = settings.normalize === 'nonzero';
   settings.channels.forEach((name, c) => {
     const source = caseData.channels[CANONICAL_CHANNELS.indexOf(name)]!.data;
-    // Gather the cropped block in [k][i][j] order (zero outside the scan).
-    for (let v = 0; v < window.length; v++) block[v] = window[v]! >= 0 ? source[window[v]!]! : 0;
-    // Statistics in float64 for accuracy over millions of voxels.
+    // Gather the cropped block in [k][i][j] order (zero outside the scan) and sum it in the same pass; the
+    // statistics accumulate in float64 for accuracy over millions of voxels, in voxel order.
     let sum = 0;
     let count = 0;
-    for (let v = 0; v < block.length; v++) {
-      const value = block[v]!;
-      if (settings.normalize === 'nonzero' && value === 0) continue;
-      sum += value;
+    for (let v = 0; v < window.length; v++) {
+      const index = window[v]!;
+      const value = index >= 0 ? source[index]! : 0;
+      block[v] = value;
+      if (nonzero && value === 0) continue;
+      sum += block[v]!;
       count++;
     }
     const mean = count > 0 ? sum / count : 0;
     let squares = 0;
     for (let v = 0; v < block.length; v++) {
       const value = block[v]!;
-      if (settings.normalize === 'nonzero' && value === 0) continue;
+      if (nonzero && value === 0) continue;
       squares += (value - mean) * (value - mean);
     }
     const std = count > 0 ? Math.sqrt(squares / count) : 0;
     // A constant channel has no spread: subtract the mean only, rather than divide by zero.
     const scale = std > 0 ? 1 / std : 1;
     channelStats.push({ mean, std });
-    for (let v = 0; v < block.length; v++) {
+    for (let v = 0, out = c; v < block.length; v++, out += channelCount) {
       const value = block[v]!;
-      image[v * channelCount + c] = settings.normalize === 'nonzero' && value === 0 ? 0 : (value - mean) * scale;
+      image[out] = nonzero && value === 0 ? 0 : (value - mean) * scale;
     }
   });
 

@@ -100,8 +100,9 @@ export function regionVolumesMl(
   const voxelMl = (spacing[0] * spacing[1] * spacing[2]) / 1000;
   const volumes: Partial<Record<RegionName, number>> = {};
   regions.forEach((region, index) => {
+    const mask = masks[index]!;
     let count = 0;
-    for (const value of masks[index]!) count += value;
+    for (let v = 0; v < mask.length; v++) count += mask[v]!;
     volumes[region] = count * voxelMl;
   });
   return volumes;

@@ -198,7 +198,10 @@ export async function segmentCase(
     spacingReason = `spacing ${mm(spacing)} mm segmented as it is, although the model learnt ${mm(modelSpacing)} mm (${spacingSource}): resampling was switched off`;
     warnings.push(spacingReason);
   }
-  const prepared = preprocessCase(modelGrid, manifest.preprocessing);
+  // The reference label map (when the case has one) is not the model's business: leaving it out spares
+  // preprocessCase building training masks that nobody reads.
+  const { labels: _reference, ...imagesOnly } = modelGrid;
+  const prepared = preprocessCase(imagesOnly, manifest.preprocessing);
   const [depth, height, width, channels] = prepared.shape;
   const [modelHeight, modelWidth, modelChannels] = manifest.model.inputShape;
   if (height !== modelHeight || width !== modelWidth || channels !== modelChannels) {
