@@ -13,7 +13,7 @@ export * from './layouts/dataset.js';
 export * from './preprocess.js';
 export * from './inspect.js';
 export * from './layouts/label-maps.js';
-export { pairPredictionsWithReferences } from './layouts/prediction-pairs.js';
+export { PREDICTIONS_SUMMARY_FILE, pairPredictionsWithReferences, readPredictionLabels } from './layouts/prediction-pairs.js';
 export type { PairPredictionsOptions, PredictionPairing } from './layouts/prediction-pairs.js';
 export * from './bundle.js';
 export * from './hdf5/index.js';

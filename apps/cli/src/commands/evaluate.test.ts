@@ -117,3 +117,20 @@ describe.skipIf(!data)(`brats evaluate on real labels (${data ? 'present' : NO_S
     expect(json.cases[0].WT.volumeMlReference).toBeGreaterThan(10);
   });
 });
+
+describe('brats evaluate and what a prediction folder says it holds', () => {
+  it('refuses to score whole-tumour masks as TC and ET, and scores them as WT from predictions.json', async () => {
+    // A brats predict folder of a whole-tumour model: 0/1 masks, predictions.json says labels "wt".
+    const pred = path.join(dir, 'pred-wt');
+    for (const id of ['Case_A', 'Case_B', 'Case_C']) await writeNifti(path.join(pred, `${id}.nii.gz`), createVolume('uint8', block(2, 1), shape, { affine }));
+    await fs.writeFile(path.join(pred, 'predictions.json'), JSON.stringify({ labels: 'wt', regions: ['WT'], cases: [] }));
+    const refused = await runCaptured(['evaluate', '--pred', pred, '--ref', path.join(dir, 'ref')]);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toBe(`error: ${pred} holds whole-tumour masks (0/1, as its predictions.json says): they cannot be scored as TC or ET; use --regions wt\n`);
+    const scored = await runCaptured(['evaluate', '--pred', pred, '--ref', path.join(dir, 'ref'), '--regions', 'wt']);
+    expect(scored.code, scored.stderr).toBe(0);
+    expect(scored.stdout).toContain(`prediction labels: wt (from ${pred}/predictions.json)`);
+    // Label 1 read as whole tumour: each case matches its reference block exactly.
+    expect(scored.stdout).toMatch(/WT {2}Dice mean 1\.0000/);
+  });
+});

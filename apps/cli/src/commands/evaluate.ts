@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { getLabelMapping, pairPredictionsWithReferences, writeFileAtomic } from '@brats/io';
+import { getLabelMapping, pairPredictionsWithReferences, readPredictionLabels, writeFileAtomic } from '@brats/io';
 import { evaluateCases, evaluationToCsv, evaluationToJson, type EmptyConvention, type RegionName } from '@brats/metrics';
 import type { Command } from 'commander';
 import { printLine, type CliContext } from '../context.js';
@@ -41,8 +41,17 @@ export function registerEvaluateCommand(program: Command, context: CliContext): 
       if (options.out !== undefined && !/\.(csv|json)$/i.test(options.out)) {
         throw new UsageError(`--out must end in .csv or .json, got ${options.out}`);
       }
-      const predictionMapping =
-        options.predLabels === undefined ? undefined : getLabelMapping(options.predLabels === 'brats2018' ? 'brats2017' : options.predLabels);
+      // What the prediction folder says it holds (brats predict records it) unless --pred-labels says otherwise.
+      const recorded = options.predLabels === undefined ? await readPredictionLabels(options.pred) : undefined;
+      const labelsName = options.predLabels ?? recorded;
+      const predictionMapping = labelsName === undefined ? undefined : getLabelMapping(labelsName === 'brats2018' ? 'brats2017' : labelsName);
+      if (recorded !== undefined) printLine(context, `prediction labels: ${recorded} (from ${options.pred}/predictions.json)`);
+      const inner = regions.filter((region) => region !== 'WT');
+      if (predictionMapping?.name === 'wt' && inner.length > 0) {
+        throw new UsageError(
+          `${options.pred} holds whole-tumour masks (0/1${recorded === undefined ? '' : ', as its predictions.json says'}): they cannot be scored as ${inner.join(' or ')}; use --regions wt`,
+        );
+      }
       const pairing = await pairPredictionsWithReferences(
         options.pred,
         options.ref,

@@ -3,7 +3,9 @@
  * a time. Scoring is @brats/metrics' `evaluateCases`, which takes what this yields.
  */
 import type { CasePair, EvaluationProblem, LabelRegionMapping } from '@brats/metrics';
-import { BratsError } from '../errors.js';
+import path from 'node:path';
+import { BratsError, DatasetError } from '../errors.js';
+import { MAX_JSON_BYTES, readRegularFile } from '../safe-read.js';
 import { readNifti } from '../nifti/read.js';
 import { spatialShape } from '../volume.js';
 import { findLabelMaps } from './label-maps.js';
@@ -94,4 +96,29 @@ export async function pairPredictionsWithReferences(
   }
 
   return { reference, caseCount: labelled.length, pairs: { [Symbol.asyncIterator]: readPairs }, unmatched };
+}
+
+/** The file `brats predict` writes beside its label maps, saying what they hold. */
+export const PREDICTIONS_SUMMARY_FILE = 'predictions.json';
+
+/**
+ * The label convention a prediction folder records in its `predictions.json` (`wt`, `brats2017`, `brats2023`,
+ * `msd`), or undefined when the folder has no such file or it names none.
+ * @throws {DatasetError} when predictions.json exists but cannot be read or is not JSON.
+ */
+export async function readPredictionLabels(predictionDir: string): Promise<string | undefined> {
+  const file = path.join(predictionDir, PREDICTIONS_SUMMARY_FILE);
+  const read = await readRegularFile(file, MAX_JSON_BYTES);
+  if (!read.ok) {
+    if (read.reason === 'file not found') return undefined;
+    throw new DatasetError(file, read.reason);
+  }
+  let summary: unknown;
+  try {
+    summary = JSON.parse(read.bytes.toString('utf8'));
+  } catch (error) {
+    throw new DatasetError(file, `is not valid JSON (${(error as Error).message})`);
+  }
+  const labels = (summary as { labels?: unknown } | null)?.labels;
+  return typeof labels === 'string' ? labels : undefined;
 }
