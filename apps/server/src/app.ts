@@ -170,7 +170,12 @@ export async function buildApp(parts: AppParts): Promise<FastifyInstance> {
 
   if (options.corsOrigin !== undefined) {
     const origins = options.corsOrigin.split(',').map((origin) => origin.trim());
-    await app.register(cors, { origin: origins.length === 1 ? origins[0]! : origins, exposedHeaders: ['Location', 'Retry-After'] });
+    // DELETE is part of the API (deleting a job): a cross-origin viewer must be allowed to send it.
+    await app.register(cors, {
+      origin: origins.length === 1 ? origins[0]! : origins,
+      methods: ['GET', 'HEAD', 'POST', 'DELETE'],
+      exposedHeaders: ['Location', 'Retry-After'],
+    });
   }
   await app.register(multipart, {
     limits: { fileSize: options.maxUploadBytes, files: 4, fields: 4, parts: 8, headerPairs: 100 },
@@ -331,8 +336,12 @@ export async function buildApp(parts: AppParts): Promise<FastifyInstance> {
       if (!existsSync(file)) throw new ApiError(503, 'VIEWER_NOT_BUILT', `the viewer is not built (${name} missing in ${viewerDir}); run pnpm --filter @brats/server build`);
       return reply
         .header('content-type', contentTypes[path.extname(name)]!)
-        // No requests leave the page: scripts, styles, images and connections come from this server only.
-        .header('content-security-policy', "default-src 'self'; img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; worker-src 'self' blob:; script-src 'self' 'wasm-unsafe-eval'")
+        // No requests leave the page: scripts, styles, images and connections come from this server only; no other
+        // site may frame it (clickjacking over medical images), and the browser never guesses a content type.
+        .header('content-security-policy', "default-src 'self'; img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; worker-src 'self' blob:; script-src 'self' 'wasm-unsafe-eval'; frame-ancestors 'none'")
+        .header('x-content-type-options', 'nosniff')
+        .header('x-frame-options', 'DENY')
+        .header('referrer-policy', 'no-referrer')
         .send(createReadStream(file));
     });
   }

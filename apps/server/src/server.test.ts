@@ -268,6 +268,10 @@ describe('service routes', () => {
         expect(response.body).toBe(contents[name]);
         expect(response.headers['content-type']).toContain(type);
         expect(response.headers['content-security-policy']).toContain("default-src 'self'");
+        expect(response.headers['content-security-policy']).toContain("frame-ancestors 'none'");
+        expect(response.headers['x-content-type-options']).toBe('nosniff');
+        expect(response.headers['x-frame-options']).toBe('DENY');
+        expect(response.headers['referrer-policy']).toBe('no-referrer');
       }
     } finally {
       await viewer.close();
@@ -312,6 +316,14 @@ describe('token, CORS, queue limit, restart and expiry', () => {
     const open = await createServer({ model: path.join(dir, 'wt'), dataDir: path.join(dir, 'data-cors'), engine: 'tfjs', corsOrigin: 'http://viewer.test' }, {});
     try {
       expect((await open.app.inject(request)).headers['access-control-allow-origin']).toBe('http://viewer.test');
+      // The preflight of a cross-origin DELETE (deleting a job) is allowed.
+      const preflight = await open.app.inject({
+        method: 'OPTIONS',
+        url: '/v1/segmentations/00000000-0000-4000-8000-000000000000',
+        headers: { origin: 'http://viewer.test', 'access-control-request-method': 'DELETE' },
+      });
+      expect(preflight.statusCode).toBe(204);
+      expect(preflight.headers['access-control-allow-methods']).toContain('DELETE');
     } finally {
       await open.close();
     }

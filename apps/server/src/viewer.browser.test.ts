@@ -100,6 +100,8 @@ describe.skipIf(!hasChromium)(`viewer in headless Chromium${hasChromium ? '' : `
     const problems: string[] = [];
     page.on('pageerror', (error) => problems.push(error.message));
     await page.goto(server.url);
+    // Before any result, the result panel (canvas, download link) is not shown.
+    expect(await page.locator('#result-panel').isVisible()).toBe(false);
     await page.locator('#file-input').setInputFiles(files.scan4d);
     await page.locator('#upload-button').click();
     await page.waitForSelector('body[data-state="shown"], body[data-state="failed"]', { timeout: 90_000 });
@@ -131,6 +133,16 @@ describe.skipIf(!hasChromium)(`viewer in headless Chromium${hasChromium ? '' : `
     await page.waitForSelector('body[data-state="shown"]');
     expect(await page.locator('#status').textContent()).toContain('Showing T2w');
     expect(external).toEqual([]);
+    // The address now names the job; opened afresh, it shows the same result.
+    const jobId = (await page.locator('#mask-link').getAttribute('href'))!.split('/')[3]!;
+    expect(new URL(page.url()).searchParams.get('job')).toBe(jobId);
+    const again = await browser.newPage();
+    await again.goto(`${server.url}/?job=${jobId}`);
+    await again.waitForSelector('body[data-state="shown"], body[data-state="failed"]', { timeout: 60_000 });
+    expect(await again.locator('#status').textContent()).toContain('Showing FLAIR');
+    expect(await again.locator('#result-panel').isVisible()).toBe(true);
+    expect(await again.locator('#mask-link').getAttribute('href')).toBe(`/v1/segmentations/${jobId}/mask`);
+    await again.close();
     await page.close();
   });
 });

@@ -235,6 +235,18 @@ function showVolumes(job: Job): void {
   timing.textContent = t === undefined ? '' : `Engine ${job.engine ?? '?'}; ${t.totalSeconds.toFixed(2)} s (inference ${t.inferenceSeconds.toFixed(2)} s, waited ${t.queuedSeconds.toFixed(2)} s).`;
 }
 
+/** Shows a finished job: its volumes, the mask link and the FLAIR with the mask. @throws for a failed job. */
+async function showJob(job: Job): Promise<void> {
+  if (job.status === 'failed') throw new Error(`segmentation failed: ${job.error?.code ?? ''}: ${job.error?.message ?? 'unknown error'}`);
+  current = job;
+  buffers.clear();
+  resultPanel.hidden = false;
+  maskLink.href = `/v1/segmentations/${job.id}/mask`;
+  showVolumes(job);
+  sequenceSelect.value = 'flair';
+  await showSequence(job, 'flair');
+}
+
 uploadButton.addEventListener('click', () => {
   void (async () => {
     uploadButton.disabled = true;
@@ -245,15 +257,9 @@ uploadButton.addEventListener('click', () => {
       const accepted = await upload(buildForm());
       progressBar.value = 1;
       setState('waiting', 'Waiting in the queue…');
-      const job = await waitForJob(accepted.id);
-      if (job.status === 'failed') throw new Error(`segmentation failed: ${job.error?.code ?? ''}: ${job.error?.message ?? 'unknown error'}`);
-      current = job;
-      buffers.clear();
-      resultPanel.hidden = false;
-      maskLink.href = `/v1/segmentations/${job.id}/mask`;
-      showVolumes(job);
-      sequenceSelect.value = 'flair';
-      await showSequence(job, 'flair');
+      // The page's address names the job from now on: reload it or share it to see this result again.
+      history.replaceState(null, '', `?job=${encodeURIComponent(accepted.id)}`);
+      await showJob(await waitForJob(accepted.id));
     } catch (error) {
       setState('failed', error instanceof Error ? error.message : String(error), true);
     } finally {
@@ -285,5 +291,16 @@ void (async () => {
   } catch (error) {
     info.textContent = `Model information unavailable: ${error instanceof Error ? error.message : String(error)}`;
   }
-  setState('idle', '');
+  // A job URL (/?job=ID, e.g. for a job submitted with curl) shows that job.
+  const jobId = new URLSearchParams(location.search).get('job');
+  if (jobId === null) {
+    setState('idle', '');
+    return;
+  }
+  try {
+    setState('waiting', `Waiting for job ${jobId}…`);
+    await showJob(await waitForJob(jobId));
+  } catch (error) {
+    setState('failed', error instanceof Error ? error.message : String(error), true);
+  }
 })();
