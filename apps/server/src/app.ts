@@ -100,6 +100,9 @@ function tokensEqual(given: string, expected: string): boolean {
 }
 
 /** Maps any error to a status and `{ code, message }`; internal details stay in the log. */
+/** Messages of the multipart parser's errors about a malformed body. */
+const MALFORMED_MULTIPART = new Set(['Multipart: Boundary not found', 'Unexpected end of multipart data']);
+
 function describeFailure(error: unknown): { status: number; code: string; message: string; headers: Record<string, string> } {
   if (error instanceof ApiError) return { status: error.statusCode, code: error.code, message: error.message, headers: { ...error.headers } };
   if (error instanceof NiftiFormatError || error instanceof DatasetError) return { status: 422, code: error.code, message: error.message, headers: {} };
@@ -119,6 +122,11 @@ function describeFailure(error: unknown): { status: number; code: string; messag
       return { status: 413, code: 'UPLOAD_TOO_LARGE', message: fastifyError.message ?? 'request body too large', headers: {} };
     default:
       break;
+  }
+  // The multipart parser (busboy) rejects a body without a boundary or cut before its end with plain errors
+  // that carry no code: they are the client's malformed request, not a fault of the server.
+  if (error instanceof Error && MALFORMED_MULTIPART.has(error.message)) {
+    return { status: 400, code: 'BAD_UPLOAD', message: `malformed multipart body: ${error.message}`, headers: {} };
   }
   const status = fastifyError.statusCode;
   if (status !== undefined && status >= 400 && status < 500) {

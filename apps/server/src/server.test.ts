@@ -163,6 +163,11 @@ describe('bad requests get 4xx with { code, message } and the server keeps worki
   const cases: [string, number, string, () => Promise<{ parts?: Parameters<typeof multipartBody>[0]; raw?: { payload: string; type: string } }>][] = [
     ['a JSON body', 415, 'UNSUPPORTED_MEDIA_TYPE', async () => ({ raw: { payload: '{"scan":"x"}', type: 'application/json' } })],
     ['a plain-text body', 415, 'UNSUPPORTED_MEDIA_TYPE', async () => ({ raw: { payload: 'hello', type: 'text/plain' } })],
+    ['a multipart body without a boundary', 400, 'BAD_UPLOAD', async () => ({ raw: { payload: 'garbage', type: 'multipart/form-data' } })],
+    ['a multipart body of garbage', 400, 'BAD_UPLOAD', async () => ({ raw: { payload: 'not a multipart body at all', type: 'multipart/form-data; boundary=xyz' } })],
+    ['a multipart part cut before its end', 400, 'BAD_UPLOAD', async () => ({
+      raw: { payload: '--xyz\r\nContent-Disposition: form-data; name="scan"; filename="a.nii"\r\nContent-Type: application/octet-stream\r\n\r\nabc', type: 'multipart/form-data; boundary=xyz' },
+    })],
     ['a file that is not .nii', 415, 'UNSUPPORTED_MEDIA_TYPE', async () => ({ parts: [{ field: 'scan', filename: 'notes.txt', bytes: new Uint8Array(400) }] })],
     ['a .nii.gz of unknown bytes', 415, 'UNSUPPORTED_MEDIA_TYPE', async () => ({ parts: [{ field: 'scan', filename: 'scan.nii.gz', bytes: new TextEncoder().encode('definitely not a scan') }] })],
     ['gzip of garbage', 422, 'SCAN_UNREADABLE', async () => ({ parts: [{ field: 'scan', filename: 'scan.nii.gz', bytes: gzipSync(Buffer.alloc(1000, 7)) }] })],
