@@ -8,15 +8,13 @@ import {
   NiftiFormatError,
   openDataset,
   readNifti,
-  resolvePreprocessing,
   writePhantomDataset,
   type CaseRef,
-  type ModelManifest,
 } from '@brats/io';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EngineError, EngineUnavailableError, UnknownEngineError } from '../errors.js';
-import type { InferenceEngine } from '../engine.js';
 import { segmentCase } from '../segment/index.js';
+import { brightFlairEngine, testManifest } from '../../test/segment-fixtures.js';
 import {
   CohortEngineCache,
   JobAbortedError,
@@ -36,52 +34,14 @@ import {
 
 const CROP: [number, number, number] = [16, 16, 8];
 
-const MANIFEST: ModelManifest = {
-  format: 'brats-model',
-  formatVersion: 1,
-  createdAt: '2026-01-01T00:00:00Z',
-  model: { architecture: 'unet2d', inputShape: [CROP[0], CROP[1], 4], filters: 2, depth: 1, upsampling: 'bilinear', batchNorm: false, dropout: 0, outputChannels: 1, parameters: 0 },
-  channels: ['FLAIR', 'T1w', 'T1gd', 'T2w'],
-  preprocessing: resolvePreprocessing({ crop: CROP, target: 'wt' }),
-  regions: ['WT'],
-  threshold: 0.5,
-  inputLayout: 'NHWC',
-  files: { tfjs: 'model.json' },
-};
-
-/** A fake engine with a known answer: probability 0.9 where normalised FLAIR is above 1 (bright oedema), else 0.1. */
-function brightFlairEngine(calls: { runs: number; disposed: number }): InferenceEngine {
-  return {
-    name: 'fake',
-    device: 'CPU',
-    version: 'fake 1',
-    layout: undefined,
-    async load() {
-      throw new Error('not used');
-    },
-    async run(input, batch) {
-      calls.runs++;
-      const pixels = input.length / 4;
-      const out = new Float32Array(pixels);
-      for (let p = 0; p < pixels; p++) out[p] = input[p * 4]! > 1 ? 0.9 : 0.1;
-      expect(pixels % batch).toBe(0);
-      return out;
-    },
-    async perfCounters() {
-      return undefined;
-    },
-    async dispose() {
-      calls.disposed++;
-    },
-  };
-}
+const MANIFEST = testManifest(CROP);
 
 let dir: string;
 let refs: CaseRef[];
 const calls = { runs: 0, disposed: 0, opened: 0 };
 const opener: ModelOpener = async () => {
   calls.opened++;
-  return { manifest: MANIFEST, engine: brightFlairEngine(calls), reason: 'the test engine' };
+  return { manifest: MANIFEST, engine: brightFlairEngine(calls, (input, batch) => expect((input.length / 4) % batch).toBe(0)), reason: 'the test engine' };
 };
 
 beforeAll(async () => {

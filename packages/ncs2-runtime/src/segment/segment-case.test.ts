@@ -2,7 +2,6 @@ import {
   BRATS2017_LABELS,
   MSD_LABELS,
   createVolume,
-  resolvePreprocessing,
   type CanonicalCase,
   type ModelManifest,
   type Volume,
@@ -12,6 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { ArgumentError, WHOLE_TUMOUR_LABELS, writeNifti, type Affine } from '@brats/io';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { testManifest } from '../../test/segment-fixtures.js';
 import { keepLargestComponent, labelComponents } from './components.js';
 import { resolveInference } from './inference-settings.js';
 import { segmentCase, type SliceRunner } from './segment-case.js';
@@ -40,21 +40,9 @@ function makeCase(): CanonicalCase {
   };
 }
 
+/** The scans of these tests are 1 x 1 x 2 mm: the model's own, so nothing is resampled. */
 function manifestFor(outputChannels: 1 | 3, crop: [number, number, number]): ModelManifest {
-  return {
-    format: 'brats-model',
-    formatVersion: 1,
-    createdAt: '2026-01-01T00:00:00Z',
-    model: { architecture: 'unet2d', inputShape: [crop[0], crop[1], 4], filters: 2, depth: 1, upsampling: 'bilinear', batchNorm: false, dropout: 0, outputChannels, parameters: 0 },
-    channels: ['FLAIR', 'T1w', 'T1gd', 'T2w'],
-    preprocessing: resolvePreprocessing({ crop, target: outputChannels === 1 ? 'wt' : 'regions' }),
-    regions: outputChannels === 1 ? ['WT'] : ['WT', 'TC', 'ET'],
-    threshold: 0.5,
-    // The scans of these tests are 1 x 1 x 2 mm: the model's own, so nothing is resampled.
-    spacing: [1, 1, 2],
-    inputLayout: 'NHWC',
-    files: { tfjs: 'model.json' },
-  };
+  return testManifest(crop, { outputChannels, spacing: [1, 1, 2] });
 }
 
 /** A fake engine: probability 0.9 where normalised FLAIR is positive (the box), else 0.1; K channels. */

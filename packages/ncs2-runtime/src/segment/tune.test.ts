@@ -1,5 +1,6 @@
-import { BRATS2017_LABELS, createVolume, resolvePreprocessing, type CanonicalCase, type ModelManifest, type Volume } from '@brats/io';
+import { BRATS2017_LABELS, createVolume, type CanonicalCase, type Volume } from '@brats/io';
 import { describe, expect, it } from 'vitest';
+import { testManifest } from '../../test/segment-fixtures.js';
 import type { SliceRunner } from './segment-case.js';
 import { datasetReference, tuneInference } from './tune.js';
 
@@ -30,18 +31,7 @@ function boxCase(): CanonicalCase {
   };
 }
 
-const MANIFEST: ModelManifest = {
-  format: 'brats-model',
-  formatVersion: 1,
-  createdAt: '2026-01-01T00:00:00Z',
-  model: { architecture: 'unet2d', inputShape: [8, 8, 4], filters: 2, depth: 1, upsampling: 'bilinear', batchNorm: false, dropout: 0, outputChannels: 1, parameters: 0 },
-  channels: ['FLAIR', 'T1w', 'T1gd', 'T2w'],
-  preprocessing: resolvePreprocessing({ crop: [8, 8, 4], target: 'wt' }),
-  regions: ['WT'],
-  threshold: 0.5,
-  inputLayout: 'NHWC',
-  files: { onnx: 'model.onnx' },
-};
+const MANIFEST = testManifest([8, 8, 4], { files: { onnx: 'model.onnx' } });
 
 /**
  * 0.9 where the slice shows the box (normalised FLAIR > 0), and a spurious 0.9 at slice pixel (h 7, w 0) whatever
