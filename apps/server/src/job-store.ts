@@ -6,11 +6,12 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { writeFileAtomic, type RegionName } from '@brats/io';
+import { MODALITY_ROLES, type ModalityRole } from '@brats/ncs2-runtime';
 
-/** The sequences a user uploads, in canonical order (FLAIR, T1w, T1gd, T2w). */
-export const SCAN_ROLES = ['flair', 't1w', 't1gd', 't2w'] as const;
+/** The sequences a user uploads, in canonical order (FLAIR, T1w, T1gd, T2w): the runtime's modality roles. */
+export const SCAN_ROLES = MODALITY_ROLES;
 /** One sequence of a case. */
-export type ScanRole = (typeof SCAN_ROLES)[number];
+export type ScanRole = ModalityRole;
 
 /** Where a job is in its life. */
 export type JobStatus = 'queued' | 'running' | 'succeeded' | 'failed';

@@ -6,6 +6,7 @@
  */
 import {
   ArgumentError,
+  CANONICAL_CHANNELS,
   loadCase,
   preprocessCase,
   restoreCrop,
@@ -119,8 +120,6 @@ function nestRegions(wt: Uint8Array | undefined, tc: Uint8Array | undefined, et:
   }
 }
 
-const CHANNEL_NAMES = ['FLAIR', 'T1w', 'T1gd', 'T2w'] as const;
-
 /** Channels whose every voxel has one value: no image at all (an empty or blanked file). */
 function constantChannels(caseData: CanonicalCase): { name: string; value: number }[] {
   const found: { name: string; value: number }[] = [];
@@ -128,7 +127,7 @@ function constantChannels(caseData: CanonicalCase): { name: string; value: numbe
     const data = channel.data;
     const first = data[0] ?? 0;
     for (let v = 1; v < data.length; v++) if (data[v] !== first) return;
-    found.push({ name: CHANNEL_NAMES[index]!, value: first });
+    found.push({ name: CANONICAL_CHANNELS[index]!, value: first });
   });
   return found;
 }
@@ -175,8 +174,9 @@ export async function segmentCase(
   const shape3: Shape3 = [grid.shape[0], grid.shape[1], grid.shape[2]];
 
   const constant = constantChannels(caseData);
+  const blank = constant.length === caseData.channels.length;
   for (const { name, value } of constant) warnings.push(`${name} is constant (every voxel ${value}): it holds no image`);
-  if (constant.length === caseData.channels.length) {
+  if (blank) {
     // No image at all: no tumour, by rule, and no engine run that would only add noise to a blank.
     warnings.push('every channel is constant: the label map is empty without running the model');
   }
@@ -225,7 +225,7 @@ export async function segmentCase(
     }
     return output;
   };
-  for (let start = 0; start < (constant.length === caseData.channels.length ? 0 : depth); start += batchSize) {
+  for (let start = 0; start < (blank ? 0 : depth); start += batchSize) {
     const count = Math.min(batchSize, depth - start);
     const slices = prepared.image.subarray(start * sliceValues, (start + count) * sliceValues);
     const output = await runChecked(slices, count);
