@@ -4,6 +4,8 @@
  */
 import { createReadStream, existsSync, promises as fs } from 'node:fs';
 import { randomUUID, timingSafeEqual } from 'node:crypto';
+import { STATUS_CODES } from 'node:http';
+import type { Duplex } from 'node:stream';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import cors from '@fastify/cors';
@@ -17,7 +19,7 @@ import { SCAN_ROLES, isJobId, type JobRecord, type ScanRole } from './job-store.
 import type { JobService } from './jobs.js';
 import type { ServerMetrics } from './metrics.js';
 import { MASK_FILE, type LoadedModel } from './segment.js';
-import { stageUpload } from './upload.js';
+import { clientGoneError, stageUpload } from './upload.js';
 import type { ServerOptions } from './options.js';
 
 /** What {@link buildApp} wires together. */
@@ -136,6 +138,31 @@ function describeFailure(error: unknown): { status: number; code: string; messag
   return { status: 500, code: 'INTERNAL', message: 'internal server error', headers: {} };
 }
 
+/**
+ * Answers what Node's HTTP parser refuses before any route runs (a request too slow to arrive, headers too large,
+ * bytes that are not HTTP, such as the rest of a body longer than its Content-Length) in the API's
+ * `{ code, message }` shape, then closes the connection, as Node and fastify do by default.
+ */
+function answerClientError(error: NodeJS.ErrnoException, socket: Duplex, requestTimeoutMs: number): void {
+  if (error.code === 'ECONNRESET' || socket.destroyed) return;
+  const [status, code, message] =
+    error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+      ? [408, 'REQUEST_TIMEOUT', `the request did not arrive within ${requestTimeoutMs} ms`]
+      : error.code === 'HPE_HEADER_OVERFLOW'
+        ? [431, 'HEADERS_TOO_LARGE', 'the request headers are larger than the server accepts']
+        : [400, 'BAD_REQUEST', `malformed HTTP request${error.code === undefined ? '' : ` (${error.code})`}${error.code === 'HPE_INVALID_METHOD' ? ': bytes that do not start a request (the rest of a body longer than its Content-Length?)' : ''}`];
+  const body = JSON.stringify({ code, message });
+  if (socket.writable) {
+    socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+  }
+  socket.destroy(error);
+}
+
+/** True when the request's connection is closed: no answer can reach its client any more. */
+function clientGone(request: FastifyRequest): boolean {
+  return request.raw.socket === null || request.raw.socket.destroyed;
+}
+
 /** The job id a request names in its URL, when it names a well-formed one. */
 function jobIdOf(request: FastifyRequest): string | undefined {
   const id = (request.params as { id?: unknown } | undefined)?.id;
@@ -152,8 +179,10 @@ export async function buildApp(parts: AppParts): Promise<FastifyInstance> {
   const { options, model, jobs, metrics } = parts;
   const app = Fastify({
     logger: { level: options.logger ? 'info' : 'warn', ...(parts.logStream === undefined ? {} : { stream: parts.logStream }) },
+    // A request whose body has not fully arrived in time gets 408 (Node sends it, then closes the connection).
+    // No idle timeout on top: it would close, without an answer, a connection whose upload is being checked.
     requestTimeout: options.requestTimeoutMs,
-    connectionTimeout: options.requestTimeoutMs,
+    clientErrorHandler: (error, socket) => answerClientError(error, socket, options.requestTimeoutMs),
     bodyLimit: 1024 * 1024,
     genReqId: () => randomUUID(),
   });
@@ -234,15 +263,26 @@ export async function buildApp(parts: AppParts): Promise<FastifyInstance> {
       response: { 202: JOB_SCHEMA, 413: ERROR_SCHEMA, 415: ERROR_SCHEMA, 422: ERROR_SCHEMA, 503: ERROR_SCHEMA, ...ERROR_RESPONSES },
     },
   }, async (request, reply) => {
-    jobs.assertRoom();
+    // A place in the queue is taken before the body is read: past the limit the answer is an immediate 503.
+    const release = jobs.admitUpload();
     const id = randomUUID();
-    const staging = await jobs.store.createStaging(id);
+    const staging = jobs.store.stagingPath(id);
     try {
-      const upload = await stageUpload(request, staging, options.maxDecompressedBytes, runCheck);
-      jobs.assertRoom();
+      const upload = await stageUpload(request, () => jobs.store.createStaging(id), options.maxDecompressedBytes, runCheck);
+      // The client may have gone while its upload was checked (reset, or cut by the request timeout, which
+      // answers 408 itself): a job it was never told about must not exist.
+      if (clientGone(request)) throw clientGoneError();
       await fs.rename(staging, jobs.store.directory(id));
       const record: JobRecord = { id, status: 'queued', inputKind: upload.inputKind, inputFiles: upload.inputFiles, createdAt: new Date().toISOString() };
+      release();
       await jobs.submit(record);
+      // If the 202 does not reach the client after all, the job is withdrawn: nobody knows its id.
+      // ('finish' comes once the answer is handed to the connection; a 'close' without it means it never was.)
+      let delivered = false;
+      reply.raw.once('finish', () => (delivered = true));
+      reply.raw.once('close', () => {
+        if (!delivered) void jobs.withdraw(id, 'the connection closed before the client received its 202');
+      });
       return reply.code(202).header('location', `/v1/segmentations/${id}`).send(publicJob(record));
     } catch (error) {
       try {
@@ -253,6 +293,8 @@ export async function buildApp(parts: AppParts): Promise<FastifyInstance> {
         request.log.warn({ jobId: id, err: cleanup }, `upload ${id}: its folder could not be removed after a failure: ${cleanup instanceof Error ? cleanup.message : String(cleanup)}`);
       }
       throw error;
+    } finally {
+      release();
     }
   });
 

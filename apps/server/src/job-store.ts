@@ -121,9 +121,14 @@ export class JobStore {
     return path.join(this.root, id);
   }
 
+  /** Where the staging folder of upload `id` is (created by {@link createStaging}). */
+  stagingPath(id: string): string {
+    return path.join(this.root, `.staging-${id}`);
+  }
+
   /** A fresh staging folder for an upload that is not yet a job. */
   async createStaging(id: string): Promise<string> {
-    const staging = path.join(this.root, `.staging-${id}`);
+    const staging = this.stagingPath(id);
     await fs.mkdir(path.join(staging, 'inputs'), { recursive: true });
     return staging;
   }

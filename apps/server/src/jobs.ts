@@ -83,6 +83,10 @@ export class JobService {
   readonly #recentFinishes: number[] = [];
   /** Jobs accepted whose records are being written: they count against the limit before they are queued. */
   #reserved = 0;
+  /** Uploads being received and checked: each may become a job, so each holds a place in the queue. */
+  #uploads = 0;
+  /** Jobs whose 202 never reached the client: removed once they have run (or at once while still queued). */
+  readonly #withdrawn = new Set<string>();
   #logger: JobLogger | undefined;
   /** What was logged before a logger was attached (start-up runs before the app, and its logger, exist). */
   readonly #held: Array<[LogLevel, Record<string, unknown>, string]> = [];
@@ -155,10 +159,54 @@ export class JobService {
     return this.#queue.pending;
   }
 
-  /** True when one more job would be refused (never with a shared queue: its workers set the pace). */
+  /**
+   * True when one more upload would be refused: the jobs waiting and the uploads still arriving fill the queue
+   * limit. With a shared queue its workers set the pace, and only uploads arriving at once are limited.
+   */
   get full(): boolean {
-    if (this.#shared !== undefined) return false;
-    return this.#queue.size + this.#reserved >= this.#options.queueLimit;
+    const waiting = this.#shared === undefined ? this.#queue.size : 0;
+    return waiting + this.#reserved + this.#uploads >= this.#options.queueLimit;
+  }
+
+  /**
+   * Takes a place for an upload that starts arriving, so that a burst of uploads is refused at its first byte
+   * (503) instead of being received, checked and refused (or left unanswered) later. Call the returned function
+   * once the upload became a job or failed; calling it again does nothing.
+   * @throws {QueueFullError} when the queue and the uploads in progress fill the limit.
+   */
+  admitUpload(): () => void {
+    this.assertRoom();
+    this.#uploads++;
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.#uploads--;
+    };
+  }
+
+  /**
+   * A job whose acceptance never reached its client (the connection closed before the 202 was sent): no one knows
+   * its id, so it is removed, at once while it waits, or when it has run. Nothing is thrown: failures are logged.
+   */
+  async withdraw(id: string, why: string): Promise<void> {
+    this.#log('warn', { jobId: id }, `job ${id} withdrawn: ${why}`);
+    try {
+      const record = this.store.get(id);
+      if (record === undefined) return;
+      if (this.#shared !== undefined) {
+        if (!(await this.#shared.remove(record.queueJobId ?? cohortJobId(this.#describe(record))))) {
+          this.#log('warn', { jobId: id }, `job ${id} already runs on a worker; its result expires unseen`);
+          return;
+        }
+        await this.store.remove(id);
+        return;
+      }
+      if (record.status === 'queued') await this.store.remove(id);
+      else this.#withdrawn.add(id);
+    } catch (error) {
+      this.#log('error', { jobId: id, err: error }, `job ${id} could not be withdrawn: ${messageOf(error)}`);
+    }
   }
 
   /** True when jobs go to a shared queue instead of running here. */
@@ -397,6 +445,10 @@ export class JobService {
     this.#metrics.jobDuration.observe((Date.now() - started) / 1000);
     this.#metrics.jobsFinished.inc({ status: record.status });
     if (this.store.get(id) === undefined) return;
+    if (this.#withdrawn.delete(id)) {
+      await this.store.remove(id);
+      return;
+    }
     await this.store.save(record);
   }
 }

@@ -23,7 +23,7 @@ export interface ServerOptions {
   maxDecompressedBytes: number;
   /** Seconds a finished job is kept. */
   jobTtlSeconds: number;
-  /** Milliseconds a request may take from its first byte to its response. */
+  /** Milliseconds a request may take to arrive, headers and body (a slower one gets 408). */
   requestTimeoutMs: number;
   /** Allowed CORS origin(s); undefined turns CORS off. */
   corsOrigin: string | undefined;

@@ -353,6 +353,33 @@ describe('token, CORS, queue limit, restart and expiry', () => {
     }
   });
 
+  it('a job whose 202 never reached its client is withdrawn: at once while it waits, once it has run otherwise', async () => {
+    const gate = registerGatedEngine('gated-withdraw');
+    const service = await createServer({ model: path.join(dir, 'wt'), dataDir: path.join(dir, 'data-withdraw'), engine: 'gated-withdraw', concurrency: 1, queueLimit: 2, ...LIMITS }, {});
+    try {
+      const parts = await uploadParts(files, '4d');
+      const running = (await submit(service, parts)).json<JobRecord>();
+      while (service.jobs.running === 0) await new Promise((resolve) => setTimeout(resolve, 10));
+      const waiting = (await submit(service, parts)).json<JobRecord>();
+      const status = async (id: string): Promise<number> => (await service.app.inject({ method: 'GET', url: `/v1/segmentations/${id}` })).statusCode;
+      expect([await status(running.id), await status(waiting.id)]).toEqual([200, 200]);
+
+      await service.jobs.withdraw(waiting.id, 'test');
+      expect(await status(waiting.id)).toBe(404);
+      await expect(fs.stat(service.jobs.store.directory(waiting.id))).rejects.toThrow();
+
+      await service.jobs.withdraw(running.id, 'test');
+      expect(await status(running.id)).toBe(200);
+      gate.open();
+      await service.jobs.idle();
+      expect(await status(running.id)).toBe(404);
+      await expect(fs.stat(service.jobs.store.directory(running.id))).rejects.toThrow();
+    } finally {
+      gate.open();
+      await service.close();
+    }
+  });
+
   it('past the queue limit uploads get 503 with Retry-After; a running job cannot be deleted; queued jobs survive a restart', async () => {
     const gate = registerGatedEngine('gated-test');
     const dataDir = path.join(dir, 'data-gated');

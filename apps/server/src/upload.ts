@@ -8,7 +8,7 @@ import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { MultipartFile } from '@fastify/multipart';
 import type { FastifyRequest } from 'fastify';
-import { NiftiFormatError, parseNifti, type NiftiVolume } from '@brats/io';
+import { NiftiFormatError, readNifti, type NiftiVolume } from '@brats/io';
 import { ApiError } from './errors.js';
 import { SCAN_ROLES, type ScanRole } from './job-store.js';
 
@@ -66,27 +66,39 @@ async function stagePart(part: MultipartFile, inputs: string, field: string): Pr
   return name;
 }
 
-/** Reads a whole file and decompresses it (up to the cap) to check its header and its length against its dims. */
+/**
+ * Checks a staged file's header and its length against its dims, streaming it (decompressed up to the cap) in
+ * constant memory: a burst of uploads or a gzip bomb never holds a whole decompressed scan.
+ */
 async function readHeader(file: string, label: string, maxBytes: number): Promise<NiftiVolume> {
   try {
-    return await parseNifti(await fs.readFile(file), label, { maxBytes, headerOnly: true });
+    return await readNifti(file, { maxBytes, headerOnly: true });
   } catch (error) {
     if (error instanceof NiftiFormatError) {
       const tooLarge = /exceeds the limit/.test(error.reason);
-      throw new ApiError(tooLarge ? 413 : 422, tooLarge ? 'SCAN_TOO_LARGE' : 'SCAN_UNREADABLE', error.message, { cause: error });
+      // The client knows the file by its field and name, not by the staging path.
+      const message = `${label}: ${error.reason}`;
+      throw new ApiError(tooLarge ? 413 : 422, tooLarge ? 'SCAN_TOO_LARGE' : 'SCAN_UNREADABLE', message, { cause: error });
     }
     throw error;
   }
 }
 
+/** The client closed the connection before its upload was read: there is no one to answer, nothing is kept. */
+export function clientGoneError(): ApiError {
+  return new ApiError(400, 'CLIENT_GONE', 'the client closed the connection before its upload was read');
+}
+
 /**
- * Streams the parts of a multipart request into `staging/inputs` and checks that they make one case.
- * @throws {ApiError} 400 for unknown, repeated, missing or extra fields; 413 past the upload or decompressed cap;
- *   415 for a file that is not NIfTI; 422 for a NIfTI that cannot be read or is the wrong shape.
+ * Streams the parts of a multipart request into `<staging>/inputs` (the folder made by `createStaging`) and
+ * checks that they make one case.
+ * @throws {ApiError} 400 for unknown, repeated, missing or extra fields or a connection closed early; 413 past the
+ *   upload or decompressed cap; 415 for a file that is not NIfTI; 422 for a NIfTI that cannot be read or is the
+ *   wrong shape.
  */
 export async function stageUpload(
   request: FastifyRequest,
-  staging: string,
+  createStaging: () => Promise<string>,
   maxDecompressedBytes: number,
   /** Runs each header check; the server passes a limiter so that few whole files are in memory at once. */
   runCheck: <T>(check: () => Promise<T>) => Promise<T> = (check) => check(),
@@ -94,22 +106,37 @@ export async function stageUpload(
   if (!request.isMultipart()) {
     throw new ApiError(415, 'UNSUPPORTED_MEDIA_TYPE', `expected multipart/form-data with a '${SCAN_FIELD}' file or files ${SCAN_ROLES.join(', ')}; found ${request.headers['content-type'] ?? 'no content type'}`);
   }
-  const inputs = path.join(staging, 'inputs');
+  // The parser starts, and listens for the request's end and close, with the iterator's first step: anything
+  // awaited before it could miss a connection that closes meanwhile and leave the upload waiting forever for a
+  // body that never comes.
+  const iterator = request.parts()[Symbol.asyncIterator]();
+  const firstStep = iterator.next();
+  // Its rejection (a body cut short) is handled below, once the staging folder exists.
+  firstStep.catch(() => undefined);
+  if (request.raw.destroyed) throw clientGoneError();
+  const inputs = path.join(await createStaging(), 'inputs');
   const files: Record<string, string> = {};
   const labels: Record<string, string> = {};
-  for await (const part of request.parts()) {
-    if (part.type === 'field') throw badRequest(`unexpected form field '${part.fieldname}'; send files only (${FIELDS.join(', ')})`);
-    const field = part.fieldname.toLowerCase();
-    if (!FIELDS.includes(field)) {
-      part.file.resume();
-      throw badRequest(`unknown file field '${part.fieldname}'; expected '${SCAN_FIELD}' (one 4D NIfTI) or ${SCAN_ROLES.join(', ')}`);
+  try {
+    for (let step = await firstStep; step.done !== true; step = await iterator.next()) {
+      const part = step.value;
+      if (part.type === 'field') throw badRequest(`unexpected form field '${part.fieldname}'; send files only (${FIELDS.join(', ')})`);
+      const field = part.fieldname.toLowerCase();
+      if (!FIELDS.includes(field)) {
+        part.file.resume();
+        throw badRequest(`unknown file field '${part.fieldname}'; expected '${SCAN_FIELD}' (one 4D NIfTI) or ${SCAN_ROLES.join(', ')}`);
+      }
+      if (files[field] !== undefined) {
+        part.file.resume();
+        throw badRequest(`file field '${field}' is given twice`);
+      }
+      files[field] = await stagePart(part, inputs, field);
+      labels[field] = `${field} (${part.filename})`;
     }
-    if (files[field] !== undefined) {
-      part.file.resume();
-      throw badRequest(`file field '${field}' is given twice`);
-    }
-    files[field] = await stagePart(part, inputs, field);
-    labels[field] = `${field} (${part.filename})`;
+  } catch (error) {
+    // As a for-await loop would: the parser is told that no more parts are wanted.
+    void iterator.return?.(undefined).catch(() => undefined);
+    throw error;
   }
   const fields = Object.keys(files);
   if (fields.length === 0) throw badRequest(`no file: send '${SCAN_FIELD}' (one 4D NIfTI) or the four files ${SCAN_ROLES.join(', ')}`);

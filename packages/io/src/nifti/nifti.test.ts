@@ -45,6 +45,7 @@ describe('NIfTI round trip', () => {
     const file = path.join(dir, `round-${dtype}.nii.gz`);
     await writeNifti(file, volume);
     const read = await readNifti(file);
+    expect({ ...(await readNifti(file, { headerOnly: true })), data: undefined }).toEqual({ ...read, data: undefined });
     expect(read.dtype).toBe(dtype);
     expect(read.shape).toEqual([3, 2, 1]);
     expect(Array.from(read.data)).toEqual(Array.from(data));
@@ -130,8 +131,33 @@ describe('malformed inputs give NiftiFormatError, never a crash or a hang', () =
     expect((error as NiftiFormatError).reason).toMatch(reason);
   });
 
-  it('a gzip bomb stops at the size limit', async () => {
+  it.each(corpus)('%s: the streamed header-only read refuses it with the same reason', async (name, make, reason) => {
+    const file = path.join(dir, `corpus-${name.replace(/\W+/g, '-')}.nii.gz`);
+    await fs.writeFile(file, make());
+    const error = await readNifti(file, { headerOnly: true }).catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(NiftiFormatError);
+    expect((error as NiftiFormatError).reason).toMatch(reason);
+  });
+
+  it('the streamed header-only read gives what the whole read gives, without the voxels, plain or gzip', async () => {
+    const volume = createVolume('int16', Int16Array.from({ length: 60 * 50 * 40 }, (_, i) => i % 977), [60, 50, 40], { spacing: [0.9, 1, 2], affine: OBLIQUE });
+    for (const name of ['whole.nii.gz', 'whole.nii']) {
+      const file = path.join(dir, name);
+      await writeNifti(file, volume);
+      const whole = await readNifti(file);
+      const header = await readNifti(file, { headerOnly: true });
+      expect(header.data.length).toBe(0);
+      expect({ ...header, data: undefined }).toEqual({ ...whole, data: undefined });
+    }
+  });
+
+  it('a gzip bomb stops at the size limit, also in a streamed header-only read', async () => {
     const bomb = gzipSync(new Uint8Array(64 * 1024 * 1024)); // 64 MiB of zeros in ~64 KiB
+    const file = path.join(dir, 'bomb.nii.gz');
+    await fs.writeFile(file, bomb);
+    const streamed = await readNifti(file, { maxBytes: 1024 * 1024, headerOnly: true }).catch((caught: unknown) => caught);
+    expect(streamed).toEqual(new NiftiFormatError(file, 'decompressed size exceeds the limit of 1048576 bytes'));
+
     const error = await parseNifti(bomb, 'bomb.nii.gz', { maxBytes: 1024 * 1024 }).catch((caught: unknown) => caught);
     expect(error).toBeInstanceOf(NiftiFormatError);
     expect((error as NiftiFormatError).reason).toBe('decompressed size exceeds the limit of 1048576 bytes');
@@ -192,6 +218,7 @@ print(json.dumps({"affine": back.affine.tolist(), "values": np.asanyarray(back.d
   "bigendian": back.header.endianness == '>'}))`;
     const expected = runPythonJson<{ affine: number[][]; values: number[]; bigendian: boolean }>(python!, script, [file]);
     const read = await readNifti(file);
+    expect({ ...(await readNifti(file, { headerOnly: true })), data: undefined }).toEqual({ ...read, data: undefined });
     expect(read.dtype).toBe(dtype);
     expect(read.shape).toEqual([5, 4, 3]);
     expect(read.nifti.littleEndian).toBe(!expected.bigendian);

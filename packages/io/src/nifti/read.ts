@@ -1,8 +1,10 @@
+import { createReadStream, promises as fs } from 'node:fs';
+import { pipeline, type Readable } from 'node:stream';
 import { promisify } from 'node:util';
-import { gunzip } from 'node:zlib';
+import { createGunzip, gunzip } from 'node:zlib';
 import * as nifti from 'nifti-reader-js';
 import { NiftiFormatError } from '../errors.js';
-import { readRegularFile } from '../safe-read.js';
+import { checkRegularFile, readRegularFile } from '../safe-read.js';
 import {
   DTYPE_ARRAYS,
   type Affine,
@@ -54,6 +56,7 @@ export type NiftiVolume = Volume & { path: string; nifti: NiftiHeaderSummary };
  * @example const flair = await readNifti('BraTS_001_flair.nii.gz');
  */
 export async function readNifti(path: string, options: ReadNiftiOptions = {}): Promise<NiftiVolume> {
+  if (options.headerOnly === true) return readNiftiHeader(path, options.maxBytes ?? DEFAULT_MAX_NIFTI_BYTES);
   // A gzip file is smaller than what it holds: the compressed bytes get the same cap as the decompressed ones.
   const read = await readRegularFile(path, options.maxBytes ?? DEFAULT_MAX_NIFTI_BYTES);
   if (!read.ok) throw new NiftiFormatError(path, read.reason);
@@ -84,6 +87,73 @@ export async function parseNifti(bytes: Uint8Array, path: string, options: ReadN
   return decodeNifti(raw, path, options.headerOnly ?? false);
 }
 
+/** Bytes of a header prefix at which {@link readNiftiHeader} stops collecting when vox_offset is unreadable. */
+const MAX_HEADER_PREFIX = 16 * 1024 ** 2;
+
+/** vox_offset from the first bytes of a NIfTI-1/2 file, or undefined when they are not (yet) enough to tell. */
+function voxOffsetOf(head: Uint8Array): number | undefined {
+  if (head.length < 4) return undefined;
+  const view = new DataView(head.buffer, head.byteOffset, head.byteLength);
+  for (const littleEndian of [true, false]) {
+    const size = view.getInt32(0, littleEndian);
+    const offset = size === 348 && head.length >= 112 ? view.getFloat32(108, littleEndian) : size === 540 && head.length >= 176 ? Number(view.getBigInt64(168, littleEndian)) : undefined;
+    if (offset !== undefined) return Number.isFinite(offset) ? Math.max(size + 4, Math.floor(offset)) : size + 4;
+  }
+  return undefined;
+}
+
+/**
+ * The header of a NIfTI file, checked as {@link readNifti} checks it (its length against its dims included), in
+ * constant memory: the file is streamed and decompressed chunk by chunk, only the header is kept, and the rest
+ * is counted. A server checks uploads this way so that a burst of them, or a gzip bomb, never holds whole
+ * decompressed scans in memory.
+ */
+async function readNiftiHeader(path: string, maxBytes: number): Promise<NiftiVolume> {
+  const check = await checkRegularFile(path, maxBytes);
+  if (!check.ok) throw new NiftiFormatError(path, check.reason);
+  let gzipped: boolean;
+  try {
+    const handle = await fs.open(path, 'r');
+    try {
+      const magic = new Uint8Array(2);
+      const { bytesRead } = await handle.read(magic, 0, 2, 0);
+      gzipped = bytesRead === 2 && magic[0] === 0x1f && magic[1] === 0x8b;
+    } finally {
+      await handle.close();
+    }
+  } catch (error) {
+    throw new NiftiFormatError(path, `cannot read file (${(error as NodeJS.ErrnoException).code ?? 'I/O error'})`, { cause: error });
+  }
+  const file = createReadStream(path);
+  // pipeline() forwards an error of either stream to the one that is iterated, and destroys both on an early stop.
+  const source: Readable = gzipped ? pipeline(file, createGunzip(), () => undefined) : file;
+  const chunks: Buffer[] = [];
+  let kept = 0;
+  let total = 0;
+  let wanted = 352;
+  try {
+    for await (const chunk of source as AsyncIterable<Buffer>) {
+      total += chunk.length;
+      if (total > maxBytes) throw new NiftiFormatError(path, `${gzipped ? 'decompressed ' : 'file '}size exceeds the limit of ${maxBytes} bytes`);
+      if (kept < wanted) {
+        chunks.push(chunk);
+        kept += chunk.length;
+        if (kept >= wanted) {
+          const offset = voxOffsetOf(Buffer.concat(chunks, kept));
+          if (offset !== undefined) wanted = Math.min(offset, MAX_HEADER_PREFIX);
+        }
+      }
+    }
+  } catch (error) {
+    if (error instanceof NiftiFormatError) throw error;
+    throw new NiftiFormatError(path, gzipped ? 'gzip stream is truncated or corrupt' : `cannot read file (${(error as NodeJS.ErrnoException).code ?? 'I/O error'})`, { cause: error });
+  } finally {
+    source.destroy();
+    file.destroy();
+  }
+  return decodeNifti(Buffer.concat(chunks, kept), path, true, total);
+}
+
 /**
  * A standalone copy of the header and extensions (everything before vox_offset), so the header parser does not
  * get a copy of the voxels too. Falls back to the whole file when vox_offset cannot be read.
@@ -99,7 +169,8 @@ function headerBuffer(raw: Uint8Array): ArrayBuffer {
   return new Uint8Array(raw.subarray(0, end)).buffer;
 }
 
-function decodeNifti(raw: Uint8Array, path: string, headerOnly: boolean): NiftiVolume {
+/** `length` is the whole (decompressed) file's, when `raw` is only its first bytes (a header-only read). */
+function decodeNifti(raw: Uint8Array, path: string, headerOnly: boolean, length = raw.length): NiftiVolume {
   if (raw.length < 348) {
     throw new NiftiFormatError(path, `truncated header: ${raw.length} bytes, a NIfTI header needs at least 348`);
   }
@@ -129,10 +200,10 @@ function decodeNifti(raw: Uint8Array, path: string, headerOnly: boolean): NiftiV
   const count = voxelCount(shape);
   const voxOffset = Math.max(Math.floor(header.vox_offset), version === 1 ? 352 : 544);
   const needed = voxOffset + count * itemSize;
-  if (!Number.isSafeInteger(needed) || needed > raw.length) {
+  if (!Number.isSafeInteger(needed) || needed > length) {
     throw new NiftiFormatError(
       path,
-      `truncated: dims [${shape.join(', ')}] of ${dtype} need ${needed} bytes, the file has ${raw.length}`,
+      `truncated: dims [${shape.join(', ')}] of ${dtype} need ${needed} bytes, the file has ${length}`,
     );
   }
   const geometry = readGeometry(header, raw, version);
