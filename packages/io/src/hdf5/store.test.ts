@@ -1,4 +1,5 @@
-import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -148,6 +149,24 @@ describe('atomic writing', () => {
     ).rejects.toBe(failure);
     expect(seenDuringWrite).toBe(false);
     expect(readdirSync(path.dirname(target))).toEqual([]);
+  });
+
+  it("removes what a killed earlier run left behind, and keeps a live writer's temporary file", async () => {
+    const target = path.join(directory, 'killed', 'out.h5');
+    mkdirSync(path.dirname(target), { recursive: true });
+    // A pid that surely ran and ended (a finished child), and one that runs (a sleeping child).
+    const ended = spawnSync(process.execPath, ['-e', '']).pid!;
+    const live = spawn('sleep', ['30']);
+    try {
+      const stale = path.join(path.dirname(target), `.out.h5.${ended}.0badc0de.partial`);
+      const working = path.join(path.dirname(target), `.out.h5.${live.pid}.0123abcd.partial`);
+      writeFileSync(stale, 'half a store');
+      writeFileSync(working, 'another writer at work');
+      await writeSliceStore(target, { geometry }, async (writer) => writer.appendCase('train', makeCase('A', 1, 2, [])));
+      expect(readdirSync(path.dirname(target)).sort()).toEqual([path.basename(working), 'out.h5'].sort());
+    } finally {
+      live.kill();
+    }
   });
 
   it('rejects a case whose slices do not match the store', async () => {
