@@ -28,6 +28,18 @@ describe('computeXTicks', () => {
     expect(computeXTicks({ ...epochs(1, 2), integerX: false })).toEqual([1, 1.2, 1.4, 1.6, 1.8, 2]);
   });
 
+  it('writes a note under the title when a panel has one, and nothing there otherwise', () => {
+    // Dark pixels in the band between the title and the plot.
+    const inkInNoteBand = (panel: ChartPanel): number => {
+      const figure = renderLineCharts([panel], { width: 420, height: 300 });
+      let dark = 0;
+      for (let y = 31; y < 44; y++) for (let x = 64; x < 400; x++) if ((figure.getPixelRGBA(x, y) >>> 24) < 160) dark++;
+      return dark;
+    };
+    expect(inkInNoteBand(epochs(1, 3))).toBe(0);
+    expect(inkInNoteBand({ ...epochs(1, 3), note: 'below 0: the Dice term is -log of a smoothed Dice' })).toBeGreaterThan(50);
+  });
+
   it('renders an epoch panel, and still rejects series whose length differs from x', () => {
     expect(renderLineCharts([epochs(1, 3)], { width: 200, height: 150 }).width).toBe(200);
     expect(() => renderLineCharts([{ ...epochs(1, 3), series: [{ label: 'loss', color: '#000000', values: [1] }] }])).toThrow(ArgumentError);

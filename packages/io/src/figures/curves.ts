@@ -24,6 +24,8 @@ export interface ChartPanel {
   series: readonly ChartSeries[];
   /** Fixed y range; default the data's range with 5% padding. */
   yRange?: readonly [number, number];
+  /** One line under the title saying what a reader could misread (why a loss goes below 0, say). */
+  note?: string;
 }
 
 /** The smallest round step (1, 2, 2.5 or 5 times a power of ten; no 2.5 for whole numbers) that gives at most `count` intervals. */
@@ -80,7 +82,7 @@ export function renderLineCharts(panels: readonly ChartPanel[], options: { width
     }
     const left = index * width + 60;
     const right = (index + 1) * width - 20;
-    const top = 40;
+    const top = panel.note === undefined ? 40 : 52;
     const bottom = height - 50;
     const finite = panel.series.flatMap((s) => s.values.filter(Number.isFinite));
     let [yLow, yHigh] = panel.yRange ?? [Math.min(...finite), Math.max(...finite)];
@@ -95,6 +97,7 @@ export function renderLineCharts(panels: readonly ChartPanel[], options: { width
     const toX = (x: number): number => left + ((x - xLow) / (xHigh - xLow)) * (right - left);
     const toY = (y: number): number => bottom - ((y - yLow) / (yHigh - yLow)) * (bottom - top);
     drawText(figure, panel.title, (left + right) / 2, 24, { align: 'center', size: 12 });
+    if (panel.note !== undefined) drawText(figure, panel.note, (left + right) / 2, 40, { align: 'center', size: 9, color: '#555555' });
     drawText(figure, panel.xLabel, (left + right) / 2, height - 12, { align: 'center', size: 10 });
     context.strokeStyle = '#dddddd';
     context.lineWidth = 1;

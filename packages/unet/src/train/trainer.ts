@@ -352,7 +352,17 @@ export async function trainUnet(options: TrainOptions, callbacks: TrainCallbacks
         const x = state.history.map((record) => record.epoch);
         const lossSeries = [{ label: 'training', color: '#1f77b4', values: state.history.map((r) => r.loss) }];
         if (hasValidation) lossSeries.push({ label: 'validation', color: '#ff7f0e', values: state.history.map((r) => r.validationLoss) });
-        const lossChart = { title: 'Loss (0.9 Dice + 0.1 BCE)', xLabel: 'epoch', x, integerX: true, series: lossSeries };
+        const belowZero = lossSeries.some((series) => series.values.some((value) => value < 0));
+        const lossChart = {
+          title: 'Loss (0.9 Dice + 0.1 BCE)',
+          xLabel: 'epoch',
+          x,
+          integerX: true,
+          series: lossSeries,
+          // The seed's Dice loss is -log of a smoothed Dice, (2I + 1) / (T + P + 1), which passes 1 on slices with
+          // little or no tumour: a loss below 0 is that, not a bug.
+          ...(belowZero ? { note: 'below 0: the Dice term is -log((2I+1)/(T+P+1)), above 1 on slices with little tumour' } : {}),
+        };
         const figure = renderLineCharts(hasValidation ? [
           lossChart,
           {
