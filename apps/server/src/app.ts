@@ -158,6 +158,34 @@ function answerClientError(error: NodeJS.ErrnoException, socket: Duplex, request
   socket.destroy(error);
 }
 
+/**
+ * Reads and drops what is left of a request body, up to `maxBytes` or `timeoutMs`, whichever comes first; resolves
+ * (never rejects) when the body has ended, the connection closed or a limit was reached.
+ */
+function drainBody(body: NodeJS.ReadableStream & { destroyed: boolean }, maxBytes: number, timeoutMs: number): Promise<void> {
+  return new Promise((resolve) => {
+    let read = 0;
+    const done = (): void => {
+      clearTimeout(timer);
+      body.removeListener('data', onData);
+      body.removeListener('end', done);
+      body.removeListener('close', done);
+      body.removeListener('error', done);
+      resolve();
+    };
+    const onData = (chunk: Buffer): void => {
+      read += chunk.length;
+      if (read > maxBytes) done();
+    };
+    const timer = setTimeout(done, timeoutMs);
+    body.on('data', onData);
+    body.once('end', done);
+    body.once('close', done);
+    body.once('error', done);
+    body.resume();
+  });
+}
+
 /** True when the request's connection is closed: no answer can reach its client any more. */
 function clientGone(request: FastifyRequest): boolean {
   return request.raw.socket === null || request.raw.socket.destroyed;
@@ -190,8 +218,14 @@ export async function buildApp(parts: AppParts): Promise<FastifyInstance> {
   // Start-up (reading the stored jobs) ran before this logger existed: what it held is written now.
   jobs.useLogger(app.log);
 
-  app.setErrorHandler((error, request, reply) => {
+  app.setErrorHandler(async (error, request, reply) => {
     const failure = describeFailure(error);
+    // An upload refused before its body was read (queue full, bad token, a bad first part): its body is read and
+    // dropped first, up to what a valid upload could hold, so that the client, still sending, reads the answer
+    // instead of a reset connection.
+    if (request.method === 'POST' && !request.raw.readableEnded && !request.raw.destroyed) {
+      await drainBody(request.raw, 4 * options.maxUploadBytes + 1024 * 1024, options.requestTimeoutMs);
+    }
     // An ApiError is an answer the server chose (503 queue full, viewer not built); anything else at 5xx is a fault.
     if (failure.status >= 500 && !(error instanceof ApiError)) {
       // The client sees only `internal server error` for an unexpected error: the log keeps what it was.
@@ -199,7 +233,7 @@ export async function buildApp(parts: AppParts): Promise<FastifyInstance> {
       request.log.error({ err: error, code: failure.code, ...(jobId === undefined ? {} : { jobId }) }, `request failed: ${failure.code}: ${error instanceof Error ? error.message : String(error)}`);
     }
     if (request.routeOptions.url === '/v1/segmentations' && request.method === 'POST') metrics.uploadsRejected.inc({ code: failure.code });
-    void reply.code(failure.status).headers(failure.headers).send({ code: failure.code, message: failure.message });
+    return reply.code(failure.status).headers(failure.headers).send({ code: failure.code, message: failure.message });
   });
   app.setNotFoundHandler((request, reply) => {
     void reply.code(404).send({ code: 'NOT_FOUND', message: `no route ${request.method} ${request.url.split('?')[0]}` });

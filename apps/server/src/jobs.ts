@@ -85,6 +85,8 @@ export class JobService {
   #reserved = 0;
   /** Uploads being received and checked: each may become a job, so each holds a place in the queue. */
   #uploads = 0;
+  /** Ids of the jobs queued here and not yet started. */
+  readonly #waiting = new Set<string>();
   /** Jobs whose 202 never reached the client: removed once they have run (or at once while still queued). */
   readonly #withdrawn = new Set<string>();
   #logger: JobLogger | undefined;
@@ -149,9 +151,9 @@ export class JobService {
     this.#sweepTimer.unref();
   }
 
-  /** Jobs waiting to run. */
+  /** Jobs waiting to run (a queued job deleted or withdrawn no longer counts, although its turn stays in line). */
   get waiting(): number {
-    return this.#queue.size;
+    return this.#waiting.size;
   }
 
   /** Jobs running. */
@@ -164,7 +166,7 @@ export class JobService {
    * limit. With a shared queue its workers set the pace, and only uploads arriving at once are limited.
    */
   get full(): boolean {
-    const waiting = this.#shared === undefined ? this.#queue.size : 0;
+    const waiting = this.#shared === undefined ? this.#waiting.size : 0;
     return waiting + this.#reserved + this.#uploads >= this.#options.queueLimit;
   }
 
@@ -202,8 +204,12 @@ export class JobService {
         await this.store.remove(id);
         return;
       }
-      if (record.status === 'queued') await this.store.remove(id);
-      else this.#withdrawn.add(id);
+      if (record.status === 'queued') {
+        await this.store.remove(id);
+        this.#waiting.delete(id);
+      } else {
+        this.#withdrawn.add(id);
+      }
     } catch (error) {
       this.#log('error', { jobId: id, err: error }, `job ${id} could not be withdrawn: ${messageOf(error)}`);
     }
@@ -220,7 +226,7 @@ export class JobService {
    */
   assertRoom(): void {
     if (!this.full) return;
-    const waiting = this.#queue.size + this.#reserved;
+    const waiting = this.#waiting.size + this.#reserved + this.#uploads;
     throw new QueueFullError(waiting, this.#options.queueLimit, this.#retryAfterSeconds());
   }
 
@@ -293,6 +299,7 @@ export class JobService {
       throw new ApiError(409, 'JOB_RUNNING', `job ${record.id} is running on a worker; delete it once it has finished`);
     }
     await this.store.remove(record.id);
+    this.#waiting.delete(record.id);
   }
 
   /** Brings a queued or running record up to date from the shared queue, saving it when it changed. */
@@ -396,6 +403,7 @@ export class JobService {
   }
 
   #schedule(id: string): void {
+    this.#waiting.add(id);
     this.#queue.add(() => this.#run(id)).catch((error: unknown) => {
       // stop() clears the queue, which rejects the jobs still waiting: their records stay queued for the next start.
       if (this.#stopping && error instanceof Error && error.name === 'AbortError') {
@@ -408,6 +416,7 @@ export class JobService {
   }
 
   async #run(id: string): Promise<void> {
+    this.#waiting.delete(id);
     const queued = this.store.get(id);
     // Deleted while it waited.
     if (queued === undefined || queued.status !== 'queued') return;

@@ -181,6 +181,13 @@ describe.skipIf(!runnable)(`brats serve under hostile clients${runnable ? '' : '
       const response = await fetch(new URL(`/v1/segmentations/${id}`, url), { headers: { authorization: `Bearer ${TOKEN}` } });
       expect(response.status).toBe(200);
     }
+    // The jobs still waiting are deleted (the running one cannot be): their places in the queue come back.
+    for (const id of accepted) {
+      const response = await fetch(new URL(`/v1/segmentations/${id}`, url), { method: 'DELETE', headers: { authorization: `Bearer ${TOKEN}` } });
+      expect([204, 409]).toContain(response.status);
+    }
+    const ready = (await (await fetch(new URL('/readyz', url))).json()) as { status: string; waiting: number };
+    expect(ready).toMatchObject({ status: 'ready', waiting: 0 });
   }, 300_000);
 
   it('a Content-Length shorter than the body: one 400 in the API shape, and no staging folder', async () => {
