@@ -6,7 +6,7 @@
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { TRAINING_CURVES_FILE, readModelManifest, writeFileAtomic, type ModelManifest } from '@brats/io';
+import { TRAINING_CURVES_FILE, caseMessage, readModelManifest, writeFileAtomic, type ModelManifest } from '@brats/io';
 import { summarizeCases, type CaseEvaluation, type EvaluationSummary } from '@brats/metrics';
 import {
   CohortEngineCache,
@@ -86,6 +86,7 @@ function reportCaseOf(result: CohortJobResult): ReportCase {
   const entry: ReportCase = { id: result.caseId, volumesMl: { ...result.volumesMl }, figures: result.figures };
   if (result.evaluation !== undefined) entry.evaluation = result.evaluation;
   if (result.warnings.length > 0) entry.warnings = result.warnings;
+  if (result.reasons.length > 0) entry.reasons = result.reasons;
   return entry;
 }
 
@@ -105,7 +106,7 @@ async function writeRunSummary(
   const result: PredictRunResult = { cases, evaluations, summary, failures, engine };
   await writeFileAtomic(
     path.join(options.out, 'predictions.json'),
-    `${JSON.stringify({ model: path.resolve(options.model), engine: result.engine, regions: manifest.regions, labels: labelConvention ?? null, tta: inference.tta, largestComponent: inference.largestComponent, cases: cases.map(({ id, volumesMl, evaluation, warnings }) => ({ id, volumesMl, dice: evaluation === undefined ? null : Object.fromEntries(Object.entries(evaluation.regions).map(([r, v]) => [r, v.dice])), warnings: warnings ?? [] })), failures }, null, 2)}\n`,
+    `${JSON.stringify({ model: path.resolve(options.model), engine: result.engine, regions: manifest.regions, labels: labelConvention ?? null, tta: inference.tta, largestComponent: inference.largestComponent, cases: cases.map(({ id, volumesMl, evaluation, warnings, reasons }) => ({ id, volumesMl, dice: evaluation === undefined ? null : Object.fromEntries(Object.entries(evaluation.regions).map(([r, v]) => [r, v.dice])), warnings: warnings ?? [], reasons: reasons ?? [] })), failures }, null, 2)}\n`,
   );
   if (options.figures) {
     const reportPath = path.join(options.out, 'report.html');
@@ -155,16 +156,38 @@ export async function runPrediction(context: CliContext, options: PredictRunOpti
     engine = `${model.engine.name} (${model.engine.device})`;
     printLine(context, `engine: ${model.engine.name} on ${model.engine.device} (${model.reason})`);
     printInference(context, inference);
-    const outcomes = await runCohortInProcess(jobs, { engines, onOutcome: (outcome, done) => progress.update(done, outcome.job.case.id) });
+    // Cases under way and how far each has got (slices done / all): the bar moves within a long case.
+    const underWay = new Map<CohortJob, number>();
+    let ended = 0;
+    let failed = 0;
+    const detail = (caseId: string): string => `${caseId}${failed > 0 ? ` (${failed} failed)` : ''}`;
+    const outcomes = await runCohortInProcess(jobs, {
+      engines,
+      onJobProgress: (job, slices, all) => {
+        underWay.set(job, slices / all);
+        progress.update(ended, detail(job.case.id), [...underWay.values()].reduce((sum, part) => sum + part, 0));
+      },
+      onOutcome: (outcome, done) => {
+        underWay.delete(outcome.job);
+        ended = done;
+        if (outcome.status === 'failed') failed++;
+        progress.update(done, detail(outcome.job.case.id), [...underWay.values()].reduce((sum, part) => sum + part, 0));
+      },
+    });
     for (const outcome of outcomes) {
       if (outcome.status === 'completed') results.push(outcome.result);
-      else failures.push(`case ${outcome.job.case.id}: ${outcome.error.message}`);
+      else failures.push(caseMessage(outcome.job.case.id, outcome.error.message));
     }
   } finally {
     await engines.dispose();
   }
-  progress.finish();
+  progress.finish(segmentedSummary(results.length, jobs.length, failures.length));
   return writeRunSummary(options, manifest, engine, inference, results, failures);
+}
+
+/** The progress bar's last word on a run: how many cases were segmented, and how many failed. */
+function segmentedSummary(segmented: number, total: number, failed: number): string {
+  return `${segmented} of ${total} case(s) segmented${failed > 0 ? `, ${failed} failed` : ''}`;
 }
 
 /** Where and how `brats predict --queue` submits. */
@@ -215,13 +238,13 @@ export async function runQueuedPrediction(context: CliContext, options: PredictR
       },
       onConnection: (error) => context.stderr.write(error === undefined ? 'queue: Redis answers again\n' : `queue: Redis does not answer (${error.message}); still waiting\n`),
     });
-    progress.finish();
     const results: CohortJobResult[] = [];
     const failures: string[] = [];
     for (const outcome of outcomes) {
       if (outcome.status === 'completed') results.push(outcome.result);
-      else failures.push(`case ${outcome.caseId}: ${outcome.reason}`);
+      else failures.push(caseMessage(outcome.caseId, outcome.reason));
     }
+    progress.finish(segmentedSummary(results.length, jobs.length, failures.length));
     const engines = [...new Set(results.map((result) => `${result.engine.name} (${result.engine.device})`))];
     return await writeRunSummary(options, manifest, engines.length === 0 ? 'none' : engines.join(', '), inference, results, failures);
   } finally {

@@ -2,11 +2,17 @@ import type { CliContext } from './context.js';
 
 /** Progress reporting for long work: a bar with rate and ETA on a terminal, plain lines otherwise. */
 export interface ProgressReporter {
-  /** `done` of `total` units finished; `detail` names the last one. */
-  update(done: number, detail?: string): void;
+  /**
+   * `done` of `total` units finished; `detail` names the last one; `partial` (0 to 1) is how far the units under
+   * way have got, in units (a case half segmented is 0.5), so the bar moves within a long unit.
+   */
+  update(done: number, detail?: string, partial?: number): void;
   /** Final line with the total time. */
   finish(summary?: string): void;
 }
+
+/** Seconds of work before a rate (and an ETA) is shown. */
+const MIN_RATE_SECONDS = 1;
 
 function formatSeconds(seconds: number): string {
   if (!Number.isFinite(seconds)) return '--';
@@ -22,12 +28,15 @@ function formatSeconds(seconds: number): string {
 export function createProgress(context: CliContext, label: string, total: number, unit: string): ProgressReporter {
   const started = performance.now();
   let lastPlainStep = -1;
-  const line = (done: number, detail?: string): string => {
+  const line = (done: number, detail: string | undefined, partial: number): string => {
     const elapsed = (performance.now() - started) / 1000;
-    const rate = done / Math.max(elapsed, 1e-9);
-    const eta = done > 0 ? (total - done) / rate : Number.NaN;
-    const fraction = total > 0 ? done / total : 1;
-    const rateText = `${rate >= 10 ? rate.toFixed(0) : rate.toFixed(2)} ${unit}/s`;
+    const progressed = Math.min(total, done + partial);
+    // A rate needs time to mean anything: the first case finished after 5 ms is not "200 cases/s".
+    const measured = elapsed >= MIN_RATE_SECONDS && progressed > 0;
+    const rate = progressed / Math.max(elapsed, 1e-9);
+    const eta = measured ? (total - progressed) / rate : Number.NaN;
+    const fraction = total > 0 ? progressed / total : 1;
+    const rateText = measured ? `${rate >= 10 ? rate.toFixed(0) : rate.toFixed(2)} ${unit}/s` : `-- ${unit}/s`;
     const suffix = detail === undefined ? '' : ` ${detail}`;
     if (!context.isTTY) return `${label}: ${done}/${total} ${unit} (${rateText}, ETA ${formatSeconds(eta)})${suffix}`;
     const width = 24;
@@ -35,15 +44,15 @@ export function createProgress(context: CliContext, label: string, total: number
     return `${label} [${'#'.repeat(filled)}${'-'.repeat(width - filled)}] ${done}/${total} ${rateText} ETA ${formatSeconds(eta)}${suffix}`;
   };
   return {
-    update(done, detail) {
+    update(done, detail, partial = 0) {
       if (context.isTTY) {
-        context.stderr.write(`\r\x1b[2K${line(done, detail)}`);
+        context.stderr.write(`\r\x1b[2K${line(done, detail, partial)}`);
         return;
       }
-      const step = total > 0 ? Math.floor((done / total) * 10) : 10;
-      if (step !== lastPlainStep || done === total) {
+      const step = total > 0 ? Math.floor(((done + partial) / total) * 10) : 10;
+      if (step !== lastPlainStep || (done === total && partial === 0)) {
         lastPlainStep = step;
-        context.stderr.write(`${line(done, detail)}\n`);
+        context.stderr.write(`${line(done, detail, partial)}\n`);
       }
     },
     finish(summary) {

@@ -11,6 +11,8 @@ export interface ReportCase {
   figures: string[];
   /** What the user must know about the case's input (constant images, extra frames, repaired voxels). */
   warnings?: string[];
+  /** One line per choice the segmentation made for this case (spacing, preprocessing, flips, labels). */
+  reasons?: string[];
 }
 
 /** Per-case table rows (Dice and HD95 per region when a reference exists, volumes always). */

@@ -18,8 +18,10 @@ export interface NiftiSummary {
   sclSlope: number;
   sclInter: number;
   description: string;
-  /** Value range over the whole file (all frames). */
+  /** Value range over the whole file (all frames), finite values only. */
   range: { min: number; max: number; mean: number };
+  /** NaN and infinite voxels (after scl_slope/scl_inter), which predict and convert refuse. */
+  nonFinite: { nan: number; infinite: number };
   /** Voxel count of each value, when the data are integers with at most 32 distinct values (a label map). */
   labelCounts?: Record<string, number>;
 }
@@ -34,9 +36,17 @@ export async function inspectNifti(path: string, options: ReadNiftiOptions = {})
   let max = Number.NEGATIVE_INFINITY;
   let sum = 0;
   let integral = true;
+  let nan = 0;
+  let infinite = 0;
   const counts = new Map<number, number>();
   for (let i = 0; i < volume.data.length; i++) {
     const value = volume.data[i]!;
+    if (!Number.isFinite(value)) {
+      if (Number.isNaN(value)) nan++;
+      else infinite++;
+      integral = false;
+      continue;
+    }
     if (value < min) min = value;
     if (value > max) max = value;
     sum += value;
@@ -61,7 +71,8 @@ export async function inspectNifti(path: string, options: ReadNiftiOptions = {})
     sclSlope: volume.nifti.sclSlope,
     sclInter: volume.nifti.sclInter,
     description: volume.nifti.description,
-    range: { min, max, mean: volume.data.length > 0 ? sum / volume.data.length : Number.NaN },
+    range: { min, max, mean: volume.data.length - nan - infinite > 0 ? sum / (volume.data.length - nan - infinite) : Number.NaN },
+    nonFinite: { nan, infinite },
   };
   if (integral) {
     summary.labelCounts = Object.fromEntries([...counts.entries()].sort((a, b) => a[0] - b[0]).map(([value, count]) => [String(value), count]));

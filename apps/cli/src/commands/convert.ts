@@ -1,4 +1,4 @@
-import { convertDataset, parseChannelName, type ChannelName, type ConvertDatasetOptions, type SplitFractions } from '@brats/io';
+import { caseMessage, convertDataset, parseChannelName, type ChannelName, type ConvertDatasetOptions, type SplitFractions } from '@brats/io';
 import type { Command } from 'commander';
 import { printLine, type CliContext } from '../context.js';
 import { UsageError } from '../errors.js';
@@ -17,6 +17,7 @@ interface ConvertFlags {
   workers?: string;
   compression: string;
   json?: boolean;
+  replaceNonFinite?: boolean;
 }
 
 function parseCrop(text: string): number | [number, number, number] {
@@ -61,6 +62,7 @@ export function parseConvertFlags(flags: ConvertFlags): ConvertDatasetOptions {
     compressionLevel: parseInteger('--compression', flags.compression, 0, 9),
   };
   if (flags.workers !== undefined) options.workers = parseInteger('--workers', flags.workers, 0, 256);
+  if (flags.replaceNonFinite === true) options.nonFinite = 'zero';
   return options;
 }
 
@@ -89,6 +91,7 @@ export function registerConvertCommand(program: Command, context: CliContext): v
     .option('--seed <n>', 'split seed', '816')
     .option('--workers <n>', 'decoding threads (0: decode in the main thread; default: one per core, at most 8, fewer when memory is short)')
     .option('--compression <level>', 'gzip level 1-9, 0 for none (faster, about 5x larger)', '1')
+    .option('--replace-non-finite', 'set NaN or infinite image voxels to 0 (each case says how many) instead of refusing the case')
     .option('--json', 'print the summary as one JSON document')
     .action(async (datasetDir: string, flags: ConvertFlags) => {
       const options = parseConvertFlags(flags);
@@ -109,6 +112,7 @@ export function registerConvertCommand(program: Command, context: CliContext): v
         });
         const { train, validation, testing } = summary.counts;
         reporter?.finish(`${summary.cases} cases`);
+        for (const { caseId, message } of summary.warnings) context.stderr.write(`warning: ${caseMessage(caseId, message)}\n`);
         if (flags.json === true) {
           printLine(context, JSON.stringify(summary, null, 2));
           return;

@@ -19,6 +19,10 @@ function printNifti(context: CliContext, summary: NiftiSummary): void {
   printLine(context, '  affine');
   for (const row of summary.affine) printLine(context, `    ${row.map((v) => formatNumber(v).padStart(10)).join(' ')}`);
   printLine(context, `  range       ${formatNumber(summary.range.min)} .. ${formatNumber(summary.range.max)} (mean ${formatNumber(summary.range.mean)})`);
+  const { nan, infinite } = summary.nonFinite;
+  if (nan + infinite > 0) {
+    printLine(context, `  non-finite  ${nan + infinite} NaN or infinite voxels (${nan} NaN, ${infinite} infinite; range and mean leave them out): predict and convert refuse this file unless --replace-non-finite`);
+  }
   if (summary.labelCounts !== undefined) {
     printLine(context, `  labels      ${Object.entries(summary.labelCounts).map(([value, count]) => `${value}: ${count}`).join(', ')}`);
   }

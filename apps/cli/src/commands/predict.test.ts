@@ -62,7 +62,7 @@ describe('brats predict', () => {
     expect(code).toBe(0);
     const expected = [
       `${scan}: has 5 frames; frames 0, 1, 2, 3 are read as FLAIR, T1w, T1gd, T2w and the other 1 are ignored`,
-      'T1w is constant (every voxel 0): it holds no image',
+      `${scan}: T1w is constant (every voxel 0): it holds no image`,
     ];
     for (const warning of expected) expect(stderr).toContain(`warning: case five-frames: ${warning}\n`);
     const summary = JSON.parse(await fs.readFile(path.join(out, 'predictions.json'), 'utf8')) as { cases: { id: string; warnings: string[] }[] };

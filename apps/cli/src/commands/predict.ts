@@ -74,6 +74,8 @@ function describeCommand(command: Command, name: 'predict' | 'infer', context: C
         const volumes = Object.entries(entry.volumesMl).map(([region, ml]) => `${region} ${ml.toFixed(1)} mL`).join(', ');
         const dice = entry.evaluation === undefined ? '' : `  Dice ${Object.entries(entry.evaluation.regions).map(([r, v]) => `${r} ${v.dice.toFixed(4)}`).join(', ')}`;
         printLine(context, `${entry.id}: ${volumes}${dice}`);
+        // A scan not at the model's spacing is resampled (and its mask back): the user hears it per case.
+        for (const reason of entry.reasons ?? []) if (/^spacing .* resampled to/.test(reason)) printLine(context, `${entry.id}: ${reason}`);
         for (const warning of entry.warnings ?? []) context.stderr.write(`warning: case ${entry.id}: ${warning}\n`);
       }
       printLine(context, `${result.cases.length} label map(s) written to ${flags.out}`);

@@ -23,13 +23,21 @@ export interface PreparedCase {
   mask: Uint8Array;
   tumourVoxels: Uint32Array;
   params: PreprocessParams;
+  /** What looked wrong with the case but did not stop it (loadCase's warnings). */
+  warnings: string[];
+}
+
+/** How a case is read and preprocessed for the store. */
+export interface PrepareOptions extends PreprocessOptions {
+  /** NaN or infinite image voxels: refuse the case (default) or set them to 0 with a warning. */
+  nonFinite?: 'error' | 'zero';
 }
 
 /** Request from the main thread to a worker. */
 export interface ConvertTask {
   index: number;
   ref: CaseRef;
-  options: PreprocessOptions;
+  options: PrepareOptions;
 }
 
 /** An error as it crosses a thread boundary: enough to rebuild the @brats error class. */
@@ -50,9 +58,10 @@ export type ConvertReply = { index: number; ok: true; prepared: PreparedCase } |
  * Loads and preprocesses one labelled case: slices [depth, height, width, channels] float32 and masks.
  * @throws {DatasetError} when the case has no label map or a file is unreadable.
  */
-export async function prepareCase(ref: CaseRef, options: PreprocessOptions): Promise<PreparedCase> {
-  const canonical = await loadCase(ref);
-  const preprocessed = preprocessCase(canonical, options);
+export async function prepareCase(ref: CaseRef, options: PrepareOptions): Promise<PreparedCase> {
+  const { nonFinite, ...preprocess } = options;
+  const canonical = await loadCase(ref, nonFinite === undefined ? {} : { nonFinite });
+  const preprocessed = preprocessCase(canonical, preprocess);
   if (preprocessed.mask === undefined || preprocessed.tumourVoxels === undefined) {
     throw new DatasetError(ref.images[0] ?? ref.id, 'has no label map; a slice store needs labelled cases', ref.id);
   }
@@ -63,7 +72,18 @@ export async function prepareCase(ref: CaseRef, options: PreprocessOptions): Pro
     mask: preprocessed.mask,
     tumourVoxels: preprocessed.tumourVoxels,
     params: preprocessed.params,
+    warnings: [...(canonical.warnings ?? []), ...spacingWarnings(canonical.channels[0].spacing, ref.images[0]!)],
   };
+}
+
+/**
+ * A store keeps the scans' own voxels, and a model trained on it is taken to be a 1 mm model (the bundle records
+ * no other spacing, and predict resamples scans to it): a case at another spacing is said out loud.
+ */
+function spacingWarnings(spacing: readonly number[], file: string): string[] {
+  if (spacing.every((value) => Math.abs(value - 1) <= 0.01)) return [];
+  const mm = spacing.map((value) => Number(value.toFixed(3))).join(' x ');
+  return [`${file}: spacing ${mm} mm, not the 1 mm of BraTS: its slices are stored at this spacing, and a model trained on them would still be taken as a 1 mm model; resample the scans to 1 mm first`];
 }
 
 /** Flattens an error for postMessage, keeping the structured fields of @brats errors. */

@@ -18,6 +18,7 @@ import {
   prepareCase,
   type ConvertReply,
   type ConvertTask,
+  type PrepareOptions,
   type PreparedCase,
 } from './convert-worker.js';
 import { assignSplits, resolveSplitFractions, DEFAULT_SPLIT_SEED, type SplitFractions, type SplitName } from './split.js';
@@ -35,6 +36,8 @@ export interface ConvertDatasetOptions extends PreprocessOptions {
   compressionLevel?: number;
   /** Aborts the conversion; no output file is left behind. */
   signal?: AbortSignal;
+  /** NaN or infinite image voxels: refuse the case (default) or set them to 0, each case saying how many. */
+  nonFinite?: 'error' | 'zero';
   /** Called after each case is written, in dataset order. */
   onCase?: (progress: ConvertProgress) => void;
 }
@@ -45,6 +48,8 @@ export interface ConvertProgress {
   total: number;
   caseId: string;
   split: SplitName;
+  /** What looked wrong with this case but did not stop it (a constant image, extra 4D frames). */
+  warnings: readonly string[];
 }
 
 /** What {@link convertDataset} wrote. */
@@ -61,6 +66,8 @@ export interface ConvertSummary {
   geometry: SliceStoreGeometry;
   settings: PreprocessSettings;
   workers: number;
+  /** Every case's warnings, in dataset order. */
+  warnings: { caseId: string; message: string }[];
 }
 
 /** How the split is drawn, stored in the file beside the seed and fractions. */
@@ -91,7 +98,7 @@ type Decoder = {
   close(): Promise<void>;
 };
 
-function createInlineDecoder(options: PreprocessOptions): Decoder {
+function createInlineDecoder(options: PrepareOptions): Decoder {
   return { decode: (_index, ref) => prepareCase(ref, options), close: async () => {} };
 }
 
@@ -102,7 +109,7 @@ function startWorker(): Worker {
   return new Worker(new URL(CONVERT_WORKER_URL), { workerData });
 }
 
-function createWorkerDecoder(count: number, options: PreprocessOptions): Decoder {
+function createWorkerDecoder(count: number, options: PrepareOptions): Decoder {
   const idle: Worker[] = [];
   const waiting: { task: ConvertTask; resolve: (value: PreparedCase) => void; reject: (error: unknown) => void }[] = [];
   const pending = new Map<number, { resolve: (value: PreparedCase) => void; reject: (error: unknown) => void; worker: Worker }>();
@@ -212,12 +219,13 @@ export async function convertDataset(datasetDir: string, outPath: string, option
     channels: settings.channels.length,
     maskChannels: settings.target === 'wt' ? 1 : REGION_NAMES.length,
   };
-  const preprocessOptions: PreprocessOptions = {
+  const preprocessOptions: PrepareOptions = {
     crop: settings.cropSize,
     cropMode: settings.cropMode,
     normalize: settings.normalize,
     target: settings.target,
     channels: settings.channels,
+    ...(options.nonFinite === undefined ? {} : { nonFinite: options.nonFinite }),
   };
   const attributes: Record<string, SliceStoreAttribute> = {
     crop_size: settings.cropSize,
@@ -242,6 +250,7 @@ export async function convertDataset(datasetDir: string, outPath: string, option
   const decoder = workers === 0 ? createInlineDecoder(preprocessOptions) : createWorkerDecoder(Math.min(workers, cases.length), preprocessOptions);
   const total = cases.length;
   const caseIds: Record<SplitName, string[]> = { train: [], validation: [], testing: [] };
+  const warnings: { caseId: string; message: string }[] = [];
   try {
     const counts = await writeSliceStore(
       outPath,
@@ -280,7 +289,8 @@ export async function convertDataset(datasetDir: string, outPath: string, option
             params: { cropStart: prepared.params.cropStart, originalShape: prepared.params.originalShape, channelStats: prepared.params.channelStats },
           });
           caseIds[split].push(prepared.id);
-          options.onCase?.({ done: index + 1, total, caseId: prepared.id, split });
+          for (const message of prepared.warnings) warnings.push({ caseId: prepared.id, message });
+          options.onCase?.({ done: index + 1, total, caseId: prepared.id, split, warnings: prepared.warnings });
         }
         return writer.counts;
       },
@@ -295,6 +305,7 @@ export async function convertDataset(datasetDir: string, outPath: string, option
       geometry,
       settings,
       workers,
+      warnings,
     };
   } finally {
     await decoder.close();

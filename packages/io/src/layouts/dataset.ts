@@ -105,9 +105,12 @@ export async function openDataset(dir: string): Promise<Dataset> {
   const layouts = new Set<LayoutName>();
   await collectBratsCases(root, 0, cases, layouts);
   if (cases.length === 0) {
+    // Name what is there: a case folder that lost its FLAIR file looks like "no dataset" otherwise.
+    const seen = (await fs.readdir(root)).filter((name) => stripNiftiExtension(name) !== undefined).sort();
+    const found = seen.length === 0 ? '' : ` (found ${seen.slice(0, 4).join(', ')}${seen.length > 4 ? ` and ${seen.length - 4} more` : ''}, but no FLAIR file of either naming)`;
     throw new DatasetError(
       dir,
-      'no dataset found: expected dataset.json (Decathlon) or case folders with <id>_flair.nii.gz (BraTS 2017-2021) or <id>-t2f.nii.gz (BraTS 2023+)',
+      `no dataset found: expected dataset.json (Decathlon) or case folders with <id>_flair.nii.gz (BraTS 2017-2021) or <id>-t2f.nii.gz (BraTS 2023+)${found}`,
     );
   }
   if (layouts.size > 1) throw new DatasetError(dir, `mixes layouts ${[...layouts].join(' and ')}; keep one layout per folder`);
@@ -140,8 +143,14 @@ async function collectBratsCases(dir: string, depth: number, cases: CaseRef[], l
   for (const entry of entries) {
     const full = path.join(dir, entry.name);
     const linked = entry.isSymbolicLink() ? await fs.stat(full).catch(() => undefined) : undefined;
-    if (entry.isFile() || linked?.isFile() === true) files.set(entry.name, full);
-    else if ((entry.isDirectory() || linked?.isDirectory() === true) && !entry.name.startsWith('.')) folders.push(full);
+    // Anything that is not a folder counts as a file here, a FIFO or a dangling link included: reading it then
+    // says what it is, rather than the case silently losing that file.
+    // A folder with a NIfTI name is one too: reading it says it is a folder.
+    if ((entry.isDirectory() || linked?.isDirectory() === true) && stripNiftiExtension(entry.name) === undefined) {
+      if (!entry.name.startsWith('.')) folders.push(full);
+    } else {
+      files.set(entry.name, full);
+    }
   }
   for (const layout of ['brats2017', 'brats2023'] as const) {
     const suffixes = BRATS_SUFFIXES[layout];
@@ -151,11 +160,9 @@ async function collectBratsCases(dir: string, depth: number, cases: CaseRef[], l
       if (stem === undefined || !stem.endsWith(first)) continue;
       const id = stem.slice(0, -first.length);
       const find = (suffix: string): string | undefined => {
-        for (const extension of NIFTI_EXTENSIONS) {
-          const found = files.get(`${id}${suffix}${extension}`);
-          if (found !== undefined) return found;
-        }
-        return undefined;
+        const found = NIFTI_EXTENSIONS.map((extension) => files.get(`${id}${suffix}${extension}`)).filter((file) => file !== undefined);
+        if (found.length > 1) throw new DatasetError(dir, `two files for ${id}${suffix}: ${found.map((file) => path.basename(file)).join(' and ')}; keep one`, id);
+        return found[0];
       };
       const images = suffixes.channels.map((suffix) => find(suffix) ?? path.join(dir, `${id}${suffix}.nii.gz`));
       const label = find(suffixes.label);
@@ -230,8 +237,11 @@ async function openDecathlon(root: string, datasetJson: string): Promise<Dataset
 
 /** Options of {@link loadCase}. */
 export interface LoadCaseOptions {
-  /** Read the label map when the case has one (default true). */
-  labels?: boolean;
+  /**
+   * Read the label map when the case has one (default true). `if-readable`: a label map that cannot be read (or does
+   * not fit the images) is left out with a warning instead of failing the case: segmenting needs only the images.
+   */
+  labels?: boolean | 'if-readable';
   /** Cap on the decompressed size of each file, in bytes. */
   maxBytes?: number;
   /**
@@ -333,6 +343,13 @@ export async function loadCase(ref: CaseRef, options: LoadCaseOptions = {}): Pro
   }
   const reference = channels[0]!;
   channels.forEach((channel, index) => checkSameGrid(ref, ref.images[ref.layout === 'msd' ? 0 : index]!, reference, channel));
+  // A blank or constant image is no image: whoever uses the case must hear it (nothing downstream can tell).
+  channels.forEach((channel, index) => {
+    const data = channel.data;
+    const first = data[0] ?? 0;
+    for (let v = 1; v < data.length; v++) if (data[v] !== first) return;
+    warnings.push(`${ref.images[ref.layout === 'msd' ? 0 : index]!}: ${CANONICAL_CHANNELS[index]!} is constant (every voxel ${first}): it holds no image`);
+  });
   const mapping = LAYOUT_LABELS[ref.layout];
   const result: CanonicalCase = {
     id: ref.id,
@@ -343,11 +360,33 @@ export async function loadCase(ref: CaseRef, options: LoadCaseOptions = {}): Pro
   };
   if (warnings.length > 0) result.warnings = warnings;
   if (ref.label !== undefined && options.labels !== false) {
-    const labelVolume = await readCaseFile(ref, ref.label, options);
-    checkSameGrid(ref, ref.label, reference, labelVolume);
-    result.labels = toLabelMap(ref, ref.label, labelVolume, mapping);
+    try {
+      const labelVolume = await readCaseFile(ref, ref.label, options);
+      checkSameGrid(ref, ref.label, reference, labelVolume);
+      result.labels = toLabelMap(ref, ref.label, labelVolume, mapping);
+    } catch (error) {
+      if (options.labels !== 'if-readable' || !(error instanceof DatasetError)) throw error;
+      warnings.push(`${error.path}: the reference label map is left out (${error.reason}): the prediction is not scored`);
+      result.warnings = warnings;
+    }
   }
   return result;
+}
+
+/**
+ * Reads only the label map of a case (what scoring needs: none of its images is opened), checked against the
+ * layout's label values.
+ * @throws {DatasetError} naming the case and file when the case has no label map, or it cannot be read, is not 3D
+ *   or holds values the layout does not define.
+ */
+export async function loadCaseLabels(ref: CaseRef, options: Pick<LoadCaseOptions, 'maxBytes'> = {}): Promise<Volume<'uint8'>> {
+  if (ref.label === undefined) throw new DatasetError(ref.images[0] ?? ref.id, 'the case has no label map', ref.id);
+  return toLabelMap(ref, ref.label, await readCaseFile(ref, ref.label, options), LAYOUT_LABELS[ref.layout]);
+}
+
+/** `message` about case `id`, prefixed with `case <id>: ` unless it already names the case that way. */
+export function caseMessage(id: string, message: string): string {
+  return message.startsWith(`case ${id}: `) ? message : `case ${id}: ${message}`;
 }
 
 /** Awaits every promise, then returns the values, or throws the error of the first that failed, in array order. */

@@ -9,7 +9,7 @@ import { MAX_JSON_BYTES, readRegularFile } from '../safe-read.js';
 import { readNifti } from '../nifti/read.js';
 import { spatialShape } from '../volume.js';
 import { findLabelMaps } from './label-maps.js';
-import { loadCase, openDataset, type Dataset } from './dataset.js';
+import { caseMessage, loadCaseLabels, openDataset, type Dataset } from './dataset.js';
 
 /** Options of {@link pairPredictionsWithReferences}. */
 export interface PairPredictionsOptions {
@@ -74,8 +74,8 @@ export async function pairPredictionsWithReferences(
       }
       let pair: CasePair;
       try {
-        const truth = await loadCase(ref, readOptions);
-        const labels = truth.labels!;
+        // Scoring needs the reference label map only: the case's images are never opened.
+        const labels = await loadCaseLabels(ref, readOptions);
         const prediction = await readNifti(predictionPath, readOptions);
         pair = {
           caseId: ref.id,
@@ -88,7 +88,7 @@ export async function pairPredictionsWithReferences(
       } catch (error) {
         // One unreadable case is reported and the others are still scored; anything else is a bug and surfaces.
         if (!(error instanceof BratsError)) throw error;
-        yield { caseId: ref.id, kind: 'unreadable', message: `case ${ref.id}: ${error.message}` };
+        yield { caseId: ref.id, kind: 'unreadable', message: caseMessage(ref.id, error.message) };
         continue;
       }
       yield pair;

@@ -18,6 +18,8 @@ export interface InProcessOptions extends Omit<CohortJobContext, 'onProgress'> {
   concurrency?: number;
   /** Called as each job ends, with the jobs ended so far and in all. */
   onOutcome?: (outcome: CohortOutcome, done: number, total: number) => void;
+  /** Called as a running job gets on, with its slices segmented so far and in all. */
+  onJobProgress?: (job: CohortJob, done: number, total: number) => void;
 }
 
 /**
@@ -31,7 +33,7 @@ export async function runCohortInProcess(jobs: readonly CohortJob[], options: In
   if (!Number.isInteger(concurrency) || concurrency < 1) {
     throw new ArgumentError('runCohortInProcess', 'options.concurrency', `must be a positive integer, found ${concurrency}`);
   }
-  const { concurrency: _concurrency, onOutcome, ...context } = options;
+  const { concurrency: _concurrency, onOutcome, onJobProgress, ...context } = options;
   const outcomes: CohortOutcome[] = new Array<CohortOutcome>(jobs.length);
   let next = 0;
   let done = 0;
@@ -43,7 +45,8 @@ export async function runCohortInProcess(jobs: readonly CohortJob[], options: In
       const jobId = cohortJobId(job);
       let outcome: CohortOutcome;
       try {
-        outcome = { status: 'completed', jobId, job, result: await runCohortJob(job, context) };
+        const jobContext: CohortJobContext = onJobProgress === undefined ? context : { ...context, onProgress: (slices, all) => onJobProgress(job, slices, all) };
+        outcome = { status: 'completed', jobId, job, result: await runCohortJob(job, jobContext) };
       } catch (error) {
         if (!(error instanceof BratsError)) {
           stopError ??= { error };

@@ -150,7 +150,8 @@ export async function runCohortJob(job: CohortJob, context: CohortJobContext): P
     tta: job.tta,
     largestComponent: job.largestComponent,
     load: {
-      labels: job.readReference !== false,
+      // A reference that cannot be read costs the score, not the prediction: it is left out with a warning.
+      labels: job.readReference === false ? false : 'if-readable',
       ...(job.maxDecompressedBytes === undefined ? {} : { maxBytes: job.maxDecompressedBytes }),
       ...(job.replaceNonFinite === true ? { nonFinite: 'zero' as const } : {}),
     },

@@ -27,15 +27,17 @@ describe('case inputs', () => {
     ]);
   });
 
-  it.each([
-    ['a missing path', ['nowhere.nii.gz'], 'nowhere.nii.gz: no such file or folder'],
-    ['a role given twice', ['flair=a', 'FLAIR=b'], 'flair=: is given twice'],
-    ['missing roles', ['flair=a', 't1w=b'], 'four modality files are needed; missing t1gd=, t2w='],
-    ['nothing', [], 'no input: give a dataset folder, case folders, 4D NIfTI files or flair= t1w= t1gd= t2w= files'],
+  it.each<[string, (at: (name: string) => string) => string[], string | ((at: (name: string) => string) => string)]>([
+    ['a missing path', () => ['nowhere.nii.gz'], 'nowhere.nii.gz: no such file or folder'],
+    ['a role file that does not exist', (at) => [`flair=${at('nowhere_flair.nii.gz')}`], (at) => `flair=${at('nowhere_flair.nii.gz')}: no such file`],
+    ['a role given twice', (at) => [`flair=${at('P1_flair.nii.gz')}`, `FLAIR=${at('P1_t1.nii.gz')}`], 'flair=: is given twice'],
+    ['missing roles', (at) => [`flair=${at('P1_flair.nii.gz')}`, `t1w=${at('P1_t1.nii.gz')}`], 'four modality files are needed; missing t1gd=, t2w='],
+    ['nothing', () => [], 'no input: give a dataset folder, case folders, 4D NIfTI files or flair= t1w= t1gd= t2w= files'],
   ])('refuses %s with a CaseInputError', async (_name, inputs, message) => {
-    const error = await resolveCaseInputs(inputs).catch((caught: unknown) => caught);
+    const at = (name: string): string => path.join(dir, name);
+    const error = await resolveCaseInputs(inputs(at)).catch((caught: unknown) => caught);
     expect(error).toBeInstanceOf(CaseInputError);
-    expect((error as CaseInputError).message).toBe(message);
+    expect((error as CaseInputError).message).toBe(typeof message === 'string' ? message : message(at));
   });
 
   it('refuses a folder that holds no case with a DatasetError', async () => {

@@ -41,6 +41,8 @@ export async function resolveCaseInputs(inputs: readonly string[]): Promise<Case
     if (match !== null) {
       const role = match[1]!.toLowerCase() as ModalityRole;
       if (roles.has(role)) throw new CaseInputError(`${role}=`, 'is given twice');
+      // A path named on the command line that does not exist is the argument's fault, like any other path.
+      if ((await fs.lstat(match[2]!).catch(() => undefined)) === undefined) throw new CaseInputError(input, 'no such file');
       roles.set(role, match[2]!);
       continue;
     }

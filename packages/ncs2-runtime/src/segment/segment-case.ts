@@ -175,7 +175,10 @@ export async function segmentCase(
 
   const constant = constantChannels(caseData);
   const blank = constant.length === caseData.channels.length;
-  for (const { name, value } of constant) warnings.push(`${name} is constant (every voxel ${value}): it holds no image`);
+  // loadCase already says it of a case it read (naming the file); a case passed in loaded may not have.
+  for (const { name, value } of constant) {
+    if (!warnings.some((warning) => warning.includes(`${name} is constant`))) warnings.push(`${name} is constant (every voxel ${value}): it holds no image`);
+  }
   if (blank) {
     // No image at all: no tumour, by rule, and no engine run that would only add noise to a blank.
     warnings.push('every channel is constant: the label map is empty without running the model');
