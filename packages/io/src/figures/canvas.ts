@@ -7,6 +7,7 @@ import { createRequire } from 'node:module';
 import { PassThrough } from 'node:stream';
 import type * as PImage from 'pureimage';
 import { writeFileAtomic } from '../atomic.js';
+import { surfaceOf } from './surface.js';
 
 const require = createRequire(import.meta.url);
 let canvasModule: typeof PImage | undefined;
@@ -20,8 +21,17 @@ function canvas(): typeof PImage {
   return canvasModule;
 }
 
-/** A raster image being drawn (RGBA, 8 bits per channel). */
-export type Figure = PImage.Bitmap;
+/**
+ * A raster image (RGBA, 8 bits per channel), drawn by the functions of this module and written with
+ * {@link writePng}. Its drawing surface (pureimage's) stays inside @brats/io: its types are not part of ours.
+ */
+export interface Figure {
+  readonly width: number;
+  readonly height: number;
+  /** The pixel at (x, y) as 0xRRGGBBAA. */
+  getPixelRGBA(x: number, y: number): number;
+}
+
 
 /** Font family name registered for figure text. */
 export const FIGURE_FONT = 'DejaVu Sans';
@@ -53,7 +63,7 @@ export function drawText(
   y: number,
   options: { size?: number; color?: string; align?: 'left' | 'center' | 'right' } = {},
 ): void {
-  const context = figure.getContext('2d');
+  const context = surfaceOf(figure).getContext('2d');
   context.font = `${options.size ?? 14}pt '${FIGURE_FONT}'`;
   context.fillStyle = options.color ?? '#000000';
   context.textAlign = (options.align ?? 'left') as never;
@@ -65,7 +75,7 @@ export async function encodePng(figure: Figure): Promise<Uint8Array> {
   const sink = new PassThrough();
   const chunks: Buffer[] = [];
   sink.on('data', (chunk: Buffer) => chunks.push(chunk));
-  await canvas().encodePNGToStream(figure, sink);
+  await canvas().encodePNGToStream(surfaceOf(figure), sink);
   return Buffer.concat(chunks);
 }
 

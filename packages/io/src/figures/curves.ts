@@ -1,6 +1,7 @@
 /** Line charts of training histories (loss and validation Dice per epoch). */
 import { ArgumentError } from '../errors.js';
 import { createFigure, drawText, type Figure } from './canvas.js';
+import { surfaceOf } from './surface.js';
 
 /** One line of a chart. */
 export interface ChartSeries {
@@ -73,7 +74,7 @@ export function renderLineCharts(panels: readonly ChartPanel[], options: { width
   const width = options.width ?? 420;
   const height = options.height ?? 300;
   const figure = createFigure(width * panels.length, height, '#ffffff');
-  const context = figure.getContext('2d');
+  const context = surfaceOf(figure).getContext('2d');
   panels.forEach((panel, index) => {
     for (const series of panel.series) {
       if (series.values.length !== panel.x.length) {

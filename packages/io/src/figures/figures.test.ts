@@ -25,8 +25,8 @@ const RAS: Affine = [
 ];
 
 function pixel(figure: ReturnType<typeof createFigure>, x: number, y: number): number[] {
-  const offset = (y * figure.width + x) * 4;
-  return Array.from(figure.data.slice(offset, offset + 4));
+  const rgba = figure.getPixelRGBA(x, y);
+  return [rgba >>> 24, (rgba >>> 16) & 0xff, (rgba >>> 8) & 0xff, rgba & 0xff];
 }
 
 describe('paintSlice', () => {

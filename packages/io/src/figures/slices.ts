@@ -3,6 +3,7 @@ import { ArgumentError } from '../errors.js';
 import type { RegionName } from '../regions.js';
 import type { Affine, VolumeShape } from '../volume.js';
 import { createFigure, drawText, type Figure } from './canvas.js';
+import { surfaceOf } from './surface.js';
 
 /** A 3D scalar image on a grid: flat data in NIfTI i-j-k order (i fastest). */
 export interface SliceSource {
@@ -72,7 +73,7 @@ export function paintSlice(
   const toScreen = screenMapper(source);
   const base = nx * ny * z;
   const { left, top, scale } = placement;
-  const data = figure.data;
+  const data = surfaceOf(figure).data;
   for (let j = 0; j < ny; j++) {
     for (let i = 0; i < nx; i++) {
       const voxel = base + i + nx * j;
