@@ -9,6 +9,8 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 export const workspaceAliases = {
   '@brats/io': path.join(root, 'packages/io/src/index.ts'),
   '@brats/metrics': path.join(root, 'packages/metrics/src/index.ts'),
+  // Before '@brats/unet', which would otherwise take '@brats/unet/tf' for a path under its index.
+  '@brats/unet/tf': path.join(root, 'packages/unet/src/tf.ts'),
   '@brats/unet': path.join(root, 'packages/unet/src/index.ts'),
   '@brats/ncs2-runtime': path.join(root, 'packages/ncs2-runtime/src/index.ts'),
   '@brats/queue': path.join(root, 'packages/queue/src/index.ts'),

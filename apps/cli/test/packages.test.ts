@@ -15,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 /** The packages whose tarballs this test installs, in dependency order. */
-const PACKAGES = ['metrics', 'io', 'ncs2-runtime'] as const;
+const PACKAGES = ['metrics', 'io', 'ncs2-runtime', 'unet'] as const;
 const TSC = path.join(ROOT, 'node_modules', '.bin', 'tsc');
 
 function commandWorks(command: string, args: string[]): boolean {
@@ -110,7 +110,9 @@ describe.skipIf(!runnable)(`the packages installed from their tarballs${runnable
     expect(importedPackages(code!).filter((module) => !module.startsWith('node:') && !installed.has(module))).toEqual([]);
 
     // What the quick start reads, where it says it is.
-    if (name === 'io') await writePhantomDataset(path.join(project, 'Task01_BrainTumour'), { layout: 'msd', cases: 1, size: [150, 150, 144], seed: 5 });
+    if ((name === 'io' || name === 'unet') && !existsSync(path.join(project, 'Task01_BrainTumour'))) {
+      await writePhantomDataset(path.join(project, 'Task01_BrainTumour'), { layout: 'msd', cases: 3, size: [150, 150, 144], seed: 5 });
+    }
     if (name === 'ncs2-runtime') {
       await fs.cp(path.join(ROOT, 'models', 'brats2018-wt-unet'), path.join(project, 'path', 'to', 'model-bundle'), { recursive: true });
       const cases = path.join(dir, 'phantom-case');
@@ -129,7 +131,12 @@ describe.skipIf(!runnable)(`the packages installed from their tarballs${runnable
     expect(compiled.status).toBe(0);
     const ran = run(process.execPath, [path.join(project, 'compiled', `quickstart-${name}.mjs`)], project);
     expect([ran.status, ran.stderr]).toEqual([0, '']);
-    const expected = { metrics: /^0\.888\d* 0\n/, io: /^\[ 144, 144, 144, 4 \]\n/, 'ncs2-runtime': /auto: onnxruntime[\s\S]*WT:/ }[name];
+    const expected = {
+      metrics: /^0\.888\d* 0\n/,
+      io: /^\[ 144, 144, 144, 4 \]\n/,
+      'ncs2-runtime': /auto: onnxruntime[\s\S]*WT:/,
+      unet: /^backend (wasm|tensorflow): [^\n]+\n2 \[ 'WT' \]\ntrue\n$/,
+    }[name];
     expect(ran.stdout).toMatch(expected);
   }, 300_000);
 });

@@ -3,7 +3,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { writePhantomDataset } from '@brats/io';
 import { registerEngine, type InferenceEngine } from '@brats/ncs2-runtime';
-import { tfjsEngineFactory, writeUntrainedBundle } from '@brats/unet';
+import { tfjsEngineFactory, writePreparedBundle } from '@brats/unet/tf';
 
 /** Phantom grid of the tests, and the crop of their bundles. */
 export const PHANTOM_SIZE: [number, number, number] = [48, 48, 32];
@@ -15,7 +15,7 @@ export const BUNDLE_CROP: [number, number, number] = [32, 32, 16];
  * is tumour (probability 0.9997): a known, non-empty mask for the viewer test.
  */
 export async function writeTinyBundle(bundle: string, outputChannels: 1 | 3, crop: [number, number, number] = BUNDLE_CROP, everywhere = false): Promise<void> {
-  await writeUntrainedBundle(bundle, {
+  await writePreparedBundle(bundle, {
     crop,
     filters: 2,
     depth: 1,

@@ -2,7 +2,7 @@
 // training steps of the seed U-Net. Run: pnpm --filter @brats/unet bench:parallel
 // Environment: BENCH_SIZE=144 BENCH_BATCH=8 BENCH_STEPS=3 BENCH_WORKERS=1 BENCH_ROUNDS=3
 import * as tf from '@tensorflow/tfjs';
-import { buildUnet, computeCombinedLoss, initBackend, startDataParallel } from '../dist/index.js';
+import { buildUnet, computeCombinedLoss, initBackend, startDataParallel } from '../dist/tf.js';
 
 const size = Number(process.env.BENCH_SIZE ?? 144);
 const batch = Number(process.env.BENCH_BATCH ?? 8);

@@ -2,7 +2,7 @@
 // wasm backend (tf.profile; its bookkeeping adds some time). Run after `pnpm build`:
 //   node bench/profile-step.mjs        Environment: BENCH_SIZE=144 BENCH_BATCH=8
 import * as tf from '@tensorflow/tfjs';
-import { buildUnet, computeCombinedLoss, initBackend } from '../dist/index.js';
+import { buildUnet, computeCombinedLoss, initBackend } from '../dist/tf.js';
 
 const size = Number(process.env.BENCH_SIZE ?? 144);
 const batch = Number(process.env.BENCH_BATCH ?? 8);

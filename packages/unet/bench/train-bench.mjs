@@ -12,7 +12,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
-import { buildUnet, computeCombinedLoss, initBackend, startDataParallel } from '../dist/index.js';
+import { buildUnet, computeCombinedLoss, initBackend, startDataParallel } from '../dist/tf.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const sizes = (process.env.BENCH_SIZES ?? '128,144').split(',').map(Number);

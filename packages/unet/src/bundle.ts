@@ -46,10 +46,14 @@ export function createUnetManifest(model: tf.LayersModel, options: UnetOptions, 
 export interface UntrainedBundleOptions extends Omit<UnetOptions, 'inputShape'> {
   /** Crop [i, j, k] of the preprocessing; the model takes [i, j, 4] slices. */
   crop: readonly [number, number, number];
-  /** Changes the model before it is saved (e.g. fixed weights for a known output). */
-  prepare?: (model: tf.LayersModel) => void;
   /** Text for the manifest's notes. */
   notes?: string;
+}
+
+/** Options of {@link writePreparedBundle}: an untrained bundle whose model is changed before it is saved. */
+export interface PreparedBundleOptions extends UntrainedBundleOptions {
+  /** Changes the model before it is saved (e.g. fixed weights for a known output). */
+  prepare?: (model: tf.LayersModel) => void;
 }
 
 /**
@@ -57,6 +61,14 @@ export interface UntrainedBundleOptions extends Omit<UnetOptions, 'inputShape'> 
  * what is checked is the pipeline around the model, not its predictions.
  */
 export async function writeUntrainedBundle(bundle: string, options: UntrainedBundleOptions): Promise<ModelManifest> {
+  return writePreparedBundle(bundle, options);
+}
+
+/**
+ * {@link writeUntrainedBundle} with a hook that changes the TensorFlow.js model before it is saved (from
+ * `@brats/unet/tf`, whose types are TensorFlow.js's).
+ */
+export async function writePreparedBundle(bundle: string, options: PreparedBundleOptions): Promise<ModelManifest> {
   const { crop, prepare, notes, ...unet } = options;
   const modelOptions: UnetOptions = { seed: 1, ...unet, inputShape: [crop[0], crop[1], 4] };
   const model = buildUnet(modelOptions);
