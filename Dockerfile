@@ -80,8 +80,8 @@ RUN for package in /out/apps/cli/node_modules/.pnpm/openvino-node@*/node_modules
           || echo "openvino-node: the OpenVINO runtime did not download; the image runs ONNX Runtime only"; \
       fi; \
     done
-# The pretrained bundle, where `brats` looks when no --model is given (models/ beside apps/).
-COPY models/brats2018-wt-unet /out/models/brats2018-wt-unet
+# The pretrained bundle (@brats/model-brats2018-wt, what `brats` uses when no --model is given) is one of the CLI's
+# dependencies: the deploy above put it in its node_modules.
 
 FROM ${NODE_IMAGE} AS runtime
 # true: add Debian's Intel OpenCL runtime, which OpenVINO's GPU plugin needs to see an Intel GPU.

@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { printLine, type CliContext } from '../context.js';
 // Registers the TensorFlow.js engine, so that --engine tfjs can be timed too.
 import '../engine-choice.js';
+import { resolveModelArgument } from '../default-model.js';
 import { UsageError } from '../errors.js';
 import { parseChoice, parseInteger } from '../parse.js';
 
@@ -32,7 +33,7 @@ export function registerBenchCommand(program: Command, context: CliContext): voi
   program
     .command('bench')
     .description("time a model bundle on an inference engine: latency per batch, slices/s, a 144-slice scan (the seed's --stats)")
-    .requiredOption('--model <bundle>', 'model bundle folder (with model.onnx or an OpenVINO IR)')
+    .requiredOption('--model <bundle>', 'model bundle folder (with model.onnx or an OpenVINO IR) or an installed model package')
     .option('--engine <name>', 'auto, openvino or onnxruntime', 'auto')
     .option('--device <device>', 'CPU, GPU, NPU, AUTO (OpenVINO); CPU (ONNX Runtime)')
     .option('--batch <n>', 'slices per batch', '1')
@@ -61,7 +62,7 @@ export function registerBenchCommand(program: Command, context: CliContext): voi
       // Which engine runs and why, said once; on stderr so --json output stays one object.
       context.stderr.write(`engine: ${engine.name} (${engine.version}) on ${engine.device}: ${reason}\n`);
       try {
-        const layout = await engine.load(flags.model);
+        const layout = await engine.load(await resolveModelArgument(flags.model));
         const result = await benchmarkEngine(engine, { batch, iterations, warmup });
         const counters = flags.perfCounters === true ? await engine.perfCounters() : undefined;
         if (flags.json === true) {

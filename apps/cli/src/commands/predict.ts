@@ -4,7 +4,7 @@ import { ENGINE_CHOICES } from '../engine-choice.js';
 import { parseChoice, parseInteger } from '../parse.js';
 import { runPrediction, runQueuedPrediction, type PredictRunOptions, type PredictRunResult } from '../predict-run.js';
 import { UsageError } from '../errors.js';
-import { defaultModelPath } from '../default-model.js';
+import { resolveModelArgument } from '../default-model.js';
 
 interface PredictFlags {
   model?: string;
@@ -25,7 +25,7 @@ interface PredictFlags {
 function describeCommand(command: Command, name: 'predict' | 'infer', context: CliContext, defaultEngine: string): void {
   command
     .argument('<input...>', 'dataset or case folders, 4D NIfTI files, or flair= t1w= t1gd= t2w= files')
-    .option('--model <bundle>', 'model bundle folder (default: the bundled pretrained model)')
+    .option('--model <bundle>', 'model bundle folder or installed model package (default: @brats/model-brats2018-wt)')
     .requiredOption('--out <dir>', 'folder for the label maps (and figures, report)')
     .option('--engine <name>', `engine: ${ENGINE_CHOICES.join(', ')}`, defaultEngine)
     .option('--device <name>', 'device for the runtime engines (CPU, GPU, NPU, AUTO)')
@@ -42,7 +42,7 @@ function describeCommand(command: Command, name: 'predict' | 'infer', context: C
     .option('--attempts <n>', 'with --queue: tries per case for failures that may pass (bad input fails at once)', '3')
     .action(async (inputs: string[], flags: PredictFlags) => {
       if (flags.queue === undefined && (flags.wait === true || flags.queueName !== undefined)) throw new UsageError(`${flags.wait === true ? '--wait' : '--queue-name'} needs --queue`);
-      const model = flags.model ?? (await defaultModelPath());
+      const model = await resolveModelArgument(flags.model);
       const options: PredictRunOptions = {
         model,
         inputs,

@@ -4,10 +4,10 @@ import path from 'node:path';
 import { readModelManifest, readNifti } from '@brats/io';
 import { NO_SHARED_DATA, repositoryRoot, sharedDataDir } from '@brats/vitest-config/fixtures';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PRETRAINED_MODEL, defaultModelPath } from '../default-model.js';
+import { PRETRAINED_PACKAGE, resolveModelArgument } from '../default-model.js';
 import { runCaptured } from '../../test/run-captured.js';
 
-const bundle = path.join(repositoryRoot, 'models', PRETRAINED_MODEL);
+const bundle = path.join(repositoryRoot, 'packages', 'model-brats2018-wt');
 const data = sharedDataDir();
 let dir: string;
 
@@ -18,9 +18,13 @@ afterAll(async () => {
   await fs.rm(dir, { recursive: true, force: true });
 });
 
-describe('the pretrained model in models/', () => {
-  it('is a complete bundle that brats predict uses when --model is not given', async () => {
-    expect(await defaultModelPath()).toBe(bundle);
+describe('the pretrained model (@brats/model-brats2018-wt)', () => {
+  it('is a complete bundle that brats predict uses when --model is not given, and by its package name', async () => {
+    expect(await resolveModelArgument(undefined)).toBe(bundle);
+    expect(await resolveModelArgument(PRETRAINED_PACKAGE)).toBe(bundle);
+    // A folder is taken as given; a name that is neither a folder nor an installed package is a usage error.
+    expect(await resolveModelArgument(bundle)).toBe(bundle);
+    await expect(resolveModelArgument('@brats/no-such-model')).rejects.toThrow('--model @brats/no-such-model: no such folder, and no installed package of that name with a brats-model.json');
     const manifest = await readModelManifest(bundle);
     expect(manifest.training?.split.testing.length).toBeGreaterThan(0);
     expect(manifest.licence).toMatch(/BraTS/);

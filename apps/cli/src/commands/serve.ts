@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { printLine, type CliContext } from '../context.js';
 // Registers the TensorFlow.js engine (loaded only if a bundle without model.onnx needs it).
 import '../engine-choice.js';
-import { defaultModelPath } from '../default-model.js';
+import { resolveModelArgument } from '../default-model.js';
 import { UsageError } from '../errors.js';
 import { parseInteger } from '../parse.js';
 
@@ -28,7 +28,7 @@ export function registerServeCommand(program: Command, context: CliContext): voi
   program
     .command('serve')
     .description('serve the segmentation API and the browser viewer (upload scans, get tumour masks)')
-    .option('--model <bundle>', 'model bundle folder (default: the bundled pretrained model)')
+    .option('--model <bundle>', 'model bundle folder or installed model package (default: @brats/model-brats2018-wt)')
     .option('--port <n>', 'TCP port (0 picks a free one)', '8080')
     .option('--host <address>', 'address to listen on (0.0.0.0 for every interface)', '127.0.0.1')
     .option('--data-dir <dir>', 'folder for uploads and results; jobs in it survive a restart (default ./brats-data or BRATS_DATA_DIR)')
@@ -39,7 +39,7 @@ export function registerServeCommand(program: Command, context: CliContext): voi
     .action(async (flags: ServeFlags) => {
       const port = parseInteger('--port', flags.port, 0, 65535);
       if (flags.queueName !== undefined && flags.queue === undefined) throw new UsageError('--queue-name needs --queue');
-      const model = flags.model ?? (await defaultModelPath());
+      const model = await resolveModelArgument(flags.model);
       // Loaded only with --queue: no other server pulls in bullmq and ioredis.
       const queue = flags.queue === undefined ? undefined : await (await import('../queue-connect.js')).openCohortQueue(context, flags.queue, flags.queueName);
       const server = await startServer({

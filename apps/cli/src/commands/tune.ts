@@ -3,6 +3,7 @@ import { tuneInference } from '@brats/ncs2-runtime';
 import type { Command } from 'commander';
 import { printLine, type CliContext } from '../context.js';
 import { ENGINE_CHOICES, openEngine } from '../engine-choice.js';
+import { resolveModelArgument } from '../default-model.js';
 import { UsageError } from '../errors.js';
 import { parseChoice } from '../parse.js';
 import { createProgress } from '../progress.js';
@@ -28,7 +29,8 @@ export function registerTuneCommand(program: Command, context: CliContext): void
     .option('--cases <ids>', "comma-separated case ids (default: the bundle's validation split)")
     .option('--engine <name>', `engine: ${ENGINE_CHOICES.join(', ')}`, 'auto')
     .option('--device <name>', 'device for the runtime engines (CPU, GPU, NPU, AUTO)')
-    .action(async (bundle: string, flags: TuneFlags) => {
+    .action(async (given: string, flags: TuneFlags) => {
+      const bundle = await resolveModelArgument(given, 'bundle');
       const manifest = await readModelManifest(bundle);
       const wanted = flags.cases !== undefined ? flags.cases.split(',').map((id) => id.trim()).filter((id) => id.length > 0) : [...(manifest.training?.split.validation ?? [])];
       if (wanted.length === 0) throw new UsageError(`${bundle} records no validation cases: name them with --cases`);
