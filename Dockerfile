@@ -81,7 +81,8 @@ RUN for package in /out/apps/cli/node_modules/.pnpm/openvino-node@*/node_modules
       fi; \
     done
 # The pretrained bundle (@brats/model-brats2018-wt, what `brats` uses when no --model is given) is one of the CLI's
-# dependencies: the deploy above put it in its node_modules.
+# dependencies: the deploy above put it in its node_modules. The licence goes beside the CLI, as in its npm package.
+RUN cp /src/LICENSE /out/apps/cli/LICENSE
 
 FROM ${NODE_IMAGE} AS runtime
 # true: add Debian's Intel OpenCL runtime, which OpenVINO's GPU plugin needs to see an Intel GPU.

@@ -6,14 +6,13 @@
  * installed package, not copied here — type-checks under `tsc --strict` without `skipLibCheck` and runs.
  */
 import { execFile, execFileSync, spawn, spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { existsSync, promises as fs, readFileSync } from 'node:fs';
-import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { writePhantomDataset } from '@brats/io';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTarballRegistry } from './tarball-registry.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 /** The packages whose tarballs this test installs, in dependency order. */
@@ -21,36 +20,6 @@ const PACKAGES = ['metrics', 'io', 'ncs2-runtime', 'unet', 'model-brats2018-wt']
 const TSC = path.join(ROOT, 'node_modules', '.bin', 'tsc');
 /** The rest of what `npm install -g @brats/cli` installs: the queue and the server, and the CLI itself. */
 const CLI_ONLY = ['packages/queue', 'apps/server', 'apps/cli'] as const;
-/**
- * A registry on loopback that serves our packages from the tarballs just packed, and nothing else: `npm install`
- * of our packages by name works as it would from npm, and none of them can come from anywhere else.
- */
-async function startTarballRegistry(packed: ReadonlyMap<string, string>): Promise<{ url: string; close: () => Promise<void> }> {
-  const manifests = new Map<string, Record<string, unknown>>();
-  for (const [name, tarball] of packed) {
-    manifests.set(name, JSON.parse(execFileSync('tar', ['xzf', tarball, '-O', 'package/package.json'], { encoding: 'utf8' })) as Record<string, unknown>);
-  }
-  const server = http.createServer((request, response) => {
-    const url = new URL(request.url ?? '/', 'http://registry');
-    const tarballName = url.pathname.startsWith('/-/') ? decodeURIComponent(url.pathname.slice(3)) : undefined;
-    if (tarballName !== undefined) {
-      const file = [...packed.values()].find((tarball) => path.basename(tarball) === tarballName);
-      if (file === undefined) return void response.writeHead(404).end();
-      return void response.writeHead(200, { 'content-type': 'application/octet-stream' }).end(readFileSync(file));
-    }
-    const name = decodeURIComponent(url.pathname.slice(1));
-    const manifest = manifests.get(name);
-    if (manifest === undefined) return void response.writeHead(404, { 'content-type': 'application/json' }).end('{"error":"not found"}');
-    const version = manifest.version as string;
-    const bytes = readFileSync(packed.get(name)!);
-    const dist = { tarball: `http://${request.headers.host}/-/${encodeURIComponent(path.basename(packed.get(name)!))}`, integrity: `sha512-${createHash('sha512').update(bytes).digest('base64')}` };
-    response.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ name, 'dist-tags': { latest: version }, versions: { [version]: { ...manifest, dist } } }));
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  return { url: `http://127.0.0.1:${port}/`, close: () => new Promise((resolve) => server.close(() => resolve())) };
-}
-
 let registry: { url: string; close: () => Promise<void> } | undefined;
 /** npm's flag that sends every @brats package to the tarball registry. */
 const fromTarballs = (): string => `--@brats:registry=${registry!.url}`;

@@ -50,7 +50,9 @@ describe('brats serve', () => {
   });
 
   it.each([
-    [['serve', '--model', 'no-such-bundle', '--port', '0'], 2, 'no-such-bundle'],
+    // A --model that names neither a folder nor an installed model package is a mistyped argument.
+    [['serve', '--model', 'no-such-bundle', '--port', '0'], 1, '--model no-such-bundle: no such folder, and no installed package of that name'],
+    [['serve', '--model', './no-such-bundle', '--port', '0'], 2, 'no-such-bundle'],
     [['serve', '--model', 'no-such-bundle', '--port', '70000'], 1, '--port must be an integer in [0, 65535]'],
   ])('brats %j exits %i', async (argv, code, text) => {
     const result = await runCaptured(argv);
