@@ -220,10 +220,10 @@ export async function buildApp(parts: AppParts): Promise<FastifyInstance> {
 
   app.setErrorHandler(async (error, request, reply) => {
     const failure = describeFailure(error);
-    // An upload refused before its body was read (queue full, bad token, a bad first part): its body is read and
-    // dropped first, up to what a valid upload could hold, so that the client, still sending, reads the answer
-    // instead of a reset connection.
-    if (request.method === 'POST' && !request.raw.readableEnded && !request.raw.destroyed) {
+    // An upload refused before its body was read (queue full, a bad first part): its body is read and dropped
+    // first, up to what a valid upload could hold, so that the client, still sending, reads the answer instead of a
+    // reset connection. Not for a client without the token: the server spends nothing on its bytes.
+    if (request.method === 'POST' && failure.status !== 401 && !request.raw.readableEnded && !request.raw.destroyed) {
       await drainBody(request.raw, 4 * options.maxUploadBytes + 1024 * 1024, options.requestTimeoutMs);
     }
     // An ApiError is an answer the server chose (503 queue full, viewer not built); anything else at 5xx is a fault.
