@@ -204,11 +204,12 @@ export class JobService {
         await this.store.remove(id);
         return;
       }
-      if (record.status === 'queued') {
+      if (record.status === 'running') {
+        this.#withdrawn.add(id);
+      } else {
+        // Queued, or already finished (a fast job can end before its connection closes): it goes now.
         await this.store.remove(id);
         this.#waiting.delete(id);
-      } else {
-        this.#withdrawn.add(id);
       }
     } catch (error) {
       this.#log('error', { jobId: id, err: error }, `job ${id} could not be withdrawn: ${messageOf(error)}`);
