@@ -1,9 +1,10 @@
 /**
  * The packages as a user gets them from npm: each is packed with `pnpm pack`, and npm installs them by name into a
  * project outside the workspace from a registry on loopback that serves those tarballs and nothing else (the
- * @brats scope points there: none of our packages can come from anywhere else), and then, from that project: every tarball carries its LICENSE, each
- * package loads with `import` and with `require`, and each README's quick start — taken from the README inside the
- * installed package, not copied here — type-checks under `tsc --strict` without `skipLibCheck` and runs.
+ * @brats scope points there: none of our packages can come from anywhere else). Then, from that project: every
+ * tarball carries its LICENSE, each package loads with `import` and with `require`, and each README's quick start
+ * (taken from the README inside the installed package, not copied here) type-checks under `tsc --strict` without
+ * `skipLibCheck` and runs. Last, `npm install -g @brats/cli` and the installed `brats` from an unrelated folder.
  */
 import { execFile, execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, promises as fs, readFileSync } from 'node:fs';
