@@ -6,13 +6,14 @@
  * (taken from the README inside the installed package, not copied here) type-checks under `tsc --strict` without
  * `skipLibCheck` and runs. Last, `npm install -g @brats/cli` and the installed `brats` from an unrelated folder.
  */
-import { execFile, execFileSync, spawn, spawnSync } from 'node:child_process';
+import { execFile, execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, promises as fs, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { writePhantomDataset } from '@brats/io';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startServeProcess } from './serve-process.js';
 import { startTarballRegistry } from './tarball-registry.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
@@ -206,25 +207,16 @@ describe.skipIf(!runnable || !existsSync(path.join(ROOT, 'apps', 'cli', 'dist', 
   }, 300_000);
 
   it('serve answers on loopback with the default model and stops on SIGTERM', async () => {
-    const child = spawn(brats, ['serve', '--port', '0', '--data-dir', path.join(work, 'data'), '--quiet'], { cwd: work, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += String(chunk)));
-    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    const server = await startServeProcess(brats, ['serve', '--port', '0', '--data-dir', path.join(work, 'data'), '--quiet'], { cwd: work });
+    const { url } = server;
     try {
-      const url = await new Promise<string>((resolve, reject) => {
-        child.stdout.on('data', () => {
-          const match = /^brats server: (http:\/\/127\.0\.0\.1:\d+) /m.exec(stdout);
-          if (match !== null) resolve(match[1]!);
-        });
-        void exited.then((code) => reject(new Error(`brats serve exited with ${code}: ${stdout}`)));
-      });
       expect(await (await fetch(`${url}/healthz`)).json()).toEqual({ status: 'ok' });
       const model = (await (await fetch(`${url}/v1/model`)).json()) as { manifest: { regions: string[] } };
       expect(model.manifest.regions).toEqual(['WT']);
     } finally {
-      child.kill('SIGTERM');
+      server.child.kill('SIGTERM');
     }
-    expect(await exited).toBe(0);
+    expect(await server.exited).toBe(0);
   }, 120_000);
 });
 

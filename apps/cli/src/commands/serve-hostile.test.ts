@@ -4,7 +4,6 @@
  * up mid-upload. Every request must get an HTTP status, no job may exist that its client was not told about, no
  * staging folder may survive its request, memory must come back after the bomb, and SIGTERM must still exit 0.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, promises as fs } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
@@ -14,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { createVolume, encodeNifti, writePhantomDataset } from '@brats/io';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startServeProcess, type ServeProcess } from '../../test/serve-process.js';
 
 const BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../dist/bin.js');
 const TOKEN = 'hostile-test-token';
@@ -23,10 +23,8 @@ const BOUNDARY = 'brats-hostile-boundary';
 let dir: string;
 let dataDir: string;
 let scan: Buffer;
-let child: ChildProcess;
-let stdout = '';
+let server: ServeProcess;
 let url: URL;
-let exited: Promise<number | null>;
 
 function multipart(field: string, filename: string, bytes: Uint8Array): Buffer {
   return Buffer.concat([
@@ -111,31 +109,19 @@ beforeAll(async () => {
   // A real-sized scan: the BraTS grid, four channels, about 10 MB compressed.
   await writePhantomDataset(path.join(dir, 'msd'), { layout: 'msd', cases: 1, size: [240, 240, 155], seed: 4 });
   scan = await fs.readFile(path.join(dir, 'msd', 'imagesTr', 'PHANTOM_001.nii.gz'));
-  child = spawn(process.execPath, [BIN, 'serve', '--port', '0', '--data-dir', dataDir, '--quiet'], {
-    stdio: ['ignore', 'pipe', 'pipe'],
+  server = await startServeProcess(process.execPath, [BIN, 'serve', '--port', '0', '--data-dir', dataDir, '--quiet'], {
     env: { ...process.env, BRATS_API_TOKEN: TOKEN, BRATS_QUEUE_LIMIT: String(QUEUE_LIMIT), BRATS_CONCURRENCY: '1', BRATS_MAX_DECOMPRESSED_BYTES: String(256 * 1024 ** 2) },
   });
-  child.stdout!.on('data', (chunk: Buffer) => (stdout += String(chunk)));
-  child.stderr!.on('data', (chunk: Buffer) => (stdout += String(chunk)));
-  exited = new Promise((resolve) => child.on('exit', (code) => resolve(code)));
-  url = new URL(
-    await new Promise<string>((resolve, reject) => {
-      child.stdout!.on('data', () => {
-        const match = /^brats server: (http:\/\/127\.0\.0\.1:\d+) /m.exec(stdout);
-        if (match !== null) resolve(match[1]!);
-      });
-      void exited.then((code) => reject(new Error(`brats serve exited with ${code} before listening: ${stdout}`)));
-    }),
-  );
+  url = new URL(server.url);
 }, 120_000);
 afterAll(async () => {
-  if (child !== undefined && child.exitCode === null) child.kill('SIGKILL');
+  if (server !== undefined && server.child.exitCode === null) server.child.kill('SIGKILL');
   if (dir !== undefined) await fs.rm(dir, { recursive: true, force: true });
 });
 
 describe.skipIf(!runnable)(`brats serve under hostile clients${runnable ? '' : ' (skipped: build the CLI first; Linux only, for /proc)'}`, () => {
   it('refuses a gzip bomb with 413 and its memory comes back within 150 MB of the baseline', async () => {
-    const baseline = await rssMiB(child.pid!);
+    const baseline = await rssMiB(server.child.pid!);
     // A valid header, then 1 GiB of zeros in about 1 MB: gzip members in a row.
     const head = Buffer.from(encodeNifti(createVolume('uint8', new Uint8Array(8), [2, 2, 2])).subarray(0, 352));
     // dim[0..4] = 4, 512, 512, 512, 8: a uint8 image of 1 GiB.
@@ -145,14 +131,14 @@ describe.skipIf(!runnable)(`brats serve under hostile clients${runnable ? '' : '
     expect(bomb.length).toBeLessThan(2 * 1024 ** 2);
 
     let peak = baseline;
-    const sampler = setInterval(() => void rssMiB(child.pid!).then((rss) => (peak = Math.max(peak, rss))).catch(() => undefined), 50);
+    const sampler = setInterval(() => void rssMiB(server.child.pid!).then((rss) => (peak = Math.max(peak, rss))).catch(() => undefined), 50);
     const answer = await post(multipart('scan', 'bomb.nii.gz', bomb));
     clearInterval(sampler);
     expect(answer.status).toBe(413);
     expect(JSON.parse(answer.body)).toMatchObject({ code: 'SCAN_TOO_LARGE' });
     expect(JSON.parse(answer.body).message).toMatch(/^scan \(bomb\.nii\.gz\): decompressed size exceeds the limit of 268435456 bytes$/);
     await new Promise((resolve) => setTimeout(resolve, 1000));
-    const after = await rssMiB(child.pid!);
+    const after = await rssMiB(server.child.pid!);
     console.log(`gzip bomb (1 GiB in ${(bomb.length / 1024 ** 2).toFixed(1)} MB): RSS ${baseline.toFixed(0)} MiB before, peak ${peak.toFixed(0)}, ${after.toFixed(0)} after`);
     expect(after - baseline).toBeLessThan(150);
     expect(await settledEntries()).toEqual({ jobs: [], staging: [] });
@@ -225,8 +211,8 @@ describe.skipIf(!runnable)(`brats serve under hostile clients${runnable ? '' : '
   });
 
   it('SIGTERM after refused uploads still exits 0', async () => {
-    child.kill('SIGTERM');
-    expect(await exited).toBe(0);
-    expect(stdout).toContain('stopping: waiting for running jobs');
+    server.child.kill('SIGTERM');
+    expect(await server.exited).toBe(0);
+    expect(server.stdout()).toContain('stopping: waiting for running jobs');
   }, 120_000);
 });

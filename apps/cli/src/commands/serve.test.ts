@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { existsSync, promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -6,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { writeUntrainedBundle } from '@brats/unet';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCaptured } from '../../test/run-captured.js';
+import { startServeProcess } from '../../test/serve-process.js';
 
 const BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../dist/bin.js');
 let dir: string;
@@ -21,30 +21,20 @@ afterAll(async () => {
 
 describe('brats serve', () => {
   it.skipIf(!existsSync(BIN))(`serves the API until SIGTERM, then exits 0${existsSync(BIN) ? '' : ' (skipped: build the CLI first)'}`, async () => {
-    const child = spawn(process.execPath, [BIN, 'serve', '--model', path.join(dir, 'wt'), '--port', '0', '--data-dir', path.join(dir, 'data'), '--engine', 'tfjs', '--quiet'], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += String(chunk)));
-    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    const server = await startServeProcess(process.execPath, [BIN, 'serve', '--model', path.join(dir, 'wt'), '--port', '0', '--data-dir', path.join(dir, 'data'), '--engine', 'tfjs', '--quiet']);
+    const { url } = server;
     try {
-      const url = await new Promise<string>((resolve, reject) => {
-        child.stdout.on('data', () => {
-          const match = /^brats server: (http:\/\/127\.0\.0\.1:\d+) \(engine tfjs on /m.exec(stdout);
-          if (match !== null) resolve(match[1]!);
-        });
-        void exited.then((code) => reject(new Error(`brats serve exited with ${code} before listening: ${stdout}`)));
-      });
+      expect(server.stdout()).toMatch(/^brats server: http:\/\/127\.0\.0\.1:\d+ \(engine tfjs on /m);
       expect(await (await fetch(`${url}/healthz`)).json()).toEqual({ status: 'ok' });
       const model = (await (await fetch(`${url}/v1/model`)).json()) as { manifest: { regions: string[] }; engine: { name: string } };
       expect(model.manifest.regions).toEqual(['WT']);
       expect(model.engine.name).toBe('tfjs');
-      expect(stdout).toContain(`data: ${path.join(dir, 'data')}`);
+      expect(server.stdout()).toContain(`data: ${path.join(dir, 'data')}`);
     } finally {
-      child.kill('SIGTERM');
+      server.child.kill('SIGTERM');
     }
-    expect(await exited).toBe(0);
-    expect(stdout).toContain('stopping: waiting for running jobs');
+    expect(await server.exited).toBe(0);
+    expect(server.stdout()).toContain('stopping: waiting for running jobs');
     // The data folder holds the job store.
     expect(await fs.readdir(path.join(dir, 'data'))).toEqual(['jobs']);
   });
