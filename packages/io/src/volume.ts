@@ -158,6 +158,18 @@ export function affinesClose(a: Affine, b: Affine, tolerance = 1e-3): boolean {
   return true;
 }
 
+/** The one value every voxel holds, or undefined when they differ: an empty or blanked image holds no image. */
+export function constantValue(data: ArrayLike<number>): number | undefined {
+  const first = data[0] ?? 0;
+  for (let v = 1; v < data.length; v++) if (data[v] !== first) return undefined;
+  return first;
+}
+
+/** A spacing as people read it: `1 x 1 x 3` (mm), three decimals at most. */
+export function formatSpacing(spacing: readonly number[]): string {
+  return spacing.map((value) => Number(value.toFixed(3))).join(' x ');
+}
+
 /** The 3D part `[i, j, k]` of a shape. */
 export function spatialShape(shape: VolumeShape): readonly [number, number, number] {
   return [shape[0], shape[1], shape[2]];

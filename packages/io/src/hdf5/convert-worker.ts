@@ -6,6 +6,7 @@ import { isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { BratsError, DatasetError, NiftiFormatError } from '../errors.js';
 import { loadCase, type CaseRef } from '../layouts/dataset.js';
 import { preprocessCase, type PreprocessOptions, type PreprocessParams } from '../preprocess.js';
+import { formatSpacing } from '../volume.js';
 
 /** URL of the module holding the worker loop: this file from sources, the bundle once built. */
 export const CONVERT_WORKER_URL = import.meta.url;
@@ -82,8 +83,7 @@ export async function prepareCase(ref: CaseRef, options: PrepareOptions): Promis
  */
 function spacingWarnings(spacing: readonly number[], file: string): string[] {
   if (spacing.every((value) => Math.abs(value - 1) <= 0.01)) return [];
-  const mm = spacing.map((value) => Number(value.toFixed(3))).join(' x ');
-  return [`${file}: spacing ${mm} mm, not the 1 mm of BraTS: its slices are stored at this spacing, and a model trained on them would still be taken as a 1 mm model; resample the scans to 1 mm first`];
+  return [`${file}: spacing ${formatSpacing(spacing)} mm, not the 1 mm of BraTS: its slices are stored at this spacing, and a model trained on them would still be taken as a 1 mm model; resample the scans to 1 mm first`];
 }
 
 /** Flattens an error for postMessage, keeping the structured fields of @brats errors. */

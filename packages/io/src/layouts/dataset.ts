@@ -8,7 +8,7 @@ import path from 'node:path';
 import { DatasetError, NiftiFormatError } from '../errors.js';
 import { readNifti, type NiftiVolume } from '../nifti/read.js';
 import { BRATS2017_LABELS, BRATS2023_LABELS, MSD_LABELS, allowedLabels, type LabelRegionMapping } from '../regions.js';
-import { affinesClose, selectFrame, spatialShape, type Volume } from '../volume.js';
+import { affinesClose, constantValue, selectFrame, spatialShape, type Volume } from '../volume.js';
 import { CANONICAL_CHANNELS, parseChannelName } from './channels.js';
 import { MAX_JSON_BYTES, readRegularFile } from '../safe-read.js';
 
@@ -345,10 +345,8 @@ export async function loadCase(ref: CaseRef, options: LoadCaseOptions = {}): Pro
   channels.forEach((channel, index) => checkSameGrid(ref, ref.images[ref.layout === 'msd' ? 0 : index]!, reference, channel));
   // A blank or constant image is no image: whoever uses the case must hear it (nothing downstream can tell).
   channels.forEach((channel, index) => {
-    const data = channel.data;
-    const first = data[0] ?? 0;
-    for (let v = 1; v < data.length; v++) if (data[v] !== first) return;
-    warnings.push(`${ref.images[ref.layout === 'msd' ? 0 : index]!}: ${CANONICAL_CHANNELS[index]!} is constant (every voxel ${first}): it holds no image`);
+    const value = constantValue(channel.data);
+    if (value !== undefined) warnings.push(`${ref.images[ref.layout === 'msd' ? 0 : index]!}: ${CANONICAL_CHANNELS[index]!} is constant (every voxel ${value}): it holds no image`);
   });
   const mapping = LAYOUT_LABELS[ref.layout];
   const result: CanonicalCase = {

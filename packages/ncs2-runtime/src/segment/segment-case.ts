@@ -7,6 +7,8 @@
 import {
   ArgumentError,
   CANONICAL_CHANNELS,
+  constantValue,
+  formatSpacing,
   loadCase,
   preprocessCase,
   restoreCrop,
@@ -124,10 +126,8 @@ function nestRegions(wt: Uint8Array | undefined, tc: Uint8Array | undefined, et:
 function constantChannels(caseData: CanonicalCase): { name: string; value: number }[] {
   const found: { name: string; value: number }[] = [];
   caseData.channels.forEach((channel, index) => {
-    const data = channel.data;
-    const first = data[0] ?? 0;
-    for (let v = 1; v < data.length; v++) if (data[v] !== first) return;
-    found.push({ name: CANONICAL_CHANNELS[index]!, value: first });
+    const value = constantValue(channel.data);
+    if (value !== undefined) found.push({ name: CANONICAL_CHANNELS[index]!, value });
   });
   return found;
 }
@@ -189,16 +189,15 @@ export async function segmentCase(
   const modelSpacing: Spacing3 = manifest.spacing ?? DEFAULT_MODEL_SPACING;
   const spacingSource = manifest.spacing === undefined ? '1 mm, as BraTS and the Decathlon; the bundle records none' : 'recorded in the bundle';
   const differs = spacing.some((value, d) => Math.abs(value - modelSpacing[d]!) > SPACING_TOLERANCE * modelSpacing[d]!);
-  const mm = (values: Spacing3): string => values.map((value) => Number(value.toFixed(3))).join(' x ');
   let modelGrid = caseData;
   let modelShape: Shape3 = shape3;
-  let spacingReason = `spacing ${mm(spacing)} mm: the model's own (${spacingSource})`;
+  let spacingReason = `spacing ${formatSpacing(spacing)} mm: the model's own (${spacingSource})`;
   if (differs && options.resample !== false) {
     modelShape = resampledShape(shape3, spacing, modelSpacing);
     modelGrid = resampleCase(caseData, shape3, modelShape, modelSpacing);
-    spacingReason = `spacing ${mm(spacing)} mm resampled to the model's ${mm(modelSpacing)} mm (${spacingSource}): grid [${shape3.join(', ')}] to [${modelShape.join(', ')}], images linear, probabilities linear back onto the scan's grid`;
+    spacingReason = `spacing ${formatSpacing(spacing)} mm resampled to the model's ${formatSpacing(modelSpacing)} mm (${spacingSource}): grid [${shape3.join(', ')}] to [${modelShape.join(', ')}], images linear, probabilities linear back onto the scan's grid`;
   } else if (differs) {
-    spacingReason = `spacing ${mm(spacing)} mm segmented as it is, although the model learnt ${mm(modelSpacing)} mm (${spacingSource}): resampling was switched off`;
+    spacingReason = `spacing ${formatSpacing(spacing)} mm segmented as it is, although the model learnt ${formatSpacing(modelSpacing)} mm (${spacingSource}): resampling was switched off`;
     warnings.push(spacingReason);
   }
   // The reference label map (when the case has one) is not the model's business: leaving it out spares
