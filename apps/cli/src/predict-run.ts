@@ -161,17 +161,18 @@ export async function runPrediction(context: CliContext, options: PredictRunOpti
     let ended = 0;
     let failed = 0;
     const detail = (caseId: string): string => `${caseId}${failed > 0 ? ` (${failed} failed)` : ''}`;
+    const partial = (): number => [...underWay.values()].reduce((sum, part) => sum + part, 0);
     const outcomes = await runCohortInProcess(jobs, {
       engines,
       onJobProgress: (job, slices, all) => {
         underWay.set(job, slices / all);
-        progress.update(ended, detail(job.case.id), [...underWay.values()].reduce((sum, part) => sum + part, 0));
+        progress.update(ended, detail(job.case.id), partial());
       },
       onOutcome: (outcome, done) => {
         underWay.delete(outcome.job);
         ended = done;
         if (outcome.status === 'failed') failed++;
-        progress.update(done, detail(outcome.job.case.id), [...underWay.values()].reduce((sum, part) => sum + part, 0));
+        progress.update(done, detail(outcome.job.case.id), partial());
       },
     });
     for (const outcome of outcomes) {

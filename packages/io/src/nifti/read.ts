@@ -87,17 +87,21 @@ export async function parseNifti(bytes: Uint8Array, path: string, options: ReadN
   return decodeNifti(raw, path, options.headerOnly ?? false);
 }
 
-/** Bytes of a header prefix at which {@link readNiftiHeader} stops collecting when vox_offset is unreadable. */
+/** The most header and extension bytes {@link readNiftiHeader} keeps, whatever vox_offset claims. */
 const MAX_HEADER_PREFIX = 16 * 1024 ** 2;
 
-/** vox_offset from the first bytes of a NIfTI-1/2 file, or undefined when they are not (yet) enough to tell. */
-function voxOffsetOf(head: Uint8Array): number | undefined {
+/**
+ * Where the header and its extensions end (vox_offset, at least the header itself), read from the first bytes of
+ * a NIfTI-1/2 file in either byte order; undefined when they do not say (too few bytes, not NIfTI, or a vox_offset
+ * that is not a number >= 0).
+ */
+function headerEnd(head: Uint8Array): number | undefined {
   if (head.length < 4) return undefined;
   const view = new DataView(head.buffer, head.byteOffset, head.byteLength);
   for (const littleEndian of [true, false]) {
     const size = view.getInt32(0, littleEndian);
     const offset = size === 348 && head.length >= 112 ? view.getFloat32(108, littleEndian) : size === 540 && head.length >= 176 ? Number(view.getBigInt64(168, littleEndian)) : undefined;
-    if (offset !== undefined) return Number.isFinite(offset) ? Math.max(size + 4, Math.floor(offset)) : size + 4;
+    if (offset !== undefined) return Number.isFinite(offset) && offset >= 0 ? Math.max(size + 4, Math.ceil(offset)) : undefined;
   }
   return undefined;
 }
@@ -130,7 +134,8 @@ async function readNiftiHeader(path: string, maxBytes: number): Promise<NiftiVol
   const chunks: Buffer[] = [];
   let kept = 0;
   let total = 0;
-  let wanted = 352;
+  // Enough for either header (NIfTI-2's is the larger) until the header says where its extensions end.
+  let wanted = 544;
   try {
     for await (const chunk of source as AsyncIterable<Buffer>) {
       total += chunk.length;
@@ -139,8 +144,8 @@ async function readNiftiHeader(path: string, maxBytes: number): Promise<NiftiVol
         chunks.push(chunk);
         kept += chunk.length;
         if (kept >= wanted) {
-          const offset = voxOffsetOf(Buffer.concat(chunks, kept));
-          if (offset !== undefined) wanted = Math.min(offset, MAX_HEADER_PREFIX);
+          const end = headerEnd(Buffer.concat(chunks, kept));
+          if (end !== undefined) wanted = Math.min(end, MAX_HEADER_PREFIX);
         }
       }
     }
@@ -159,14 +164,8 @@ async function readNiftiHeader(path: string, maxBytes: number): Promise<NiftiVol
  * get a copy of the voxels too. Falls back to the whole file when vox_offset cannot be read.
  */
 function headerBuffer(raw: Uint8Array): ArrayBuffer {
-  const view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
-  let end = raw.length;
-  for (const littleEndian of [true, false]) {
-    const size = view.getInt32(0, littleEndian);
-    const offset = size === 348 ? view.getFloat32(108, littleEndian) : size === 540 && raw.length >= 176 ? Number(view.getBigInt64(168, littleEndian)) : Number.NaN;
-    if (Number.isFinite(offset) && offset >= 0) end = Math.min(raw.length, Math.max(size + 4, Math.ceil(offset)));
-  }
-  return new Uint8Array(raw.subarray(0, end)).buffer;
+  const end = headerEnd(raw);
+  return new Uint8Array(raw.subarray(0, end === undefined ? raw.length : Math.min(raw.length, end))).buffer;
 }
 
 /** `length` is the whole (decompressed) file's, when `raw` is only its first bytes (a header-only read). */
