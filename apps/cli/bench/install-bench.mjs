@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // What each package costs a user who installs it alone: every publishable package is packed, served from a
 // registry on loopback (our packages come from these tarballs only, the rest from npm), and installed by name into
-// its own empty project, with what its README's install line adds (an engine for @brats/ncs2-runtime). Prints, per
+// its own empty project, with what its README's install line adds (the optional native engine for @brats/ncs2-runtime, in a row of its own). Prints, per
 // package: the size of node_modules, how many packages it pulls in, its own dependencies and the install time.
 // Run from the repository after a build: node apps/cli/bench/install-bench.mjs
 import { execFile, execFileSync } from 'node:child_process';
@@ -17,6 +17,7 @@ const FOLDERS = ['packages/metrics', 'packages/io', 'packages/ncs2-runtime', 'pa
 const ALONE = [
   ['@brats/metrics'],
   ['@brats/io'],
+  ['@brats/ncs2-runtime'],
   ['@brats/ncs2-runtime', 'onnxruntime-node'],
   ['@brats/unet'],
   ['@brats/model-brats2018-wt'],

@@ -17,7 +17,7 @@ registerEngine(
 );
 
 /** Engine names the commands accept. */
-export const ENGINE_CHOICES = ['auto', 'tfjs', 'onnxruntime', 'openvino'] as const;
+export const ENGINE_CHOICES = ['auto', 'tfjs', 'onnxruntime', 'onnxruntime-web', 'openvino'] as const;
 export type EngineChoice = (typeof ENGINE_CHOICES)[number];
 
 /** A loaded engine and why it was chosen. */
@@ -41,7 +41,7 @@ export async function openEngine(
 ): Promise<OpenedEngine> {
   const manifest = await readModelManifest(bundle);
   if (options.runtimeOnly === true) {
-    if (choice === 'tfjs') throw new UsageError('--engine tfjs is not a runtime engine: use brats predict, or --engine auto, onnxruntime or openvino');
+    if (choice === 'tfjs') throw new UsageError('--engine tfjs is not a runtime engine: use brats predict, or --engine auto, onnxruntime, onnxruntime-web or openvino');
     if (manifest.files.onnx === undefined) throw new ModelBundleError(bundle, 'has no model.onnx for the runtime engines; run brats export first');
   }
   let selection;
@@ -58,7 +58,7 @@ export async function openEngine(
     );
   } catch (error) {
     if (options.runtimeOnly === true && error instanceof EngineUnavailableError && error.engine === 'auto') {
-      throw new EngineUnavailableError('auto', `neither OpenVINO nor ONNX Runtime can run here (${error.reason})`, 'Install onnxruntime-node or openvino-node', { cause: error });
+      throw new EngineUnavailableError('auto', `no runtime engine can run here (${error.reason})`, 'Reinstall @brats/ncs2-runtime (its onnxruntime-web runs everywhere), or install onnxruntime-node or openvino-node', { cause: error });
     }
     throw error;
   }

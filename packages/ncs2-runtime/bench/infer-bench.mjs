@@ -1,5 +1,6 @@
 // Inference benchmark of the shipped model bundle (models/brats2018-wt-unet: 144x144x4, f = 8, depth 4, bilinear):
-// ONNX Runtime on its model.onnx beside a PyTorch 1.13 reference of the same architecture loaded with the same weights
+// ONNX Runtime on its model.onnx, native (onnxruntime-node) and WebAssembly (onnxruntime-web, the engine that is
+// always installed), beside a PyTorch 1.13 reference of the same architecture loaded with the same weights
 // (the ONNX initializers, read by torch-reference.py; Debian /usr/bin/python3 + python3-torch), both with 2 threads.
 // Prints slices/s, whole-scan latency (144 slices), the ratios, and both as a share of this CPU's FP32 peak.
 // FLOPs per slice are counted from the ONNX graph (Conv/ConvTranspose weight shapes and the propagated tensor shapes)
@@ -306,7 +307,19 @@ try {
   for (const [batch, iterations] of BATCHES) {
     ort[batch] = await benchmarkEngine(engine, { batch, iterations, warmup: 2, scanSlices: batch === SCAN_BATCH ? 144 : 0 });
   }
+  const nativeCheck = await engine.run(check, 2);
   await engine.dispose();
+
+  // The WebAssembly build on the same slices and batches, with the same threads.
+  const { engine: wasmEngine } = await createEngine('onnxruntime-web', { threads: THREADS });
+  await wasmEngine.load(bundle);
+  const wasmCheck = await wasmEngine.run(check, 2);
+  const wasmDiff = wasmCheck.reduce((max, value, index) => Math.max(max, Math.abs(value - nativeCheck[index])), 0);
+  const wasm = {};
+  for (const [batch, iterations] of BATCHES) {
+    wasm[batch] = await benchmarkEngine(wasmEngine, { batch, iterations, warmup: 2, scanSlices: batch === SCAN_BATCH ? 144 : 0 });
+  }
+  await wasmEngine.dispose();
 
   // Debian's python3-torch lives in the system Python; BRATS_BENCH_PYTHON picks another interpreter.
   const python = process.env.BRATS_BENCH_PYTHON ?? '/usr/bin/python3';
@@ -338,6 +351,8 @@ try {
       console.log(`note: torch.mm (${torch.sgemmGflops.toFixed(1)} GFLOP/s) is slower than ONNX Runtime's convolutions (${ortRate.toFixed(1)} GFLOP/s): a loaded machine, or the reference BLAS behind torch (update-alternatives --display libblas.so.3-x86_64-linux-gnu; libopenblas0 is the fast one): the % sgemm column understates what the CPU can do`);
     }
   }
+  console.log(`onnxruntime-web (wasm) vs onnxruntime-node on the same 2 slices: max |diff| = ${wasmDiff.toExponential(2)} (${wasmDiff <= AGREEMENT_TOLERANCE ? 'agree' : 'DISAGREE'})`);
+  if (wasmDiff > AGREEMENT_TOLERANCE) process.exitCode = 1;
   console.log('');
   console.log('batch  runtime                  ms/batch p50   ms p95    slices/s   % peak   % sgemm   ORT speed-up');
   for (const [batch] of BATCHES) {
@@ -346,11 +361,13 @@ try {
     const row = (name, latency, rate) =>
       `${String(batch).padStart(5)}  ${name.padEnd(24)} ${latency.p50.toFixed(1).padStart(11)} ${latency.p95.toFixed(1).padStart(8)} ${rate.toFixed(1).padStart(11)} ${share(rate, peak.gflops).padStart(8)} ${torch === undefined ? '' : share(rate, torch.sgemmGflops).padStart(9)}`;
     console.log(row(`onnxruntime ${o.version.split(' ')[1]}`, o.latencyMs, o.slicesPerSecond));
+    const w = wasm[batch];
+    console.log(`${row(`onnxruntime-web ${w.version.split(' ')[1]} wasm`, w.latencyMs, w.slicesPerSecond)}   ${(w.slicesPerSecond / o.slicesPerSecond).toFixed(2)}x native${t === undefined ? '' : `, ${(w.slicesPerSecond / t.slicesPerSecond).toFixed(2)}x pytorch`}`);
     if (t !== undefined) console.log(`${row(`pytorch ${torch.torch}`, t.latencyMs, t.slicesPerSecond)}   ${(o.slicesPerSecond / t.slicesPerSecond).toFixed(2)}x`);
   }
   const scan = ort[SCAN_BATCH].scanSeconds;
   console.log('');
-  console.log(`whole scan (144 slices, batches of ${SCAN_BATCH}): onnxruntime ${scan.toFixed(2)} s` + (torch === undefined ? '' : `, pytorch ${torch.scanSeconds.toFixed(2)} s, ORT speed-up ${(torch.scanSeconds / scan).toFixed(2)}x`));
+  console.log(`whole scan (144 slices, batches of ${SCAN_BATCH}): onnxruntime ${scan.toFixed(2)} s, onnxruntime-web (wasm) ${wasm[SCAN_BATCH].scanSeconds.toFixed(2)} s` + (torch === undefined ? '' : `, pytorch ${torch.scanSeconds.toFixed(2)} s, ORT speed-up ${(torch.scanSeconds / scan).toFixed(2)}x`));
   const [one, five] = os.loadavg();
   console.log(`machine load average ${one.toFixed(2)} (1 min), ${five.toFixed(2)} (5 min) on ${os.availableParallelism()} CPUs`);
 } finally {

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { ModelBundleError, ShapeMismatchError } from '@brats/io';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expectedPointwise, writeFixtureBundle } from '../test/bundle-fixture.js';
-import { EngineError, createEngine, onnxRuntimeFactory } from './index.js';
+import { EngineError, createEngine, onnxRuntimeFactory, onnxRuntimeWebFactory, type EngineFactory } from './index.js';
 
 let dir: string;
 let bundle: string;
@@ -18,13 +18,18 @@ afterAll(async () => {
 
 const input = Float32Array.from({ length: 3 * 2 * 3 * 2 }, (_, i) => (i % 7) - 3 + i / 10);
 
-describe('ONNX Runtime engine', () => {
+const ENGINES: readonly [string, string, EngineFactory][] = [
+  ['onnxruntime', 'onnxruntime-node', onnxRuntimeFactory],
+  ['onnxruntime-web', 'onnxruntime-web', onnxRuntimeWebFactory],
+];
+
+describe.each(ENGINES)('ONNX Runtime engine %s (%s)', (name, library, factory) => {
   it('loads a bundle, reports NHWC layout and runs a batch of 3 like the hand-computed model', async () => {
-    const { engine } = await createEngine('onnxruntime', { threads: 1 });
+    const { engine } = await createEngine(name, { threads: 1 });
     const layout = await engine.load(bundle);
     expect(layout).toEqual({ layout: 'NHWC', input: [2, 3, 2], outputChannels: 1, file: path.join(bundle, 'model.onnx'), format: 'onnx' });
     expect(engine.device).toBe('CPU');
-    expect(engine.version).toMatch(/^onnxruntime-node \d+\.\d+\.\d+$/);
+    expect(engine.version).toMatch(name === 'onnxruntime' ? /^onnxruntime-node \d+\.\d+\.\d+$/ : /^onnxruntime-web \d+\.\d+\.\d+ \(wasm, 1 thread\)$/);
     const output = await engine.run(input, 3);
     expect(output).toHaveLength(3 * 2 * 3);
     const expected = expectedPointwise(input);
@@ -33,7 +38,7 @@ describe('ONNX Runtime engine', () => {
   });
 
   it('runs several batches in flight at once', async () => {
-    const { engine } = await createEngine('onnxruntime');
+    const { engine } = await createEngine(name);
     await engine.load(bundle);
     const slices = [input.slice(0, 12), input.slice(12, 24), input.slice(24, 36)];
     const outputs = await Promise.all(slices.map((slice) => engine.run(slice, 1)));
@@ -41,6 +46,41 @@ describe('ONNX Runtime engine', () => {
     await engine.dispose();
   });
 
+  it('has no perf counters unless asked', async () => {
+    const { engine } = await createEngine(name);
+    await engine.load(bundle);
+    await engine.run(input, 3);
+    expect(await engine.perfCounters()).toBeUndefined();
+    await engine.dispose();
+  });
+
+  it('rejects a wrong input size with a ShapeMismatchError naming the NHWC shapes', async () => {
+    const { engine } = await createEngine(name);
+    await engine.load(bundle);
+    await expect(engine.run(input, 2)).rejects.toThrow(ShapeMismatchError);
+    await expect(engine.run(input, 2)).rejects.toThrow('expected shape [2, 2, 3, 2], found [3, 2, 3, 2]');
+    await expect(engine.run(input.subarray(1), 3)).rejects.toThrow('found [35]');
+    await engine.dispose();
+  });
+
+  it('refuses to run before load, a GPU device, and a bundle without an ONNX file', async () => {
+    const { engine } = await createEngine(name);
+    await expect(engine.run(input, 3)).rejects.toThrow(EngineError);
+    await expect(factory.create({ device: 'GPU' })).rejects.toThrow(`device 'GPU' is not supported; ${library} runs on CPU`);
+    await expect(factory.create({ threads: 0 })).rejects.toThrow(EngineError);
+    const tfjsOnly = await writeFixtureBundle(path.join(dir, 'tfjs-only'), { tfjs: 'model.json' });
+    await expect(engine.load(tfjsOnly)).rejects.toThrow(ModelBundleError);
+    await expect(engine.load(tfjsOnly)).rejects.toThrow(/has no ONNX model/);
+  });
+
+  it('probes as installed on CPU', async () => {
+    const probe = await factory.probe();
+    expect(probe).toMatchObject({ name, installed: true, devices: ['CPU'] });
+    expect(probe.version).toMatch(new RegExp(`^${library} \\d+\\.\\d+\\.\\d+`));
+  });
+});
+
+describe('the native engine', () => {
   // ONNX Runtime fuses the sigmoid into the convolution, so the optimised graph's nodes are timed.
   it('gives per-node timings when created with perfCounters', async () => {
     const { engine } = await createEngine('onnxruntime', { perfCounters: true, threads: 1 });
@@ -51,36 +91,31 @@ describe('ONNX Runtime engine', () => {
     expect(counters?.every((counter) => counter.runs === 4 && counter.realTimeMs >= 0)).toBe(true);
     await engine.dispose();
   });
+});
 
-  it('has no perf counters unless asked', async () => {
-    const { engine } = await createEngine('onnxruntime');
+describe('the WebAssembly engine', () => {
+  it('has no per-layer timings even when asked (onnxruntime-web writes no profile to read)', async () => {
+    const { engine } = await createEngine('onnxruntime-web', { perfCounters: true });
     await engine.load(bundle);
     await engine.run(input, 3);
     expect(await engine.perfCounters()).toBeUndefined();
     await engine.dispose();
   });
 
-  it('rejects a wrong input size with a ShapeMismatchError naming the NHWC shapes', async () => {
-    const { engine } = await createEngine('onnxruntime');
-    await engine.load(bundle);
-    await expect(engine.run(input, 2)).rejects.toThrow(ShapeMismatchError);
-    await expect(engine.run(input, 2)).rejects.toThrow('expected shape [2, 2, 3, 2], found [3, 2, 3, 2]');
-    await expect(engine.run(input.subarray(1), 3)).rejects.toThrow('found [35]');
-    await engine.dispose();
+  it('refuses a thread count other than the one its runtime started with, instead of ignoring it', async () => {
+    // The first test of this file started the wasm runtime with one thread.
+    await expect(onnxRuntimeWebFactory.create({ threads: 2 })).rejects.toThrow(/threads 2 asked for, but the WebAssembly runtime of this process already runs 1/);
+    const same = await onnxRuntimeWebFactory.create({ threads: 1 });
+    await same.dispose();
   });
 
-  it('refuses to run before load, a GPU device, and a bundle without an ONNX file', async () => {
-    const { engine } = await createEngine('onnxruntime');
-    await expect(engine.run(input, 3)).rejects.toThrow(EngineError);
-    await expect(onnxRuntimeFactory.create({ device: 'GPU' })).rejects.toThrow(/device 'GPU' is not supported; onnxruntime-node runs on CPU/);
-    await expect(onnxRuntimeFactory.create({ threads: 0 })).rejects.toThrow(EngineError);
-    const tfjsOnly = await writeFixtureBundle(path.join(dir, 'tfjs-only'), { tfjs: 'model.json' });
-    await expect(engine.load(tfjsOnly)).rejects.toThrow(ModelBundleError);
-    await expect(engine.load(tfjsOnly)).rejects.toThrow(/has no ONNX model/);
-  });
-
-  it('probes as installed on CPU', async () => {
-    const probe = await onnxRuntimeFactory.probe();
-    expect(probe).toMatchObject({ name: 'onnxruntime', installed: true, devices: ['CPU'] });
+  it('gives the same probabilities as the native engine on the fixture model', async () => {
+    const native = (await createEngine('onnxruntime')).engine;
+    const web = (await createEngine('onnxruntime-web')).engine;
+    await native.load(bundle);
+    await web.load(bundle);
+    const [a, b] = await Promise.all([native.run(input, 3), web.run(input, 3)]);
+    [...b].forEach((value, index) => expect(value).toBeCloseTo(a[index]!, 6));
+    await Promise.all([native.dispose(), web.dispose()]);
   });
 });

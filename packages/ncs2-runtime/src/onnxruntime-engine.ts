@@ -1,5 +1,7 @@
 /**
- * ONNX Runtime engine (onnxruntime-node, CPU execution provider): runs a bundle's `model.onnx`.
+ * ONNX Runtime engines: the native onnxruntime-node (CPU execution provider), preferred where it installs, and
+ * (in onnxruntime-web-engine.ts) the WebAssembly build of onnxruntime-web, which needs no install script and is
+ * always present. Both run a bundle's `model.onnx` through the same session code here.
  */
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
@@ -10,24 +12,31 @@ import type { EngineFactory, EngineOptions, EngineProbe, InferenceEngine, LayerP
 import { EngineError, EngineUnavailableError, firstLine } from './errors.js';
 import { checkBatch } from './shape.js';
 
-type OrtModule = typeof OnnxRuntime;
+/** What both ONNX Runtime packages share (their onnxruntime-common API). */
+export type OrtModule = Pick<typeof OnnxRuntime, 'InferenceSession' | 'Tensor'>;
 type OrtSession = Awaited<ReturnType<OrtModule['InferenceSession']['create']>>;
+/** Session options both packages take. */
+export type OrtSessionOptions = Parameters<OrtModule['InferenceSession']['create']>[1] & object;
 
 /** Registered name of the ONNX Runtime engine. */
 export const ONNXRUNTIME_ENGINE = 'onnxruntime';
 
-const REMEDY = 'Install it with `pnpm add onnxruntime-node` (its CPU binding ships in the npm package)';
+const REMEDY =
+  'Install it with ONNXRUNTIME_NODE_INSTALL=skip set, e.g. `ONNXRUNTIME_NODE_INSTALL=skip npm install onnxruntime-node` (for the CLI: `ONNXRUNTIME_NODE_INSTALL=skip npm install -g @brats/cli`): its CPU build ships in the package, the script only fetches GPU libraries';
 
-let ortModule: Promise<OrtModule> | undefined;
+let ortModule: Promise<typeof OnnxRuntime> | undefined;
 
 /** Loads onnxruntime-node once; a missing or broken native binding becomes an EngineUnavailableError. */
-async function loadOrt(): Promise<OrtModule> {
+async function loadOrt(): Promise<typeof OnnxRuntime> {
   ortModule ??= import('onnxruntime-node');
   try {
     return await ortModule;
   } catch (error) {
     ortModule = undefined;
-    throw new EngineUnavailableError(ONNXRUNTIME_ENGINE, `onnxruntime-node did not load: ${firstLine(error)}`, REMEDY, { cause: error });
+    // npm drops an optional dependency whose install script fails (offline, its script downloads GPU libraries).
+    const missing = (error as { code?: unknown }).code === 'ERR_MODULE_NOT_FOUND' && /'onnxruntime-node'/.test(firstLine(error));
+    const reason = missing ? 'onnxruntime-node is not installed (optional: npm leaves it out when its install script cannot download)' : `onnxruntime-node did not load: ${firstLine(error)}`;
+    throw new EngineUnavailableError(ONNXRUNTIME_ENGINE, reason, REMEDY, { cause: error });
   }
 }
 
@@ -53,9 +62,24 @@ interface ProfileEvent {
   args?: { op_name?: string };
 }
 
-class OnnxRuntimeEngine implements InferenceEngine {
-  readonly name = ONNXRUNTIME_ENGINE;
-  readonly device = 'CPU';
+/** What tells the two ONNX Runtime engines apart. */
+export interface OrtFlavour {
+  /** Registered engine name. */
+  readonly name: string;
+  /** Device as reported, e.g. `CPU`. */
+  readonly device: string;
+  /** Library and version, e.g. `onnxruntime-node 1.30.0`. */
+  readonly version: string;
+  /** Session options for one load (threads, execution provider). */
+  sessionOptions(options: EngineOptions): OrtSessionOptions;
+  /** Whether the runtime writes a profile this engine can read into per-layer timings. */
+  readonly profiling: boolean;
+}
+
+/** An engine over one ONNX Runtime session; shared by the native and the WebAssembly engines. */
+export class OrtSessionEngine implements InferenceEngine {
+  readonly name: string;
+  readonly device: string;
   readonly version: string;
   layout: ModelLayout | undefined;
   private session: OrtSession | undefined;
@@ -64,23 +88,20 @@ class OnnxRuntimeEngine implements InferenceEngine {
 
   constructor(
     private readonly ort: OrtModule,
+    private readonly flavour: OrtFlavour,
     private readonly options: EngineOptions,
   ) {
-    this.version = `onnxruntime-node ${ort.env.versions.node ?? 'unknown'}`;
+    this.name = flavour.name;
+    this.device = flavour.device;
+    this.version = flavour.version;
   }
 
   async load(bundle: string): Promise<ModelLayout> {
     const layout = await readOnnxLayout(bundle);
     await this.session?.release();
     this.session = undefined;
-    const sessionOptions: Parameters<OrtModule['InferenceSession']['create']>[1] & object = {
-      executionProviders: ['cpu'],
-      graphOptimizationLevel: 'all',
-      executionMode: 'sequential',
-      interOpNumThreads: 1,
-    };
-    if (this.options.threads !== undefined) sessionOptions.intraOpNumThreads = this.options.threads;
-    if (this.options.perfCounters === true) {
+    const sessionOptions = this.flavour.sessionOptions(this.options);
+    if (this.options.perfCounters === true && this.flavour.profiling) {
       this.profileDir = await fs.mkdtemp(path.join(os.tmpdir(), 'brats-ort-profile-'));
       sessionOptions.enableProfiling = true;
       sessionOptions.profileFilePrefix = path.join(this.profileDir, 'profile');
@@ -137,17 +158,43 @@ class OnnxRuntimeEngine implements InferenceEngine {
   }
 }
 
-/** Factory of the ONNX Runtime engine: CPU only (the CPU execution provider ships in onnxruntime-node). */
+/**
+ * Checks the options an ONNX Runtime engine takes: the CPU device only and a positive thread count.
+ * @throws {EngineError} naming `engine` and `library` otherwise.
+ */
+export function checkOrtOptions(engine: string, library: string, options: EngineOptions): void {
+  const device = (options.device ?? 'CPU').toUpperCase();
+  if (device !== 'CPU') {
+    throw new EngineError(engine, `device '${options.device ?? ''}' is not supported; ${library} runs on CPU (use --engine openvino for GPU, NPU or AUTO)`);
+  }
+  if (options.threads !== undefined && (!Number.isInteger(options.threads) || options.threads < 1)) {
+    throw new EngineError(engine, `threads must be a positive integer, found ${options.threads}`);
+  }
+}
+
+/** The native engine's sessions: CPU execution provider, full graph optimisation, `threads` intra-op threads. */
+function nativeFlavour(ort: typeof OnnxRuntime): OrtFlavour {
+  return {
+    name: ONNXRUNTIME_ENGINE,
+    device: 'CPU',
+    version: `onnxruntime-node ${ort.env.versions.node ?? 'unknown'}`,
+    profiling: true,
+    sessionOptions: (options) => ({
+      executionProviders: ['cpu'],
+      graphOptimizationLevel: 'all',
+      executionMode: 'sequential',
+      interOpNumThreads: 1,
+      ...(options.threads === undefined ? {} : { intraOpNumThreads: options.threads }),
+    }),
+  };
+}
+
+/** Factory of the native ONNX Runtime engine: CPU only (the CPU execution provider ships in onnxruntime-node). */
 export const onnxRuntimeFactory: EngineFactory = {
   async create(options: EngineOptions): Promise<InferenceEngine> {
-    const device = (options.device ?? 'CPU').toUpperCase();
-    if (device !== 'CPU') {
-      throw new EngineError(ONNXRUNTIME_ENGINE, `device '${options.device ?? ''}' is not supported; onnxruntime-node runs on CPU (use --engine openvino for GPU, NPU or AUTO)`);
-    }
-    if (options.threads !== undefined && (!Number.isInteger(options.threads) || options.threads < 1)) {
-      throw new EngineError(ONNXRUNTIME_ENGINE, `threads must be a positive integer, found ${options.threads}`);
-    }
-    return new OnnxRuntimeEngine(await loadOrt(), options);
+    checkOrtOptions(ONNXRUNTIME_ENGINE, 'onnxruntime-node', options);
+    const ort = await loadOrt();
+    return new OrtSessionEngine(ort, nativeFlavour(ort), options);
   },
   async probe(): Promise<EngineProbe> {
     try {

@@ -46,7 +46,10 @@ export async function loadOpenvino(): Promise<OpenvinoAddon> {
     return await addonPromise;
   } catch (error) {
     addonPromise = undefined;
-    throw new EngineUnavailableError(OPENVINO_ENGINE, `openvino-node is not installed or did not load (${firstLine(error)})`, OPENVINO_REMEDY, { cause: error });
+    // npm leaves the optional openvino-node out when its download fails (offline, or Node < 21 for recent versions).
+    const missing = (error as { code?: unknown }).code === 'ERR_MODULE_NOT_FOUND' && firstLine(error).includes(`'${specifier}'`);
+    const reason = missing ? 'openvino-node is not installed (optional: npm leaves it out when its download fails)' : `openvino-node did not load (${firstLine(error)})`;
+    throw new EngineUnavailableError(OPENVINO_ENGINE, reason, OPENVINO_REMEDY, { cause: error });
   }
 }
 

@@ -1,7 +1,11 @@
 import { ArgumentError, ModelBundleError } from '@brats/io';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { EngineFactory, InferenceEngine } from './engine.js';
-import { EngineUnavailableError, UnknownEngineError, createEngine, lazyEngineFactory, listEngines, openBundleEngine, registerEngine, unregisterEngine } from './index.js';
+import { promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { writeFixtureBundle } from '../test/bundle-fixture.js';
+import { EngineUnavailableError, UnknownEngineError, createEngine, lazyEngineFactory, listEngines, onnxRuntimeFactory, openBundleEngine, registerEngine, unregisterEngine } from './index.js';
 
 function fakeFactory(name: string, available: boolean): EngineFactory {
   const engine: InferenceEngine = {
@@ -32,21 +36,21 @@ afterEach(() => {
 });
 
 describe('engine registry', () => {
-  it('lists the built-in engines, OpenVINO before ONNX Runtime', () => {
-    expect(listEngines()).toEqual(['openvino', 'onnxruntime']);
+  it('lists the built-in engines, OpenVINO before native ONNX Runtime before its WebAssembly build', () => {
+    expect(listEngines()).toEqual(['openvino', 'onnxruntime', 'onnxruntime-web']);
   });
 
   it('names the known engines for an unknown one', async () => {
     const error = await createEngine('tensorrt').catch((caught: unknown) => caught);
     expect(error).toBeInstanceOf(UnknownEngineError);
-    expect((error as Error).message).toBe("unknown inference engine 'tensorrt'; known engines: auto, openvino, onnxruntime");
-    expect((error as UnknownEngineError).known).toEqual(['auto', 'openvino', 'onnxruntime']);
+    expect((error as Error).message).toBe("unknown inference engine 'tensorrt'; known engines: auto, openvino, onnxruntime, onnxruntime-web");
+    expect((error as UnknownEngineError).known).toEqual(['auto', 'openvino', 'onnxruntime', 'onnxruntime-web']);
   });
 
   it('auto takes the highest-priority engine that is installed and says which it passed over', async () => {
     registerEngine('broken', fakeFactory('broken', false), 100);
     registerEngine('fast', fakeFactory('fast', true), 50);
-    expect(listEngines()).toEqual(['broken', 'fast', 'openvino', 'onnxruntime']);
+    expect(listEngines()).toEqual(['broken', 'fast', 'openvino', 'onnxruntime', 'onnxruntime-web']);
     const selection = await createEngine('auto');
     expect(selection.engine.name).toBe('fast');
     expect(selection.fallbacks).toEqual([{ name: 'broken', reason: 'broken is missing' }]);
@@ -135,5 +139,28 @@ describe('openBundleEngine', () => {
   it('a named engine that cannot read the bundle is an error, not a fallback', async () => {
     registerEngine('reads-nothing', bundleFactory('reads-nothing', false), 100);
     await expect(openBundleEngine('/models/x', 'reads-nothing')).rejects.toBeInstanceOf(ModelBundleError);
+  });
+});
+
+describe('without the native ONNX Runtime', () => {
+  afterEach(() => {
+    registerEngine('onnxruntime', onnxRuntimeFactory, 10);
+  });
+
+  it('auto runs the bundle on onnxruntime-web and says why the native engine was passed over', async () => {
+    // As where onnxruntime-node's install failed: its factory reports it unavailable.
+    registerEngine('onnxruntime', fakeFactory('onnxruntime', false), 10);
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'brats-registry-'));
+    try {
+      const bundle = await writeFixtureBundle(path.join(dir, 'bundle'));
+      const selection = await openBundleEngine(bundle, 'auto');
+      expect(selection.engine.name).toBe('onnxruntime-web');
+      expect(selection.fallbacks.map((fallback) => fallback.name)).toEqual(expect.arrayContaining(['onnxruntime']));
+      expect(selection.reason).toMatch(/^auto: onnxruntime-web \(onnxruntime-web [\d.]+ \(wasm, \d+ threads?\)\), because .*onnxruntime: onnxruntime is missing/);
+      expect((await selection.engine.run(new Float32Array(12), 1)).length).toBe(6);
+      await selection.engine.dispose();
+    } finally {
+      await fs.rm(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -1,5 +1,5 @@
 /**
- * Engines by name. OpenVINO and ONNX Runtime are registered from the start; others can be added with
+ * Engines by name. OpenVINO, ONNX Runtime (native) and ONNX Runtime (WebAssembly) are registered from the start; others can be added with
  * {@link registerEngine}. `auto` picks the highest-priority engine that can run here and says why.
  */
 import { ArgumentError } from '@brats/io';
@@ -7,6 +7,7 @@ import type { EngineFactory, EngineOptions, EngineProbe, InferenceEngine } from 
 import { ModelBundleError } from '@brats/io';
 import { EngineUnavailableError, UnknownEngineError, firstLine } from './errors.js';
 import { ONNXRUNTIME_ENGINE, onnxRuntimeFactory } from './onnxruntime-engine.js';
+import { ONNXRUNTIME_WEB_ENGINE, onnxRuntimeWebFactory } from './onnxruntime-web-engine.js';
 import { OPENVINO_ENGINE, openvinoFactory } from './openvino-engine.js';
 
 /** The name that asks for the best engine that can run here. */
@@ -20,6 +21,8 @@ interface Registration {
 const registry = new Map<string, Registration>([
   [OPENVINO_ENGINE, { factory: openvinoFactory, priority: 20 }],
   [ONNXRUNTIME_ENGINE, { factory: onnxRuntimeFactory, priority: 10 }],
+  // Always present (no install script, no native binding): what `auto` runs where neither of the above installed.
+  [ONNXRUNTIME_WEB_ENGINE, { factory: onnxRuntimeWebFactory, priority: 5 }],
 ]);
 
 /**
@@ -87,7 +90,7 @@ export async function createEngine(name: string, options: EngineOptions = {}): P
       fallbacks.push({ name: candidate, reason: error.reason });
     }
   }
-  throw new EngineUnavailableError(AUTO_ENGINE, `no engine can run here (${fallbacks.map((f) => `${f.name}: ${f.reason}`).join('; ')})`, 'Install onnxruntime-node or openvino-node');
+  throw new EngineUnavailableError(AUTO_ENGINE, `no engine can run here (${fallbacks.map((f) => `${f.name}: ${f.reason}`).join('; ')})`, 'Install onnxruntime-node or openvino-node, or reinstall @brats/ncs2-runtime (its onnxruntime-web runs everywhere)');
 }
 
 /**
@@ -138,7 +141,7 @@ export async function openBundleEngine(
         : `auto: ${candidate} (${engine.version}), because ${fallbacks.map((fallback) => `${fallback.name}: ${fallback.reason}`).join('; ')}`;
     return { engine, reason, fallbacks };
   }
-  throw new EngineUnavailableError(AUTO_ENGINE, `no engine can run ${bundle} here (${fallbacks.map((f) => `${f.name}: ${f.reason}`).join('; ')})`, 'Install onnxruntime-node or openvino-node, or run brats export on the bundle');
+  throw new EngineUnavailableError(AUTO_ENGINE, `no engine can run ${bundle} here (${fallbacks.map((f) => `${f.name}: ${f.reason}`).join('; ')})`, 'Install onnxruntime-node or openvino-node, reinstall @brats/ncs2-runtime (its onnxruntime-web runs everywhere), or run brats export on the bundle');
 }
 
 /**

@@ -38,9 +38,23 @@ describe('brats bench', () => {
     expect(stdout).toMatch(/^ +[\d.]+ ms {2}Conv/m);
   });
 
+  it('times every installed engine in turn with --engine all, each beside the fastest', async () => {
+    const { code, stdout } = await runCaptured(['bench', '--model', bundle, '--engine', 'all', '--batch', '4', '--iterations', '3', '--json']);
+    expect(code).toBe(0);
+    const { results, skipped } = JSON.parse(stdout) as { results: { engine: string; slicesPerSecond: number; relativeToFastest: number }[]; skipped: { engine: string; reason: string }[] };
+    // Both ONNX Runtimes read model.onnx; TensorFlow.js reads the bundle's model.json; OpenVINO only where installed.
+    expect(results.map((result) => result.engine)).toEqual(expect.arrayContaining(['onnxruntime', 'onnxruntime-web', 'tfjs']));
+    const fastest = Math.max(...results.map((result) => result.slicesPerSecond));
+    for (const result of results) expect(result.relativeToFastest).toBeCloseTo(result.slicesPerSecond / fastest, 9);
+    expect(results.some((result) => result.relativeToFastest === 1)).toBe(true);
+    expect(skipped.map((skip) => skip.engine)).toEqual(results.some((result) => result.engine === 'openvino') ? [] : ['openvino']);
+    const text = await runCaptured(['bench', '--model', bundle, '--engine', 'all', '--iterations', '2']);
+    expect(text.stdout).toMatch(/^onnxruntime-web +onnxruntime-web [\d.]+ \(wasm, \d+ threads?\) +[\d.]+ +[\d.]+ s {2}[\d.]+x$/m);
+  });
+
   it.each([
     [['--batch', '0'], 1, /--batch must be an integer in \[1, 9007199254740991\], got '0'/],
-    [['--engine', 'tensorrt'], 1, /unknown inference engine 'tensorrt'; known engines: auto, openvino, onnxruntime/],
+    [['--engine', 'tensorrt'], 1, /unknown inference engine 'tensorrt'; known engines: auto, openvino, onnxruntime, onnxruntime-web/],
     [['--engine', 'onnxruntime', '--device', 'GPU'], 2, /device 'GPU' is not supported/],
     [['--engine', 'openvino', '--device', 'MYRIAD'], 2, /2022\.3 LTS is the last runtime/],
   ])('exits with one line for %j', async (extra, exitCode, message) => {

@@ -1,4 +1,5 @@
-import { UnknownEngineError, benchmarkEngine, createEngine, type EngineOptions, type IrPrecision, type PerformanceHint } from '@brats/ncs2-runtime';
+import { ModelBundleError } from '@brats/io';
+import { UnknownEngineError, benchmarkEngine, createEngine, probeEngines, type BenchmarkResult, type EngineOptions, type IrPrecision, type PerformanceHint } from '@brats/ncs2-runtime';
 import type { Command } from 'commander';
 import { printLine, type CliContext } from '../context.js';
 // Registers the TensorFlow.js engine, so that --engine tfjs can be timed too.
@@ -26,6 +27,46 @@ function milliseconds(value: number): string {
 }
 
 /**
+ * `brats bench --engine all`: every installed engine that reads the bundle, timed one after the other with the
+ * same options, then one table of slices/s and scan time with each engine's speed relative to the fastest.
+ */
+async function benchAllEngines(context: CliContext, bundle: string, options: EngineOptions, run: { batch: number; iterations: number; warmup: number }, json: boolean): Promise<void> {
+  const results: BenchmarkResult[] = [];
+  const skipped: { engine: string; reason: string }[] = [];
+  for (const probe of await probeEngines()) {
+    if (!probe.installed) {
+      skipped.push({ engine: probe.name, reason: probe.reason ?? 'not installed' });
+      continue;
+    }
+    const { engine } = await createEngine(probe.name, options);
+    try {
+      await engine.load(bundle);
+      context.stderr.write(`timing ${engine.name} (${engine.version}) on ${engine.device}\n`);
+      results.push(await benchmarkEngine(engine, run));
+    } catch (error) {
+      if (!(error instanceof ModelBundleError)) throw error;
+      skipped.push({ engine: probe.name, reason: error.reason });
+    } finally {
+      await engine.dispose();
+    }
+  }
+  const fastest = Math.max(...results.map((result) => result.slicesPerSecond));
+  if (json) {
+    printLine(context, JSON.stringify({ results: results.map((result) => ({ ...result, relativeToFastest: result.slicesPerSecond / fastest })), skipped }, null, 2));
+    return;
+  }
+  printLine(context, `batch ${run.batch} slice(s), ${run.iterations} timed batches after ${run.warmup} warm-up, every engine in turn`);
+  printLine(context, `${'engine'.padEnd(18)}${'version'.padEnd(40)}${'slices/s'.padStart(10)}${'scan'.padStart(10)}  vs fastest`);
+  for (const result of results) {
+    printLine(
+      context,
+      `${result.engine.padEnd(18)}${result.version.padEnd(40)}${result.slicesPerSecond.toFixed(1).padStart(10)}${`${result.scanSeconds.toFixed(2)} s`.padStart(10)}  ${(result.slicesPerSecond / fastest).toFixed(2)}x`,
+    );
+  }
+  for (const skip of skipped) printLine(context, `${skip.engine}: not timed, ${skip.reason}`);
+}
+
+/**
  * `brats bench --model BUNDLE [--engine NAME] [--device D] [--batch N] [--iterations N] [--json]`: the seed's
  * `--stats` figures (latency per batch, slices per second, per-layer counters) plus whole-scan latency.
  */
@@ -34,7 +75,7 @@ export function registerBenchCommand(program: Command, context: CliContext): voi
     .command('bench')
     .description("time a model bundle on an inference engine: latency per batch, slices/s, a 144-slice scan (the seed's --stats)")
     .requiredOption('--model <bundle>', 'model bundle folder (with model.onnx or an OpenVINO IR) or an installed model package')
-    .option('--engine <name>', 'auto, openvino or onnxruntime', 'auto')
+    .option('--engine <name>', 'auto, openvino, onnxruntime, onnxruntime-web, or all (every installed engine in turn)', 'auto')
     .option('--device <device>', 'CPU, GPU, NPU, AUTO (OpenVINO); CPU (ONNX Runtime)')
     .option('--batch <n>', 'slices per batch', '1')
     .option('--iterations <n>', 'timed batches', '20')
@@ -55,6 +96,10 @@ export function registerBenchCommand(program: Command, context: CliContext): voi
         ...(flags.precision === undefined ? {} : { precision: parseChoice<IrPrecision>('--precision', flags.precision, ['FP32', 'FP16'], { ignoreCase: true }) }),
         ...(flags.perfCounters === true ? { perfCounters: true } : {}),
       };
+      if (flags.engine === 'all') {
+        await benchAllEngines(context, await resolveModelArgument(flags.model), options, { batch, iterations, warmup }, flags.json === true);
+        return;
+      }
       const { engine, reason } = await createEngine(flags.engine, options).catch((error: unknown) => {
         // A misspelt --engine is a usage error (exit 1), not bad input data.
         throw error instanceof UnknownEngineError ? new UsageError(`--engine: ${error.message}`) : error;

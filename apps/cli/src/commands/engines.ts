@@ -27,11 +27,12 @@ export function registerEnginesCommand(program: Command, context: CliContext): v
         return;
       }
       const width = Math.max(...probes.map((probe) => probe.name.length), 6) + 2;
-      printLine(context, `${'engine'.padEnd(width)}${'installed'.padEnd(11)}${'version'.padEnd(28)}devices`);
+      const versionWidth = Math.max(...probes.map((probe) => probe.version?.length ?? 1), 7) + 2;
+      printLine(context, `${'engine'.padEnd(width)}${'installed'.padEnd(11)}${'version'.padEnd(versionWidth)}devices`);
       for (const probe of probes) {
         printLine(
           context,
-          `${probe.name.padEnd(width)}${(probe.installed ? 'yes' : 'no').padEnd(11)}${(probe.version ?? '-').padEnd(28)}${probe.devices.join(', ') || '-'}`,
+          `${probe.name.padEnd(width)}${(probe.installed ? 'yes' : 'no').padEnd(11)}${(probe.version ?? '-').padEnd(versionWidth)}${probe.devices.join(', ') || '-'}`,
         );
       }
       for (const probe of probes.filter((candidate) => !candidate.installed)) {

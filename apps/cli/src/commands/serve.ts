@@ -32,7 +32,7 @@ export function registerServeCommand(program: Command, context: CliContext): voi
     .option('--port <n>', 'TCP port (0 picks a free one)', '8080')
     .option('--host <address>', 'address to listen on (0.0.0.0 for every interface)', '127.0.0.1')
     .option('--data-dir <dir>', 'folder for uploads and results; jobs in it survive a restart (default ./brats-data or BRATS_DATA_DIR)')
-    .option('--engine <name>', 'inference engine: auto, onnxruntime, openvino or tfjs', 'auto')
+    .option('--engine <name>', 'inference engine: auto, onnxruntime, onnxruntime-web, openvino or tfjs', 'auto')
     .option('--quiet', 'no request log')
     .option('--queue <url>', 'send jobs to the BullMQ queue in Redis at redis://HOST:PORT[/DB], run by brats worker processes; every server and worker must share --data-dir')
     .option('--queue-name <name>', 'queue name (default brats-cohort)')
