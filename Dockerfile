@@ -35,8 +35,8 @@ RUN pnpm deploy --prod --filter @brats/cli --offline --ignore-scripts /out/apps/
 # Training stays out of the edge image: remove @brats/unet and TensorFlow.js, and then every package that only
 # they needed (mark from the CLI's own dependencies through pnpm's links, sweep what is left unmarked). Then the
 # links left pointing at nothing, the command shims (.bin: nothing in the image runs them), TypeScript sources
-# that some packages publish, and ONNX Runtime's builds for other systems (about 200 MB for Windows, macOS and
-# other architectures).
+# that some packages publish, ONNX Runtime's builds for other systems (about 200 MB for Windows, macOS and
+# other architectures), and onnxruntime-web's browser builds (Node loads ort.node.min.* and the plain SIMD wasm).
 RUN node -e ' \
       const fs = require("node:fs"), path = require("node:path"); \
       const top = "/out/apps/cli/node_modules", store = path.join(top, ".pnpm"); \
@@ -70,6 +70,10 @@ RUN node -e ' \
          ! -name "*.d.ts" ! -name "*.d.mts" ! -name "*.d.cts" -delete \
     && for binaries in /out/apps/cli/node_modules/.pnpm/onnxruntime-node@*/node_modules/onnxruntime-node/bin/napi-v*; do \
          find "$binaries" -mindepth 2 -maxdepth 2 ! -path "*/linux/$(node -p process.arch)" -exec rm -rf {} +; \
+       done \
+    && for web in /out/apps/cli/node_modules/.pnpm/onnxruntime-web@*/node_modules/onnxruntime-web/dist; do \
+         find "$web" -type f ! -name "ort.node.min.js" ! -name "ort.node.min.mjs" \
+           ! -name "ort-wasm-simd-threaded.mjs" ! -name "ort-wasm-simd-threaded.wasm" -delete; \
        done \
     && rm -f /out/apps/cli/pnpm-lock.yaml /out/apps/cli/pnpm-workspace.yaml
 # openvino-node fetches the OpenVINO runtime with its install script. It is optional: a failed download leaves

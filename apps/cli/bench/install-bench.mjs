@@ -36,7 +36,7 @@ try {
   const rows = [];
   try {
     for (const specs of ALONE) {
-      const project = path.join(dir, specs[0].replace('/', '-'));
+      const project = path.join(dir, specs.join('+').replace(/[@/]/g, '-'));
       await fs.mkdir(project);
       await fs.writeFile(path.join(project, 'package.json'), JSON.stringify({ name: 'consumer', private: true, type: 'module' }));
       const started = performance.now();

@@ -354,12 +354,12 @@ try {
   console.log(`onnxruntime-web (wasm) vs onnxruntime-node on the same 2 slices: max |diff| = ${wasmDiff.toExponential(2)} (${wasmDiff <= AGREEMENT_TOLERANCE ? 'agree' : 'DISAGREE'})`);
   if (wasmDiff > AGREEMENT_TOLERANCE) process.exitCode = 1;
   console.log('');
-  console.log('batch  runtime                  ms/batch p50   ms p95    slices/s   % peak   % sgemm   ORT speed-up');
+  console.log('batch  runtime                      ms/batch p50   ms p95    slices/s   % peak   % sgemm   ORT speed-up');
   for (const [batch] of BATCHES) {
     const o = ort[batch];
     const t = torch?.runs[String(batch)];
     const row = (name, latency, rate) =>
-      `${String(batch).padStart(5)}  ${name.padEnd(24)} ${latency.p50.toFixed(1).padStart(11)} ${latency.p95.toFixed(1).padStart(8)} ${rate.toFixed(1).padStart(11)} ${share(rate, peak.gflops).padStart(8)} ${torch === undefined ? '' : share(rate, torch.sgemmGflops).padStart(9)}`;
+      `${String(batch).padStart(5)}  ${name.padEnd(28)} ${latency.p50.toFixed(1).padStart(11)} ${latency.p95.toFixed(1).padStart(8)} ${rate.toFixed(1).padStart(11)} ${share(rate, peak.gflops).padStart(8)} ${torch === undefined ? '' : share(rate, torch.sgemmGflops).padStart(9)}`;
     console.log(row(`onnxruntime ${o.version.split(' ')[1]}`, o.latencyMs, o.slicesPerSecond));
     const w = wasm[batch];
     console.log(`${row(`onnxruntime-web ${w.version.split(' ')[1]} wasm`, w.latencyMs, w.slicesPerSecond)}   ${(w.slicesPerSecond / o.slicesPerSecond).toFixed(2)}x native${t === undefined ? '' : `, ${(w.slicesPerSecond / t.slicesPerSecond).toFixed(2)}x pytorch`}`);
