@@ -4,131 +4,10 @@
  */
 import path from 'node:path';
 import { writeFileAtomic } from './atomic.js';
-import { BratsError } from './errors.js';
-import type { ChannelName } from './layouts/channels.js';
-import type { PreprocessSettings } from './preprocess.js';
-import type { RegionName } from './regions.js';
+import { MODEL_MANIFEST_FILE, ModelBundleError, parseModelManifest, type ModelManifest } from './manifest.js';
 import { MAX_JSON_BYTES, readRegularFile } from './safe-read.js';
 
-/** File name of the manifest inside a bundle folder. */
-export const MODEL_MANIFEST_FILE = 'brats-model.json';
-/** The training log of a bundle: one JSON line per epoch. */
-export const TRAINING_LOG_FILE = 'metrics.jsonl';
-/** The training-curves figure of a bundle (loss and validation Dice per epoch). */
-export const TRAINING_CURVES_FILE = 'training-curves.png';
-/** Manifest format version this release writes and reads. */
-export const MODEL_MANIFEST_VERSION = 1;
-
-/** A bundle folder or its manifest is missing or invalid. */
-export class ModelBundleError extends BratsError {
-  readonly path: string;
-  readonly reason: string;
-
-  constructor(path: string, reason: string) {
-    super('MODEL_BUNDLE', `${path}: ${reason}`);
-    this.path = path;
-    this.reason = reason;
-  }
-}
-
-/** The U-Net's architecture, enough to rebuild it. */
-export interface UnetArchitecture {
-  architecture: 'unet2d';
-  /** [height, width, channels], channels last. */
-  inputShape: readonly [number, number, number];
-  filters: number;
-  depth: number;
-  upsampling: 'bilinear' | 'transpose';
-  batchNorm: boolean;
-  dropout: number;
-  outputChannels: number;
-  parameters: number;
-}
-
-/** Files of the bundle, relative to its folder. */
-export interface BundleFiles {
-  /** TensorFlow.js layers model (model.json + weights). */
-  tfjs?: string;
-  /** ONNX graph, input NHWC float32 [batch, H, W, C], output [batch, H, W, K] probabilities. */
-  onnx?: string;
-  /** OpenVINO IR per precision. */
-  openvino?: Partial<Record<'FP32' | 'FP16' | 'INT8', { xml: string; bin: string }>>;
-}
-
-/** How the model was trained (provenance). */
-export interface TrainingRecord {
-  backend: string;
-  dataFile: string;
-  split: { seed: number; train: readonly string[]; validation: readonly string[]; testing: readonly string[] };
-  epochs: number;
-  bestEpoch: number;
-  batchSize: number;
-  learningRate: number;
-  seed: number;
-  durationSeconds: number;
-  slicesPerSecond?: number;
-}
-
-/**
- * Inference settings chosen on the validation cases (as nnU-Net picks its post-processing on validation folds):
- * predict applies them unless its caller says otherwise.
- */
-export interface InferenceDefaults {
-  /** Average the probabilities over left-right and up-down flipped slices. */
-  tta: boolean;
-  /** Keep only the largest connected whole-tumour component. */
-  largestComponent: boolean;
-  /** How the choice was made (written by `brats tune`): the cases, the metric and every option's score. */
-  selection?: InferenceSelectionRecord;
-}
-
-/** The record of a post-processing choice: which cases scored which options, and how each did. */
-export interface InferenceSelectionRecord {
-  /** What was maximised, e.g. `mean WT Dice`. */
-  metric: string;
-  /** The dataset the cases came from: a path relative to the bundle folder, or its name when on another volume. */
-  data: string;
-  /** The case ids scored (the validation split). */
-  cases: readonly string[];
-  /** Every option tried, with its mean and per-case scores (same order as `cases`). */
-  candidates: readonly { tta: boolean; largestComponent: boolean; mean: number; perCase: readonly number[] }[];
-  /** ISO time of the choice. */
-  chosenAt: string;
-}
-
-/** The manifest `brats-model.json`. */
-export interface ModelManifest {
-  format: 'brats-model';
-  formatVersion: number;
-  createdAt: string;
-  model: UnetArchitecture;
-  /** Input channels in order. */
-  channels: readonly ChannelName[];
-  preprocessing: PreprocessSettings;
-  /** Region of each output channel. */
-  regions: readonly RegionName[];
-  /** Probability above which a voxel is labelled. */
-  threshold: number;
-  /** Tensor layout of the model's input: [batch, height, width, channels]. */
-  inputLayout: 'NHWC';
-  files: BundleFiles;
-  training?: TrainingRecord;
-  /** Validation metrics of the kept model (e.g. { dice: 0.87, loss: 0.21 } or per region). */
-  validation?: Record<string, number>;
-  /**
-   * Voxel size in mm (i, j, k) of the data the model learnt from; scans at another spacing are resampled to it.
-   * Absent: 1 mm isotropic, the spacing of BraTS and the Decathlon.
-   */
-  spacing?: readonly [number, number, number];
-  /** Inference settings that won on the validation cases; absent means plain prediction. */
-  inference?: InferenceDefaults;
-  licence?: string;
-  notes?: string;
-}
-
-function check(condition: boolean, file: string, reason: string): asserts condition {
-  if (!condition) throw new ModelBundleError(file, reason);
-}
+export * from './manifest.js';
 
 /**
  * Reads and validates the manifest of a bundle folder (or of the manifest file itself).
@@ -141,31 +20,7 @@ export async function readModelManifest(bundle: string): Promise<ModelManifest> 
     throw new ModelBundleError(file, read.reason === 'file not found' ? 'no model manifest here; a model bundle folder holds brats-model.json' : read.reason);
   }
   const text = read.bytes.toString('utf8');
-  let manifest: ModelManifest;
-  try {
-    manifest = JSON.parse(text) as ModelManifest;
-  } catch {
-    throw new ModelBundleError(file, 'is not valid JSON');
-  }
-  check(manifest !== null && typeof manifest === 'object' && manifest.format === 'brats-model', file, 'is not a brats-model manifest');
-  check(
-    manifest.formatVersion === MODEL_MANIFEST_VERSION,
-    file,
-    `has format version ${String(manifest.formatVersion)}; this release reads version ${MODEL_MANIFEST_VERSION}`,
-  );
-  const shape = manifest.model?.inputShape;
-  check(Array.isArray(shape) && shape.length === 3 && shape.every((n) => Number.isInteger(n) && n > 0), file, 'model.inputShape must be [height, width, channels]');
-  check(Array.isArray(manifest.channels) && manifest.channels.length === shape[2], file, 'channels must list one name per input channel');
-  check(Array.isArray(manifest.regions) && manifest.regions.length === manifest.model.outputChannels, file, 'regions must list one region per output channel');
-  check(typeof manifest.threshold === 'number' && manifest.threshold > 0 && manifest.threshold < 1, file, 'threshold must be in (0, 1)');
-  check(manifest.preprocessing !== undefined && Array.isArray(manifest.preprocessing.cropSize), file, 'preprocessing is missing');
-  const inference = manifest.inference;
-  check(
-    inference === undefined || (typeof inference === 'object' && inference !== null && typeof inference.tta === 'boolean' && typeof inference.largestComponent === 'boolean'),
-    file,
-    'inference must be { "tta": true|false, "largestComponent": true|false }',
-  );
-  return manifest;
+  return parseModelManifest(text, file);
 }
 
 /** Writes a manifest into a bundle folder atomically (the folder is created if needed). */

@@ -3,7 +3,7 @@
  * target masks, with every parameter recorded so that predictions can be put back on the scan's grid.
  */
 import { ArgumentError } from './errors.js';
-import type { CanonicalCase } from './layouts/dataset.js';
+import type { CanonicalCase } from './layouts/case.js';
 import { CANONICAL_CHANNELS, parseChannelName, type ChannelName } from './layouts/channels.js';
 import { REGION_NAMES, regionMask, type RegionName } from './regions.js';
 import { voxelCount } from './volume.js';

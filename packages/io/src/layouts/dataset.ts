@@ -7,25 +7,13 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { DatasetError, NiftiFormatError } from '../errors.js';
 import { readNifti, type NiftiVolume } from '../nifti/read.js';
-import { BRATS2017_LABELS, BRATS2023_LABELS, MSD_LABELS, allowedLabels, type LabelRegionMapping } from '../regions.js';
-import { affinesClose, constantValue, selectFrame, spatialShape, type Volume } from '../volume.js';
+import { MSD_LABELS, type LabelRegionMapping } from '../regions.js';
+import type { Volume } from '../volume.js';
 import { CANONICAL_CHANNELS, parseChannelName } from './channels.js';
+import { LAYOUT_LABELS, assembleCase, caseLabels, type CanonicalCase, type CaseRef, type LayoutName, type LoadCaseOptions } from './case.js';
+
+export * from './case.js';
 import { MAX_JSON_BYTES, readRegularFile } from '../safe-read.js';
-
-/** The dataset layouts @brats reads. */
-export type LayoutName = 'msd' | 'brats2017' | 'brats2023';
-
-/** Where one case's files are. */
-export interface CaseRef {
-  id: string;
-  layout: LayoutName;
-  /** msd: one 4D file; BraTS layouts: four 3D files in canonical order FLAIR, T1w, T1gd, T2w. */
-  images: readonly string[];
-  /** For a 4D file, the frame index of each canonical channel (FLAIR, T1w, T1gd, T2w). */
-  frames?: readonly [number, number, number, number];
-  /** Label map path, absent for unlabelled (inference) cases. */
-  label?: string;
-}
 
 /** Descriptive metadata of a dataset (from dataset.json for the Decathlon; defaults otherwise). */
 export interface DatasetMetadata {
@@ -46,27 +34,6 @@ export interface Dataset {
   labelMapping: LabelRegionMapping;
   metadata: DatasetMetadata;
 }
-
-/** One case in canonical form. */
-export interface CanonicalCase {
-  id: string;
-  layout: LayoutName;
-  /** FLAIR, T1w, T1gd, T2w as float32 3D volumes on one grid (NIfTI i-j-k). */
-  channels: readonly [Volume<'float32'>, Volume<'float32'>, Volume<'float32'>, Volume<'float32'>];
-  /** Label map in the layout's own label values, when the case has one. */
-  labels?: Volume<'uint8'>;
-  labelMapping: LabelRegionMapping;
-  ref: CaseRef;
-  /** What was odd about the files but did not stop the read (extra 4D frames, repaired non-finite voxels), one line each. */
-  warnings?: string[];
-}
-
-/** The label convention of each layout. */
-export const LAYOUT_LABELS: Readonly<Record<LayoutName, LabelRegionMapping>> = {
-  msd: MSD_LABELS,
-  brats2017: BRATS2017_LABELS,
-  brats2023: BRATS2023_LABELS,
-};
 
 /** File-name suffixes of the BraTS layouts, in canonical channel order, then the label. */
 const BRATS_SUFFIXES: Readonly<Record<'brats2017' | 'brats2023', { channels: readonly string[]; label: string }>> = {
@@ -235,22 +202,6 @@ async function openDecathlon(root: string, datasetJson: string): Promise<Dataset
   };
 }
 
-/** Options of {@link loadCase}. */
-export interface LoadCaseOptions {
-  /**
-   * Read the label map when the case has one (default true). `if-readable`: a label map that cannot be read (or does
-   * not fit the images) is left out with a warning instead of failing the case: segmenting needs only the images.
-   */
-  labels?: boolean | 'if-readable';
-  /** Cap on the decompressed size of each file, in bytes. */
-  maxBytes?: number;
-  /**
-   * What to do with NaN or infinite image voxels (after scl_slope/scl_inter): `error` (default) refuses the case,
-   * naming the file and the count; `zero` sets them to 0 and records a warning.
-   */
-  nonFinite?: 'error' | 'zero';
-}
-
 async function readCaseFile(ref: CaseRef, file: string, options: LoadCaseOptions): Promise<NiftiVolume> {
   try {
     return await readNifti(file, options.maxBytes === undefined ? {} : { maxBytes: options.maxBytes });
@@ -263,45 +214,6 @@ async function readCaseFile(ref: CaseRef, file: string, options: LoadCaseOptions
 }
 
 /**
- * Counts (and with `repair`, zeroes) the NaN and infinite values of an image channel. A voxel that is not a
- * number would silently turn the per-scan normalisation into NaN and the whole prediction into "no tumour".
- */
-function checkFinite(ref: CaseRef, file: string, data: Float32Array, options: LoadCaseOptions, warnings: string[], what: string): void {
-  let count = 0;
-  let first = -1;
-  for (let i = 0; i < data.length; i++) {
-    if (!Number.isFinite(data[i]!)) {
-      if (first < 0) first = i;
-      count++;
-    }
-  }
-  if (count === 0) return;
-  if (options.nonFinite === 'zero') {
-    for (let i = 0; i < data.length; i++) if (!Number.isFinite(data[i]!)) data[i] = 0;
-    warnings.push(`${file}: ${count} NaN or infinite voxel(s) in ${what} set to 0, as asked`);
-    return;
-  }
-  throw new DatasetError(
-    file,
-    `${count} of ${data.length} voxels in ${what} are NaN or infinite (the first at index ${first}, after scl_slope/scl_inter scaling); fix the file, or replace them with 0 explicitly (--replace-non-finite)`,
-    ref.id,
-  );
-}
-
-/** Integer voxels (unscaled: scaling makes the volume float32) are always finite; only float ones need the check. */
-function isFloat(volume: Volume): boolean {
-  return volume.dtype === 'float32' || volume.dtype === 'float64';
-}
-
-function toFloat32(volume: Volume): Volume<'float32'> {
-  // The typed-array constructor converts natively; Float32Array.from would go through the iterator.
-  const data = volume.data instanceof Float32Array ? volume.data : new Float32Array(volume.data);
-  const result: Volume<'float32'> = { dtype: 'float32', data, shape: spatialShape(volume.shape), spacing: volume.spacing, affine: volume.affine };
-  if (volume.header !== undefined) result.header = volume.header;
-  return result;
-}
-
-/**
  * Reads one case into canonical form: four float32 channels (FLAIR, T1w, T1gd, T2w) on one grid and
  * its label map (uint8, the layout's own label values).
  * A 4D file with more than four frames is read (frames as the reference says) with a warning in `warnings`.
@@ -310,62 +222,15 @@ function toFloat32(volume: Volume): Volume<'float32'> {
  * values that the layout does not define.
  */
 export async function loadCase(ref: CaseRef, options: LoadCaseOptions = {}): Promise<CanonicalCase> {
-  let channels: Volume<'float32'>[];
-  const warnings: string[] = [];
-  if (ref.layout === 'msd') {
-    const file = ref.images[0]!;
-    const volume = await readCaseFile(ref, file, options);
-    if (volume.shape.length !== 4 || volume.shape[3] < 4) {
-      throw new DatasetError(file, `expected a 4D image with 4 channels, found shape [${volume.shape.join(', ')}]`, ref.id);
-    }
-    const frames = ref.frames ?? [0, 1, 2, 3];
-    if (volume.shape[3] > 4) {
-      warnings.push(`${file}: has ${volume.shape[3]} frames; frames ${frames.join(', ')} are read as FLAIR, T1w, T1gd, T2w and the other ${volume.shape[3] - 4} are ignored`);
-    }
-    channels = frames.map((frame, index) => {
-      const channel = toFloat32(selectFrame(volume, frame));
-      if (isFloat(volume)) checkFinite(ref, file, channel.data, options, warnings, `frame ${frame} (${CANONICAL_CHANNELS[index]})`);
-      return channel;
-    });
-  } else {
-    channels = [];
-    // The files decompress in parallel (zlib works on libuv's thread pool); errors are still reported in file order.
-    const volumes = await readAllInOrder(ref.images.map((file) => readCaseFile(ref, file, options)));
-    for (const [index, file] of ref.images.entries()) {
-      const volume = volumes[index]!;
-      if (volume.shape.length !== 3) {
-        throw new DatasetError(file, `expected a 3D image, found shape [${volume.shape.join(', ')}]`, ref.id);
-      }
-      const channel = toFloat32(volume);
-      if (isFloat(volume)) checkFinite(ref, file, channel.data, options, warnings, `the ${CANONICAL_CHANNELS[index]} image`);
-      channels.push(channel);
-    }
-  }
-  const reference = channels[0]!;
-  channels.forEach((channel, index) => checkSameGrid(ref, ref.images[ref.layout === 'msd' ? 0 : index]!, reference, channel));
-  // A blank or constant image is no image: whoever uses the case must hear it (nothing downstream can tell).
-  channels.forEach((channel, index) => {
-    const value = constantValue(channel.data);
-    if (value !== undefined) warnings.push(`${ref.images[ref.layout === 'msd' ? 0 : index]!}: ${CANONICAL_CHANNELS[index]!} is constant (every voxel ${value}): it holds no image`);
-  });
-  const mapping = LAYOUT_LABELS[ref.layout];
-  const result: CanonicalCase = {
-    id: ref.id,
-    layout: ref.layout,
-    channels: channels as unknown as CanonicalCase['channels'],
-    labelMapping: mapping,
-    ref,
-  };
-  if (warnings.length > 0) result.warnings = warnings;
+  // The files decompress in parallel (zlib works on libuv's thread pool); errors are still reported in file order.
+  const volumes = await readAllInOrder((ref.layout === 'msd' ? ref.images.slice(0, 1) : ref.images).map((file) => readCaseFile(ref, file, options)));
+  const result = assembleCase(ref, volumes, options);
   if (ref.label !== undefined && options.labels !== false) {
     try {
-      const labelVolume = await readCaseFile(ref, ref.label, options);
-      checkSameGrid(ref, ref.label, reference, labelVolume);
-      result.labels = toLabelMap(ref, ref.label, labelVolume, mapping);
+      result.labels = caseLabels(ref, ref.label, await readCaseFile(ref, ref.label, options), result.channels[0]);
     } catch (error) {
       if (options.labels !== 'if-readable' || !(error instanceof DatasetError)) throw error;
-      warnings.push(`${error.path}: the reference label map is left out (${error.reason}): the prediction is not scored`);
-      result.warnings = warnings;
+      result.warnings = [...(result.warnings ?? []), `${error.path}: the reference label map is left out (${error.reason}): the prediction is not scored`];
     }
   }
   return result;
@@ -379,12 +244,7 @@ export async function loadCase(ref: CaseRef, options: LoadCaseOptions = {}): Pro
  */
 export async function loadCaseLabels(ref: CaseRef, options: Pick<LoadCaseOptions, 'maxBytes'> = {}): Promise<Volume<'uint8'>> {
   if (ref.label === undefined) throw new DatasetError(ref.images[0] ?? ref.id, 'the case has no label map', ref.id);
-  return toLabelMap(ref, ref.label, await readCaseFile(ref, ref.label, options), LAYOUT_LABELS[ref.layout]);
-}
-
-/** `message` about case `id`, prefixed with `case <id>: ` unless it already names the case that way. */
-export function caseMessage(id: string, message: string): string {
-  return message.startsWith(`case ${id}: `) ? message : `case ${id}: ${message}`;
+  return caseLabels(ref, ref.label, await readCaseFile(ref, ref.label, options));
 }
 
 /** Awaits every promise, then returns the values, or throws the error of the first that failed, in array order. */
@@ -396,44 +256,3 @@ async function readAllInOrder<T>(reads: readonly Promise<T>[]): Promise<T[]> {
   });
 }
 
-function checkSameGrid(ref: CaseRef, file: string, reference: Volume, other: Volume): void {
-  const a = spatialShape(reference.shape);
-  const b = spatialShape(other.shape);
-  if (a.some((n, i) => n !== b[i])) {
-    throw new DatasetError(file, `shape [${b.join(', ')}] differs from the case's first image [${a.join(', ')}]`, ref.id);
-  }
-  if (!affinesClose(reference.affine, other.affine, 1e-3)) {
-    throw new DatasetError(file, "affine differs from the case's first image (files are not co-registered)", ref.id);
-  }
-}
-
-function toLabelMap(ref: CaseRef, file: string, volume: Volume, mapping: LabelRegionMapping): Volume<'uint8'> {
-  if (volume.shape.length !== 3) {
-    throw new DatasetError(file, `expected a 3D label map, found shape [${volume.shape.join(', ')}]`, ref.id);
-  }
-  const allowed = allowedLabels(mapping);
-  // A table of the allowed byte values: a lookup per voxel instead of a Set probe (millions of voxels per case).
-  const table = new Uint8Array(256);
-  for (const value of allowed) if (Number.isInteger(value) && value >= 0 && value < 256) table[value] = 1;
-  const data = new Uint8Array(volume.data.length);
-  const unknown = new Set<number>();
-  const source = volume.data;
-  for (let i = 0; i < data.length; i++) {
-    const value = source[i]!;
-    if (value >= 0 && value < 256 && (value | 0) === value && table[value] === 1) {
-      data[i] = value;
-    } else if (unknown.size < 8) {
-      unknown.add(value);
-    }
-  }
-  if (unknown.size > 0) {
-    throw new DatasetError(
-      file,
-      `label values ${[...unknown].sort((x, y) => x - y).join(', ')} are not ${mapping.name} labels (allowed: ${[...allowed].join(', ')})`,
-      ref.id,
-    );
-  }
-  const labels: Volume<'uint8'> = { dtype: 'uint8', data, shape: spatialShape(volume.shape), spacing: volume.spacing, affine: volume.affine };
-  if (volume.header !== undefined) labels.header = volume.header;
-  return labels;
-}

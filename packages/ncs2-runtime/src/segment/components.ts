@@ -3,7 +3,7 @@
  * (a two-pass union-find over the 26-neighbourhood's already visited half) because no maintained
  * JavaScript package labels 3D typed-array volumes.
  */
-import { ArgumentError } from '@brats/io';
+import { ArgumentError } from '@brats/io/browser';
 
 function find(parent: Int32Array, x: number): number {
   let root = x;

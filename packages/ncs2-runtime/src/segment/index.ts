@@ -1,4 +1,5 @@
-export { segmentCase, type SegmentCaseOptions, type Segmentation, type SegmentationTimings, type SliceRunner } from './segment-case.js';
+export { segmentCase, type SegmentCaseOptions } from './segment-case.js';
+export { DEFAULT_MODEL_SPACING, segmentLoadedCase, type SegmentOptions, type Segmentation, type SegmentationTimings, type SliceRunner } from './segment-core.js';
 export { resolveInference, type InferenceRequest, type ResolvedInference, type SettingSource } from './inference-settings.js';
 export {
   chooseOutputConvention,

@@ -1,5 +1,5 @@
 /** Which test-time settings a segmentation runs with, and where each came from. */
-import type { ModelManifest } from '@brats/io';
+import type { ModelManifest } from '@brats/io/browser';
 
 /** The caller's wishes; undefined leaves a setting to the bundle. */
 export interface InferenceRequest {

@@ -10,7 +10,7 @@ import {
   type LabelRegionMapping,
   type LayoutName,
   type RegionName,
-} from '@brats/io';
+} from '@brats/io/browser';
 
 /** The convention of a label map and why it was chosen. */
 export interface OutputConvention {

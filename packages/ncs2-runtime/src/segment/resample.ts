@@ -5,7 +5,7 @@
  * package resamples 3D typed arrays; trilinear interpolation with the field of view kept (voxel centres at
  * `(n + 0.5) * scale - 0.5`, the convention of scipy's `zoom(grid_mode=True)` and skimage's `resize`).
  */
-import { ArgumentError, type Affine } from '@brats/io';
+import { ArgumentError, type Affine } from '@brats/io/browser';
 
 export type Shape3 = readonly [number, number, number];
 export type Spacing3 = readonly [number, number, number];

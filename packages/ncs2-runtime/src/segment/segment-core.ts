@@ -1,0 +1,285 @@
+/**
+ * Whole-scan segmentation of a case already read, the one path every caller shares (CLI, server, queue workers): a case of any layout →
+ * the bundle's preprocessing → batched engine runs (with test-time flips) → thresholds and region nesting →
+ * largest component → the crop inverted → a label map on the scan's grid, its volumes in mL, and the reasons
+ * for every choice made. Engine-agnostic: anything with `run(input, batch)` serves. No Node.js module is reachable
+ * from here: a browser page runs the same code (`@brats/ncs2-runtime/browser`); segment-case.ts adds reading a case.
+ */
+import {
+  ArgumentError,
+  CANONICAL_CHANNELS,
+  constantValue,
+  formatSpacing,
+  preprocessCase,
+  restoreCrop,
+  type CanonicalCase,
+  type LabelRegionMapping,
+  type ModelManifest,
+  type RegionName,
+  type Volume,
+} from '@brats/io/browser';
+import { keepLargestComponent } from './components.js';
+import { resolveInference, type InferenceRequest, type ResolvedInference } from './inference-settings.js';
+import { chooseOutputConvention, nestedLabelValues, regionVolumesMl } from './labels.js';
+import { resampleLinear, resampledAffine, resampledShape, type Shape3, type Spacing3 } from './resample.js';
+
+/** The spacing a manifest without one implies: BraTS and the Decathlon are 1 mm isotropic. */
+export const DEFAULT_MODEL_SPACING: Spacing3 = [1, 1, 1];
+
+/** Relative difference per axis below which a scan counts as being at the model's spacing. */
+const SPACING_TOLERANCE = 0.01;
+
+/** Anything that maps a batch of preprocessed slices to probabilities (every InferenceEngine is one). */
+export interface SliceRunner {
+  /** `input` float32 NHWC [batch, height, width, channels] → float32 NHWC [batch, height, width, K] probabilities. */
+  run(input: Float32Array, batch: number): Promise<Float32Array>;
+}
+
+/** Options of {@link segmentLoadedCase} (and of `segmentCase`). */
+export interface SegmentOptions extends InferenceRequest {
+  /** Slices per engine call (default 16). */
+  batchSize?: number;
+  /** Label convention of the written label map (default: 0/1 for a one-region model, else the input layout's). */
+  labelMapping?: LabelRegionMapping;
+  /** Called after each engine batch with the slices done and the slices in all. */
+  onSlices?: (done: number, total: number) => void;
+  /**
+   * Resample a scan whose spacing differs from the model's (the manifest's `spacing`, else 1 mm) to it, and the
+   * probabilities back onto the scan's grid (default true). False segments the voxels as they are.
+   */
+  resample?: boolean;
+}
+
+/** Seconds spent in each step of one segmentation. */
+export interface SegmentationTimings {
+  /** Reading the case's files (0 when a loaded case was given). */
+  load: number;
+  preprocess: number;
+  /** In the engine, flips included. */
+  inference: number;
+  /** Threshold, nesting, largest component, inverse crop and label map. */
+  postprocess: number;
+}
+
+/** One case segmented, on the scan's grid. */
+export interface Segmentation {
+  id: string;
+  /** The case as read (its channels, and its reference label map when it has one and it was read). */
+  case: CanonicalCase;
+  /** Region of each output channel, as in the manifest. */
+  regions: readonly RegionName[];
+  /** Probability volume per region, flat i-j-k, 0 outside the crop window. */
+  probabilities: Float32Array[];
+  /** Binary mask per region after threshold and post-processing; ET ⊆ TC ⊆ WT. */
+  masks: Uint8Array[];
+  /** Label map (uint8, the scan's shape, spacing, affine and header) in `labelMapping`'s convention. */
+  labels: Volume<'uint8'>;
+  /** The convention of `labels`: 0/1 for a whole-tumour model, else the input layout's unless asked otherwise. */
+  labelMapping: LabelRegionMapping;
+  /** Volume of each region in mL. */
+  volumesMl: Partial<Record<RegionName, number>>;
+  /** The test-time settings that ran. */
+  inference: ResolvedInference;
+  /** One line per choice made (spacing, preprocessing, flips, largest component, threshold, label convention). */
+  reasons: string[];
+  /** What the caller must know about the input (constant images, extra frames, repaired voxels), one line each. */
+  warnings: string[];
+  /** Engine calls made. */
+  engineCalls: number;
+  timings: SegmentationTimings;
+}
+
+function flipSlices(values: Float32Array, batch: number, height: number, width: number, channels: number, axis: 'height' | 'width'): Float32Array {
+  const out = new Float32Array(values.length);
+  for (let b = 0; b < batch; b++) {
+    for (let h = 0; h < height; h++) {
+      for (let w = 0; w < width; w++) {
+        const sourceH = axis === 'height' ? height - 1 - h : h;
+        const sourceW = axis === 'width' ? width - 1 - w : w;
+        const target = ((b * height + h) * width + w) * channels;
+        const source = ((b * height + sourceH) * width + sourceW) * channels;
+        for (let c = 0; c < channels; c++) out[target + c] = values[source + c]!;
+      }
+    }
+  }
+  return out;
+}
+
+/** Zeroes inner regions outside their outer one: ET inside TC inside WT (in place). */
+function nestRegions(wt: Uint8Array | undefined, tc: Uint8Array | undefined, et: Uint8Array | undefined): void {
+  if (wt === undefined) return;
+  for (let v = 0; v < wt.length; v++) {
+    if (tc !== undefined && wt[v] === 0) tc[v] = 0;
+    if (et !== undefined && (tc !== undefined ? tc[v] === 0 : wt[v] === 0)) et[v] = 0;
+  }
+}
+
+/** Channels whose every voxel has one value: no image at all (an empty or blanked file). */
+function constantChannels(caseData: CanonicalCase): { name: string; value: number }[] {
+  const found: { name: string; value: number }[] = [];
+  caseData.channels.forEach((channel, index) => {
+    const value = constantValue(channel.data);
+    if (value !== undefined) found.push({ name: CANONICAL_CHANNELS[index]!, value });
+  });
+  return found;
+}
+
+/** The case on the model's grid: every channel resampled linearly to `target` spacing, affine to match. */
+function resampleCase(caseData: CanonicalCase, from: Shape3, to: Shape3, target: Spacing3): CanonicalCase {
+  const grid = caseData.channels[0];
+  const affine = resampledAffine(grid.affine, from, to);
+  const channels = caseData.channels.map((channel): Volume<'float32'> => ({
+    dtype: 'float32',
+    data: resampleLinear(channel.data, from, to),
+    shape: to,
+    spacing: [target[0], target[1], target[2]],
+    affine,
+  }));
+  const { labels: _labels, ...rest } = caseData;
+  return { ...rest, channels: channels as unknown as CanonicalCase['channels'] };
+}
+
+/**
+ * Segments one case, already read, with a model bundle's manifest and an engine (`segmentCase` reads a case first).
+ * @param loadSeconds the time the caller spent reading the case, reported in `timings.load`.
+ * @throws {ArgumentError} when the manifest's preprocessing does not give the model's input, the engine returns the
+ *   wrong number of values, or a one-region model is asked for a multi-region label convention.
+ */
+export async function segmentLoadedCase(
+  caseData: CanonicalCase,
+  manifest: ModelManifest,
+  runner: SliceRunner,
+  options: SegmentOptions = {},
+  loadSeconds = 0,
+): Promise<Segmentation> {
+  const batchSize = options.batchSize ?? 16;
+  if (!Number.isInteger(batchSize) || batchSize < 1) throw new ArgumentError('segmentCase', 'options.batchSize', `must be a positive integer, found ${batchSize}`);
+  const inference = resolveInference(manifest, options);
+  const regions = manifest.regions;
+  const convention = chooseOutputConvention(regions, caseData.layout, options.labelMapping);
+  const warnings = [...(caseData.warnings ?? [])];
+  const grid = caseData.channels[0];
+  const shape3: Shape3 = [grid.shape[0], grid.shape[1], grid.shape[2]];
+
+  const constant = constantChannels(caseData);
+  const blank = constant.length === caseData.channels.length;
+  // loadCase already says it of a case it read (naming the file); a case passed in loaded may not have.
+  for (const { name, value } of constant) {
+    if (!warnings.some((warning) => warning.includes(`${name} is constant`))) warnings.push(`${name} is constant (every voxel ${value}): it holds no image`);
+  }
+  if (blank) {
+    // No image at all: no tumour, by rule, and no engine run that would only add noise to a blank.
+    warnings.push('every channel is constant: the label map is empty without running the model');
+  }
+
+  const preprocessStarted = performance.now();
+  const spacing: Spacing3 = [grid.spacing[0], grid.spacing[1], grid.spacing[2]];
+  const modelSpacing: Spacing3 = manifest.spacing ?? DEFAULT_MODEL_SPACING;
+  const spacingSource = manifest.spacing === undefined ? '1 mm, as BraTS and the Decathlon; the bundle records none' : 'recorded in the bundle';
+  const differs = spacing.some((value, d) => Math.abs(value - modelSpacing[d]!) > SPACING_TOLERANCE * modelSpacing[d]!);
+  let modelGrid = caseData;
+  let modelShape: Shape3 = shape3;
+  let spacingReason = `spacing ${formatSpacing(spacing)} mm: the model's own (${spacingSource})`;
+  if (differs && options.resample !== false) {
+    modelShape = resampledShape(shape3, spacing, modelSpacing);
+    modelGrid = resampleCase(caseData, shape3, modelShape, modelSpacing);
+    spacingReason = `spacing ${formatSpacing(spacing)} mm resampled to the model's ${formatSpacing(modelSpacing)} mm (${spacingSource}): grid [${shape3.join(', ')}] to [${modelShape.join(', ')}], images linear, probabilities linear back onto the scan's grid`;
+  } else if (differs) {
+    spacingReason = `spacing ${formatSpacing(spacing)} mm segmented as it is, although the model learnt ${formatSpacing(modelSpacing)} mm (${spacingSource}): resampling was switched off`;
+    warnings.push(spacingReason);
+  }
+  // The reference label map (when the case has one) is not the model's business: leaving it out spares
+  // preprocessCase building training masks that nobody reads.
+  const { labels: _reference, ...imagesOnly } = modelGrid;
+  const prepared = preprocessCase(imagesOnly, manifest.preprocessing);
+  const [depth, height, width, channels] = prepared.shape;
+  const [modelHeight, modelWidth, modelChannels] = manifest.model.inputShape;
+  if (height !== modelHeight || width !== modelWidth || channels !== modelChannels) {
+    throw new ArgumentError('segmentCase', 'manifest', `preprocessing gives slices [${height}, ${width}, ${channels}], the model takes [${modelHeight}, ${modelWidth}, ${modelChannels}]`);
+  }
+  const preprocess = (performance.now() - preprocessStarted) / 1000;
+
+  const K = manifest.model.outputChannels;
+  const sliceValues = height * width * channels;
+  const outputValues = height * width * K;
+  const block = new Float32Array(depth * outputValues);
+  let inferenceSeconds = 0;
+  let engineCalls = 0;
+  const runChecked = async (slices: Float32Array, count: number): Promise<Float32Array> => {
+    const started = performance.now();
+    const output = await runner.run(slices, count);
+    inferenceSeconds += (performance.now() - started) / 1000;
+    engineCalls++;
+    if (output.length !== count * outputValues) {
+      throw new ArgumentError('segmentCase', 'runner', `returned ${output.length} values for ${count} slices of [${height}, ${width}, ${K}]`);
+    }
+    return output;
+  };
+  for (let start = 0; start < (blank ? 0 : depth); start += batchSize) {
+    const count = Math.min(batchSize, depth - start);
+    const slices = prepared.image.subarray(start * sliceValues, (start + count) * sliceValues);
+    const output = await runChecked(slices, count);
+    if (inference.tta) {
+      for (const axis of ['width', 'height'] as const) {
+        const flipped = await runChecked(flipSlices(slices, count, height, width, channels, axis), count);
+        const restored = flipSlices(flipped, count, height, width, K, axis);
+        for (let v = 0; v < output.length; v++) output[v]! += restored[v]!;
+      }
+      for (let v = 0; v < output.length; v++) output[v]! /= 3;
+    }
+    block.set(output, start * outputValues);
+    options.onSlices?.(start + count, depth);
+  }
+
+  const postprocessStarted = performance.now();
+  const onModelGrid = restoreCrop(block, [depth, height, width, K], prepared.params);
+  const probabilities = modelGrid === caseData ? onModelGrid : onModelGrid.map((volume) => resampleLinear(volume, modelShape, shape3));
+  const masks: Uint8Array[] = probabilities.map((volume) => {
+    const mask = new Uint8Array(volume.length);
+    for (let v = 0; v < volume.length; v++) mask[v] = volume[v]! > inference.threshold ? 1 : 0;
+    return mask;
+  });
+  const wtIndex = regions.indexOf('WT');
+  if (inference.largestComponent && wtIndex >= 0) masks[wtIndex] = keepLargestComponent(masks[wtIndex]!, shape3);
+  const maskOf = (region: RegionName): Uint8Array | undefined => (regions.includes(region) ? masks[regions.indexOf(region)] : undefined);
+  const wt = maskOf('WT');
+  const tc = maskOf('TC');
+  const et = maskOf('ET');
+  nestRegions(wt, tc, et);
+  const labelData = new Uint8Array(grid.data.length);
+  if (regions.length === 1) {
+    labelData.set(masks[0]!);
+  } else {
+    const values = nestedLabelValues(convention.mapping);
+    for (let v = 0; v < labelData.length; v++) {
+      if (wt !== undefined && wt[v] === 0) continue;
+      labelData[v] = et !== undefined && et[v] === 1 ? values.enhancing : tc !== undefined && tc[v] === 1 ? values.core : values.oedema;
+    }
+  }
+  const labels: Volume<'uint8'> = { dtype: 'uint8', data: labelData, shape: [shape3[0], shape3[1], shape3[2]], spacing: grid.spacing, affine: grid.affine };
+  if (grid.header !== undefined) labels.header = grid.header;
+  const postprocess = (performance.now() - postprocessStarted) / 1000;
+
+  const settings = manifest.preprocessing;
+  const reasons = [
+    spacingReason,
+    `preprocessing from the bundle: ${settings.cropMode} crop ${settings.cropSize.join('x')}, ${settings.normalize} z-score, channels ${settings.channels.join(', ')}`,
+    ...inference.reasons,
+    convention.reason,
+  ];
+  return {
+    id: caseData.id,
+    case: caseData,
+    regions,
+    probabilities,
+    masks,
+    labels,
+    labelMapping: convention.mapping,
+    volumesMl: regionVolumesMl(regions, masks, [grid.spacing[0], grid.spacing[1], grid.spacing[2]]),
+    inference,
+    reasons,
+    warnings,
+    engineCalls,
+    timings: { load: loadSeconds, preprocess, inference: inferenceSeconds, postprocess },
+  };
+}
