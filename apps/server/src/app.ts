@@ -7,18 +7,18 @@ import { randomUUID, timingSafeEqual } from 'node:crypto';
 import { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import cors from '@fastify/cors';
 import multipart from '@fastify/multipart';
 import swagger from '@fastify/swagger';
 import PQueue from 'p-queue';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
-import { BratsError, DatasetError, NiftiFormatError } from '@brats/io';
+import { BratsError, DatasetError, NiftiFormatError, bundlePath } from '@brats/io';
 import { ApiError } from './errors.js';
 import { SCAN_ROLES, isJobId, type JobRecord, type ScanRole } from './job-store.js';
 import type { JobService } from './jobs.js';
 import type { ServerMetrics } from './metrics.js';
 import { MASK_FILE, type LoadedModel } from './segment.js';
+import { MODEL_SITE_DIR, ORT_BROWSER_FILES, ORT_SITE_DIR, SITE_CONTENT_TYPES, SITE_HEADERS, ortBrowserDir, packageViewerDir, siteManifest } from './static-site.js';
 import { clientGoneError, stageUpload } from './upload.js';
 import type { ServerOptions } from './options.js';
 
@@ -78,11 +78,6 @@ const JOB_SCHEMA = {
 } as const;
 
 const ERROR_RESPONSES = { 400: ERROR_SCHEMA, 401: ERROR_SCHEMA, 404: ERROR_SCHEMA } as const;
-
-function packageViewerDir(): string {
-  // dist/index.js and src/app.ts both sit one level below the package root.
-  return path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'dist', 'viewer');
-}
 
 function jobLinks(id: string): Record<string, string> {
   const base = `/v1/segmentations/${id}`;
@@ -411,23 +406,34 @@ export async function buildApp(parts: AppParts): Promise<FastifyInstance> {
     return document;
   });
 
+  // The viewer and what its in-browser mode loads, at the paths of the static site (`brats viewer --out`).
   const viewerDir = options.viewerDir ?? packageViewerDir();
-  const viewerFiles: Record<string, string> = { '/': 'index.html', '/viewer/app.js': 'app.js', '/viewer/style.css': 'style.css' };
-  const contentTypes: Record<string, string> = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.css': 'text/css; charset=utf-8' };
+  const sendSiteFile = (reply: FastifyReply, file: string): FastifyReply => {
+    for (const [name, value] of Object.entries(SITE_HEADERS)) reply.header(name, value);
+    return reply.header('content-type', SITE_CONTENT_TYPES[path.extname(file)] ?? 'application/octet-stream').send(createReadStream(file));
+  };
+  const viewerFiles: Record<string, string> = { '/': 'index.html', '/viewer/app.js': 'viewer/app.js', '/viewer/style.css': 'viewer/style.css' };
   for (const [url, name] of Object.entries(viewerFiles)) {
     app.get(url, { schema: { hide: true } }, async (_request, reply) => {
       const file = path.join(viewerDir, name);
       if (!existsSync(file)) throw new ApiError(503, 'VIEWER_NOT_BUILT', `the viewer is not built (${name} missing in ${viewerDir}); run pnpm --filter @brats/server build`);
-      return reply
-        .header('content-type', contentTypes[path.extname(name)]!)
-        // No requests leave the page: scripts, styles, images and connections come from this server only; no other
-        // site may frame it (clickjacking over medical images), and the browser never guesses a content type.
-        .header('content-security-policy', "default-src 'self'; img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; worker-src 'self' blob:; script-src 'self' 'wasm-unsafe-eval'; frame-ancestors 'none'")
-        .header('x-content-type-options', 'nosniff')
-        .header('x-frame-options', 'DENY')
-        .header('referrer-policy', 'no-referrer')
-        .send(createReadStream(file));
+      // No requests leave the page: scripts, styles, images and connections come from this server only; no other
+      // site may frame it (clickjacking over medical images), and the browser never guesses a content type.
+      return sendSiteFile(reply, file);
     });
+  }
+  const ortDir = ortBrowserDir();
+  for (const name of ORT_BROWSER_FILES) {
+    app.get(`/${ORT_SITE_DIR}/${name}`, { schema: { hide: true } }, async (_request, reply) => sendSiteFile(reply, path.join(ortDir, name)));
+  }
+  // The model the page runs in the browser: the server's own bundle, behind the API token like the API.
+  app.get(`/${MODEL_SITE_DIR}/brats-model.json`, { onRequest: authenticate, schema: { hide: true } }, async (_request, reply) => {
+    for (const [name, value] of Object.entries(SITE_HEADERS)) reply.header(name, value);
+    return reply.header('content-type', SITE_CONTENT_TYPES['.json']!).send(JSON.stringify(model.manifest.files.onnx === undefined ? model.manifest : siteManifest(model.manifest)));
+  });
+  if (model.manifest.files.onnx !== undefined) {
+    const onnx = bundlePath(model.bundle, model.manifest.files.onnx);
+    app.get(`/${MODEL_SITE_DIR}/${siteManifest(model.manifest).files.onnx!}`, { onRequest: authenticate, schema: { hide: true } }, async (_request, reply) => sendSiteFile(reply, onnx));
   }
   return app;
 }

@@ -5,5 +5,6 @@ export { ApiError, QueueFullError } from './errors.js';
 export { JobStore, SCAN_ROLES, isJobId, type JobRecord, type JobStatus, type JobTimings, type MaskLabel, type ScanRole } from './job-store.js';
 export { JobService, type JobServiceOptions, type SharedJobOutcome, type SharedJobQueue } from './jobs.js';
 export { createServerMetrics, type ServerMetrics } from './metrics.js';
+export { MODEL_SITE_DIR, ORT_BROWSER_FILES, ORT_SITE_DIR, SITE_CONTENT_TYPES, SITE_HEADERS, writeStaticViewer, type StaticViewerOptions, type StaticViewerSite } from './static-site.js';
 export { describeJob, segmentJob, segmentationResultOf, MASK_FILE, type JobDescriptionOptions, type LoadedModel, type SegmentOptions, type SegmentationResult } from './segment.js';
 export { stageUpload, SCAN_FIELD, type StagedUpload } from './upload.js';

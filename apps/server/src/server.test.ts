@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { encodeNifti, parseNifti, readNifti } from '@brats/io';
+import { exportBundleToOnnx } from '@brats/unet';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   BUNDLE_CROP,
@@ -260,14 +261,14 @@ describe('service routes', () => {
     expect(document.paths['/v1/segmentations']!.post!.requestBody).toMatchObject({ content: { 'multipart/form-data': {} } });
   });
 
-  it('GET /, /viewer/app.js and /viewer/style.css serve the built viewer with a same-origin CSP', async () => {
+  it('GET /, /viewer/app.js and /viewer/style.css serve the built viewer with a same-origin CSP and cross-origin isolation', async () => {
     const viewerDir = path.join(dir, 'viewer-stub');
-    await fs.mkdir(viewerDir, { recursive: true });
-    const contents: Record<string, string> = { 'index.html': '<!doctype html><title>v</title>', 'app.js': 'export {};', 'style.css': 'body{}' };
+    await fs.mkdir(path.join(viewerDir, 'viewer'), { recursive: true });
+    const contents: Record<string, string> = { 'index.html': '<!doctype html><title>v</title>', 'viewer/app.js': 'export {};', 'viewer/style.css': 'body{}' };
     for (const [name, text] of Object.entries(contents)) await fs.writeFile(path.join(viewerDir, name), text);
     const viewer = await createServer({ model: path.join(dir, 'wt'), dataDir: path.join(dir, 'data-viewer'), engine: 'tfjs', viewerDir }, {});
     try {
-      for (const [url, name, type] of [['/', 'index.html', 'text/html'], ['/viewer/app.js', 'app.js', 'text/javascript'], ['/viewer/style.css', 'style.css', 'text/css']] as const) {
+      for (const [url, name, type] of [['/', 'index.html', 'text/html'], ['/viewer/app.js', 'viewer/app.js', 'text/javascript'], ['/viewer/style.css', 'viewer/style.css', 'text/css']] as const) {
         const response = await viewer.app.inject({ method: 'GET', url });
         expect(response.statusCode).toBe(200);
         expect(response.body).toBe(contents[name]);
@@ -277,9 +278,48 @@ describe('service routes', () => {
         expect(response.headers['x-content-type-options']).toBe('nosniff');
         expect(response.headers['x-frame-options']).toBe('DENY');
         expect(response.headers['referrer-policy']).toBe('no-referrer');
+        // Shared memory for WebAssembly threads in the in-browser mode.
+        expect(response.headers['cross-origin-opener-policy']).toBe('same-origin');
+        expect(response.headers['cross-origin-embedder-policy']).toBe('require-corp');
       }
     } finally {
       await viewer.close();
+    }
+  });
+
+  it("serves ONNX Runtime Web's browser files and the model for the in-browser mode, the model behind the token", async () => {
+    const secured = await createServer({ model: path.join(dir, 'wt'), dataDir: path.join(dir, 'data-site'), engine: 'tfjs' }, { BRATS_API_TOKEN: 'site-token' });
+    try {
+      const wasm = await secured.app.inject({ method: 'GET', url: '/viewer/ort/ort-wasm-simd-threaded.jsep.wasm' });
+      expect(wasm.statusCode).toBe(200);
+      expect(wasm.headers['content-type']).toBe('application/wasm');
+      // A WebAssembly module starts with \0asm.
+      expect([...wasm.rawPayload.subarray(0, 4)]).toEqual([0, 0x61, 0x73, 0x6d]);
+      expect((await secured.app.inject({ method: 'GET', url: '/viewer/ort/ort.min.mjs' })).headers['content-type']).toContain('text/javascript');
+      expect((await secured.app.inject({ method: 'GET', url: '/viewer/ort/other.wasm' })).statusCode).toBe(404);
+      expect((await secured.app.inject({ method: 'GET', url: '/model/brats-model.json' })).statusCode).toBe(401);
+      const auth = { authorization: 'Bearer site-token' };
+      const manifest = (await secured.app.inject({ method: 'GET', url: '/model/brats-model.json', headers: auth })).json<{ format: string; files: Record<string, string> }>();
+      expect(manifest.format).toBe('brats-model');
+      // This bundle has no ONNX model: the manifest says so and no model file is served.
+      expect(manifest.files.onnx).toBeUndefined();
+      expect((await secured.app.inject({ method: 'GET', url: '/model/model.onnx', headers: auth })).statusCode).toBe(404);
+    } finally {
+      await secured.close();
+    }
+    // With model.onnx, the manifest names only it and the file is the bundle's, byte for byte.
+    await fs.cp(path.join(dir, 'wt'), path.join(dir, 'wt-onnx'), { recursive: true });
+    await exportBundleToOnnx(path.join(dir, 'wt-onnx'));
+    const withOnnx = await createServer({ model: path.join(dir, 'wt-onnx'), dataDir: path.join(dir, 'data-site-onnx'), engine: 'tfjs' }, {});
+    try {
+      const manifest = (await withOnnx.app.inject({ method: 'GET', url: '/model/brats-model.json' })).json<{ files: Record<string, string> }>();
+      expect(manifest.files).toEqual({ onnx: 'model.onnx' });
+      const model = await withOnnx.app.inject({ method: 'GET', url: '/model/model.onnx' });
+      expect(model.statusCode).toBe(200);
+      expect(model.rawPayload.equals(await fs.readFile(path.join(dir, 'wt-onnx', 'model.onnx')))).toBe(true);
+      expect(model.headers['cross-origin-resource-policy']).toBe('same-origin');
+    } finally {
+      await withOnnx.close();
     }
   });
 

@@ -1,37 +1,24 @@
 // The pixel counting runs inside the page (page.evaluate), so this file also sees the DOM types.
 /// <reference lib="dom" />
-import { existsSync, promises as fs } from 'node:fs';
+import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { BrowserContext } from 'playwright-core';
+import { parseNifti } from '@brats/io';
+import { exportBundleToOnnx } from '@brats/unet';
+import { CHROMIUM, hasChromium, launchChromium, type BrowserContext } from '@brats/vitest-config/browser';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writePhantomFiles, writeTinyBundle, type PhantomFiles } from '../test/fixtures.js';
 import { startServer, type BratsServer } from './server.js';
 import { buildViewer } from './viewer-build.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const hasChromium = existsSync(CHROMIUM);
-
-/** Flags of a reproducible, offline headless Chromium; SwiftShader gives WebGL2 without a GPU. */
-const CHROMIUM_FLAGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--use-angle=swiftshader',
-  '--enable-unsafe-swiftshader',
-];
+const chromiumThere = hasChromium();
 
 interface PixelCounts {
   overlay: number;
   scan: number;
 }
 
-describe.skipIf(!hasChromium)(`viewer in headless Chromium${hasChromium ? '' : ` (skipped: ${CHROMIUM} is missing; apt-get install chromium)`}`, () => {
+describe.skipIf(!chromiumThere)(`viewer in headless Chromium${chromiumThere ? '' : ` (skipped: ${CHROMIUM} is missing; apt-get install chromium)`}`, () => {
   let dir: string;
   let files: PhantomFiles;
   let server: BratsServer & { url: string };
@@ -42,11 +29,11 @@ describe.skipIf(!hasChromium)(`viewer in headless Chromium${hasChromium ? '' : `
     dir = await fs.mkdtemp(path.join(os.tmpdir(), 'brats-viewer-'));
     files = await writePhantomFiles(path.join(dir, 'phantoms'));
     await writeTinyBundle(path.join(dir, 'wt'), 1, [32, 32, 16], true);
+    // With model.onnx the page can also segment in the browser, on the same model.
+    await exportBundleToOnnx(path.join(dir, 'wt'));
     await buildViewer(path.join(dir, 'viewer'));
     server = await startServer({ model: path.join(dir, 'wt'), dataDir: path.join(dir, 'data'), engine: 'tfjs', port: 0, viewerDir: path.join(dir, 'viewer') }, {});
-    const { chromium } = await import('playwright-core');
-    // A fresh profile folder per run (playwright passes it to Chromium as --user-data-dir).
-    browser = await chromium.launchPersistentContext(path.join(dir, 'profile'), { executablePath: CHROMIUM, headless: true, args: CHROMIUM_FLAGS, viewport: { width: 1280, height: 900 } });
+    browser = await launchChromium(path.join(dir, 'profile'));
   });
   afterAll(async () => {
     await browser?.close();
@@ -143,6 +130,60 @@ describe.skipIf(!hasChromium)(`viewer in headless Chromium${hasChromium ? '' : `
     expect(await again.locator('#result-panel').isVisible()).toBe(true);
     expect(await again.locator('#mask-link').getAttribute('href')).toBe(`/v1/segmentations/${jobId}/mask`);
     await again.close();
+    await page.close();
+  });
+
+  it('segments in this browser on the server page: the same mask, threads under cross-origin isolation, nothing uploaded', async () => {
+    const page = await browser.newPage();
+    const requests: { url: string; method: string; body: number }[] = [];
+    page.on('request', (request) => requests.push({ url: request.url(), method: request.method(), body: request.postDataBuffer()?.length ?? 0 }));
+    const problems: string[] = [];
+    page.on('pageerror', (error) => problems.push(error.message));
+    await page.goto(server.url);
+    await page.locator('#mode-browser').check();
+    // The four files of a BraTS 2018 case, in another order: roles come from the names.
+    await page.locator('#file-input').setInputFiles([files.roles.t2w, files.roles.flair, files.roles.t1gd, files.roles.t1w]);
+    expect(await page.locator('#role-table select').evaluateAll((selects) => selects.map((select) => (select as HTMLSelectElement).value))).toEqual(['t2w', 'flair', 't1gd', 't1w']);
+    await page.locator('#upload-button').click();
+    await page.waitForSelector('body[data-segment-seconds], body[data-state="failed"]', { timeout: 120_000 });
+    expect(await page.locator('#status').textContent()).toContain('Showing FLAIR');
+    expect(problems).toEqual([]);
+    // The server sends COOP and COEP: the page is cross-origin isolated, so WebAssembly runs threads.
+    const isolation = await page.evaluate(() => ({ isolated: crossOriginIsolated, cores: navigator.hardwareConcurrency }));
+    expect(isolation.isolated).toBe(true);
+    expect(await page.locator('body').getAttribute('data-backend')).toBe('wasm');
+    expect(await page.locator('body').getAttribute('data-threads')).toBe(String(Math.min(4, isolation.cores)));
+    expect(await page.locator('#engine-info').textContent()).toMatch(/^In this browser: ONNX Runtime Web \d+\.\d+\.\d+, WebAssembly SIMD, \d threads? \(WebAssembly: /);
+    expect(await page.locator('#timing').textContent()).toMatch(/^Segmented in this browser, nothing uploaded: .* s from Segment to overlay/);
+    // The model is all tumour inside its 32 x 32 x 16 crop window, as on the server.
+    expect(await page.locator('#volume-table tbody tr').allTextContents()).toEqual([`Whole tumour (WT)${((32 * 32 * 16) / 1000).toFixed(2)}`]);
+
+    await page.waitForTimeout(500);
+    const canvas = page.locator('#viewer-canvas');
+    const shown = await canvas.screenshot();
+    await page.locator('#opacity-slider').fill('0');
+    await page.waitForTimeout(300);
+    const pixels = await comparePixels(shown, await canvas.screenshot());
+    expect(pixels.overlay).toBeGreaterThan(2000);
+    expect(pixels.overlayWithoutMask).toBe(0);
+
+    const [download] = await Promise.all([page.waitForEvent('download'), page.locator('#mask-link').click()]);
+    expect(download.suggestedFilename()).toBe('Phantom_001.nii.gz');
+    const mask = await parseNifti(await fs.readFile((await download.path())!), 'downloaded mask');
+    const flair = await parseNifti(await fs.readFile(files.roles.flair), files.roles.flair);
+    expect(mask.shape).toEqual(flair.shape);
+    expect(mask.affine).toEqual(flair.affine);
+    expect([...new Set(mask.data)].sort()).toEqual([0, 1]);
+    let tumour = 0;
+    for (const value of mask.data) tumour += Number(value);
+    expect(tumour).toBe(32 * 32 * 16);
+
+    // Only GETs of the page, its scripts, ONNX Runtime and the model, from this server; no request has a body.
+    const origin = new URL(server.url).origin;
+    expect(requests.filter((request) => !request.url.startsWith('blob:') && !request.url.startsWith('data:') && new URL(request.url).origin !== origin)).toEqual([]);
+    expect(requests.filter((request) => request.method !== 'GET' || request.body > 0)).toEqual([]);
+    expect(requests.some((request) => request.url.endsWith('/model/model.onnx'))).toBe(true);
+    expect(requests.some((request) => request.url.includes('/v1/segmentations'))).toBe(false);
     await page.close();
   });
 });

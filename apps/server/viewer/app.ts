@@ -1,8 +1,23 @@
 /**
- * The browser viewer: pick or drop scans, upload them to POST /v1/segmentations, follow the job, then show the
- * chosen sequence with the predicted mask over it (niivue, WebGL2) and the tumour volume of each region.
+ * The browser viewer: pick or drop scans, then segment them either in this browser (decode, preprocessing and the
+ * model on ONNX Runtime Web, with the same @brats code as the CLI: the scans never leave the machine) or on the
+ * server (upload to POST /v1/segmentations and follow the job). Then show the chosen sequence with the predicted
+ * mask over it (niivue, WebGL2) and the tumour volume of each region. Served by @brats/server, or as a static
+ * site written by `brats viewer --out` (index.html's body then carries data-site="static": no server mode).
  */
 import { NVImage, Niivue, SLICE_TYPE } from '@niivue/niivue';
+import { assembleCase, encodeNifti, gzipWeb, parseChannelName, parseModelManifest, parseNiftiBytes, type CanonicalCase, type ChannelName, type ModelManifest, type Volume } from '@brats/io/browser';
+import {
+  caseIdOfFiles,
+  caseRefFromFiles,
+  describeLabels,
+  openWebEngine,
+  segmentLoadedCase,
+  type CaseFiles,
+  type OrtWebModule,
+  type WebBackend,
+  type WebEngine,
+} from '@brats/ncs2-runtime/browser';
 
 type Role = 'flair' | 't1w' | 't1gd' | 't2w';
 type Region = 'WT' | 'TC' | 'ET';
@@ -19,6 +34,7 @@ interface Job {
 }
 
 const ROLES: readonly Role[] = ['flair', 't1w', 't1gd', 't2w'];
+const ROLE_OF_CHANNEL: Record<ChannelName, Role> = { FLAIR: 'flair', T1w: 't1w', T1gd: 't1gd', T2w: 't2w' };
 const ROLE_NAMES: Record<Role, string> = { flair: 'FLAIR', t1w: 'T1w', t1gd: 'T1gd', t2w: 'T2w' };
 /** Region colours: whole tumour green, tumour core yellow, enhancing tumour red. */
 const REGION_COLOURS: Record<Region, [number, number, number]> = { WT: [0, 200, 70], TC: [255, 215, 0], ET: [230, 30, 30] };
@@ -45,6 +61,12 @@ const opacitySlider = element<HTMLInputElement>('opacity-slider');
 const maskLink = element<HTMLAnchorElement>('mask-link');
 const volumeTable = element<HTMLTableElement>('volume-table');
 const timing = element<HTMLParagraphElement>('timing');
+const modeBox = element<HTMLFieldSetElement>('mode-box');
+const browserMode = element<HTMLInputElement>('mode-browser');
+const engineInfo = element<HTMLParagraphElement>('engine-info');
+
+/** A static site (`brats viewer --out`) has no server API: it segments in the browser only. */
+const STATIC_SITE = document.body.dataset.site === 'static';
 
 /** The page's state, also read by the end-to-end test: idle, uploading, waiting, loading, shown or failed. */
 function setState(state: string, text: string, isError = false): void {
@@ -67,14 +89,11 @@ async function describeFailure(response: Response): Promise<string> {
   }
 }
 
-/** Guesses a file's sequence from its name (BraTS 2017-2021 and 2023 suffixes, or the role names). */
+/** Guesses a file's sequence from the last word of its name (BraTS 2017-2021 `_t1ce`, 2023 `-t1c`, or a role name). */
 function guessRole(name: string): Role | undefined {
-  const stem = name.toLowerCase().replace(/\.nii(\.gz)?$/, '');
-  if (/(flair|t2f)$/.test(stem)) return 'flair';
-  if (/(t1ce|t1c|t1gd)$/.test(stem)) return 't1gd';
-  if (/(t1|t1n|t1w)$/.test(stem)) return 't1w';
-  if (/(t2|t2w)$/.test(stem)) return 't2w';
-  return undefined;
+  const word = name.toLowerCase().replace(/\.nii(\.gz)?$/, '').split(/[_\-. ]/).pop() ?? '';
+  const channel = parseChannelName(word);
+  return channel === undefined ? undefined : ROLE_OF_CHANNEL[channel];
 }
 
 let chosen: File[] = [];
@@ -101,7 +120,7 @@ function showChosenFiles(): void {
   roleTable.hidden = chosen.length === 0;
   const valid = chosen.length === 1 || chosen.length === 4;
   uploadButton.disabled = !valid;
-  setState('idle', valid ? 'Ready to upload.' : chosen.length === 0 ? '' : 'Choose one 4D file or four 3D files.', !valid && chosen.length > 0);
+  setState('idle', valid ? 'Ready to segment.' : chosen.length === 0 ? '' : 'Choose one 4D file or four 3D files.', !valid && chosen.length > 0);
 }
 
 function chooseFiles(files: FileList | null): void {
@@ -121,16 +140,18 @@ dropZone.addEventListener('drop', (event) => {
   chooseFiles(event.dataTransfer?.files ?? null);
 });
 
-function buildForm(): FormData {
-  const form = new FormData();
-  if (chosen.length === 1) {
-    form.append('scan', chosen[0]!, chosen[0]!.name);
-    return form;
-  }
+/** The chosen files by role (or the one 4D file), as the role table says. @throws when a role is given twice. */
+function chosenRoles(): { scan: File } | Record<Role, File> {
+  if (chosen.length === 1) return { scan: chosen[0]! };
   const selects = [...roleTable.querySelectorAll<HTMLSelectElement>('select')];
   const roles = selects.map((select) => select.value as Role);
   if (new Set(roles).size !== 4) throw new Error('each of FLAIR, T1w, T1gd and T2w must be given exactly once');
-  selects.forEach((select, index) => form.append(select.value, chosen[index]!, chosen[index]!.name));
+  return Object.fromEntries(selects.map((select, index) => [select.value, chosen[index]!])) as Record<Role, File>;
+}
+
+function buildForm(): FormData {
+  const form = new FormData();
+  for (const [field, file] of Object.entries(chosenRoles())) form.append(field, file, file.name);
   return form;
 }
 
@@ -171,21 +192,63 @@ async function waitForJob(id: string): Promise<Job> {
 
 const niivue = new Niivue({ backColor: [0, 0, 0, 1], show3Dcrosshair: false, crosshairWidth: 0, isResizeCanvas: true, logLevel: 'error' });
 let attached = false;
-let current: Job | undefined;
-const buffers = new Map<string, ArrayBuffer>();
 
-async function fetchVolume(url: string): Promise<ArrayBuffer> {
-  const cached = buffers.get(url);
-  if (cached !== undefined) return cached;
-  const response = await fetch(url, { headers: authHeaders() });
-  if (!response.ok) throw new Error(await describeFailure(response));
-  const buffer = await response.arrayBuffer();
-  buffers.set(url, buffer);
-  return buffer;
+interface LabelEntry {
+  value: number;
+  region: Region;
+  meaning: string;
 }
 
-function maskColours(job: Job): { R: number[]; G: number[]; B: number[]; A: number[]; I: number[]; labels: string[] } {
-  const labels = job.labels ?? [{ value: 1, region: 'WT' as Region, meaning: 'whole tumour' }];
+/** A result on show, from the server or from this browser: what the panel draws and lists. */
+interface Shown {
+  /** NIfTI bytes of a sequence, named so that niivue knows their format. */
+  scan(role: Role): Promise<{ bytes: ArrayBuffer; name: string }>;
+  mask(): Promise<{ bytes: ArrayBuffer; name: string }>;
+  labels: readonly LabelEntry[];
+  regions: readonly Region[];
+  volumesMl: Partial<Record<Region, number>>;
+  timing: string;
+  /** The mask's download: a server URL, or an object URL of the NIfTI made here. */
+  maskHref: string;
+  /** The download's file name ('' lets the server name it). */
+  maskDownload: string;
+}
+let current: Shown | undefined;
+
+/** Fetches a server file once per job (the sequence menu shows them again). */
+function cachedFetch(): (url: string) => Promise<ArrayBuffer> {
+  const buffers = new Map<string, Promise<ArrayBuffer>>();
+  return (url) => {
+    let buffer = buffers.get(url);
+    if (buffer === undefined) {
+      buffer = fetch(url, { headers: authHeaders() }).then(async (response) => {
+        if (!response.ok) throw new Error(await describeFailure(response));
+        return response.arrayBuffer();
+      });
+      buffers.set(url, buffer);
+    }
+    return buffer;
+  };
+}
+
+/** A finished server job as a result to show. @throws for a failed job. */
+function serverResult(job: Job): Shown {
+  if (job.status === 'failed') throw new Error(`segmentation failed: ${job.error?.code ?? ''}: ${job.error?.message ?? 'unknown error'}`);
+  const get = cachedFetch();
+  const t = job.timings;
+  return {
+    scan: async (role) => ({ bytes: await get(`/v1/segmentations/${job.id}/scan/${role}`), name: `${role}.nii.gz` }),
+    mask: async () => ({ bytes: await get(`/v1/segmentations/${job.id}/mask`), name: 'mask.nii.gz' }),
+    labels: job.labels ?? [{ value: 1, region: 'WT', meaning: 'whole tumour' }],
+    regions: job.regions ?? [],
+    volumesMl: job.volumesMl ?? {},
+    timing: t === undefined ? '' : `Segmented on the server: engine ${job.engine ?? '?'}; ${t.totalSeconds.toFixed(2)} s (inference ${t.inferenceSeconds.toFixed(2)} s, waited ${t.queuedSeconds.toFixed(2)} s).`,
+    maskHref: `/v1/segmentations/${job.id}/mask`,
+    maskDownload: '',
+  };
+}
+
+function maskColours(labels: readonly LabelEntry[]): { R: number[]; G: number[]; B: number[]; A: number[]; I: number[]; labels: string[] } {
   const colours = labels.map((label) => REGION_COLOURS[label.region]);
   return {
     R: [0, ...colours.map((c) => c[0])],
@@ -197,18 +260,18 @@ function maskColours(job: Job): { R: number[]; G: number[]; B: number[]; A: numb
   };
 }
 
-async function showSequence(job: Job, role: Role): Promise<void> {
+async function showSequence(result: Shown, role: Role): Promise<void> {
   setState('loading', `Loading ${ROLE_NAMES[role]} and the mask…`);
   if (!attached) {
     await niivue.attachToCanvas(element<HTMLCanvasElement>('viewer-canvas'));
     attached = true;
   }
-  const [scanBuffer, maskBuffer] = await Promise.all([fetchVolume(`/v1/segmentations/${job.id}/scan/${role}`), fetchVolume(`/v1/segmentations/${job.id}/mask`)]);
+  const [scanFile, maskFile] = await Promise.all([result.scan(role), result.mask()]);
   while (niivue.volumes.length > 0) niivue.removeVolumeByIndex(0);
   // niivue may keep the buffer it is given: hand it copies so the cache stays usable.
-  const scan = await NVImage.loadFromUrl({ url: scanBuffer.slice(0), name: `${role}.nii.gz`, colormap: 'gray' });
-  const mask = await NVImage.loadFromUrl({ url: maskBuffer.slice(0), name: 'mask.nii.gz', opacity: Number(opacitySlider.value) });
-  mask.setColormapLabel(maskColours(job));
+  const scan = await NVImage.loadFromUrl({ url: scanFile.bytes.slice(0), name: scanFile.name, colormap: 'gray' });
+  const mask = await NVImage.loadFromUrl({ url: maskFile.bytes.slice(0), name: maskFile.name, opacity: Number(opacitySlider.value) });
+  mask.setColormapLabel(maskColours(result.labels));
   niivue.addVolume(scan);
   niivue.addVolume(mask);
   niivue.setSliceType(VIEWS[viewSelect.value] ?? SLICE_TYPE.AXIAL);
@@ -216,10 +279,10 @@ async function showSequence(job: Job, role: Role): Promise<void> {
   setState('shown', `Showing ${ROLE_NAMES[role]} with the predicted mask.`);
 }
 
-function showVolumes(job: Job): void {
+function showVolumes(result: Shown): void {
   const body = volumeTable.tBodies[0]!;
   body.replaceChildren();
-  for (const region of job.regions ?? []) {
+  for (const region of result.regions) {
     const row = body.insertRow();
     row.dataset.region = region;
     row.insertCell().textContent = `${REGION_NAMES[region]} (${region})`;
@@ -229,23 +292,140 @@ function showVolumes(job: Job): void {
     row.insertCell().append(swatch);
     const cell = row.insertCell();
     cell.className = 'number';
-    cell.textContent = (job.volumesMl?.[region] ?? 0).toFixed(2);
+    cell.textContent = (result.volumesMl[region] ?? 0).toFixed(2);
   }
-  const t = job.timings;
-  timing.textContent = t === undefined ? '' : `Engine ${job.engine ?? '?'}; ${t.totalSeconds.toFixed(2)} s (inference ${t.inferenceSeconds.toFixed(2)} s, waited ${t.queuedSeconds.toFixed(2)} s).`;
+  timing.textContent = result.timing;
 }
 
-/** Shows a finished job: its volumes, the mask link and the FLAIR with the mask. @throws for a failed job. */
-async function showJob(job: Job): Promise<void> {
-  if (job.status === 'failed') throw new Error(`segmentation failed: ${job.error?.code ?? ''}: ${job.error?.message ?? 'unknown error'}`);
-  current = job;
-  buffers.clear();
+/** Shows a result: its volumes, the mask link and the FLAIR with the mask. */
+async function showResult(result: Shown): Promise<void> {
+  if (current !== undefined && current.maskHref.startsWith('blob:')) URL.revokeObjectURL(current.maskHref);
+  current = result;
   resultPanel.hidden = false;
-  maskLink.href = `/v1/segmentations/${job.id}/mask`;
-  showVolumes(job);
+  maskLink.href = result.maskHref;
+  if (result.maskDownload === '') maskLink.setAttribute('download', '');
+  else maskLink.download = result.maskDownload;
+  showVolumes(result);
   sequenceSelect.value = 'flair';
-  await showSequence(job, 'flair');
+  await showSequence(result, 'flair');
 }
+
+// ---- Segmentation in this browser ---------------------------------------------------------------------------
+
+/** The site's files, relative to this script (viewer/app.js): the same layout on the server and a static host. */
+const SITE = { ort: new URL('ort/ort.min.mjs', import.meta.url).href, model: new URL('../model/', import.meta.url).href };
+
+interface BrowserModel {
+  manifest: ModelManifest;
+  engine: WebEngine;
+}
+let browserModel: Promise<BrowserModel> | undefined;
+
+/** Fetches a file of this site (never another origin), with the API token where the server asks for one. */
+async function siteFile(url: string): Promise<Response> {
+  const response = await fetch(url, { headers: authHeaders() });
+  if (!response.ok) throw new Error(`${new URL(url).pathname}: ${await describeFailure(response)}`);
+  return response;
+}
+
+async function fetchManifest(): Promise<ModelManifest> {
+  const url = new URL('brats-model.json', SITE.model).href;
+  return parseModelManifest(await (await siteFile(url)).text(), new URL(url).pathname);
+}
+
+/** Loads ONNX Runtime Web and the model once per page; the engine line says which backend runs and why. */
+function loadBrowserModel(): Promise<BrowserModel> {
+  browserModel ??= (async () => {
+    const manifest = await fetchManifest();
+    if (manifest.files.onnx === undefined) throw new Error('this model has no ONNX file, which in-browser segmentation needs (brats export adds it)');
+    // A separate file of this site, not part of this bundle: ONNX Runtime Web starts its workers from its own URL.
+    const ort = (await import(/* webpackIgnore: true */ SITE.ort)) as OrtWebModule;
+    const model = new Uint8Array(await (await siteFile(new URL(manifest.files.onnx, SITE.model).href)).arrayBuffer());
+    const asked = new URLSearchParams(location.search).get('backend');
+    const backend: WebBackend | 'auto' = asked === 'wasm' || asked === 'webgpu' ? asked : 'auto';
+    const engine = await openWebEngine(ort, model, manifest, { backend });
+    engineInfo.textContent = `In this browser: ${engine.description} (${engine.reasons.join('; ')}).`;
+    document.body.dataset.backend = engine.backend;
+    document.body.dataset.threads = String(engine.threads);
+    return { manifest, engine };
+  })();
+  browserModel.catch(() => {
+    browserModel = undefined;
+  });
+  return browserModel;
+}
+
+/** A NIfTI volume made here, as bytes niivue reads (`.nii`, uncompressed). */
+function niftiFile(volume: Volume, name: string): { bytes: ArrayBuffer; name: string } {
+  const bytes = encodeNifti(volume);
+  return { bytes: bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer, name };
+}
+
+/** Decodes the chosen files into a case, with the CLI's checks (one grid, finite voxels, four frames). */
+async function decodeChosen(onFile: (done: number, total: number) => void): Promise<CanonicalCase> {
+  const roles = chosenRoles();
+  const names = 'scan' in roles ? { scan: roles.scan.name } : (Object.fromEntries(ROLES.map((role) => [role, roles[role].name])) as Record<Role, string>);
+  const files: File[] = 'scan' in roles ? [roles.scan] : ROLES.map((role) => roles[role]);
+  const ref = caseRefFromFiles(caseIdOfFiles(names as CaseFiles), names as CaseFiles);
+  const volumes = [];
+  for (const [index, file] of files.entries()) {
+    volumes.push(await parseNiftiBytes(new Uint8Array(await file.arrayBuffer()), file.name));
+    onFile(index + 1, files.length);
+  }
+  return assembleCase(ref, volumes);
+}
+
+/** Segments the chosen files in this browser (nothing is uploaded) and shows the result. */
+async function segmentHere(): Promise<void> {
+  const started = performance.now();
+  delete document.body.dataset.segmentSeconds;
+  setState('loading-model', 'Loading the model and ONNX Runtime Web…');
+  const { manifest, engine } = await loadBrowserModel();
+  setState('decoding', 'Reading the scans in this browser…');
+  const decodeStarted = performance.now();
+  const caseData = await decodeChosen((done, total) => {
+    progressBar.value = (0.1 * done) / total;
+  });
+  const decodeSeconds = (performance.now() - decodeStarted) / 1000;
+  setState('segmenting', 'Segmenting in this browser…');
+  const segmentation = await segmentLoadedCase(caseData, manifest, engine, {
+    onSlices: (done, total) => {
+      progressBar.value = 0.1 + (0.85 * done) / total;
+      statusLine.textContent = `Segmenting in this browser… ${done} of ${total} slices`;
+    },
+  }, decodeSeconds);
+  const maskNifti = encodeNifti(segmentation.labels);
+  const gzipped = await gzipWeb(maskNifti);
+  progressBar.value = 1;
+  const scans = new Map<Role, { bytes: ArrayBuffer; name: string }>();
+  const t = segmentation.timings;
+  const result: Shown = {
+    scan: async (role) => {
+      let file = scans.get(role);
+      if (file === undefined) {
+        file = niftiFile(caseData.channels[ROLES.indexOf(role)]!, `${role}.nii`);
+        scans.set(role, file);
+      }
+      return file;
+    },
+    mask: async () => ({ bytes: maskNifti.buffer.slice(maskNifti.byteOffset, maskNifti.byteOffset + maskNifti.byteLength) as ArrayBuffer, name: 'mask.nii' }),
+    labels: describeLabels(segmentation.labelMapping),
+    regions: segmentation.regions,
+    volumesMl: segmentation.volumesMl,
+    timing: '',
+    maskHref: URL.createObjectURL(new Blob([gzipped], { type: 'application/gzip' })),
+    maskDownload: `${segmentation.id}.nii.gz`,
+  };
+  await showResult(result);
+  // Segment to overlay: the time a user waits, model loading included (once per page).
+  const seconds = (performance.now() - started) / 1000;
+  document.body.dataset.segmentSeconds = seconds.toFixed(3);
+  timing.textContent =
+    `Segmented in this browser, nothing uploaded: ${engine.description}; ${seconds.toFixed(2)} s from Segment to overlay ` +
+    `(read ${t.load.toFixed(2)} s, preprocess ${t.preprocess.toFixed(2)} s, inference ${t.inference.toFixed(2)} s, post-process ${t.postprocess.toFixed(2)} s, ${segmentation.engineCalls} engine calls).`;
+}
+
+// ---- Wiring -------------------------------------------------------------------------------------------------
 
 uploadButton.addEventListener('click', () => {
   void (async () => {
@@ -253,13 +433,17 @@ uploadButton.addEventListener('click', () => {
     progressBar.hidden = false;
     progressBar.value = 0;
     try {
+      if (STATIC_SITE || browserMode.checked) {
+        await segmentHere();
+        return;
+      }
       setState('uploading', 'Uploading…');
       const accepted = await upload(buildForm());
       progressBar.value = 1;
       setState('waiting', 'Waiting in the queue…');
       // The page's address names the job from now on: reload it or share it to see this result again.
       history.replaceState(null, '', `?job=${encodeURIComponent(accepted.id)}`);
-      await showJob(await waitForJob(accepted.id));
+      await showResult(serverResult(await waitForJob(accepted.id)));
     } catch (error) {
       setState('failed', error instanceof Error ? error.message : String(error), true);
     } finally {
@@ -276,8 +460,25 @@ opacitySlider.addEventListener('input', () => {
   if (niivue.volumes.length > 1) niivue.setOpacity(1, Number(opacitySlider.value));
 });
 
+function describeModel(manifest: ModelManifest): string {
+  return `Model: 2D U-Net, input ${manifest.model.inputShape.join('×')}, regions ${manifest.regions.join(', ')}`;
+}
+
 void (async () => {
   const info = element<HTMLParagraphElement>('model-info');
+  if (STATIC_SITE) {
+    // No server here: segmentation runs in this browser, and the token and mode choices do not apply.
+    modeBox.hidden = true;
+    element<HTMLDetailsElement>('token-box').hidden = true;
+    browserMode.checked = true;
+    try {
+      info.textContent = `${describeModel(await fetchManifest())}; it runs in this browser, and the scans never leave this computer.`;
+    } catch (error) {
+      info.textContent = `Model information unavailable: ${error instanceof Error ? error.message : String(error)}`;
+    }
+    setState('idle', '');
+    return;
+  }
   try {
     const response = await fetch('/v1/model', { headers: authHeaders() });
     if (response.status === 401) {
@@ -286,8 +487,12 @@ void (async () => {
       return;
     }
     if (!response.ok) throw new Error(await describeFailure(response));
-    const model = (await response.json()) as { engine: { name: string; device: string }; manifest: { regions: string[]; model: { inputShape: number[] } } };
-    info.textContent = `Model: 2D U-Net, input ${model.manifest.model.inputShape.join('×')}, regions ${model.manifest.regions.join(', ')}; engine ${model.engine.name} on ${model.engine.device}.`;
+    const model = (await response.json()) as { engine: { name: string; device: string }; manifest: ModelManifest };
+    info.textContent = `${describeModel(model.manifest)}; engine ${model.engine.name} on ${model.engine.device}.`;
+    if (model.manifest.files.onnx === undefined) {
+      browserMode.disabled = true;
+      engineInfo.textContent = 'In-browser segmentation needs the model as ONNX; this bundle has none (brats export adds it).';
+    }
   } catch (error) {
     info.textContent = `Model information unavailable: ${error instanceof Error ? error.message : String(error)}`;
   }
@@ -299,7 +504,7 @@ void (async () => {
   }
   try {
     setState('waiting', `Waiting for job ${jobId}…`);
-    await showJob(await waitForJob(jobId));
+    await showResult(serverResult(await waitForJob(jobId)));
   } catch (error) {
     setState('failed', error instanceof Error ? error.message : String(error), true);
   }

@@ -4,7 +4,7 @@
  */
 import { parseNiftiWith, type NiftiVolume, type ReadNiftiOptions } from './nifti/decode.js';
 
-async function collect(stream: ReadableStream<Uint8Array>, maxBytes: number): Promise<Uint8Array> {
+async function collect(stream: ReadableStream<Uint8Array>, maxBytes: number): Promise<Uint8Array<ArrayBuffer>> {
   const reader = stream.getReader();
   const chunks: Uint8Array[] = [];
   let total = 0;
@@ -29,12 +29,12 @@ async function collect(stream: ReadableStream<Uint8Array>, maxBytes: number): Pr
 }
 
 /** Decompresses gzip bytes, stopping with a RangeError past `maxBytes` of output. */
-export function gunzipWeb(bytes: Uint8Array, maxBytes: number): Promise<Uint8Array> {
+export function gunzipWeb(bytes: Uint8Array, maxBytes: number): Promise<Uint8Array<ArrayBuffer>> {
   return collect(new Blob([bytes]).stream().pipeThrough(new DecompressionStream('gzip')), maxBytes);
 }
 
 /** gzip-compresses bytes (a `.nii.gz` for a download). */
-export function gzipWeb(bytes: Uint8Array): Promise<Uint8Array> {
+export function gzipWeb(bytes: Uint8Array): Promise<Uint8Array<ArrayBuffer>> {
   return collect(new Blob([bytes]).stream().pipeThrough(new CompressionStream('gzip')), Number.POSITIVE_INFINITY);
 }
 

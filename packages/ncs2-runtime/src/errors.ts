@@ -1,7 +1,7 @@
 /**
  * Errors of @brats/ncs2-runtime. Each extends BratsError from @brats/io with a stable `code` and structured fields.
  */
-import { BratsError } from '@brats/io';
+import { BratsError } from '@brats/io/browser';
 
 /** An engine was asked for by a name that no one registered. */
 export class UnknownEngineError extends BratsError {

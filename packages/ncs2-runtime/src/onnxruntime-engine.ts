@@ -10,13 +10,7 @@ import { ModelBundleError, bundlePath, readModelManifest } from '@brats/io';
 import type * as OnnxRuntime from 'onnxruntime-node';
 import type { EngineFactory, EngineOptions, EngineProbe, InferenceEngine, LayerPerfCounter, ModelLayout } from './engine.js';
 import { EngineError, EngineUnavailableError, firstLine } from './errors.js';
-import { checkBatch } from './shape.js';
-
-/** What both ONNX Runtime packages share (their onnxruntime-common API). */
-export type OrtModule = Pick<typeof OnnxRuntime, 'InferenceSession' | 'Tensor'>;
-type OrtSession = Awaited<ReturnType<OrtModule['InferenceSession']['create']>>;
-/** Session options both packages take. */
-export type OrtSessionOptions = Parameters<OrtModule['InferenceSession']['create']>[1] & object;
+import { checkOrtSession, runOrtSession, type OrtModule, type OrtSession, type OrtSessionOptions } from './ort-session.js';
 
 /** Registered name of the ONNX Runtime engine. */
 export const ONNXRUNTIME_ENGINE = 'onnxruntime';
@@ -111,24 +105,16 @@ export class OrtSessionEngine implements InferenceEngine {
     } catch (error) {
       throw new EngineError(this.name, `cannot load ${layout.file}: ${firstLine(error)}`, { cause: error });
     }
-    if (this.session.inputNames.length !== 1 || this.session.outputNames.length !== 1) {
-      throw new EngineError(this.name, `${layout.file} has ${this.session.inputNames.length} inputs and ${this.session.outputNames.length} outputs; one of each expected`);
-    }
+    checkOrtSession(this.name, layout.file, this.session);
     this.layout = layout;
     this.runs = 0;
     return layout;
   }
 
   async run(input: Float32Array, batch: number): Promise<Float32Array> {
-    const shape = checkBatch(this.name, this.layout, input, batch);
-    const session = this.session;
-    if (session === undefined) throw new EngineError(this.name, 'the session was disposed');
-    const feeds = { [session.inputNames[0]!]: new this.ort.Tensor('float32', input, shape) };
-    const results = await session.run(feeds);
-    const output = results[session.outputNames[0]!];
-    if (output === undefined || output.type !== 'float32') throw new EngineError(this.name, 'the model gave no float32 output');
+    const output = await runOrtSession(this.ort, this.session, this.name, this.layout, input, batch);
     this.runs += 1;
-    return output.data as Float32Array;
+    return output;
   }
 
   async perfCounters(): Promise<readonly LayerPerfCounter[] | undefined> {

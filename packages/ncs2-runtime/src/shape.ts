@@ -1,4 +1,4 @@
-import { ShapeMismatchError } from '@brats/io';
+import { ShapeMismatchError } from '@brats/io/browser';
 import { EngineError } from './errors.js';
 import type { ModelLayout } from './engine.js';
 

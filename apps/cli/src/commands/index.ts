@@ -104,6 +104,12 @@ export const COMMANDS: readonly CommandEntry[] = [
     load: async () => (await import('./serve.js')).registerServeCommand,
   },
   {
+    name: 'viewer',
+    args: '',
+    summary: 'write the viewer as a static site that segments in the browser (ONNX Runtime Web): no server, the scans never leave the machine',
+    load: async () => (await import('./viewer.js')).registerViewerCommand,
+  },
+  {
     name: 'worker',
     args: '',
     summary: 'run cohort jobs from a BullMQ queue in Redis (brats predict --queue), on any machine that shares the input and output paths',

@@ -4,7 +4,8 @@ import path from 'node:path';
 import { DatasetError } from '@brats/io';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CaseInputError } from '../errors.js';
-import { caseRefFromFiles, resolveCaseInputs } from './case-inputs.js';
+import { caseRefFromFiles } from './case-files.js';
+import { resolveCaseInputs } from './case-inputs.js';
 
 describe('case inputs', () => {
   let dir: string;

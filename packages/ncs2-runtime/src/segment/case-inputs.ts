@@ -3,29 +3,9 @@
  * 3D files by modality role. The CLI's arguments and the server's uploads both become cases here.
  */
 import { promises as fs } from 'node:fs';
-import path from 'node:path';
 import { openDataset, type CaseRef } from '@brats/io';
 import { CaseInputError } from '../errors.js';
-
-/** The four modality roles of a case given as separate 3D files, in canonical channel order. */
-export const MODALITY_ROLES = ['flair', 't1w', 't1gd', 't2w'] as const;
-export type ModalityRole = (typeof MODALITY_ROLES)[number];
-
-/** A case's image files: one 4D file (channels FLAIR, T1w, T1gd, T2w) or one 3D file per modality role. */
-export type CaseFiles = { readonly scan: string } | Readonly<Record<ModalityRole, string>>;
-
-function stripNifti(name: string): string {
-  return name.replace(/\.nii(\.gz)?$/, '');
-}
-
-/**
- * The case made of `files`: a 4D file reads as the Decathlon layout (frames 0-3 = FLAIR, T1w, T1gd, T2w), four
- * 3D files as the BraTS 2017-2021 layout (so a regions model writes labels 1/2/4 for them).
- */
-export function caseRefFromFiles(id: string, files: CaseFiles): CaseRef {
-  if ('scan' in files) return { id, layout: 'msd', images: [files.scan], frames: [0, 1, 2, 3] };
-  return { id, layout: 'brats2017', images: MODALITY_ROLES.map((role) => files[role]) };
-}
+import { MODALITY_ROLES, caseIdOfFiles, caseRefFromFiles, type ModalityRole } from './case-files.js';
 
 /**
  * Turns command-line style inputs into cases: dataset or case folders (any layout), 4D NIfTI files, or four
@@ -51,15 +31,14 @@ export async function resolveCaseInputs(inputs: readonly string[]): Promise<Case
     if (stat.isDirectory()) {
       refs.push(...(await openDataset(input)).cases);
     } else {
-      refs.push(caseRefFromFiles(stripNifti(path.basename(input)), { scan: input }));
+      refs.push(caseRefFromFiles(caseIdOfFiles({ scan: input }), { scan: input }));
     }
   }
   if (roles.size > 0) {
     const missing = MODALITY_ROLES.filter((role) => !roles.has(role));
     if (missing.length > 0) throw new CaseInputError('', `four modality files are needed; missing ${missing.map((role) => `${role}=`).join(', ')}`);
     const files = Object.fromEntries(roles) as Record<ModalityRole, string>;
-    const id = stripNifti(path.basename(files.flair)).replace(/[_-](flair|t2f)$/i, '');
-    refs.push(caseRefFromFiles(id, files));
+    refs.push(caseRefFromFiles(caseIdOfFiles(files), files));
   }
   if (refs.length === 0) throw new CaseInputError('', 'no input: give a dataset folder, case folders, 4D NIfTI files or flair= t1w= t1gd= t2w= files');
   return refs;
