@@ -36,7 +36,8 @@ RUN pnpm deploy --prod --filter @brats/cli --offline --ignore-scripts /out/apps/
 # they needed (mark from the CLI's own dependencies through pnpm's links, sweep what is left unmarked). Then the
 # links left pointing at nothing, the command shims (.bin: nothing in the image runs them), TypeScript sources
 # that some packages publish, ONNX Runtime's builds for other systems (about 200 MB for Windows, macOS and
-# other architectures), and onnxruntime-web's browser builds (Node loads ort.node.min.* and the plain SIMD wasm).
+# other architectures), and onnxruntime-web's builds that nothing loads (Node loads ort.node.min.* and the plain
+# SIMD wasm; the viewer's in-browser mode, served by `brats serve`, loads ort.min.mjs and its jsep wasm).
 RUN node -e ' \
       const fs = require("node:fs"), path = require("node:path"); \
       const top = "/out/apps/cli/node_modules", store = path.join(top, ".pnpm"); \
@@ -73,7 +74,8 @@ RUN node -e ' \
        done \
     && for web in /out/apps/cli/node_modules/.pnpm/onnxruntime-web@*/node_modules/onnxruntime-web/dist; do \
          find "$web" -type f ! -name "ort.node.min.js" ! -name "ort.node.min.mjs" \
-           ! -name "ort-wasm-simd-threaded.mjs" ! -name "ort-wasm-simd-threaded.wasm" -delete; \
+           ! -name "ort-wasm-simd-threaded.mjs" ! -name "ort-wasm-simd-threaded.wasm" \
+           ! -name "ort.min.mjs" ! -name "ort-wasm-simd-threaded.jsep.mjs" ! -name "ort-wasm-simd-threaded.jsep.wasm" -delete; \
        done \
     && rm -f /out/apps/cli/pnpm-lock.yaml /out/apps/cli/pnpm-workspace.yaml
 # openvino-node fetches the OpenVINO runtime with its install script. It is optional: a failed download leaves

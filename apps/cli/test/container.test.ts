@@ -303,6 +303,13 @@ describe.skipIf(skipReason !== undefined)(`the edge container${skipReason === un
     expect(response.status).toBe(200);
     const mask = await parseNifti(new Uint8Array(await response.arrayBuffer()), 'mask');
     await checkMask(mask);
+    // The viewer and what its in-browser mode loads (ONNX Runtime Web's browser build, the model) are in the image.
+    for (const file of ['/', '/viewer/app.js', '/viewer/ort/ort.min.mjs', '/viewer/ort/ort-wasm-simd-threaded.jsep.wasm', '/model/brats-model.json', '/model/model.onnx']) {
+      const served = await fetch(`${base}${file}`);
+      expect(served.status, file).toBe(200);
+      // Read to the end: an unread body keeps its connection busy, and the server's stop waits for it.
+      expect((await served.arrayBuffer()).byteLength, file).toBeGreaterThan(0);
+    }
 
     await podman(['stop', '--time', '30', CONTAINER], 60_000);
     const { stdout: state } = await podman(['inspect', '--format', '{{.State.ExitCode}}', CONTAINER]);

@@ -424,7 +424,12 @@ export async function buildApp(parts: AppParts): Promise<FastifyInstance> {
   }
   const ortDir = ortBrowserDir();
   for (const name of ORT_BROWSER_FILES) {
-    app.get(`/${ORT_SITE_DIR}/${name}`, { schema: { hide: true } }, async (_request, reply) => sendSiteFile(reply, path.join(ortDir, name)));
+    app.get(`/${ORT_SITE_DIR}/${name}`, { schema: { hide: true } }, async (_request, reply) => {
+      const file = path.join(ortDir, name);
+      // An install trimmed of onnxruntime-web's browser build still serves the API and the server mode.
+      if (!existsSync(file)) throw new ApiError(503, 'BROWSER_RUNTIME_MISSING', `in-browser segmentation is not available here: ${name} is missing in ${ortDir}`);
+      return sendSiteFile(reply, file);
+    });
   }
   // The model the page runs in the browser: the server's own bundle, behind the API token like the API.
   app.get(`/${MODEL_SITE_DIR}/brats-model.json`, { onRequest: authenticate, schema: { hide: true } }, async (_request, reply) => {
