@@ -260,7 +260,35 @@ function maskColours(labels: readonly LabelEntry[]): { R: number[]; G: number[];
   };
 }
 
-async function showSequence(result: Shown, role: Role): Promise<void> {
+/**
+ * Where the mask is worth looking at: the axial slice with the most labelled voxels, at their centre, in world mm
+ * (the mask's header affine). Undefined for an empty mask.
+ */
+function tumourFocus(mask: NVImage): [number, number, number] | undefined {
+  const dims = mask.hdr?.dims;
+  const affine = mask.hdr?.affine;
+  const voxels = mask.img;
+  if (dims === undefined || affine === undefined || voxels === undefined || voxels === null) return undefined;
+  const [nx, ny, nz] = [dims[1]!, dims[2]!, dims[3]!];
+  let best = -1;
+  let bestCount = 0;
+  for (let k = 0; k < nz; k++) {
+    let count = 0;
+    for (let v = k * nx * ny; v < (k + 1) * nx * ny; v++) if (voxels[v] !== 0) count++;
+    if (count > bestCount) [best, bestCount] = [k, count];
+  }
+  if (best < 0) return undefined;
+  let [si, sj] = [0, 0];
+  for (let j = 0; j < ny; j++) {
+    for (let i = 0; i < nx; i++) {
+      if (voxels[(best * ny + j) * nx + i] !== 0) [si, sj] = [si + i, sj + j];
+    }
+  }
+  const voxel = [si / bestCount, sj / bestCount, best];
+  return [0, 1, 2].map((r) => affine[r]![0]! * voxel[0]! + affine[r]![1]! * voxel[1]! + affine[r]![2]! * voxel[2]! + affine[r]![3]!) as [number, number, number];
+}
+
+async function showSequence(result: Shown, role: Role, focus = false): Promise<void> {
   setState('loading', `Loading ${ROLE_NAMES[role]} and the mask…`);
   if (!attached) {
     await niivue.attachToCanvas(element<HTMLCanvasElement>('viewer-canvas'));
@@ -277,6 +305,12 @@ async function showSequence(result: Shown, role: Role): Promise<void> {
   niivue.addVolume(scan);
   niivue.addVolume(mask);
   niivue.setSliceType(VIEWS[viewSelect.value] ?? SLICE_TYPE.AXIAL);
+  // A new result opens on the tumour, not on the middle slice; switching sequences keeps the place.
+  const centre = focus ? tumourFocus(mask) : undefined;
+  if (centre !== undefined) {
+    niivue.scene.crosshairPos = niivue.mm2frac(centre);
+    niivue.drawScene();
+  }
   setState('shown', `Showing ${ROLE_NAMES[role]} with the predicted mask.`);
 }
 
@@ -308,7 +342,7 @@ async function showResult(result: Shown): Promise<void> {
   else maskLink.download = result.maskDownload;
   showVolumes(result);
   sequenceSelect.value = 'flair';
-  await showSequence(result, 'flair');
+  await showSequence(result, 'flair', true);
 }
 
 // ---- Segmentation in this browser ---------------------------------------------------------------------------
