@@ -186,4 +186,31 @@ describe.skipIf(!chromiumThere)(`viewer in headless Chromium${chromiumThere ? ''
     expect(requests.some((request) => request.url.includes('/v1/segmentations'))).toBe(false);
     await page.close();
   });
+
+  it('segments one 4D file in this browser, and names the file and the fault of a file it cannot read', async () => {
+    const page = await browser.newPage();
+    const problems: string[] = [];
+    page.on('pageerror', (error) => problems.push(error.message));
+    await page.goto(server.url);
+    await page.locator('#mode-browser').check();
+    await page.locator('#file-input').setInputFiles(files.scan4d);
+    await page.locator('#upload-button').click();
+    await page.waitForSelector('body[data-segment-seconds], body[data-state="failed"]', { timeout: 120_000 });
+    expect(await page.locator('#status').textContent()).toContain('Showing FLAIR');
+    expect(await page.locator('#volume-table tbody tr').allTextContents()).toEqual([`Whole tumour (WT)${((32 * 32 * 16) / 1000).toFixed(2)}`]);
+    expect(await page.locator('#mask-link').getAttribute('download')).toBe('PHANTOM_001.nii.gz');
+
+    // Not NIfTI at all: the page says which file and why, in one line, and stays usable.
+    const bogus = path.join(dir, 'not-a-scan.nii.gz');
+    await fs.writeFile(bogus, 'this is not a NIfTI file, nor gzip');
+    await page.locator('#file-input').setInputFiles(bogus);
+    await page.locator('#upload-button').click();
+    await page.waitForSelector('body[data-state="failed"]', { timeout: 60_000 });
+    const status = (await page.locator('#status').textContent())!;
+    expect(status).toMatch(/^not-a-scan\.nii\.gz: /);
+    expect(status.split('\n')).toHaveLength(1);
+    expect(await page.locator('#upload-button').isEnabled()).toBe(true);
+    expect(problems).toEqual([]);
+    await page.close();
+  });
 });
