@@ -61,6 +61,16 @@ describe('brats convert', () => {
     expect(summary.counts.testing).toEqual({ cases: 0, slices: 0 });
   });
 
+  it('takes named validation and test cases; every other case trains', async () => {
+    const out = path.join(dir, 'named.h5');
+    const run = await runCaptured(['convert', path.join(dir, 'data'), '--out', out, '--crop', '8', '--workers', '0', '--validation-cases', ids[2]!, '--test-cases', `${ids[0]}, ${ids[3]}`, '--json']);
+    expect(run.code, run.stderr).toBe(0);
+    expect(JSON.parse(run.stdout).splits).toEqual({ train: [ids[1]], validation: [ids[2]], testing: [ids[0], ids[3]] });
+    const unknown = await runCaptured(['convert', path.join(dir, 'data'), '--out', path.join(dir, 'never-named.h5'), '--crop', '8', '--test-cases', 'Nobody_1']);
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr.trim()).toMatch(/^error: .*names case\(s\) the dataset does not have: Nobody_1$/);
+  });
+
   it.each([
     [['--split', '1.5']],
     [['--split', '0.5,0.2,0.2']],
@@ -69,6 +79,7 @@ describe('brats convert', () => {
     [['--normalize', 'zscore']],
     [['--workers', '-1']],
     [['--seed', 'abc']],
+    [['--test-cases', ' , ']],
   ])('exits 1 with one line for %j', async (flags) => {
     const out = path.join(dir, 'never.h5');
     const run = await runCaptured(['convert', path.join(dir, 'data'), '--out', out, ...flags]);

@@ -18,6 +18,15 @@ interface ConvertFlags {
   compression: string;
   json?: boolean;
   replaceNonFinite?: boolean;
+  validationCases?: string;
+  testCases?: string;
+}
+
+/** A comma-separated list of case ids. @throws {UsageError} for an empty list. */
+export function parseCaseIds(flag: string, text: string): string[] {
+  const ids = text.split(',').map((id) => id.trim()).filter((id) => id.length > 0);
+  if (ids.length === 0) throw new UsageError(`${flag} takes comma-separated case ids, got '${text}'`);
+  return ids;
 }
 
 function parseCrop(text: string): number | [number, number, number] {
@@ -63,6 +72,12 @@ export function parseConvertFlags(flags: ConvertFlags): ConvertDatasetOptions {
   };
   if (flags.workers !== undefined) options.workers = parseInteger('--workers', flags.workers, 0, 256);
   if (flags.replaceNonFinite === true) options.nonFinite = 'zero';
+  if (flags.validationCases !== undefined || flags.testCases !== undefined) {
+    options.namedSplits = {
+      ...(flags.validationCases === undefined ? {} : { validation: parseCaseIds('--validation-cases', flags.validationCases) }),
+      ...(flags.testCases === undefined ? {} : { testing: parseCaseIds('--test-cases', flags.testCases) }),
+    };
+  }
   return options;
 }
 
@@ -89,6 +104,8 @@ export function registerConvertCommand(program: Command, context: CliContext): v
       '0.85',
     )
     .option('--seed <n>', 'split seed', '816')
+    .option('--validation-cases <ids>', 'name the validation cases (comma-separated ids) instead of drawing the split; every case not named trains')
+    .option('--test-cases <ids>', 'name the test cases (comma-separated ids) instead of drawing the split; every case not named trains')
     .option('--workers <n>', 'decoding threads (0: decode in the main thread; default: one per core, at most 8, fewer when memory is short)')
     .option('--compression <level>', 'gzip level 1-9, 0 for none (faster, about 5x larger)', '1')
     .option('--replace-non-finite', 'set NaN or infinite image voxels to 0 (each case says how many) instead of refusing the case')

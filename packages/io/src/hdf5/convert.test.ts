@@ -7,7 +7,7 @@ import { NO_SHARED_DATA, referencePython, runPythonJson, sharedDataDir } from '@
 import { BratsError, DatasetError } from '../errors.js';
 import { writeNifti } from '../nifti/write.js';
 import { createVolume } from '../volume.js';
-import { convertDataset } from './convert.js';
+import { NAMED_SPLIT_METHOD, convertDataset } from './convert.js';
 import { splitDatasetNames } from './format.js';
 import { openSliceStore, type SliceStoreReader } from './reader.js';
 import { SPLIT_NAMES, assignSplits } from './split.js';
@@ -70,6 +70,21 @@ describe('convertDataset on a small built dataset', () => {
     expect(contents[1]).toEqual(contents[0]);
     expect(contents[2]).toEqual(contents[0]);
     expect(contents[3]).toEqual(contents[0]);
+  });
+
+  it('puts named validation and test cases where they are named, and records how the split was made', async () => {
+    const out = path.join(directory, 'named.h5');
+    const summary = await convertDataset(synthetic, out, { crop: [16, 12, 8], workers: 0, namedSplits: { validation: [CASES[1]!], testing: [CASES[0]!, CASES[3]!] } });
+    expect(summary.splits).toEqual({ train: CASES.filter((_, n) => n !== 0 && n !== 1 && n !== 3), validation: [CASES[1]], testing: [CASES[0], CASES[3]] });
+    const store = await openSliceStore(out);
+    try {
+      expect(store.attributes()['split_method']).toBe(NAMED_SPLIT_METHOD);
+      expect(store.attributes()['split_seed']).toBeUndefined();
+    } finally {
+      store.close();
+    }
+    await expect(convertDataset(synthetic, path.join(directory, 'named-bad.h5'), { crop: 8, workers: 0, namedSplits: { testing: ['nobody'] } })).rejects.toThrow(/names case\(s\) the dataset does not have: nobody/);
+    expect(existsSync(path.join(directory, 'named-bad.h5'))).toBe(false);
   });
 
   it('splits by case with the seeded draws, in dataset order, with every slice of a case together', async () => {

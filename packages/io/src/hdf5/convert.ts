@@ -21,7 +21,7 @@ import {
   type PrepareOptions,
   type PreparedCase,
 } from './convert-worker.js';
-import { assignSplits, resolveSplitFractions, DEFAULT_SPLIT_SEED, type SplitFractions, type SplitName } from './split.js';
+import { assignNamedSplits, assignSplits, resolveSplitFractions, DEFAULT_SPLIT_SEED, type NamedSplits, type SplitFractions, type SplitName } from './split.js';
 import { writeSliceStore, type SliceStoreAttribute, type SliceStoreCounts, type SliceStoreGeometry } from './writer.js';
 
 /** Options of {@link convertDataset}; preprocessing defaults are the seed's (crop 144, block z-score, WT). */
@@ -30,6 +30,11 @@ export interface ConvertDatasetOptions extends PreprocessOptions {
   split?: number | Readonly<SplitFractions>;
   /** Split seed (default 816). */
   seed?: number;
+  /**
+   * Validation and test cases by id; every other case trains (`split` and `seed` are then not used). For held-out
+   * cases chosen on purpose, e.g. cases another model never saw.
+   */
+  namedSplits?: NamedSplits;
   /** Decoding threads; 0 decodes in the calling thread (default: {@link defaultConvertWorkers}). */
   workers?: number;
   /** gzip level of the store (default 1; see {@link DEFAULT_COMPRESSION_LEVEL}). */
@@ -71,6 +76,9 @@ export interface ConvertSummary {
 }
 
 /** How the split is drawn, stored in the file beside the seed and fractions. */
+/** The store's `split_method` when validation and test cases were named. */
+export const NAMED_SPLIT_METHOD = 'named: validation and test cases given by id, every other case trains';
+
 export const SPLIT_METHOD =
   'numpy legacy MT19937: np.random.seed(seed); u = np.random.random(n) over cases in dataset order; ' +
   'u < train -> training; then v = np.random.random(m) over the m remaining cases in order; ' +
@@ -211,7 +219,7 @@ export async function convertDataset(datasetDir: string, outPath: string, option
   // Like the seed, only labelled (training) cases are converted; the Decathlon's test images have no labels.
   const cases = dataset.cases.filter((ref) => ref.label !== undefined);
   if (cases.length === 0) throw new DatasetError(dataset.root, `has no labelled cases to convert (${dataset.cases.length} without labels)`);
-  const splits = assignSplits(cases.length, { seed, fractions });
+  const splits = options.namedSplits === undefined ? assignSplits(cases.length, { seed, fractions }) : assignNamedSplits(cases.map((ref) => ref.id), options.namedSplits);
   const [height, width] = settings.cropSize;
   const geometry: SliceStoreGeometry = {
     height,
@@ -236,9 +244,9 @@ export async function convertDataset(datasetDir: string, outPath: string, option
     mask_regions: settings.target === 'wt' ? ['WT'] : REGION_NAMES,
     slice_axis: 'k',
     slice_layout: '[height = i, width = j, channels] channels last',
-    split_seed: seed,
-    split_fractions: [fractions.train, fractions.validation, fractions.testing],
-    split_method: SPLIT_METHOD,
+    ...(options.namedSplits === undefined
+      ? { split_seed: seed, split_fractions: [fractions.train, fractions.validation, fractions.testing], split_method: SPLIT_METHOD }
+      : { split_method: NAMED_SPLIT_METHOD }),
     source_layout: dataset.layout,
     source_root: dataset.root,
     label_mapping: dataset.labelMapping.name,

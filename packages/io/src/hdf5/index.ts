@@ -3,11 +3,12 @@ export {
   SPLIT_NAMES,
   DEFAULT_SPLIT_FRACTIONS,
   DEFAULT_SPLIT_SEED,
+  assignNamedSplits,
   assignSplits,
   createNumpyUniform,
   resolveSplitFractions,
 } from './split.js';
-export type { SplitName, SplitFractions, AssignSplitsOptions } from './split.js';
+export type { SplitName, SplitFractions, AssignSplitsOptions, NamedSplits } from './split.js';
 export { SLICE_STORE_FORMAT, SLICE_STORE_FORMAT_VERSION, METADATA_DATASETS, splitDatasetNames } from './format.js';
 export type { SplitDatasetNames, MetadataDatasetName } from './format.js';
 export { writeSliceStore, SliceStoreWriter, DEFAULT_COMPRESSION_LEVEL } from './writer.js';
@@ -16,5 +17,5 @@ export { openSliceStore, SliceStoreReader } from './reader.js';
 export type { SliceStoreSplitInfo, SliceBatch, SliceIndex, SliceStoreAttributeValue } from './reader.js';
 export { inspectSliceStore } from './inspect.js';
 export type { SliceStoreSummary, SliceStoreSplitSummary } from './inspect.js';
-export { convertDataset, defaultConvertWorkers, SPLIT_METHOD } from './convert.js';
+export { convertDataset, defaultConvertWorkers, NAMED_SPLIT_METHOD, SPLIT_METHOD } from './convert.js';
 export type { ConvertDatasetOptions, ConvertProgress, ConvertSummary } from './convert.js';

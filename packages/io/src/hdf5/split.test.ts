@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { referencePython, runPythonJson } from '@brats/vitest-config/fixtures';
 import { ArgumentError } from '../errors.js';
-import { assignSplits, createNumpyUniform, resolveSplitFractions } from './split.js';
+import { assignNamedSplits, assignSplits, createNumpyUniform, resolveSplitFractions } from './split.js';
 
 describe('createNumpyUniform', () => {
   // Values printed once by numpy: np.random.seed(s); np.random.random(3).
@@ -97,5 +97,17 @@ print(json.dumps(labels))`;
     expect(plain).toEqual(['train', 'train', 'train', 'train', 'testing', 'train', 'train', 'train']);
     expect(changed).toEqual([7]);
     expect(explicit[7]).toBe('validation');
+  });
+});
+
+describe('assignNamedSplits', () => {
+  it('puts named cases where they are named and every other case in training, in dataset order', () => {
+    expect(assignNamedSplits(['a', 'b', 'c', 'd', 'e'], { validation: ['d'], testing: ['b', 'e'] })).toEqual(['train', 'testing', 'train', 'validation', 'testing']);
+    expect(assignNamedSplits(['a', 'b'], {})).toEqual(['train', 'train']);
+  });
+
+  it('refuses an unknown id and an id named twice', () => {
+    expect(() => assignNamedSplits(['a', 'b'], { testing: ['c', 'a'] })).toThrow(new ArgumentError('assignNamedSplits', 'named', 'names case(s) the dataset does not have: c'));
+    expect(() => assignNamedSplits(['a', 'b'], { validation: ['a'], testing: ['a'] })).toThrow(new ArgumentError('assignNamedSplits', 'named', 'names case a twice'));
   });
 });

@@ -118,3 +118,29 @@ function ensureEveryPart(splits: SplitName[], fractions: SplitFractions): void {
     splits[splits.lastIndexOf(donor)] = name;
   }
 }
+
+/** Case ids placed in a split by name rather than by draw (see {@link assignNamedSplits}). */
+export interface NamedSplits {
+  validation?: readonly string[];
+  testing?: readonly string[];
+}
+
+/**
+ * The split of each case when validation and test cases are named: those go where they are named, every other
+ * case trains. For held-out cases chosen on purpose (cases another model never saw, a fixed benchmark set).
+ * @throws {ArgumentError} for an id that is not among `caseIds`, or one named twice.
+ * @example assignNamedSplits(['a', 'b', 'c'], { testing: ['c'] }) // ['train', 'train', 'testing']
+ */
+export function assignNamedSplits(caseIds: readonly string[], named: NamedSplits): SplitName[] {
+  const wanted = new Map<string, SplitName>();
+  for (const split of ['validation', 'testing'] as const) {
+    for (const id of named[split] ?? []) {
+      if (wanted.has(id)) throw new ArgumentError('assignNamedSplits', 'named', `names case ${id} twice`);
+      wanted.set(id, split);
+    }
+  }
+  const known = new Set(caseIds);
+  const unknown = [...wanted.keys()].filter((id) => !known.has(id));
+  if (unknown.length > 0) throw new ArgumentError('assignNamedSplits', 'named', `names case(s) the dataset does not have: ${unknown.join(', ')}`);
+  return caseIds.map((id) => wanted.get(id) ?? 'train');
+}
