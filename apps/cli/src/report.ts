@@ -1,6 +1,6 @@
 /** The HTML report of a run: what ran, the per-case metrics table and the figures (written by predict and demo). */
 import path from 'node:path';
-import type { CaseEvaluation, EvaluationSummary } from '@brats/metrics';
+import type { CaseEvaluation, EvaluationJson, EvaluationSummary } from '@brats/metrics';
 import { writeReport, type ReportBlock } from '@brats/io';
 
 /** What one predicted case contributes to a report. */
@@ -44,6 +44,16 @@ export function summaryTable(summary: EvaluationSummary): ReportBlock {
     metrics.hd95.median,
   ]);
   return { kind: 'table', columns: ['region', 'Dice mean', 'Dice median', 'Dice std', 'HD95 mean (mm)', 'HD95 median (mm)'], rows };
+}
+
+/** Dice and HD95 per region of each case and their mean, from an evaluation file (`brats evaluate --out`, the pipeline's). */
+export function evaluationFileTable(evaluation: EvaluationJson, regions: readonly string[]): ReportBlock {
+  const columns = ['case', ...regions.flatMap((region) => [`${region} Dice`, `${region} HD95 (mm)`])];
+  const cell = (row: Record<string, unknown>, region: string, metric: 'dice' | 'hd95'): number | null => (row[region] as Record<string, number | null> | undefined)?.[metric] ?? null;
+  const rows: (string | number | null)[][] = evaluation.cases.map((row) => [row.id ?? '', ...regions.flatMap((region) => [cell(row, region, 'dice'), cell(row, region, 'hd95')])]);
+  const summary = evaluation.summary as Record<string, Record<'dice' | 'hd95', { mean: number | null }>>;
+  rows.push([`mean of ${evaluation.caseCount}`, ...regions.flatMap((region) => [summary[region]?.dice.mean ?? null, summary[region]?.hd95.mean ?? null])]);
+  return { kind: 'table', columns, rows };
 }
 
 /** Figure blocks for every case's figures, with paths relative to the report. */

@@ -56,6 +56,12 @@ export const COMMANDS: readonly CommandEntry[] = [
     load: async () => (await import('./train.js')).registerTrainCommand,
   },
   {
+    name: 'pipeline',
+    args: '<dataset>',
+    summary: 'raw labelled scans to a scored model in one resumable command: convert, train, export, tune, evaluate, report',
+    load: async () => (await import('./pipeline.js')).registerPipelineCommand,
+  },
+  {
     name: 'predict',
     args: '<input...>',
     summary: 'segment scans with a model bundle: label maps on the scan grid, optional figures and report',

@@ -17,6 +17,8 @@ export interface PairPredictionsOptions {
   predictionMapping?: LabelRegionMapping;
   /** Cap on the decompressed size of each file read, in bytes. */
   maxBytes?: number;
+  /** Score only these reference cases (e.g. a validation split); default every labelled case. */
+  caseIds?: readonly string[];
 }
 
 /** Predictions matched with the labelled cases of a reference dataset; nothing is read until `pairs` is iterated. */
@@ -55,7 +57,8 @@ export async function pairPredictionsWithReferences(
   const predictionMapping = options.predictionMapping ?? reference.labelMapping;
   const readOptions = options.maxBytes === undefined ? {} : { maxBytes: options.maxBytes };
   const predictions = new Map((await findLabelMaps(predictionDir)).map((file) => [file.id, file.path]));
-  const labelled = reference.cases.filter((ref) => ref.label !== undefined);
+  const wanted = options.caseIds === undefined ? undefined : new Set(options.caseIds);
+  const labelled = reference.cases.filter((ref) => ref.label !== undefined && (wanted === undefined || wanted.has(ref.id)));
   const labelledIds = new Set(labelled.map((ref) => ref.id));
   const unmatched: EvaluationProblem[] = [...predictions.keys()]
     .filter((id) => !labelledIds.has(id))

@@ -1,0 +1,349 @@
+import { existsSync, promises as fs } from 'node:fs';
+import path from 'node:path';
+import { TRAINING_CURVES_FILE, convertDataset, getLabelMapping, openDataset, pairPredictionsWithReferences, readModelManifest, writeFileAtomic, writeModelManifest, type ConvertDatasetOptions, type ReportBlock } from '@brats/io';
+import { evaluateCases, evaluationToJson, type EvaluationJson, type RegionName } from '@brats/metrics';
+import { EngineUnavailableError, convertBundleToIr, tuneInference } from '@brats/ncs2-runtime';
+import type { TrainOptions } from '@brats/unet';
+import type { Command } from 'commander';
+import { printLine, type CliContext } from '../context.js';
+import { ENGINE_CHOICES, openEngine, type EngineChoice } from '../engine-choice.js';
+import { UsageError } from '../errors.js';
+import { parseChoice, parseFraction, parseInteger, parsePositiveNumber } from '../parse.js';
+import { runPrediction } from '../predict-run.js';
+import { createProgress, type ProgressReporter } from '../progress.js';
+import { evaluationFileTable, writeReport } from '../report.js';
+import { loadTrainingPackage } from '../training-package.js';
+import { parseCaseIds } from './convert.js';
+
+/** What a pipeline run is: recorded in `pipeline.json`, and the same on every resume. */
+export interface PipelineSettings {
+  dataset: string;
+  target: 'wt' | 'regions';
+  crop: number;
+  validationCases: string[] | null;
+  testCases: string[] | null;
+  splitSeed: number;
+  filters: number;
+  epochs: number;
+  batchSize: number;
+  learningRate: number;
+  tumourFraction: number;
+  stepsPerEpoch: number;
+  monitor: 'loss' | 'dice';
+  seed: number;
+  engine: EngineChoice;
+}
+
+/** The steps, in order; each is done once and recorded. */
+export const PIPELINE_STEPS = ['convert', 'train', 'export', 'tune', 'validation', 'test', 'report'] as const;
+export type PipelineStep = (typeof PIPELINE_STEPS)[number];
+
+interface PipelineState {
+  format: 'brats-pipeline';
+  version: 1;
+  settings: PipelineSettings;
+  /** The command line that started the run. */
+  command: string;
+  steps: Partial<Record<PipelineStep, { finishedAt: string; seconds: number }>>;
+}
+
+export const PIPELINE_FILE = 'pipeline.json';
+
+interface PipelineFlags {
+  out: string;
+  target: string;
+  crop: string;
+  validationCases?: string;
+  testCases?: string;
+  splitSeed: string;
+  filters: string;
+  epochs: string;
+  batchSize: string;
+  lr: string;
+  tumourFraction: string;
+  stepsPerEpoch: string;
+  monitor: string;
+  seed: string;
+  engine: string;
+  resume?: boolean;
+}
+
+/** Option name (commander's camel case) → the setting it fixes, for the resume check. */
+const SETTING_FLAGS: Readonly<Record<string, keyof PipelineSettings>> = {
+  target: 'target',
+  crop: 'crop',
+  validationCases: 'validationCases',
+  testCases: 'testCases',
+  splitSeed: 'splitSeed',
+  filters: 'filters',
+  epochs: 'epochs',
+  batchSize: 'batchSize',
+  lr: 'learningRate',
+  tumourFraction: 'tumourFraction',
+  stepsPerEpoch: 'stepsPerEpoch',
+  monitor: 'monitor',
+  seed: 'seed',
+  engine: 'engine',
+};
+
+function settingsFrom(dataset: string, flags: PipelineFlags): PipelineSettings {
+  return {
+    dataset: path.resolve(dataset),
+    target: parseChoice('--target', flags.target, ['wt', 'regions'] as const),
+    crop: parseInteger('--crop', flags.crop, 16, 1024),
+    validationCases: flags.validationCases === undefined ? null : parseCaseIds('--validation-cases', flags.validationCases),
+    testCases: flags.testCases === undefined ? null : parseCaseIds('--test-cases', flags.testCases),
+    splitSeed: parseInteger('--split-seed', flags.splitSeed, 0, 0xffffffff),
+    filters: parseInteger('--filters', flags.filters, 1, 256),
+    epochs: parseInteger('--epochs', flags.epochs, 1, 100_000),
+    batchSize: parseInteger('--batch-size', flags.batchSize, 1, 4096),
+    learningRate: parsePositiveNumber('--lr', flags.lr),
+    tumourFraction: parseFraction('--tumour-fraction', flags.tumourFraction),
+    stepsPerEpoch: parseInteger('--steps-per-epoch', flags.stepsPerEpoch, 1, 1_000_000),
+    monitor: parseChoice('--monitor', flags.monitor, ['loss', 'dice'] as const),
+    seed: parseInteger('--seed', flags.seed, 0, 0xffffffff),
+    engine: parseChoice('--engine', flags.engine, ENGINE_CHOICES),
+  };
+}
+
+/** Where each output of a run lives under `--out`. */
+export function pipelinePaths(out: string): { state: string; data: string; bundle: string; validation: string; test: string; report: string } {
+  return {
+    state: path.join(out, PIPELINE_FILE),
+    data: path.join(out, 'slices.h5'),
+    bundle: path.join(out, 'model'),
+    validation: path.join(out, 'validation'),
+    test: path.join(out, 'test'),
+    report: path.join(out, 'report.html'),
+  };
+}
+
+/** The command line that reproduces a run from its settings. */
+export function pipelineCommand(settings: PipelineSettings, out: string): string {
+  const parts = ['brats pipeline', settings.dataset, '--out', out, '--target', settings.target, '--crop', String(settings.crop)];
+  if (settings.validationCases !== null) parts.push('--validation-cases', settings.validationCases.join(','));
+  if (settings.testCases !== null) parts.push('--test-cases', settings.testCases.join(','));
+  if (settings.validationCases === null || settings.testCases === null) parts.push('--split-seed', String(settings.splitSeed));
+  parts.push(
+    '--filters', String(settings.filters), '--epochs', String(settings.epochs), '--batch-size', String(settings.batchSize), '--lr', String(settings.learningRate),
+    '--tumour-fraction', String(settings.tumourFraction), '--steps-per-epoch', String(settings.stepsPerEpoch), '--monitor', settings.monitor, '--seed', String(settings.seed),
+  );
+  return parts.join(' ');
+}
+
+/** Reads a run's state; undefined when there is none. @throws {UsageError} for a file that is not a pipeline state. */
+async function readState(file: string): Promise<PipelineState | undefined> {
+  let text: string;
+  try {
+    text = await fs.readFile(file, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw error;
+  }
+  let state: PipelineState;
+  try {
+    state = JSON.parse(text) as PipelineState;
+  } catch {
+    throw new UsageError(`${file}: is not JSON; it is no pipeline state (remove it, or choose another --out)`);
+  }
+  if (state.format !== 'brats-pipeline' || state.version !== 1) throw new UsageError(`${file}: is no brats pipeline state of version 1`);
+  return state;
+}
+
+/**
+ * `brats pipeline DATASET --out DIR`: the seed's one command on real data. Converts the labelled cases to HDF5 (split
+ * by case), trains the U-Net, exports ONNX (and the OpenVINO IR where openvino-node loads), chooses the
+ * post-processing on the validation cases, scores the validation cases and then, once, the test cases (BraTS
+ * convention), and writes the report. Every step is recorded in `DIR/pipeline.json`; `--resume` continues a run
+ * where it stopped (training from its last completed epoch) with the settings it started with.
+ */
+export function registerPipelineCommand(program: Command, context: CliContext): void {
+  program
+    .command('pipeline')
+    .description('raw labelled scans to a scored model in one resumable command: convert, train, export, tune, evaluate, report')
+    .argument('<dataset>', 'labelled dataset folder (Decathlon, BraTS 2017-2021 or BraTS 2023+ layout; case folders are found up to three levels down)')
+    .requiredOption('--out <dir>', 'folder of the run: pipeline.json, slices.h5, model/, validation/, test/, report.html')
+    .option('--target <target>', 'wt: whole tumour; regions: WT, TC and ET (nested, three sigmoid outputs)', 'regions')
+    .option('--crop <n>', 'centre crop of each slice and of k (the seed: 144)', '144')
+    .option('--validation-cases <ids>', 'the validation cases by id (default: drawn with --split-seed)')
+    .option('--test-cases <ids>', 'the test cases by id, scored once at the end (default: drawn with --split-seed)')
+    .option('--split-seed <n>', "seed of the drawn split (the seed's 0.85/0.075/0.075 by case)", '816')
+    .option('--filters <n>', 'filters of the first U-Net level', '16')
+    .option('--epochs <n>', 'training epochs', '60')
+    .option('--batch-size <n>', 'slices per batch', '16')
+    .option('--lr <x>', 'Adam learning rate', '5e-4')
+    .option('--tumour-fraction <f>', 'fraction of each batch drawn from slices with tumour', '0.5')
+    .option('--steps-per-epoch <n>', 'batches per epoch', '50')
+    .option('--monitor <what>', 'keep the model with the lowest validation loss or the highest validation Dice', 'dice')
+    .option('--seed <s>', 'seed of initialisation, data order, augmentation and dropout', '816')
+    .option('--engine <name>', `engine for tuning and scoring: ${ENGINE_CHOICES.join(', ')}`, 'auto')
+    .option('--resume', 'continue the run in --out where it stopped, with the settings it started with')
+    .action(async (dataset: string, flags: PipelineFlags, command: Command) => {
+      const started = performance.now();
+      const out = path.resolve(flags.out);
+      const paths = pipelinePaths(out);
+      const given = settingsFrom(dataset, flags);
+      let state = await readState(paths.state);
+      if (state !== undefined && flags.resume !== true) {
+        throw new UsageError(`--out ${flags.out}: holds a pipeline run (${PIPELINE_FILE}); add --resume to continue it, or choose another folder`);
+      }
+      if (state === undefined) {
+        if (flags.resume === true && existsSync(out) && (await fs.readdir(out)).length > 0) {
+          throw new UsageError(`--out ${flags.out}: has no ${PIPELINE_FILE} to resume, and is not empty`);
+        }
+        if (flags.resume !== true && existsSync(out) && (await fs.readdir(out)).length > 0) {
+          throw new UsageError(`--out ${flags.out}: exists and is not empty; choose another folder`);
+        }
+        state = { format: 'brats-pipeline', version: 1, settings: given, command: pipelineCommand(given, out), steps: {} };
+      } else {
+        // A resume runs with the recorded settings: a setting given again must say the same.
+        for (const [flag, key] of Object.entries(SETTING_FLAGS)) {
+          if (command.getOptionValueSource(flag) !== 'cli') continue;
+          if (JSON.stringify(given[key]) !== JSON.stringify(state.settings[key])) {
+            throw new UsageError(`--${flag.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}: the run in ${flags.out} was started with ${JSON.stringify(state.settings[key])}; a resume keeps its settings`);
+          }
+        }
+        if (given.dataset !== state.settings.dataset) throw new UsageError(`${dataset}: the run in ${flags.out} was started on ${state.settings.dataset}`);
+      }
+      const settings = state.settings;
+      await fs.mkdir(out, { recursive: true });
+      const save = (): Promise<void> => writeFileAtomic(paths.state, `${JSON.stringify(state, null, 2)}\n`);
+      await save();
+      const regions: RegionName[] = settings.target === 'wt' ? ['WT'] : ['WT', 'TC', 'ET'];
+      const { exportBundleToOnnx, trainUnet } = await loadTrainingPackage('pipeline');
+
+      const step = async (name: PipelineStep, run: () => Promise<string | undefined>): Promise<void> => {
+        const index = PIPELINE_STEPS.indexOf(name) + 1;
+        const done = state.steps[name];
+        if (done !== undefined) {
+          printLine(context, `${index}/${PIPELINE_STEPS.length} ${name}: done (${done.finishedAt})`);
+          return;
+        }
+        const stepStarted = performance.now();
+        printLine(context, `${index}/${PIPELINE_STEPS.length} ${name}`);
+        const summary = await run();
+        state.steps[name] = { finishedAt: new Date().toISOString(), seconds: (performance.now() - stepStarted) / 1000 };
+        await save();
+        if (summary !== undefined) printLine(context, `    ${summary}`);
+      };
+
+      await step('convert', async () => {
+        const options: ConvertDatasetOptions = { crop: settings.crop, target: settings.target, seed: settings.splitSeed };
+        if (settings.validationCases !== null || settings.testCases !== null) {
+          if (settings.validationCases === null || settings.testCases === null) throw new UsageError('--validation-cases and --test-cases go together (or neither: the split is drawn)');
+          options.namedSplits = { validation: settings.validationCases, testing: settings.testCases };
+        }
+        const cases = (await openDataset(settings.dataset)).cases.length;
+        const progress = createProgress(context, '    convert', cases, 'cases');
+        const summary = await convertDataset(settings.dataset, paths.data, { ...options, onCase: (done) => progress.update(done.done, done.caseId) });
+        progress.finish();
+        return `${summary.cases} cases: train ${summary.splits.train.length}, validation ${summary.splits.validation.join(', ')}, test ${summary.splits.testing.join(', ')}`;
+      });
+
+      await step('train', async () => {
+        const options: TrainOptions = {
+          dataFile: paths.data,
+          bundle: paths.bundle,
+          epochs: settings.epochs,
+          batchSize: settings.batchSize,
+          learningRate: settings.learningRate,
+          filters: settings.filters,
+          tumourFraction: settings.tumourFraction,
+          stepsPerEpoch: settings.stepsPerEpoch,
+          monitor: settings.monitor,
+          seed: settings.seed,
+          // A run killed mid-training continues from its last completed epoch.
+          resume: true,
+        };
+        let progress: ProgressReporter | undefined;
+        const result = await trainUnet(options, {
+          onBackend: (selection) => printLine(context, `    backend: ${selection.name} (${selection.reason})`),
+          onThreads: (threads, why) => printLine(context, `    threads: ${threads} (${why})`),
+          onResume: (done) => printLine(context, `    resuming after epoch ${done}`),
+          onWarning: (line) => context.stderr.write(`warning: ${line}\n`),
+          onEpochStart: (epoch, epochs, steps) => (progress = createProgress(context, `    epoch ${epoch}/${epochs}`, steps, 'batches')),
+          onStep: (done, _steps, loss) => progress?.update(done, `loss ${loss.toFixed(4)}`),
+          onEpochEnd: (record, improved) =>
+            progress?.finish(`loss ${record.loss.toFixed(4)}, validation Dice ${record.validationDice.map((value) => value.toFixed(3)).join('/')}${improved ? ' (best, saved)' : ''}`),
+        });
+        return `best epoch ${result.manifest.training?.bestEpoch ?? '?'} of ${settings.epochs}; ${((result.manifest.training?.durationSeconds ?? 0) / 3600).toFixed(2)} h of training`;
+      });
+
+      await step('export', async () => {
+        const onnx = await exportBundleToOnnx(paths.bundle);
+        let ir = 'OpenVINO IR: not written';
+        try {
+          const written = await convertBundleToIr(paths.bundle, ['FP32']);
+          ir = `OpenVINO IR: ${written.map((entry) => entry.xml).join(', ')}`;
+        } catch (error) {
+          if (!(error instanceof EngineUnavailableError)) throw error;
+          ir = `OpenVINO IR: skipped (${error.reason})`;
+        }
+        return `ONNX: ${path.relative(out, onnx.path)} (${(onnx.bytes / 1e6).toFixed(1)} MB); ${ir}`;
+      });
+
+      const manifestNow = async () => readModelManifest(paths.bundle);
+      await step('tune', async () => {
+        const manifest = await manifestNow();
+        const ids = manifest.training?.split.validation ?? [];
+        if (ids.length === 0) throw new UsageError('the run has no validation cases to choose the post-processing on');
+        const refs = (await openDataset(settings.dataset)).cases.filter((ref) => ids.includes(ref.id));
+        const engine = await openEngine(paths.bundle, settings.engine);
+        const progress = createProgress(context, '    tune', refs.length, 'cases');
+        try {
+          const inference = await tuneInference(refs, manifest, engine.runner, { bundle: paths.bundle, data: settings.dataset, onCase: (done, _total, id) => progress.update(done, id) });
+          progress.finish();
+          await writeModelManifest(paths.bundle, { ...manifest, inference });
+          return `tta ${inference.tta ? 'on' : 'off'}, largest component ${inference.largestComponent ? 'on' : 'off'} (${inference.selection.metric} ${Math.max(...inference.selection.candidates.map((c) => c.mean)).toFixed(4)})`;
+        } finally {
+          await engine.runner.dispose();
+        }
+      });
+
+      /** Predicts one split's cases with the bundle's settings and scores them with the BraTS rules. */
+      const score = async (split: 'validation' | 'testing', folder: string, file: string): Promise<string> => {
+        const manifest = await manifestNow();
+        const ids = manifest.training?.split[split] ?? [];
+        if (ids.length === 0) throw new UsageError(`the run has no ${split} cases`);
+        await fs.rm(folder, { recursive: true, force: true });
+        const run = await runPrediction(context, {
+          model: paths.bundle,
+          inputs: [settings.dataset],
+          out: folder,
+          engine: settings.engine,
+          probabilities: false,
+          figures: split === 'testing',
+          title: `brats pipeline: ${split === 'testing' ? 'test' : 'validation'} cases`,
+          onlyCases: ids,
+        });
+        if (run.failures.length > 0) throw new UsageError(`${run.failures.length} ${split} case(s) failed: ${run.failures.join('; ')}`);
+        const pairing = await pairPredictionsWithReferences(folder, settings.dataset, { caseIds: ids, ...(settings.target === 'wt' ? { predictionMapping: getLabelMapping('wt') } : {}) });
+        const result = await evaluateCases(pairing.pairs, { convention: 'brats', regions });
+        const problems = [...result.problems, ...pairing.unmatched];
+        if (problems.length > 0) throw new UsageError(`scoring the ${split} cases: ${problems.map((problem) => problem.message).join('; ')}`);
+        await writeFileAtomic(path.join(paths.bundle, file), `${JSON.stringify(evaluationToJson(result.cases, result.summary, problems), null, 2)}\n`);
+        return regions.map((region) => `${region} Dice ${result.summary.regions[region]!.dice.mean.toFixed(4)}, HD95 ${result.summary.regions[region]!.hd95.mean.toFixed(2)} mm`).join('; ') + ` (${ids.length} cases, ${file})`;
+      };
+      await step('validation', () => score('validation', paths.validation, 'validation-evaluation.json'));
+      // The test cases are scored once, after every choice was made on validation.
+      await step('test', () => score('testing', paths.test, 'test-evaluation.json'));
+
+      await step('report', async () => {
+        const manifest = await manifestNow();
+        const read = async (file: string): Promise<EvaluationJson> => JSON.parse(await fs.readFile(path.join(paths.bundle, file), 'utf8')) as EvaluationJson;
+        const blocks: ReportBlock[] = [
+          { kind: 'paragraph', text: `Dataset ${settings.dataset}; target ${settings.target} (${regions.join(', ')}); command: ${state.command}` },
+          { kind: 'heading', text: 'Training' },
+          { kind: 'figure', src: path.relative(out, path.join(paths.bundle, TRAINING_CURVES_FILE)), caption: `loss and validation Dice per epoch; best epoch ${manifest.training?.bestEpoch ?? '?'}` },
+          { kind: 'heading', text: 'Validation cases (post-processing chosen here)' },
+          evaluationFileTable(await read('validation-evaluation.json'), regions),
+          { kind: 'heading', text: 'Test cases (scored once, at the end)' },
+          evaluationFileTable(await read('test-evaluation.json'), regions),
+          { kind: 'paragraph', text: `Per-case figures and overlays of the test cases: ${path.relative(out, path.join(paths.test, 'report.html'))}` },
+        ];
+        await writeReport(paths.report, 'brats pipeline', blocks);
+        return `report: ${paths.report}`;
+      });
+      printLine(context, `pipeline done in ${((performance.now() - started) / 60000).toFixed(1)} min this run; model: ${paths.bundle}; report: ${paths.report}`);
+    });
+}
