@@ -44,6 +44,9 @@ describe('model manifest', () => {
     ['a channel count that disagrees with the input', { ...manifest, channels: ['FLAIR'] }, /one name per input channel/],
     ['a threshold of 1', { ...manifest, threshold: 1 }, /threshold must be in \(0, 1\)/],
     ['inference settings that are not booleans', { ...manifest, inference: { tta: 'yes', largestComponent: false } }, /inference must be/],
+    ['a threshold for a region the model lacks', { ...manifest, inference: { tta: false, largestComponent: false, thresholds: { ET: 0.4 } } }, /inference\.thresholds must map the model's regions/],
+    ['a region threshold of 0', { ...manifest, inference: { tta: false, largestComponent: false, thresholds: { WT: 0 } } }, /inference\.thresholds must map the model's regions to numbers in \(0, 1\)/],
+    ['a fractional enhancing minimum', { ...manifest, inference: { tta: false, largestComponent: false, minEnhancingVoxels: 2.5 } }, /minEnhancingVoxels must be a non-negative integer/],
   ])('rejects %s with a ModelBundleError', async (name, content, reason) => {
     const bundle = path.join(dir, name.replace(/ /g, '-'));
     await fs.mkdir(bundle, { recursive: true });

@@ -75,6 +75,13 @@ export interface InferenceDefaults {
   tta: boolean;
   /** Keep only the largest connected whole-tumour component. */
   largestComponent: boolean;
+  /** Probability threshold of each region (a region left out uses the manifest's `threshold`). */
+  thresholds?: Partial<Record<RegionName, number>>;
+  /**
+   * A predicted enhancing tumour smaller than this many voxels is relabelled as tumour core (the BraTS practice:
+   * an empty ET reference makes any ET voxel a Dice of 0). 0 or absent: never.
+   */
+  minEnhancingVoxels?: number;
   /** How the choice was made (written by `brats tune`): the cases, the metric and every option's score. */
   selection?: InferenceSelectionRecord;
 }
@@ -89,6 +96,10 @@ export interface InferenceSelectionRecord {
   cases: readonly string[];
   /** Every option tried, with its mean and per-case scores (same order as `cases`). */
   candidates: readonly { tta: boolean; largestComponent: boolean; mean: number; perCase: readonly number[] }[];
+  /** For a regions model, each threshold tried per region with that region's mean Dice (under the chosen flips and component). */
+  thresholdCandidates?: Partial<Record<RegionName, readonly { threshold: number; mean: number }[]>>;
+  /** For a regions model, each smallest enhancing tumour tried (voxels) with the mean ET Dice. */
+  enhancingCandidates?: readonly { minEnhancingVoxels: number; mean: number }[];
   /** ISO time of the choice. */
   chosenAt: string;
 }
@@ -156,5 +167,14 @@ export function parseModelManifest(text: string, file: string): ModelManifest {
     file,
     'inference must be { "tta": true|false, "largestComponent": true|false }',
   );
+  const thresholds = inference?.thresholds;
+  check(
+    thresholds === undefined ||
+      (typeof thresholds === 'object' && thresholds !== null && Object.entries(thresholds).every(([region, value]) => manifest.regions.includes(region as RegionName) && typeof value === 'number' && value > 0 && value < 1)),
+    file,
+    "inference.thresholds must map the model's regions to numbers in (0, 1)",
+  );
+  const minimum = inference?.minEnhancingVoxels;
+  check(minimum === undefined || (Number.isInteger(minimum) && minimum >= 0), file, 'inference.minEnhancingVoxels must be a non-negative integer');
   return manifest;
 }

@@ -14,6 +14,7 @@ import { createProgress, type ProgressReporter } from '../progress.js';
 import { evaluationFileTable, writeReport } from '../report.js';
 import { loadTrainingPackage } from '../training-package.js';
 import { parseCaseIds } from './convert.js';
+import { describeInference } from './tune.js';
 
 /** What a pipeline run is: recorded in `pipeline.json`, and the same on every resume. */
 export interface PipelineSettings {
@@ -294,7 +295,7 @@ export function registerPipelineCommand(program: Command, context: CliContext): 
           const inference = await tuneInference(refs, manifest, engine.runner, { bundle: paths.bundle, data: settings.dataset, onCase: (done, _total, id) => progress.update(done, id) });
           progress.finish();
           await writeModelManifest(paths.bundle, { ...manifest, inference });
-          return `tta ${inference.tta ? 'on' : 'off'}, largest component ${inference.largestComponent ? 'on' : 'off'} (${inference.selection.metric} ${Math.max(...inference.selection.candidates.map((c) => c.mean)).toFixed(4)})`;
+          return `${describeInference(inference)} (${inference.selection.metric} ${Math.max(...inference.selection.candidates.map((c) => c.mean)).toFixed(4)} at 0.5)`;
         } finally {
           await engine.runner.dispose();
         }

@@ -1,4 +1,4 @@
-import { openDataset, readModelManifest, writeModelManifest } from '@brats/io';
+import { openDataset, readModelManifest, writeModelManifest, type InferenceDefaults } from '@brats/io';
 import { tuneInference } from '@brats/ncs2-runtime';
 import type { Command } from 'commander';
 import { printLine, type CliContext } from '../context.js';
@@ -7,6 +7,14 @@ import { resolveModelArgument } from '../default-model.js';
 import { UsageError } from '../errors.js';
 import { parseChoice } from '../parse.js';
 import { createProgress } from '../progress.js';
+
+/** The chosen settings in one line: flips, component, and for a regions model the thresholds and the ET minimum. */
+export function describeInference(inference: InferenceDefaults): string {
+  const parts = [`tta ${inference.tta ? 'on' : 'off'}`, `largest component ${inference.largestComponent ? 'on' : 'off'}`];
+  if (inference.thresholds !== undefined) parts.push(`thresholds ${Object.entries(inference.thresholds).map(([region, value]) => `${region} ${value}`).join(', ')}`);
+  if (inference.minEnhancingVoxels !== undefined) parts.push(`enhancing tumour under ${inference.minEnhancingVoxels} voxels relabelled as core`);
+  return parts.join(', ');
+}
 
 interface TuneFlags {
   data: string;
@@ -60,7 +68,13 @@ export function registerTuneCommand(program: Command, context: CliContext): void
           `${(candidate.tta ? 'on' : 'off').padEnd(5)}${(candidate.largestComponent ? 'on' : 'off').padEnd(19)}${candidate.mean.toFixed(4).padEnd(20)}${candidate.perCase.map((value) => value.toFixed(4)).join(', ')}${chosen ? '   <- chosen' : ''}`,
         );
       }
+      for (const [region, tried] of Object.entries(selection.thresholdCandidates ?? {})) {
+        printLine(context, `${region} threshold: ${tried.map((entry) => `${entry.threshold} ${entry.mean.toFixed(4)}`).join(', ')}   <- ${inference.thresholds?.[region as 'WT']}`);
+      }
+      if (selection.enhancingCandidates !== undefined) {
+        printLine(context, `smallest enhancing tumour (voxels): ${selection.enhancingCandidates.map((entry) => `${entry.minEnhancingVoxels} ${entry.mean.toFixed(4)}`).join(', ')}   <- ${inference.minEnhancingVoxels}`);
+      }
       await writeModelManifest(bundle, { ...manifest, inference });
-      printLine(context, `inference: tta ${inference.tta ? 'on' : 'off'}, largest component ${inference.largestComponent ? 'on' : 'off'} written to ${bundle}/brats-model.json`);
+      printLine(context, `inference: ${describeInference(inference)} written to ${bundle}/brats-model.json`);
     });
 }

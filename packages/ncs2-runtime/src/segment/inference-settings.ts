@@ -1,5 +1,5 @@
 /** Which test-time settings a segmentation runs with, and where each came from. */
-import type { ModelManifest } from '@brats/io/browser';
+import type { ModelManifest, RegionName } from '@brats/io/browser';
 
 /** The caller's wishes; undefined leaves a setting to the bundle. */
 export interface InferenceRequest {
@@ -7,8 +7,10 @@ export interface InferenceRequest {
   tta?: boolean | undefined;
   /** Keep only the largest 26-connected whole-tumour component, inner regions cut to it. */
   largestComponent?: boolean | undefined;
-  /** Probability threshold of every region. */
+  /** Probability threshold of every region (overrides the bundle's per-region thresholds). */
   threshold?: number | undefined;
+  /** Smallest enhancing tumour kept as such, in voxels (smaller is relabelled as core); 0 keeps every one. */
+  minEnhancingVoxels?: number | undefined;
 }
 
 /** Where a setting came from: the caller, the bundle's validation-chosen `inference`, or the built-in default. */
@@ -18,7 +20,12 @@ export type SettingSource = 'caller' | 'bundle' | 'default';
 export interface ResolvedInference {
   tta: boolean;
   largestComponent: boolean;
+  /** The threshold of a region without one of its own (the manifest's, or the caller's for every region). */
   threshold: number;
+  /** Threshold of each of the model's regions, in the manifest's region order. */
+  thresholds: number[];
+  /** Smallest enhancing tumour kept as such, in voxels; 0: every one. */
+  minEnhancingVoxels: number;
   /** 'bundle' when at least one of tta / largest component was left to the manifest's `inference`. */
   source: SettingSource;
   /** One line per setting saying what runs and why, e.g. `tta on (the bundle chose it on its validation cases)`. */
@@ -40,17 +47,29 @@ export function resolveInference(manifest: ModelManifest, request: InferenceRequ
   const tta = request.tta ?? manifest.inference?.tta ?? false;
   const largestComponent = request.largestComponent ?? manifest.inference?.largestComponent ?? false;
   const threshold = request.threshold ?? manifest.threshold;
+  const chosen = manifest.inference?.thresholds ?? {};
+  const thresholds = manifest.regions.map((region: RegionName) => request.threshold ?? chosen[region] ?? manifest.threshold);
+  const perRegion = request.threshold === undefined && manifest.regions.some((region) => chosen[region] !== undefined);
+  const minEnhancingVoxels = request.minEnhancingVoxels ?? manifest.inference?.minEnhancingVoxels ?? 0;
+  const minimumSource: SettingSource = request.minEnhancingVoxels !== undefined ? 'caller' : manifest.inference?.minEnhancingVoxels !== undefined ? 'bundle' : 'default';
   const source: SettingSource =
     ttaSource === 'bundle' || componentSource === 'bundle' ? 'bundle' : ttaSource === 'caller' || componentSource === 'caller' ? 'caller' : 'default';
   return {
     tta,
     largestComponent,
     threshold,
+    thresholds,
+    minEnhancingVoxels,
     source,
     reasons: [
       `tta ${tta ? 'on' : 'off'} (${explain(ttaSource)})`,
       `largest component ${largestComponent ? 'on' : 'off'} (${explain(componentSource)})`,
-      `threshold ${threshold} (${request.threshold !== undefined ? 'as asked' : "the bundle's"})`,
+      perRegion
+        ? `thresholds ${manifest.regions.map((region, r) => `${region} ${thresholds[r]}`).join(', ')} (the bundle chose them on its validation cases)`
+        : `threshold ${threshold} (${request.threshold !== undefined ? 'as asked' : "the bundle's"})`,
+      ...(manifest.regions.includes('ET')
+        ? [minEnhancingVoxels > 0 ? `enhancing tumour under ${minEnhancingVoxels} voxels relabelled as core (${explain(minimumSource)})` : `every predicted enhancing tumour kept (${explain(minimumSource)})`]
+        : []),
     ],
   };
 }

@@ -114,6 +114,50 @@ function nestRegions(wt: Uint8Array | undefined, tc: Uint8Array | undefined, et:
   }
 }
 
+/** The post-processing settings {@link postprocessRegions} applies (a ResolvedInference is one). */
+export interface PostprocessSettings {
+  /** Threshold of each region, in the regions' order. */
+  thresholds: readonly number[];
+  largestComponent: boolean;
+  /** Enhancing tumour under this many voxels becomes core; 0: never. */
+  minEnhancingVoxels: number;
+}
+
+/**
+ * Probability maps → binary region masks, as every segmentation makes them: a threshold per region, the largest
+ * 26-connected whole-tumour component (when asked), nesting (ET inside TC inside WT), then an enhancing tumour
+ * smaller than `minEnhancingVoxels` relabelled as core (its voxels stay in TC). `brats tune` scores its candidate
+ * settings through this same function. `notes` says what the last step did.
+ */
+export function postprocessRegions(
+  probabilities: readonly Float32Array[],
+  regions: readonly RegionName[],
+  shape: Shape3,
+  settings: PostprocessSettings,
+): { masks: Uint8Array[]; notes: string[] } {
+  const masks: Uint8Array[] = probabilities.map((volume, r) => {
+    const threshold = settings.thresholds[r]!;
+    const mask = new Uint8Array(volume.length);
+    for (let v = 0; v < volume.length; v++) mask[v] = volume[v]! > threshold ? 1 : 0;
+    return mask;
+  });
+  const wtIndex = regions.indexOf('WT');
+  if (settings.largestComponent && wtIndex >= 0) masks[wtIndex] = keepLargestComponent(masks[wtIndex]!, shape);
+  const maskOf = (region: RegionName): Uint8Array | undefined => (regions.includes(region) ? masks[regions.indexOf(region)] : undefined);
+  const et = maskOf('ET');
+  nestRegions(maskOf('WT'), maskOf('TC'), et);
+  const notes: string[] = [];
+  if (et !== undefined && settings.minEnhancingVoxels > 0) {
+    let count = 0;
+    for (let v = 0; v < et.length; v++) count += et[v]!;
+    if (count > 0 && count < settings.minEnhancingVoxels) {
+      et.fill(0);
+      notes.push(`enhancing tumour of ${count} voxels (under ${settings.minEnhancingVoxels}) relabelled as core`);
+    }
+  }
+  return { masks, notes };
+}
+
 /** Channels whose every voxel has one value: no image at all (an empty or blanked file). */
 function constantChannels(caseData: CanonicalCase): { name: string; value: number }[] {
   const found: { name: string; value: number }[] = [];
@@ -234,18 +278,11 @@ export async function segmentLoadedCase(
   const postprocessStarted = performance.now();
   const onModelGrid = restoreCrop(block, [depth, height, width, K], prepared.params);
   const probabilities = modelGrid === caseData ? onModelGrid : onModelGrid.map((volume) => resampleLinear(volume, modelShape, shape3));
-  const masks: Uint8Array[] = probabilities.map((volume) => {
-    const mask = new Uint8Array(volume.length);
-    for (let v = 0; v < volume.length; v++) mask[v] = volume[v]! > inference.threshold ? 1 : 0;
-    return mask;
-  });
-  const wtIndex = regions.indexOf('WT');
-  if (inference.largestComponent && wtIndex >= 0) masks[wtIndex] = keepLargestComponent(masks[wtIndex]!, shape3);
+  const { masks, notes } = postprocessRegions(probabilities, regions, shape3, inference);
   const maskOf = (region: RegionName): Uint8Array | undefined => (regions.includes(region) ? masks[regions.indexOf(region)] : undefined);
   const wt = maskOf('WT');
   const tc = maskOf('TC');
   const et = maskOf('ET');
-  nestRegions(wt, tc, et);
   const labelData = new Uint8Array(grid.data.length);
   if (regions.length === 1) {
     labelData.set(masks[0]!);
@@ -265,6 +302,7 @@ export async function segmentLoadedCase(
     spacingReason,
     `preprocessing from the bundle: ${settings.cropMode} crop ${settings.cropSize.join('x')}, ${settings.normalize} z-score, channels ${settings.channels.join(', ')}`,
     ...inference.reasons,
+    ...notes,
     convention.reason,
   ];
   return {

@@ -2,6 +2,7 @@ import { BRATS2017_LABELS, createVolume, type CanonicalCase, type Volume } from 
 import { describe, expect, it } from 'vitest';
 import { testManifest } from '../../test/segment-fixtures.js';
 import type { SliceRunner } from './segment-case.js';
+import { segmentCase } from './segment-case.js';
 import { datasetReference, tuneInference } from './tune.js';
 
 const SHAPE = [12, 10, 6] as const;
@@ -78,6 +79,66 @@ describe('tuneInference', () => {
     delete unlabelled.labels;
     await expect(tuneInference([unlabelled], MANIFEST, spuriousRunner(), { bundle: '.', data: '.' })).rejects.toThrow(/case box has no reference label map/);
     await expect(tuneInference([], MANIFEST, spuriousRunner(), { bundle: '.', data: '.' })).rejects.toThrow(/is empty/);
+  });
+
+  it('chooses a threshold per region and the smallest enhancing tumour on a regions model, through the predict path', async () => {
+    // Reference: a box of oedema (label 2, WT) with a core of 8 voxels (label 1, TC) and no enhancing tumour.
+    // Markers per channel (normalised positive where set): FLAIR the box, T1w the core, T1gd 2 voxels of the
+    // core, T2w a ring of 12 voxels beside the box.
+    const n = SHAPE[0] * SHAPE[1] * SHAPE[2];
+    const at = (i: number, j: number, k: number): number => i + 12 * (j + 10 * k);
+    const [flair, t1w, t1gd, t2w] = [0, 1, 2, 3].map(() => new Float32Array(n));
+    const labels = new Uint8Array(n);
+    for (let k = 1; k <= 3; k++) {
+      for (let j = 2; j <= 5; j++) {
+        for (let i = 3; i <= 6; i++) [flair![at(i, j, k)], labels[at(i, j, k)]] = [10, 2];
+        t2w![at(7, j, k)] = 10;
+      }
+    }
+    for (let k = 2; k <= 3; k++) for (let j = 3; j <= 4; j++) for (let i = 4; i <= 5; i++) [t1w![at(i, j, k)], labels[at(i, j, k)]] = [10, 1];
+    for (let k = 2; k <= 3; k++) t1gd![at(4, 3, k)] = 10;
+    const volume = (data: Float32Array): Volume<'float32'> => createVolume('float32', data, SHAPE);
+    const regionsCase: CanonicalCase = {
+      ...boxCase(),
+      id: 'core',
+      channels: [volume(flair!), volume(t1w!), volume(t1gd!), volume(t2w!)],
+      labels: createVolume('uint8', labels, SHAPE),
+    };
+    // WT 0.9 in the box and 0.42 on the ring; TC 0.45 in the core; ET 0.9 on the 2 voxels.
+    const runner: SliceRunner = {
+      async run(input) {
+        const pixels = input.length / 4;
+        const out = new Float32Array(pixels * 3);
+        for (let p = 0; p < pixels; p++) {
+          out[p * 3] = input[p * 4]! > 0 ? 0.9 : input[p * 4 + 3]! > 0 ? 0.42 : 0.1;
+          out[p * 3 + 1] = input[p * 4 + 1]! > 0 ? 0.45 : 0.1;
+          out[p * 3 + 2] = input[p * 4 + 2]! > 0 ? 0.9 : 0.1;
+        }
+        return out;
+      },
+    };
+    const manifest = testManifest([8, 8, 4], { outputChannels: 3, files: { onnx: 'model.onnx' } });
+    const inference = await tuneInference([regionsCase], manifest, runner, { bundle: '.', data: '.' });
+    // At 0.5 everywhere: WT exact (1), TC missed (0), and so ET, nested in TC, empty like its reference (1); flips
+    // change nothing: a tie.
+    expect(inference.selection.candidates.map((candidate) => candidate.mean)).toEqual([2 / 3, 2 / 3, 2 / 3, 2 / 3]);
+    expect({ tta: inference.tta, largestComponent: inference.largestComponent }).toEqual({ tta: false, largestComponent: false });
+    // WT keeps 0.5 (0.4 would add the ring); TC needs a threshold under 0.45: 0.4 is the nearest to 0.5.
+    expect(inference.thresholds).toEqual({ WT: 0.5, TC: 0.4, ET: 0.5 });
+    const tc = inference.selection.thresholdCandidates!.TC!;
+    expect(tc.map((entry) => entry.threshold)).toEqual([0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7]);
+    expect(tc.map((entry) => entry.mean)).toEqual([1, 1, 1, 0, 0, 0, 0, 0, 0]);
+    // With TC found, 2 predicted ET voxels face an empty reference (0 at any threshold): relabelled as core from
+    // 25 voxels on, ET scores 1.
+    expect(inference.minEnhancingVoxels).toBe(25);
+    expect(inference.selection.enhancingCandidates).toEqual([0, 25, 50, 100, 200, 400, 800].map((minEnhancingVoxels) => ({ minEnhancingVoxels, mean: minEnhancingVoxels === 0 ? 0 : 1 })));
+
+    // Predict with the chosen settings: core labelled 1, the rest of the box 2, no 4, and the reasons say why.
+    const tuned = await segmentCase(regionsCase, { ...manifest, inference }, runner);
+    expect(Array.from(tuned.labels.data)).toEqual(Array.from(labels));
+    expect(tuned.reasons).toContain('thresholds WT 0.5, TC 0.4, ET 0.5 (the bundle chose them on its validation cases)');
+    expect(tuned.reasons).toContain('enhancing tumour under 25 voxels relabelled as core (the bundle chose it on its validation cases)');
+    expect(tuned.reasons).toContain('enhancing tumour of 2 voxels (under 25) relabelled as core');
   });
 
   it.each([

@@ -6,6 +6,7 @@
 import path from 'node:path';
 import { ArgumentError, regionMask, type CanonicalCase, type CaseRef, type InferenceDefaults, type InferenceSelectionRecord, type ModelManifest, type RegionName } from '@brats/io';
 import { computeDice } from '@brats/metrics';
+import { postprocessRegions, type PostprocessSettings } from './segment-core.js';
 import { segmentCase, type SliceRunner } from './segment-case.js';
 
 /** One post-processing option. */
@@ -97,7 +98,7 @@ export async function tuneInference(cases: readonly (CaseRef | CanonicalCase)[],
     if (!labelled) throw new ArgumentError('tuneInference', 'cases', `case ${ref.id} has no reference label map`);
     let loaded: CanonicalCase | undefined;
     for (const [optionIndex, option] of INFERENCE_OPTIONS.entries()) {
-      const segmentation = await segmentCase(loaded ?? ref, manifest, memo, { ...option, threshold: manifest.threshold, ...(options.batchSize === undefined ? {} : { batchSize: options.batchSize }) });
+      const segmentation = await segmentCase(loaded ?? ref, manifest, memo, { ...option, threshold: manifest.threshold, minEnhancingVoxels: 0, ...(options.batchSize === undefined ? {} : { batchSize: options.batchSize }) });
       loaded = segmentation.case;
       const reference = segmentation.case.labels!;
       const scores = regions.map((region, r) =>
@@ -115,7 +116,7 @@ export async function tuneInference(cases: readonly (CaseRef | CanonicalCase)[],
   }));
   let best = candidates[0]!;
   for (const candidate of candidates) if (candidate.mean > best.mean) best = candidate;
-  return {
+  const chosen: InferenceDefaults & { selection: InferenceSelectionRecord } = {
     tta: best.tta,
     largestComponent: best.largestComponent,
     selection: {
@@ -126,4 +127,65 @@ export async function tuneInference(cases: readonly (CaseRef | CanonicalCase)[],
       chosenAt: (options.now ?? new Date()).toISOString(),
     },
   };
+  if (regions.length > 1) await tuneRegions(cases, manifest, runner, chosen, options);
+  return chosen;
+}
+
+/** Thresholds tried per region (with the manifest's own, which wins a tie). */
+export const THRESHOLD_CANDIDATES: readonly number[] = [0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7];
+/** Smallest enhancing tumour tried (voxels), 0 (keep every one) first. */
+export const ENHANCING_MINIMUM_CANDIDATES: readonly number[] = [0, 25, 50, 100, 200, 400, 800];
+
+/**
+ * For a model of several regions, under the chosen flips and component: a threshold per region (WT, then TC,
+ * then ET, each with the ones before it fixed, since nesting ties them), then the smallest enhancing tumour kept
+ * as such. Every candidate goes through {@link postprocessRegions}, the path predict takes; each is scored by
+ * the mean Dice of its region over the cases (BraTS rule for empty masks); among equal scores the threshold
+ * nearest the manifest's, and the smaller minimum, win. Writes `thresholds`, `minEnhancingVoxels` and their candidates into `chosen`.
+ */
+async function tuneRegions(
+  cases: readonly (CaseRef | CanonicalCase)[],
+  manifest: ModelManifest,
+  runner: SliceRunner,
+  chosen: InferenceDefaults & { selection: InferenceSelectionRecord },
+  options: TuneInferenceOptions,
+): Promise<void> {
+  const regions = manifest.regions;
+  const scored: { probabilities: Float32Array[]; references: Uint8Array[]; shape: [number, number, number] }[] = [];
+  for (const ref of cases) {
+    const segmentation = await segmentCase(ref, manifest, runner, {
+      tta: chosen.tta,
+      largestComponent: chosen.largestComponent,
+      threshold: manifest.threshold,
+      minEnhancingVoxels: 0,
+      ...(options.batchSize === undefined ? {} : { batchSize: options.batchSize }),
+    });
+    const labels = segmentation.case.labels!;
+    const [x, y, z] = segmentation.labels.shape;
+    scored.push({ probabilities: segmentation.probabilities, references: regions.map((region) => regionMask(labels.data, segmentation.case.labelMapping, region)), shape: [x, y, z!] });
+  }
+  const meanDice = (region: number, settings: PostprocessSettings): number =>
+    scored.reduce((sum, entry) => sum + computeDice(postprocessRegions(entry.probabilities, regions, entry.shape, settings).masks[region]!, entry.references[region]!, { convention: 'brats' }), 0) / scored.length;
+  const thresholds = regions.map(() => manifest.threshold);
+  const settings = (): PostprocessSettings => ({ thresholds, largestComponent: chosen.largestComponent, minEnhancingVoxels: 0 });
+  // Nearest the manifest's threshold first: among equal scores the least change wins.
+  const ordered = [...new Set([manifest.threshold, ...THRESHOLD_CANDIDATES])].sort((a, b) => Math.abs(a - manifest.threshold) - Math.abs(b - manifest.threshold) || a - b);
+  const thresholdCandidates: Partial<Record<RegionName, { threshold: number; mean: number }[]>> = {};
+  for (const [r, region] of regions.entries()) {
+    const tried = ordered.map((threshold) => {
+      thresholds[r] = threshold;
+      return { threshold, mean: meanDice(r, settings()) };
+    });
+    const winner = tried.reduce((top, entry) => (entry.mean > top.mean ? entry : top));
+    thresholds[r] = winner.threshold;
+    thresholdCandidates[region] = [...tried].sort((a, b) => a.threshold - b.threshold);
+  }
+  chosen.thresholds = Object.fromEntries(regions.map((region, r) => [region, thresholds[r]!]));
+  chosen.selection.thresholdCandidates = thresholdCandidates;
+  const et = regions.indexOf('ET');
+  if (et >= 0) {
+    const tried = ENHANCING_MINIMUM_CANDIDATES.map((minEnhancingVoxels) => ({ minEnhancingVoxels, mean: meanDice(et, { ...settings(), minEnhancingVoxels }) }));
+    chosen.minEnhancingVoxels = tried.reduce((top, entry) => (entry.mean > top.mean ? entry : top)).minEnhancingVoxels;
+    chosen.selection.enhancingCandidates = tried;
+  }
 }
