@@ -6,7 +6,7 @@
  * site written by `brats viewer --out` (index.html's body then carries data-site="static": no server mode).
  */
 import { NVImage, Niivue, SLICE_TYPE } from '@niivue/niivue';
-import { assembleCase, encodeNifti, gzipWeb, parseChannelName, parseModelManifest, parseNiftiBytes, type CanonicalCase, type ChannelName, type ModelManifest, type Volume } from '@brats/io/browser';
+import { REGION_COLORS, assembleCase, encodeNifti, gzipWeb, parseChannelName, parseModelManifest, parseNiftiBytes, type CanonicalCase, type ChannelName, type ModelManifest, type Volume } from '@brats/io/browser';
 import {
   caseIdOfFiles,
   caseRefFromFiles,
@@ -36,8 +36,8 @@ interface Job {
 const ROLES: readonly Role[] = ['flair', 't1w', 't1gd', 't2w'];
 const ROLE_OF_CHANNEL: Record<ChannelName, Role> = { FLAIR: 'flair', T1w: 't1w', T1gd: 't1gd', T2w: 't2w' };
 const ROLE_NAMES: Record<Role, string> = { flair: 'FLAIR', t1w: 'T1w', t1gd: 'T1gd', t2w: 'T2w' };
-/** Region colours: whole tumour green, tumour core yellow, enhancing tumour red. */
-const REGION_COLOURS: Record<Region, [number, number, number]> = { WT: [0, 200, 70], TC: [255, 215, 0], ET: [230, 30, 30] };
+/** Region colours, the same as the report's figures: oedema (whole tumour) green, core red, enhancing yellow. */
+const REGION_COLOURS = REGION_COLORS;
 const REGION_NAMES: Record<Region, string> = { WT: 'Whole tumour', TC: 'Tumour core', ET: 'Enhancing tumour' };
 const VIEWS: Record<string, SLICE_TYPE> = { axial: SLICE_TYPE.AXIAL, coronal: SLICE_TYPE.CORONAL, sagittal: SLICE_TYPE.SAGITTAL, multiplanar: SLICE_TYPE.MULTIPLANAR };
 

@@ -12,12 +12,9 @@ export interface SliceSource {
   affine: Affine;
 }
 
-/** RGB colour of each region in overlays (BraTS viewers' habit: oedema green, core red, enhancing yellow). */
-export const REGION_COLORS: Readonly<Record<RegionName, readonly [number, number, number]>> = {
-  WT: [46, 204, 64],
-  TC: [231, 76, 60],
-  ET: [255, 220, 0],
-};
+import { REGION_COLORS } from '../regions.js';
+
+export { REGION_COLORS };
 
 /**
  * Screen placement of voxel (i, j) of an axial slice, in radiological convention: the patient's right on
