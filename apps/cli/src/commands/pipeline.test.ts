@@ -95,6 +95,10 @@ describe('brats pipeline', () => {
     const other = await runCaptured(['pipeline', dataset, '--out', out, '--resume', '--filters', '4']);
     expect(other.code).toBe(1);
     expect(other.stderr.trim()).toBe(`error: --filters: the run in ${out} was started with 2; a resume keeps its settings`);
+    const half = await runCaptured(['pipeline', dataset, '--out', path.join(dir, 'half'), '--test-cases', 'Phantom_001']);
+    expect(half.code).toBe(1);
+    expect(half.stderr.trim()).toBe('error: --validation-cases and --test-cases go together (or neither: the split is drawn with --split-seed)');
+    expect(existsSync(path.join(dir, 'half'))).toBe(false);
     const busy = path.join(dir, 'busy');
     await fs.mkdir(busy);
     await fs.writeFile(path.join(busy, 'notes.txt'), 'x');

@@ -1,6 +1,6 @@
 import { existsSync, promises as fs } from 'node:fs';
 import path from 'node:path';
-import { TRAINING_CURVES_FILE, convertDataset, getLabelMapping, openDataset, pairPredictionsWithReferences, readModelManifest, writeFileAtomic, writeModelManifest, type ConvertDatasetOptions, type ReportBlock } from '@brats/io';
+import { DatasetError, TRAINING_CURVES_FILE, convertDataset, getLabelMapping, openDataset, pairPredictionsWithReferences, readModelManifest, writeFileAtomic, writeModelManifest, type ConvertDatasetOptions, type ReportBlock } from '@brats/io';
 import { evaluateCases, evaluationToJson, type EvaluationJson, type RegionName } from '@brats/metrics';
 import { EngineUnavailableError, convertBundleToIr, tuneInference } from '@brats/ncs2-runtime';
 import type { TrainOptions } from '@brats/unet';
@@ -88,6 +88,9 @@ const SETTING_FLAGS: Readonly<Record<string, keyof PipelineSettings>> = {
 };
 
 function settingsFrom(dataset: string, flags: PipelineFlags): PipelineSettings {
+  if ((flags.validationCases === undefined) !== (flags.testCases === undefined)) {
+    throw new UsageError('--validation-cases and --test-cases go together (or neither: the split is drawn with --split-seed)');
+  }
   return {
     dataset: path.resolve(dataset),
     target: parseChoice('--target', flags.target, ['wt', 'regions'] as const),
@@ -230,10 +233,7 @@ export function registerPipelineCommand(program: Command, context: CliContext): 
 
       await step('convert', async () => {
         const options: ConvertDatasetOptions = { crop: settings.crop, target: settings.target, seed: settings.splitSeed };
-        if (settings.validationCases !== null || settings.testCases !== null) {
-          if (settings.validationCases === null || settings.testCases === null) throw new UsageError('--validation-cases and --test-cases go together (or neither: the split is drawn)');
-          options.namedSplits = { validation: settings.validationCases, testing: settings.testCases };
-        }
+        if (settings.validationCases !== null && settings.testCases !== null) options.namedSplits = { validation: settings.validationCases, testing: settings.testCases };
         const cases = (await openDataset(settings.dataset)).cases.length;
         const progress = createProgress(context, '    convert', cases, 'cases');
         const summary = await convertDataset(settings.dataset, paths.data, { ...options, onCase: (done) => progress.update(done.done, done.caseId) });
@@ -287,7 +287,7 @@ export function registerPipelineCommand(program: Command, context: CliContext): 
       await step('tune', async () => {
         const manifest = await manifestNow();
         const ids = manifest.training?.split.validation ?? [];
-        if (ids.length === 0) throw new UsageError('the run has no validation cases to choose the post-processing on');
+        if (ids.length === 0) throw new DatasetError(settings.dataset, 'the run has no validation cases to choose the post-processing on (too few cases for the split?)');
         const refs = (await openDataset(settings.dataset)).cases.filter((ref) => ids.includes(ref.id));
         const engine = await openEngine(paths.bundle, settings.engine);
         const progress = createProgress(context, '    tune', refs.length, 'cases');
@@ -305,7 +305,7 @@ export function registerPipelineCommand(program: Command, context: CliContext): 
       const score = async (split: 'validation' | 'testing', folder: string, file: string): Promise<string> => {
         const manifest = await manifestNow();
         const ids = manifest.training?.split[split] ?? [];
-        if (ids.length === 0) throw new UsageError(`the run has no ${split} cases`);
+        if (ids.length === 0) throw new DatasetError(settings.dataset, `the run has no ${split} cases (too few cases for the split?)`);
         await fs.rm(folder, { recursive: true, force: true });
         const run = await runPrediction(context, {
           model: paths.bundle,
@@ -317,11 +317,11 @@ export function registerPipelineCommand(program: Command, context: CliContext): 
           title: `brats pipeline: ${split === 'testing' ? 'test' : 'validation'} cases`,
           onlyCases: ids,
         });
-        if (run.failures.length > 0) throw new UsageError(`${run.failures.length} ${split} case(s) failed: ${run.failures.join('; ')}`);
+        if (run.failures.length > 0) throw new DatasetError(settings.dataset, `${run.failures.length} ${split} case(s) failed: ${run.failures.join('; ')}`);
         const pairing = await pairPredictionsWithReferences(folder, settings.dataset, { caseIds: ids, ...(settings.target === 'wt' ? { predictionMapping: getLabelMapping('wt') } : {}) });
         const result = await evaluateCases(pairing.pairs, { convention: 'brats', regions });
         const problems = [...result.problems, ...pairing.unmatched];
-        if (problems.length > 0) throw new UsageError(`scoring the ${split} cases: ${problems.map((problem) => problem.message).join('; ')}`);
+        if (problems.length > 0) throw new DatasetError(settings.dataset, `scoring the ${split} cases: ${problems.map((problem) => problem.message).join('; ')}`);
         await writeFileAtomic(path.join(paths.bundle, file), `${JSON.stringify(evaluationToJson(result.cases, result.summary, problems), null, 2)}\n`);
         return regions.map((region) => `${region} Dice ${result.summary.regions[region]!.dice.mean.toFixed(4)}, HD95 ${result.summary.regions[region]!.hd95.mean.toFixed(2)} mm`).join('; ') + ` (${ids.length} cases, ${file})`;
       };
