@@ -3,11 +3,11 @@
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { parseNifti } from '@brats/io';
+import { REGION_COLORS, parseNifti } from '@brats/io';
 import { exportBundleToOnnx } from '@brats/unet';
 import { CHROMIUM, hasChromium, launchChromium, type BrowserContext } from '@brats/vitest-config/browser';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { writePhantomFiles, writeTinyBundle, type PhantomFiles } from '../test/fixtures.js';
+import { NESTED_BOX_VOXELS, writeNestedBoxCase, writePhantomFiles, writeRegionsPointwiseBundle, writeTinyBundle, type PhantomFiles } from '../test/fixtures.js';
 import { startServer, type BratsServer } from './server.js';
 import { buildViewer } from './viewer-build.js';
 
@@ -22,6 +22,8 @@ describe.skipIf(!chromiumThere)(`viewer in headless Chromium${chromiumThere ? ''
   let dir: string;
   let files: PhantomFiles;
   let server: BratsServer & { url: string };
+  let regionsServer: BratsServer & { url: string };
+  let boxes: PhantomFiles['roles'];
   // Loaded lazily so that a machine without Chromium never loads playwright-core.
   let browser: BrowserContext;
 
@@ -33,11 +35,16 @@ describe.skipIf(!chromiumThere)(`viewer in headless Chromium${chromiumThere ? ''
     await exportBundleToOnnx(path.join(dir, 'wt'));
     await buildViewer(path.join(dir, 'viewer'));
     server = await startServer({ model: path.join(dir, 'wt'), dataDir: path.join(dir, 'data'), engine: 'tfjs', port: 0, viewerDir: path.join(dir, 'viewer') }, {});
+    // A regions model with a known answer (three nested boxes) on the native ONNX Runtime engine.
+    await writeRegionsPointwiseBundle(path.join(dir, 'regions'));
+    boxes = await writeNestedBoxCase(path.join(dir, 'boxes'));
+    regionsServer = await startServer({ model: path.join(dir, 'regions'), dataDir: path.join(dir, 'data-regions'), engine: 'onnxruntime', port: 0, viewerDir: path.join(dir, 'viewer') }, {});
     browser = await launchChromium(path.join(dir, 'profile'));
   });
   afterAll(async () => {
     await browser?.close();
     await server?.close();
+    await regionsServer?.close();
     await fs.rm(dir, { recursive: true, force: true });
   });
 
@@ -210,6 +217,75 @@ describe.skipIf(!chromiumThere)(`viewer in headless Chromium${chromiumThere ? ''
     expect(status).toMatch(/^not-a-scan\.nii\.gz: /);
     expect(status.split('\n')).toHaveLength(1);
     expect(await page.locator('#upload-button').isEnabled()).toBe(true);
+    expect(problems).toEqual([]);
+    await page.close();
+  });
+
+  it('shows a regions job in three colours with its three volumes, segmented on the server and in the browser', async () => {
+    const page = await browser.newPage();
+    const problems: string[] = [];
+    page.on('pageerror', (error) => problems.push(error.message));
+    await page.goto(regionsServer.url);
+    await page.locator('#file-input').setInputFiles([boxes.flair, boxes.t1w, boxes.t1gd, boxes.t2w]);
+    const expectedRows = [
+      `Whole tumour (WT)${(NESTED_BOX_VOXELS.WT / 1000).toFixed(2)}`,
+      `Tumour core (TC)${(NESTED_BOX_VOXELS.TC / 1000).toFixed(2)}`,
+      `Enhancing tumour (ET)${(NESTED_BOX_VOXELS.ET / 1000).toFixed(2)}`,
+    ];
+    /** Pixels of the canvas (mask fully opaque) within 40 of each region's colour. */
+    const colourCounts = async (): Promise<Record<string, number>> => {
+      await page.locator('#opacity-slider').fill('1');
+      await page.waitForTimeout(500);
+      const shot = (await page.locator('#viewer-canvas').screenshot()).toString('base64');
+      return page.evaluate(
+        async ([png, colours]) => {
+          const image = new Image();
+          image.src = `data:image/png;base64,${png}`;
+          await image.decode();
+          const canvas = document.createElement('canvas');
+          [canvas.width, canvas.height] = [image.width, image.height];
+          const context = canvas.getContext('2d')!;
+          context.drawImage(image, 0, 0);
+          const data = context.getImageData(0, 0, image.width, image.height).data;
+          const counts: Record<string, number> = {};
+          for (const [region, [r, g, b]] of Object.entries(colours)) {
+            counts[region] = 0;
+            for (let p = 0; p < data.length; p += 4) if (Math.abs(data[p]! - r) < 40 && Math.abs(data[p + 1]! - g) < 40 && Math.abs(data[p + 2]! - b) < 40) counts[region]++;
+          }
+          return counts;
+        },
+        [shot, REGION_COLORS] as const,
+      );
+    };
+
+    await page.locator('#upload-button').click();
+    await page.waitForSelector('body[data-state="shown"], body[data-state="failed"]', { timeout: 90_000 });
+    expect(await page.locator('#status').textContent()).toContain('Showing FLAIR');
+    expect(await page.locator('#volume-table tbody tr').allTextContents()).toEqual(expectedRows);
+    const onServer = await colourCounts();
+    // The page opens on the slice through the tumour's centre (k 16), where all three boxes show: oedema ring
+    // 24² - 16² voxels, core ring 16² - 8², enhancing 8², each voxel many pixels wide.
+    for (const region of ['WT', 'TC', 'ET']) expect(onServer[region], `${region} pixels: ${JSON.stringify(onServer)}`).toBeGreaterThan(500);
+    // The areas keep their order: oedema ring (320 voxels) > core ring (192) > enhancing (64).
+    expect(onServer.WT!).toBeGreaterThan(onServer.TC!);
+    expect(onServer.TC!).toBeGreaterThan(onServer.ET!);
+
+    await page.locator('#mode-browser').check();
+    await page.locator('#upload-button').click();
+    await page.waitForSelector('body[data-segment-seconds], body[data-state="failed"]', { timeout: 90_000 });
+    expect(await page.locator('#status').textContent()).toContain('Showing FLAIR');
+    expect(await page.locator('#volume-table tbody tr').allTextContents()).toEqual(expectedRows);
+    const inBrowser = await colourCounts();
+    for (const region of ['WT', 'TC', 'ET']) expect(inBrowser[region], `${region} pixels: ${JSON.stringify(inBrowser)}`).toBeGreaterThan(500);
+    // BraTS 2017-2021 names: the downloaded mask holds 0, 1 (core), 2 (oedema) and 4 (enhancing), nested.
+    const [download] = await Promise.all([page.waitForEvent('download'), page.locator('#mask-link').click()]);
+    const mask = await parseNifti(await fs.readFile((await download.path())!), 'downloaded mask');
+    const counts = new Map<number, number>();
+    for (const value of mask.data) counts.set(Number(value), (counts.get(Number(value)) ?? 0) + 1);
+    expect([...counts.keys()].sort((a, b) => a - b)).toEqual([0, 1, 2, 4]);
+    expect(counts.get(4)).toBe(NESTED_BOX_VOXELS.ET);
+    expect(counts.get(1)).toBe(NESTED_BOX_VOXELS.TC - NESTED_BOX_VOXELS.ET);
+    expect(counts.get(2)).toBe(NESTED_BOX_VOXELS.WT - NESTED_BOX_VOXELS.TC);
     expect(problems).toEqual([]);
     await page.close();
   });

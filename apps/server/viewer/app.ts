@@ -261,8 +261,9 @@ function maskColours(labels: readonly LabelEntry[]): { R: number[]; G: number[];
 }
 
 /**
- * Where the mask is worth looking at: the axial slice with the most labelled voxels, at their centre, in world mm
- * (the mask's header affine). Undefined for an empty mask.
+ * Where the mask is worth looking at: the axial slice through the labelled voxels' centre of mass (else, for a
+ * tumour shaped so that slice misses it, the slice with the most of them), at the centre of its labelled voxels,
+ * in world mm (the mask's header affine). Undefined for an empty mask.
  */
 function tumourFocus(mask: NVImage): [number, number, number] | undefined {
   const dims = mask.hdr?.dims;
@@ -270,21 +271,24 @@ function tumourFocus(mask: NVImage): [number, number, number] | undefined {
   const voxels = mask.img;
   if (dims === undefined || affine === undefined || voxels === undefined || voxels === null) return undefined;
   const [nx, ny, nz] = [dims[1]!, dims[2]!, dims[3]!];
-  let best = -1;
-  let bestCount = 0;
+  const perSlice = new Array<number>(nz).fill(0);
+  let total = 0;
+  let sumK = 0;
   for (let k = 0; k < nz; k++) {
-    let count = 0;
-    for (let v = k * nx * ny; v < (k + 1) * nx * ny; v++) if (voxels[v] !== 0) count++;
-    if (count > bestCount) [best, bestCount] = [k, count];
+    for (let v = k * nx * ny; v < (k + 1) * nx * ny; v++) if (voxels[v] !== 0) perSlice[k]!++;
+    total += perSlice[k]!;
+    sumK += k * perSlice[k]!;
   }
-  if (best < 0) return undefined;
+  if (total === 0) return undefined;
+  let slice = Math.round(sumK / total);
+  if (perSlice[slice] === 0) slice = perSlice.indexOf(Math.max(...perSlice));
   let [si, sj] = [0, 0];
   for (let j = 0; j < ny; j++) {
     for (let i = 0; i < nx; i++) {
-      if (voxels[(best * ny + j) * nx + i] !== 0) [si, sj] = [si + i, sj + j];
+      if (voxels[(slice * ny + j) * nx + i] !== 0) [si, sj] = [si + i, sj + j];
     }
   }
-  const voxel = [si / bestCount, sj / bestCount, best];
+  const voxel = [si / perSlice[slice]!, sj / perSlice[slice]!, slice];
   return [0, 1, 2].map((r) => affine[r]![0]! * voxel[0]! + affine[r]![1]! * voxel[1]! + affine[r]![2]! * voxel[2]! + affine[r]![3]!) as [number, number, number];
 }
 
