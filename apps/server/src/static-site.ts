@@ -115,6 +115,7 @@ export async function writeStaticViewer(outDir: string, options: StaticViewerOpt
     throw new ArgumentError('writeStaticViewer', 'outDir', `${out} exists and is not empty; choose another folder or set force to replace it`);
   }
 
+  await fs.mkdir(path.dirname(out), { recursive: true });
   const staging = await fs.mkdtemp(path.join(path.dirname(out), `.${path.basename(out)}.partial-`));
   try {
     await fs.cp(viewerDir, staging, { recursive: true });

@@ -51,6 +51,13 @@ describe.skipIf(!viewerBuilt)(`brats viewer --out${viewerBuilt ? '' : ' (skipped
     expect((await fs.readdir(dir)).filter((name) => name.includes('partial'))).toEqual([]);
   });
 
+  it('creates the folders above --out', async () => {
+    const out = path.join(dir, 'deep', 'er', 'site');
+    const result = await runCaptured(['viewer', '--out', out, '--model', BUNDLE]);
+    expect(result.code, result.stderr).toBe(0);
+    expect(existsSync(path.join(out, 'index.html'))).toBe(true);
+  });
+
   it('refuses a folder with files unless --force, and then replaces it whole', async () => {
     const out = path.join(dir, 'occupied');
     await fs.mkdir(out);
