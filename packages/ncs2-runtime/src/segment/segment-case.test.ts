@@ -193,6 +193,45 @@ describe('segmentCase results', () => {
     expect(result.engineCalls).toBe(6);
   });
 
+  it('runs each distinct image-free slice once and gives its twins the answer: the same result as running every slice', async () => {
+    // Slices k 0, 2 and 5 hold no image (every channel 0): after normalisation they are one and the same input.
+    const n = SHAPE[0] * SHAPE[1] * SHAPE[2];
+    const flair = new Float32Array(n);
+    const ramp = new Float32Array(n);
+    for (const k of [1, 3, 4]) {
+      for (let v = k * 120; v < (k + 1) * 120; v++) ramp[v] = 1 + (v % 7);
+      for (let j = 2; j <= 5; j++) for (let i = 3; i <= 6; i++) flair[i + 12 * (j + 10 * k)] = 10;
+    }
+    const channel = (data: Float32Array): Volume<'float32'> => createVolume('float32', data, SHAPE, { affine: AFFINE });
+    const caseData: CanonicalCase = { ...makeCase(), channels: [channel(flair), channel(ramp), channel(ramp), channel(ramp)] };
+    const manifest = manifestFor(1, [8, 8, 6]);
+    const counting = (): SliceRunner & { slices: number } => {
+      const inner = thresholdRunner(1);
+      return {
+        slices: 0,
+        async run(input, batch) {
+          this.slices += batch;
+          return inner.run(input, batch);
+        },
+      };
+    };
+    for (const tta of [false, true]) {
+      // A batch of 3 over slices 0, 1, 3 (a gap, so gathered) and then 4.
+      const reused = counting();
+      const progress: number[] = [];
+      const shortcut = await segmentCase(caseData, manifest, reused, { tta, batchSize: 3, onSlices: (done) => progress.push(done) });
+      const everyOne = counting();
+      const plain = await segmentCase(caseData, manifest, everyOne, { tta, batchSize: 3, reuseConstantSlices: false });
+      expect(Array.from(shortcut.labels.data)).toEqual(Array.from(plain.labels.data));
+      expect(Array.from(shortcut.probabilities[0]!)).toEqual(Array.from(plain.probabilities[0]!));
+      expect(reused.slices).toBe((tta ? 3 : 1) * 4);
+      expect(everyOne.slices).toBe((tta ? 3 : 1) * 6);
+      expect(progress).toEqual([5, 6]);
+      expect(shortcut.reasons).toContain('2 of 6 slices repeat an image-free (constant) slice the model already ran (1 distinct): they took its answer instead of running again');
+      expect(plain.reasons.some((reason) => reason.includes('image-free'))).toBe(false);
+    }
+  });
+
   it('reads a case by reference and gives the same label map as the case read beforehand', async () => {
     const caseData = makeCase();
     const files = await Promise.all(

@@ -44,6 +44,11 @@ export interface SegmentOptions extends InferenceRequest {
   /** Called after each engine batch with the slices done and the slices in all. */
   onSlices?: (done: number, total: number) => void;
   /**
+   * Run the model once for each distinct constant slice (no image) and give its answer to the equal ones
+   * (default true): the same result, fewer slices through the engine. False runs every slice.
+   */
+  reuseConstantSlices?: boolean;
+  /**
    * Resample a scan whose spacing differs from the model's (the manifest's `spacing`, else 1 mm) to it, and the
    * probabilities back onto the scan's grid (default true). False segments the voxels as they are.
    */
@@ -102,6 +107,49 @@ function flipSlices(values: Float32Array, batch: number, height: number, width: 
       }
     }
   }
+  return out;
+}
+
+/**
+ * Which slices the model must run: every slice with an image, and one of each group of constant slices (each
+ * channel one value across the slice) with equal values. `twinOf[s]` is the slice whose answer slice s takes (s
+ * itself when it runs); `twins[s]` counts the slices that take s's answer besides s; `groups` counts the
+ * distinct constant slices.
+ */
+function planSlices(image: Float32Array, depth: number, pixels: number, channels: number): { run: number[]; twinOf: Int32Array; twins: Int32Array; groups: number } {
+  const run: number[] = [];
+  const twinOf = new Int32Array(depth);
+  const twins = new Int32Array(depth);
+  const constant = new Map<string, number>();
+  const bits = new Uint32Array(image.buffer, image.byteOffset, image.length);
+  for (let slice = 0; slice < depth; slice++) {
+    const base = slice * pixels * channels;
+    let flat = true;
+    // Compared as bits: exactly equal inputs, whatever they are (NaN never reaches here: cases are checked).
+    for (let p = channels; p < pixels * channels && flat; p++) flat = bits[base + p] === bits[base + (p % channels)];
+    const key = flat ? Array.from(bits.subarray(base, base + channels)).join(',') : undefined;
+    const source = key === undefined ? undefined : constant.get(key);
+    if (source === undefined) {
+      if (key !== undefined) constant.set(key, slice);
+      run.push(slice);
+      twinOf[slice] = slice;
+    } else {
+      twinOf[slice] = source;
+      twins[source]!++;
+    }
+  }
+  return { run, twinOf, twins, groups: constant.size };
+}
+
+/** The plan that runs every slice. */
+function everySlice(depth: number): { run: number[]; twinOf: Int32Array; twins: Int32Array; groups: number } {
+  return { run: Array.from({ length: depth }, (_, slice) => slice), twinOf: Int32Array.from({ length: depth }, (_, slice) => slice), twins: new Int32Array(depth), groups: 0 };
+}
+
+/** The slices `indices` of an NHWC block, copied into one batch. */
+function gatherSlices(image: Float32Array, indices: readonly number[], sliceValues: number): Float32Array {
+  const out = new Float32Array(indices.length * sliceValues);
+  indices.forEach((slice, j) => out.set(image.subarray(slice * sliceValues, (slice + 1) * sliceValues), j * sliceValues));
   return out;
 }
 
@@ -259,9 +307,24 @@ export async function segmentLoadedCase(
     }
     return output;
   };
-  for (let start = 0; start < (blank ? 0 : depth); start += batchSize) {
-    const count = Math.min(batchSize, depth - start);
-    const slices = prepared.image.subarray(start * sliceValues, (start + count) * sliceValues);
+  // Slices without any image (no brain: every pixel of each channel alike) are all the same input: the model runs
+  // once for each distinct one and its twins take the answer, exactly what running each would give.
+  const plan = blank
+    ? { run: [], twinOf: new Int32Array(0), twins: new Int32Array(0), groups: 0 }
+    : options.reuseConstantSlices === false
+      ? everySlice(depth)
+      : planSlices(prepared.image, depth, height * width, channels);
+  const skipped = depth - plan.run.length;
+  let covered = 0;
+  for (let start = 0; start < plan.run.length; start += batchSize) {
+    const count = Math.min(batchSize, plan.run.length - start);
+    const indices = plan.run.slice(start, start + count);
+    const first = indices[0]!;
+    // Consecutive slices are a view of the prepared block; a batch with gaps is gathered.
+    const slices =
+      indices[count - 1]! - first === count - 1
+        ? prepared.image.subarray(first * sliceValues, (first + count) * sliceValues)
+        : gatherSlices(prepared.image, indices, sliceValues);
     const output = await runChecked(slices, count);
     if (inference.tta) {
       for (const axis of ['width', 'height'] as const) {
@@ -271,8 +334,15 @@ export async function segmentLoadedCase(
       }
       for (let v = 0; v < output.length; v++) output[v]! /= 3;
     }
-    block.set(output, start * outputValues);
-    options.onSlices?.(start + count, depth);
+    indices.forEach((slice, j) => {
+      block.set(output.subarray(j * outputValues, (j + 1) * outputValues), slice * outputValues);
+      covered += 1 + plan.twins[slice]!;
+    });
+    options.onSlices?.(covered, depth);
+  }
+  for (let slice = 0; slice < plan.twinOf.length; slice++) {
+    const source = plan.twinOf[slice]!;
+    if (source !== slice) block.copyWithin(slice * outputValues, source * outputValues, (source + 1) * outputValues);
   }
 
   const postprocessStarted = performance.now();
@@ -302,6 +372,9 @@ export async function segmentLoadedCase(
     spacingReason,
     `preprocessing from the bundle: ${settings.cropMode} crop ${settings.cropSize.join('x')}, ${settings.normalize} z-score, channels ${settings.channels.join(', ')}`,
     ...inference.reasons,
+    ...(skipped > 0
+      ? [`${skipped} of ${depth} slices repeat an image-free (constant) slice the model already ran (${plan.groups} distinct): they took its answer instead of running again`]
+      : []),
     ...notes,
     convention.reason,
   ];
