@@ -16,17 +16,27 @@ function stripNifti(name: string): string {
   return name.replace(/\.nii(\.gz)?$/, '');
 }
 
-/** The case id files give: a 4D file's name, or the FLAIR file's name without its `_flair` / `-t2f` suffix. */
-export function caseIdOfFiles(files: CaseFiles): string {
-  const base = (file: string): string => stripNifti(file.split(/[\\/]/).pop() ?? file);
-  return 'scan' in files ? base(files.scan) : base(files.flair).replace(/[_-](flair|t2f)$/i, '');
+/** A path's last part without its NIfTI extension. */
+function baseName(file: string): string {
+  return stripNifti(file.split(/[\\/]/).pop() ?? file);
 }
 
+/** The case id files give: a 4D file's name, or the FLAIR file's name without its `_flair` / `-t2f` suffix. */
+export function caseIdOfFiles(files: CaseFiles): string {
+  return 'scan' in files ? baseName(files.scan) : baseName(files.flair).replace(/[_-](flair|t2f)$/i, '');
+}
+
+/** The file-name endings of BraTS 2023+ (`-t2f`, `-t1n`, `-t1c`, `-t2w`), by role. */
+const BRATS2023_SUFFIXES: Readonly<Record<ModalityRole, string>> = { flair: '-t2f', t1w: '-t1n', t1gd: '-t1c', t2w: '-t2w' };
+
 /**
- * The case made of `files`: a 4D file reads as the Decathlon layout (frames 0-3 = FLAIR, T1w, T1gd, T2w), four
- * 3D files as the BraTS 2017-2021 layout (so a regions model writes labels 1/2/4 for them).
+ * The case made of `files`: a 4D file reads as the Decathlon layout (frames 0-3 = FLAIR, T1w, T1gd, T2w); four 3D
+ * files named as BraTS 2023+ names them (`-t2f`, `-t1n`, `-t1c`, `-t2w`) as that layout, any other four as the
+ * BraTS 2017-2021 layout. A regions model writes each layout's own labels: 1/2/3 for the Decathlon and BraTS
+ * 2023+, 1/2/4 for BraTS 2017-2021.
  */
 export function caseRefFromFiles(id: string, files: CaseFiles): CaseRef {
   if ('scan' in files) return { id, layout: 'msd', images: [files.scan], frames: [0, 1, 2, 3] };
-  return { id, layout: 'brats2017', images: MODALITY_ROLES.map((role) => files[role]) };
+  const modern = MODALITY_ROLES.every((role) => baseName(files[role]).toLowerCase().endsWith(BRATS2023_SUFFIXES[role]));
+  return { id, layout: modern ? 'brats2023' : 'brats2017', images: MODALITY_ROLES.map((role) => files[role]) };
 }

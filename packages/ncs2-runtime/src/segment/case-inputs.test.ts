@@ -28,6 +28,13 @@ describe('case inputs', () => {
     ]);
   });
 
+  it('reads four files named as BraTS 2023+ names them as that layout (labels 1/2/3), and any others as BraTS 2017-2021', () => {
+    const modern = { flair: '/d/C-00-t2f.nii.gz', t1w: '/d/C-00-t1n.nii.gz', t1gd: '/d/C-00-t1c.nii.gz', t2w: '/d/C-00-t2w.nii' };
+    expect(caseRefFromFiles('C-00', modern).layout).toBe('brats2023');
+    expect(caseRefFromFiles('C-00', { ...modern, t2w: '/d/C-00_t2.nii.gz' }).layout).toBe('brats2017');
+    expect(caseRefFromFiles('x', { flair: 'a.nii', t1w: 'b.nii', t1gd: 'c.nii', t2w: 'd.nii' }).layout).toBe('brats2017');
+  });
+
   it.each<[string, (at: (name: string) => string) => string[], string | ((at: (name: string) => string) => string)]>([
     ['a missing path', () => ['nowhere.nii.gz'], 'nowhere.nii.gz: no such file or folder'],
     ['a role file that does not exist', (at) => [`flair=${at('nowhere_flair.nii.gz')}`], (at) => `flair=${at('nowhere_flair.nii.gz')}: no such file`],
