@@ -1,8 +1,7 @@
 /** Test fixtures: a tiny untrained model bundle, a hand-made regions model, phantom scans on disk and multipart bodies. */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { createVolume, resolvePreprocessing, writeModelManifest, writeNifti, writePhantomDataset } from '@brats/io';
+import { writePhantomDataset } from '@brats/io';
 import { registerEngine, type InferenceEngine } from '@brats/ncs2-runtime';
 import { tfjsEngineFactory, writePreparedBundle } from '@brats/unet/tf';
 
@@ -122,49 +121,5 @@ export function registerGatedEngine(name: string): EngineGate {
   };
 }
 
-/** A hand-made regions model (test/fixtures/regions-pointwise.onnx, see make-fixtures.py): WT, TC and ET follow FLAIR, T1w and T1gd. */
-export const REGIONS_POINTWISE_ONNX = path.join(path.dirname(fileURLToPath(import.meta.url)), 'fixtures', 'regions-pointwise.onnx');
-
-/** Voxels of each region the nested-box case gives under {@link writeRegionsPointwiseBundle}: WT ⊃ TC ⊃ ET. */
-export const NESTED_BOX_VOXELS = { WT: 24 * 24 * 12, TC: 16 * 16 * 8, ET: 8 * 8 * 4 } as const;
-
-/** A regions bundle (WT, TC, ET; crop 32 x 32 x 16) around the hand-made pointwise ONNX model, for the runtime engines. */
-export async function writeRegionsPointwiseBundle(bundle: string): Promise<void> {
-  await fs.mkdir(bundle, { recursive: true });
-  await fs.copyFile(REGIONS_POINTWISE_ONNX, path.join(bundle, 'model.onnx'));
-  await writeModelManifest(bundle, {
-    format: 'brats-model',
-    formatVersion: 1,
-    createdAt: '2026-12-02T00:00:00.000Z',
-    model: { architecture: 'unet2d', inputShape: [32, 32, 4], filters: 1, depth: 0, upsampling: 'bilinear', batchNorm: false, dropout: 0, outputChannels: 3, parameters: 15 },
-    channels: ['FLAIR', 'T1w', 'T1gd', 'T2w'],
-    preprocessing: resolvePreprocessing({ crop: [32, 32, 16], target: 'regions' }),
-    regions: ['WT', 'TC', 'ET'],
-    threshold: 0.5,
-    inputLayout: 'NHWC',
-    files: { onnx: 'model.onnx' },
-  });
-}
-
-/**
- * The four files of a BraTS 2018 case (48 x 48 x 32, 1 mm) with nested bright boxes: FLAIR (and T2w) in
- * i, j 12..35, k 10..21; T1w in i, j 16..31, k 12..19; T1gd in i, j 20..27, k 14..17. Inside the crop window.
- */
-export async function writeNestedBoxCase(dir: string): Promise<PhantomFiles['roles']> {
-  const shape: [number, number, number] = [48, 48, 32];
-  const box = (from: number, to: number, kFrom: number, kTo: number): Int16Array => {
-    const data = new Int16Array(shape[0] * shape[1] * shape[2]);
-    for (let k = kFrom; k <= kTo; k++) for (let j = from; j <= to; j++) for (let i = from; i <= to; i++) data[i + shape[0] * (j + shape[1] * k)] = 10;
-    return data;
-  };
-  const folder = path.join(dir, 'Boxes_001');
-  await fs.mkdir(folder, { recursive: true });
-  const files = { flair: 'flair', t1w: 't1', t1gd: 't1ce', t2w: 't2' };
-  const images = { flair: box(12, 35, 10, 21), t1w: box(16, 31, 12, 19), t1gd: box(20, 27, 14, 17), t2w: box(12, 35, 10, 21) };
-  const roles = {} as PhantomFiles['roles'];
-  for (const [role, suffix] of Object.entries(files) as [keyof PhantomFiles['roles'], string][]) {
-    roles[role] = path.join(folder, `Boxes_001_${suffix}.nii.gz`);
-    await writeNifti(roles[role], createVolume('int16', images[role], shape));
-  }
-  return roles;
-}
+// The runtime's regions model with a known answer, and its nested-box case.
+export { NESTED_BOX_VOXELS, writeNestedBoxCase, writeRegionsPointwiseBundle } from '../../../packages/ncs2-runtime/test/regions-fixture.js';
