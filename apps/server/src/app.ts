@@ -408,10 +408,12 @@ export async function buildApp(parts: AppParts): Promise<FastifyInstance> {
 
   // The viewer and what its in-browser mode loads, at the paths of the static site (`brats viewer --out`).
   const viewerDir = options.viewerDir ?? packageViewerDir();
-  const sendSiteFile = (reply: FastifyReply, file: string): FastifyReply => {
+  /** A reply with the site's headers and the content type of files named `*extension`. */
+  const siteReply = (reply: FastifyReply, extension: string): FastifyReply => {
     for (const [name, value] of Object.entries(SITE_HEADERS)) reply.header(name, value);
-    return reply.header('content-type', SITE_CONTENT_TYPES[path.extname(file)] ?? 'application/octet-stream').send(createReadStream(file));
+    return reply.header('content-type', SITE_CONTENT_TYPES[extension] ?? 'application/octet-stream');
   };
+  const sendSiteFile = (reply: FastifyReply, file: string): FastifyReply => siteReply(reply, path.extname(file)).send(createReadStream(file));
   const viewerFiles: Record<string, string> = { '/': 'index.html', '/viewer/app.js': 'viewer/app.js', '/viewer/style.css': 'viewer/style.css' };
   for (const [url, name] of Object.entries(viewerFiles)) {
     app.get(url, { schema: { hide: true } }, async (_request, reply) => {
@@ -433,8 +435,7 @@ export async function buildApp(parts: AppParts): Promise<FastifyInstance> {
   }
   // The model the page runs in the browser: the server's own bundle, behind the API token like the API.
   app.get(`/${MODEL_SITE_DIR}/brats-model.json`, { onRequest: authenticate, schema: { hide: true } }, async (_request, reply) => {
-    for (const [name, value] of Object.entries(SITE_HEADERS)) reply.header(name, value);
-    return reply.header('content-type', SITE_CONTENT_TYPES['.json']!).send(JSON.stringify(model.manifest.files.onnx === undefined ? model.manifest : siteManifest(model.manifest)));
+    return siteReply(reply, '.json').send(JSON.stringify(model.manifest.files.onnx === undefined ? model.manifest : siteManifest(model.manifest)));
   });
   if (model.manifest.files.onnx !== undefined) {
     const onnx = bundlePath(model.bundle, model.manifest.files.onnx);

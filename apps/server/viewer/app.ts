@@ -6,7 +6,7 @@
  * site written by `brats viewer --out` (index.html's body then carries data-site="static": no server mode).
  */
 import { NVImage, Niivue, SLICE_TYPE } from '@niivue/niivue';
-import { REGION_COLORS, assembleCase, encodeNifti, gzipWeb, parseChannelName, parseModelManifest, parseNiftiBytes, type CanonicalCase, type ChannelName, type ModelManifest, type Volume } from '@brats/io/browser';
+import { REGION_COLORS, assembleCase, encodeNifti, gzipWeb, parseChannelName, parseModelManifest, parseNiftiBytes, type CanonicalCase, type ChannelName, type ModelManifest } from '@brats/io/browser';
 import {
   caseIdOfFiles,
   caseRefFromFiles,
@@ -394,9 +394,8 @@ function loadBrowserModel(): Promise<BrowserModel> {
   return browserModel;
 }
 
-/** A NIfTI volume made here, as bytes niivue reads (`.nii`, uncompressed). */
-function niftiFile(volume: Volume, name: string): { bytes: ArrayBuffer; name: string } {
-  const bytes = encodeNifti(volume);
+/** NIfTI bytes made here as a file niivue reads (`.nii`, uncompressed), in an ArrayBuffer of their own. */
+function niftiFile(bytes: Uint8Array, name: string): { bytes: ArrayBuffer; name: string } {
   return { bytes: bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer, name };
 }
 
@@ -444,12 +443,12 @@ async function segmentHere(): Promise<void> {
     scan: async (role) => {
       let file = scans.get(role);
       if (file === undefined) {
-        file = niftiFile(caseData.channels[ROLES.indexOf(role)]!, `${role}.nii`);
+        file = niftiFile(encodeNifti(caseData.channels[ROLES.indexOf(role)]!), `${role}.nii`);
         scans.set(role, file);
       }
       return file;
     },
-    mask: async () => ({ bytes: maskNifti.buffer.slice(maskNifti.byteOffset, maskNifti.byteOffset + maskNifti.byteLength) as ArrayBuffer, name: 'mask.nii' }),
+    mask: async () => niftiFile(maskNifti, 'mask.nii'),
     labels: describeLabels(segmentation.labelMapping),
     regions: segmentation.regions,
     volumesMl: segmentation.volumesMl,

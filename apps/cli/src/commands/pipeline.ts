@@ -192,11 +192,10 @@ export function registerPipelineCommand(program: Command, context: CliContext): 
         throw new UsageError(`--out ${flags.out}: holds a pipeline run (${PIPELINE_FILE}); add --resume to continue it, or choose another folder`);
       }
       if (state === undefined) {
-        if (flags.resume === true && existsSync(out) && (await fs.readdir(out)).length > 0) {
-          throw new UsageError(`--out ${flags.out}: has no ${PIPELINE_FILE} to resume, and is not empty`);
-        }
-        if (flags.resume !== true && existsSync(out) && (await fs.readdir(out)).length > 0) {
-          throw new UsageError(`--out ${flags.out}: exists and is not empty; choose another folder`);
+        if (existsSync(out) && (await fs.readdir(out)).length > 0) {
+          throw new UsageError(
+            flags.resume === true ? `--out ${flags.out}: has no ${PIPELINE_FILE} to resume, and is not empty` : `--out ${flags.out}: exists and is not empty; choose another folder`,
+          );
         }
         state = { format: 'brats-pipeline', version: 1, settings: given, command: pipelineCommand(given, out), steps: {} };
       } else {
