@@ -16,6 +16,7 @@ import {
   type FilePart,
   type PhantomFiles,
 } from '../test/fixtures.js';
+import { NESTED_BOX_VOXELS, writeNestedBoxCase, writeRegionsPointwiseBundle } from '../../../packages/ncs2-runtime/test/regions-fixture.js';
 import type { JobRecord } from './job-store.js';
 import { createServer, type BratsServer } from './server.js';
 
@@ -126,10 +127,43 @@ describe('POST /v1/segmentations and the job routes', () => {
         expect(scan.statusCode).toBe(200);
         expect(Buffer.compare(scan.rawPayload, Buffer.from(part.bytes))).toBe(0);
       }
+
     } finally {
       await regions.close();
     }
   });
+
+  it.each(['brats2017', 'brats2023'] as const)(
+    'keeps the labels of the uploaded names: four files named as %s names them give that layout\'s labels, region for region',
+    async (naming) => {
+      // The runtime's hand-made regions model segments nested boxes into exactly known oedema, core and enhancing voxels.
+      const bundle = path.join(dir, 'regions-pointwise');
+      await writeRegionsPointwiseBundle(bundle);
+      const boxes = await writeNestedBoxCase(path.join(dir, `boxes-${naming}`), naming);
+      const target = await createServer({ model: bundle, dataDir: path.join(dir, `data-boxes-${naming}`), engine: 'onnxruntime', ...LIMITS }, {});
+      try {
+        const parts = await Promise.all((['flair', 't1w', 't1gd', 't2w'] as const).map(async (field) => ({ field, filename: path.basename(boxes[field]), bytes: await fs.readFile(boxes[field]) })));
+        const response = await submit(target, parts);
+        expect(response.statusCode).toBe(202);
+        const job = await finished(target, response.json<JobRecord>().id);
+        expect(job.status, JSON.stringify(job.error)).toBe('succeeded');
+        const enhancing = naming === 'brats2017' ? 4 : 3;
+        expect(job.labelConvention).toBe(naming);
+        expect(job.labels!.map(({ value, region }) => [value, region])).toEqual([[1, 'TC'], [2, 'WT'], [enhancing, 'ET']]);
+        const mask = await parseNifti((await target.app.inject({ method: 'GET', url: `/v1/segmentations/${job.id}/mask` })).rawPayload, 'mask');
+        const counts: Record<number, number> = {};
+        for (const value of mask.data) counts[value] = (counts[value] ?? 0) + 1;
+        expect(counts).toEqual({
+          0: mask.data.length - NESTED_BOX_VOXELS.WT,
+          2: NESTED_BOX_VOXELS.WT - NESTED_BOX_VOXELS.TC,
+          1: NESTED_BOX_VOXELS.TC - NESTED_BOX_VOXELS.ET,
+          [enhancing]: NESTED_BOX_VOXELS.ET,
+        });
+      } finally {
+        await target.close();
+      }
+    },
+  );
 
   it('reports a job whose files do not share one grid as failed, and its mask as 409', async () => {
     const parts = await uploadParts(files, 'roles');

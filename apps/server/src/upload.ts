@@ -9,6 +9,7 @@ import { pipeline } from 'node:stream/promises';
 import type { MultipartFile } from '@fastify/multipart';
 import type { FastifyRequest } from 'fastify';
 import { NiftiFormatError, readNifti, type NiftiVolume } from '@brats/io';
+import { brats2023SuffixOf } from '@brats/ncs2-runtime';
 import { ApiError } from './errors.js';
 import { SCAN_ROLES, type ScanRole } from './job-store.js';
 
@@ -61,7 +62,10 @@ async function stagePart(part: MultipartFile, inputs: string, field: string): Pr
   if (extension === undefined) {
     throw new ApiError(415, 'UNSUPPORTED_MEDIA_TYPE', `field '${field}': file '${part.filename}' is neither gzip nor NIfTI (unknown first bytes)`);
   }
-  const name = `${field}${extension}`;
+  // A file named as BraTS 2023+ names it (e.g. `...-t2f.nii.gz` for FLAIR) keeps that ending, so that four such files
+  // read as that layout and a regions model writes its labels (1/2/3) rather than BraTS 2017-2021's (1/2/4).
+  const suffix = field === SCAN_FIELD ? '' : brats2023SuffixOf(field as ScanRole, part.filename);
+  const name = `${field}${suffix}${extension}`;
   await fs.rename(target, path.join(inputs, name));
   return name;
 }

@@ -30,6 +30,15 @@ export function caseIdOfFiles(files: CaseFiles): string {
 const BRATS2023_SUFFIXES: Readonly<Record<ModalityRole, string>> = { flair: '-t2f', t1w: '-t1n', t1gd: '-t1c', t2w: '-t2w' };
 
 /**
+ * The BraTS 2023+ ending of role `role` (e.g. `-t2f` for FLAIR) when `fileName` ends with it, else ''. The server
+ * keeps it in the names it stores uploads under, so that four files named as BraTS 2023+ names them stay that layout.
+ */
+export function brats2023SuffixOf(role: ModalityRole, fileName: string): string {
+  const suffix = BRATS2023_SUFFIXES[role];
+  return baseName(fileName).toLowerCase().endsWith(suffix) ? suffix : '';
+}
+
+/**
  * The case made of `files`: a 4D file reads as the Decathlon layout (frames 0-3 = FLAIR, T1w, T1gd, T2w); four 3D
  * files named as BraTS 2023+ names them (`-t2f`, `-t1n`, `-t1c`, `-t2w`) as that layout, any other four as the
  * BraTS 2017-2021 layout. A regions model writes each layout's own labels: 1/2/3 for the Decathlon and BraTS
@@ -37,6 +46,6 @@ const BRATS2023_SUFFIXES: Readonly<Record<ModalityRole, string>> = { flair: '-t2
  */
 export function caseRefFromFiles(id: string, files: CaseFiles): CaseRef {
   if ('scan' in files) return { id, layout: 'msd', images: [files.scan], frames: [0, 1, 2, 3] };
-  const modern = MODALITY_ROLES.every((role) => baseName(files[role]).toLowerCase().endsWith(BRATS2023_SUFFIXES[role]));
+  const modern = MODALITY_ROLES.every((role) => brats2023SuffixOf(role, files[role]) !== '');
   return { id, layout: modern ? 'brats2023' : 'brats2017', images: MODALITY_ROLES.map((role) => files[role]) };
 }

@@ -12,5 +12,5 @@ export {
   type OutputConvention,
 } from './labels.js';
 export { keepLargestComponent, labelComponents } from './components.js';
-export { MODALITY_ROLES, caseIdOfFiles, caseRefFromFiles, type CaseFiles, type ModalityRole } from './case-files.js';
+export { MODALITY_ROLES, brats2023SuffixOf, caseIdOfFiles, caseRefFromFiles, type CaseFiles, type ModalityRole } from './case-files.js';
 export { openWebEngine, type OrtWebModule, type WebBackend, type WebEngine, type WebEngineOptions } from '../web-engine.js';
