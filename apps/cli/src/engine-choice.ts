@@ -37,7 +37,7 @@ export interface OpenedEngine {
 export async function openEngine(
   bundle: string,
   choice: EngineChoice,
-  options: { device?: string; threads?: number; runtimeOnly?: boolean } = {},
+  options: { device?: string; threads?: number; runtimeOnly?: boolean; int8?: boolean } = {},
 ): Promise<OpenedEngine> {
   const manifest = await readModelManifest(bundle);
   if (options.runtimeOnly === true) {
@@ -52,9 +52,10 @@ export async function openEngine(
       {
         ...(options.device === undefined ? {} : { device: options.device }),
         ...(options.threads === undefined ? {} : { threads: options.threads }),
+        ...(options.int8 === true ? { int8: true } : {}),
       },
-      // brats infer never falls back to TensorFlow.js (and never loads it).
-      options.runtimeOnly === true ? { except: ['tfjs'] } : {},
+      // brats infer never falls back to TensorFlow.js (and never loads it); nor does INT8, which tfjs cannot run.
+      options.runtimeOnly === true || options.int8 === true ? { except: ['tfjs'] } : {},
     );
   } catch (error) {
     if (options.runtimeOnly === true && error instanceof EngineUnavailableError && error.engine === 'auto') {

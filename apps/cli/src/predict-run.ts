@@ -22,6 +22,7 @@ import {
 import { printLine, type CliContext } from './context.js';
 import { openEngine, type EngineChoice } from './engine-choice.js';
 import { createProgress } from './progress.js';
+import { describeQuantization } from './quantize.js';
 import { caseTable, figureBlocks, summaryTable, writeReport, type ReportCase } from './report.js';
 
 /** Options shared by `brats predict`, `brats infer` and the demo. */
@@ -43,8 +44,16 @@ export interface PredictRunOptions {
   title?: string;
   /** Only the runtime engines (ONNX Runtime, OpenVINO): `brats infer`. */
   runtimeOnly?: boolean;
+  /** Run the bundle's INT8 model (`--precision int8`). */
+  int8?: boolean;
   /** Predict only the cases with these ids (e.g. a held-out split). */
   onlyCases?: readonly string[];
+}
+
+/** Says what the INT8 model costs and gains, from the record `brats export --precision int8` wrote. */
+function printPrecision(context: CliContext, manifest: ModelManifest): void {
+  const record = manifest.quantization;
+  printLine(context, `precision: INT8 (${manifest.files.onnxInt8})${record === undefined ? ', no measurement recorded' : `: ${describeQuantization(record)}`}`);
 }
 
 /** What a predict run produced. */
@@ -68,6 +77,7 @@ async function prepareJobs(options: PredictRunOptions): Promise<{ manifest: Mode
     engine: options.engine,
     ...(options.device === undefined ? {} : { device: options.device }),
     runtimeOnly: options.runtimeOnly === true,
+    ...(options.int8 === true ? { int8: true } : {}),
     tta: options.tta,
     largestComponent: options.largestComponent,
     probabilities: options.probabilities,
@@ -141,12 +151,14 @@ export async function runPrediction(context: CliContext, options: PredictRunOpti
     const opened = await openEngine(request.bundle, request.engine as EngineChoice, {
       ...(request.device === undefined ? {} : { device: request.device }),
       runtimeOnly: request.runtimeOnly === true,
+      int8: request.int8 === true,
     });
     return { manifest: await readModelManifest(request.bundle), engine: opened.runner, reason: opened.reason };
   });
   const request: ModelRequest = { bundle: path.resolve(options.model), engine: options.engine };
   if (options.device !== undefined) request.device = options.device;
   if (options.runtimeOnly === true) request.runtimeOnly = true;
+  if (options.int8 === true) request.int8 = true;
   const progress = createProgress(context, 'predict', jobs.length, 'cases');
   const results: CohortJobResult[] = [];
   const failures: string[] = [];
@@ -156,6 +168,7 @@ export async function runPrediction(context: CliContext, options: PredictRunOpti
     engine = `${model.engine.name} (${model.engine.device})`;
     printLine(context, `engine: ${model.engine.name} on ${model.engine.device} (${model.reason})`);
     printInference(context, inference);
+    if (options.int8 === true) printPrecision(context, manifest);
     // Cases under way and how far each has got (slices done / all): the bar moves within a long case.
     const underWay = new Map<CohortJob, number>();
     let ended = 0;
@@ -215,6 +228,7 @@ export async function runQueuedPrediction(context: CliContext, options: PredictR
   const queue = await openCohortQueue(context, queueOptions.url, queueOptions.name);
   try {
     printInference(context, inference);
+    if (options.int8 === true) printPrecision(context, manifest);
     const submitted = await queue.submit(jobs, queueOptions.attempts === undefined ? {} : { attempts: queueOptions.attempts });
     const held = Object.entries(submitted.existing).map(([state, count]) => `${count} ${state}`);
     printLine(context, `queued ${submitted.added} case(s)${held.length === 0 ? '' : `; already in the queue: ${held.join(', ')}`}`);

@@ -50,6 +50,22 @@ export interface BundleFiles {
   onnx?: string;
   /** OpenVINO IR per precision. */
   openvino?: Partial<Record<'FP32' | 'FP16' | 'INT8', { xml: string; bin: string }>>;
+  /** The ONNX graph statically quantised to INT8 (QDQ form), same input and output as `onnx`. */
+  onnxInt8?: string;
+}
+
+/** How the INT8 model (`files.onnxInt8`) was made and what it costs, measured when it was made. */
+export interface QuantizationRecord {
+  /** e.g. `static QDQ: uint8 activations per tensor (MinMax), int8 weights per output channel (7 bits)`. */
+  method: string;
+  /** The training cases whose slices calibrated the activation ranges, and how many slices ran. */
+  calibration: { data: string; cases: readonly string[]; slices: number };
+  /** Mean Dice per region on the validation cases, FP32 and INT8, with the bundle's inference settings. */
+  validation: { cases: readonly string[]; fp32: Partial<Record<RegionName, number>>; int8: Partial<Record<RegionName, number>> };
+  /** Engine seconds per slice on the validation cases, each model on the same engine and threads. */
+  speed: { engine: string; fp32SecondsPerSlice: number; int8SecondsPerSlice: number };
+  /** ISO time it was made. */
+  createdAt: string;
 }
 
 /** How the model was trained (provenance). */
@@ -130,6 +146,8 @@ export interface ModelManifest {
   spacing?: readonly [number, number, number];
   /** Inference settings that won on the validation cases; absent means plain prediction. */
   inference?: InferenceDefaults;
+  /** Present with `files.onnxInt8`: how the INT8 model was made and its measured Dice and speed. */
+  quantization?: QuantizationRecord;
   licence?: string;
   notes?: string;
 }
@@ -176,5 +194,14 @@ export function parseModelManifest(text: string, file: string): ModelManifest {
   );
   const minimum = inference?.minEnhancingVoxels;
   check(minimum === undefined || (Number.isInteger(minimum) && minimum >= 0), file, 'inference.minEnhancingVoxels must be a non-negative integer');
+  const int8 = manifest.files?.onnxInt8;
+  check(int8 === undefined || (typeof int8 === 'string' && int8.length > 0), file, 'files.onnxInt8 must be a file name');
+  const quantization = manifest.quantization;
+  check(
+    quantization === undefined ||
+      (int8 !== undefined && typeof quantization === 'object' && quantization !== null && typeof quantization.speed?.int8SecondsPerSlice === 'number' && Array.isArray(quantization.validation?.cases)),
+    file,
+    'quantization must record the INT8 model (files.onnxInt8), its validation Dice and its speed',
+  );
   return manifest;
 }

@@ -9,6 +9,11 @@ export type PerformanceHint = 'LATENCY' | 'THROUGHPUT';
 /** Floating-point precision of an OpenVINO IR. */
 export type IrPrecision = 'FP32' | 'FP16';
 
+/** The `brats export` command line that writes the INT8 model of `bundle`. */
+export function int8ExportCommand(bundle: string): string {
+  return `brats export ${bundle} --precision int8 --data DATASET`;
+}
+
 /** Options of an engine, fixed when it is created. */
 export interface EngineOptions {
   /** Device name: `CPU` (default), `GPU`, `NPU`, `AUTO`, … as the engine knows them. */
@@ -21,6 +26,11 @@ export interface EngineOptions {
   readonly precision?: IrPrecision;
   /** Collect per-layer timings (costs a little speed). */
   readonly perfCounters?: boolean;
+  /**
+   * Load the bundle's INT8 model (`files.onnxInt8`, written by `brats export --precision int8`) instead of its FP32
+   * model: the ONNX Runtime and OpenVINO engines; an error where the bundle has none or the engine cannot.
+   */
+  readonly int8?: boolean;
 }
 
 /** What a loaded model takes and gives: NHWC slices in, NHWC probabilities out. */

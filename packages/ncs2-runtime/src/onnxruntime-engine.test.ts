@@ -37,6 +37,21 @@ describe.each(ENGINES)('ONNX Runtime engine %s (%s)', (name, library, factory) =
     await engine.dispose();
   });
 
+  it('loads the INT8 model (files.onnxInt8) when asked, and never the FP32 model in its place', async () => {
+    const { engine } = await createEngine(name, { int8: true });
+    await expect(engine.load(bundle)).rejects.toThrow(ModelBundleError);
+    await expect(engine.load(bundle)).rejects.toThrow(`has no INT8 model (files.onnxInt8 in brats-model.json); make it with \`brats export ${bundle} --precision int8 --data DATASET\``);
+    // A bundle whose INT8 entry names a copy of the model: that file is the one loaded.
+    const int8 = path.join(dir, `int8-${name}`);
+    await fs.cp(bundle, int8, { recursive: true });
+    await fs.copyFile(path.join(int8, 'model.onnx'), path.join(int8, 'model-int8.onnx'));
+    const manifest = JSON.parse(await fs.readFile(path.join(int8, 'brats-model.json'), 'utf8'));
+    manifest.files.onnxInt8 = 'model-int8.onnx';
+    await fs.writeFile(path.join(int8, 'brats-model.json'), JSON.stringify(manifest));
+    expect((await engine.load(int8)).file).toBe(path.join(int8, 'model-int8.onnx'));
+    await engine.dispose();
+  });
+
   it('runs several batches in flight at once', async () => {
     const { engine } = await createEngine(name);
     await engine.load(bundle);

@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { ModelBundleError, bundlePath, readModelManifest } from '@brats/io';
 import type * as OnnxRuntime from 'onnxruntime-node';
-import type { EngineFactory, EngineOptions, EngineProbe, InferenceEngine, LayerPerfCounter, ModelLayout } from './engine.js';
+import { int8ExportCommand, type EngineFactory, type EngineOptions, type EngineProbe, type InferenceEngine, type LayerPerfCounter, type ModelLayout } from './engine.js';
 import { EngineError, EngineUnavailableError, firstLine } from './errors.js';
 import { checkOrtSession, runOrtSession, type OrtModule, type OrtSession, type OrtSessionOptions } from './ort-session.js';
 
@@ -34,17 +34,27 @@ async function loadOrt(): Promise<typeof OnnxRuntime> {
   }
 }
 
-/** Reads the ONNX file and layout of a bundle from its manifest. */
-export async function readOnnxLayout(bundle: string): Promise<ModelLayout> {
+/**
+ * Reads the ONNX file and layout of a bundle from its manifest: `files.onnx`, or with `int8` the INT8 model
+ * `files.onnxInt8` (never the other one in its place: INT8 asked and FP32 run would mislabel every figure).
+ * @throws {ModelBundleError} when the bundle has no such model.
+ */
+export async function readOnnxLayout(bundle: string, options: { int8?: boolean } = {}): Promise<ModelLayout> {
   const manifest = await readModelManifest(bundle);
-  if (manifest.files.onnx === undefined) {
-    throw new ModelBundleError(bundle, 'has no ONNX model (files.onnx in brats-model.json); export it first with exportBundleToOnnx from @brats/unet');
+  const file = options.int8 === true ? manifest.files.onnxInt8 : manifest.files.onnx;
+  if (file === undefined) {
+    throw new ModelBundleError(
+      bundle,
+      options.int8 === true
+        ? `has no INT8 model (files.onnxInt8 in brats-model.json); make it with \`${int8ExportCommand(bundle)}\`, or leave --precision at fp32`
+        : 'has no ONNX model (files.onnx in brats-model.json); export it first with exportBundleToOnnx from @brats/unet',
+    );
   }
   return {
     layout: 'NHWC',
     input: manifest.model.inputShape,
     outputChannels: manifest.model.outputChannels,
-    file: bundlePath(bundle, manifest.files.onnx),
+    file: bundlePath(bundle, file),
     format: 'onnx',
   };
 }
@@ -91,7 +101,7 @@ export class OrtSessionEngine implements InferenceEngine {
   }
 
   async load(bundle: string): Promise<ModelLayout> {
-    const layout = await readOnnxLayout(bundle);
+    const layout = await readOnnxLayout(bundle, { int8: this.options.int8 === true });
     await this.session?.release();
     this.session = undefined;
     const sessionOptions = this.flavour.sessionOptions(this.options);
@@ -192,3 +202,46 @@ export const onnxRuntimeFactory: EngineFactory = {
     }
   },
 };
+
+/** A model in memory on the native ONNX Runtime, every output returned: what calibration and quantisation checks use. */
+export interface OrtModelRunner {
+  /** Library and version, e.g. `onnxruntime-node 1.30.0`. */
+  readonly version: string;
+  /** Output names, the model's probabilities first. */
+  readonly outputNames: readonly string[];
+  /** `input` NHWC [batch, ...slice] → every output by name. */
+  run(input: Float32Array, batch: number): Promise<Record<string, Float32Array>>;
+  dispose(): Promise<void>;
+}
+
+/**
+ * Opens `model` (ONNX bytes, one NHWC float32 input of slices `slice` = [height, width, channels]) on the native ONNX
+ * Runtime with the engine's session options, so that its speed compares with the engine's.
+ * @throws {EngineUnavailableError} without onnxruntime-node; {EngineError} for a model it cannot load.
+ */
+export async function openOrtModelRunner(model: Uint8Array, slice: readonly [number, number, number], options: EngineOptions = {}): Promise<OrtModelRunner> {
+  checkOrtOptions(ONNXRUNTIME_ENGINE, 'onnxruntime-node', options);
+  const ort = await loadOrt();
+  const flavour = nativeFlavour(ort);
+  let session: OrtSession | undefined;
+  try {
+    session = await ort.InferenceSession.create(model, flavour.sessionOptions(options));
+  } catch (error) {
+    throw new EngineError(ONNXRUNTIME_ENGINE, `cannot load the model: ${firstLine(error)}`, { cause: error });
+  }
+  const [inputName] = session.inputNames;
+  if (session.inputNames.length !== 1 || inputName === undefined) throw new EngineError(ONNXRUNTIME_ENGINE, `the model has ${session.inputNames.length} inputs; one expected`);
+  return {
+    version: flavour.version,
+    outputNames: session.outputNames,
+    async run(input, batch) {
+      if (session === undefined) throw new EngineError(ONNXRUNTIME_ENGINE, 'the session was disposed');
+      const results = await session.run({ [inputName]: new ort.Tensor('float32', input, [batch, ...slice]) });
+      return Object.fromEntries(Object.entries(results).map(([name, tensor]) => [name, tensor.data as Float32Array]));
+    },
+    async dispose() {
+      await session?.release();
+      session = undefined;
+    },
+  };
+}

@@ -7,7 +7,7 @@
 import { existsSync, promises as fs } from 'node:fs';
 import path from 'node:path';
 import { ModelBundleError, bundlePath, readModelManifest, temporaryPathFor, writeModelManifest, type ModelManifest } from '@brats/io';
-import type { EngineFactory, EngineOptions, EngineProbe, InferenceEngine, IrPrecision, LayerPerfCounter, ModelLayout } from './engine.js';
+import { int8ExportCommand, type EngineFactory, type EngineOptions, type EngineProbe, type InferenceEngine, type IrPrecision, type LayerPerfCounter, type ModelLayout } from './engine.js';
 import { EngineError, EngineUnavailableError, firstLine } from './errors.js';
 import type { OpenvinoAddon, OpenvinoCompiledModel, OpenvinoCore, OpenvinoInferRequest } from './openvino-api.js';
 import { RequestPool } from './request-pool.js';
@@ -89,6 +89,13 @@ function irChoice(bundle: string, precision: IrPrecision, files: { xml: string; 
  * FP32 results and timings under an FP16 label.
  * @throws {ModelBundleError} when the asked IR is not in the bundle or its files are missing, or there is no IR and no ONNX model.
  */
+function int8ModelFile(bundle: string, manifest: ModelManifest, precision: IrPrecision | undefined): { file: string; weights?: string; format: ModelLayout['format'] } {
+  if (precision !== undefined) throw new ModelBundleError(bundle, `INT8 and the ${precision} IR are two different models; ask for one of them`);
+  // OpenVINO reads the QDQ ONNX graph itself and runs its quantised operations in low precision.
+  if (manifest.files.onnxInt8 === undefined) throw new ModelBundleError(bundle, `has no INT8 model (files.onnxInt8 in brats-model.json); make it with \`${int8ExportCommand(bundle)}\``);
+  return { file: bundlePath(bundle, manifest.files.onnxInt8), format: 'onnx' };
+}
+
 function chooseModelFile(bundle: string, manifest: ModelManifest, precision: IrPrecision | undefined): { file: string; weights?: string; format: ModelLayout['format'] } {
   const irs = manifest.files.openvino ?? {};
   if (precision !== undefined) {
@@ -127,7 +134,7 @@ class OpenvinoEngine implements InferenceEngine {
 
   async load(bundle: string): Promise<ModelLayout> {
     const manifest = await readModelManifest(bundle);
-    const choice = chooseModelFile(bundle, manifest, this.options.precision);
+    const choice = this.options.int8 === true ? int8ModelFile(bundle, manifest, this.options.precision) : chooseModelFile(bundle, manifest, this.options.precision);
     const config: Record<string, string | number | boolean> = { PERFORMANCE_HINT: this.options.performanceHint ?? 'LATENCY' };
     if (this.options.threads !== undefined && this.device === 'CPU') config.INFERENCE_NUM_THREADS = this.options.threads;
     if (this.options.perfCounters === true) config.PERF_COUNT = true;

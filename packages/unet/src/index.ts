@@ -10,6 +10,7 @@ export * from './wasm-kernels.js';
 export { UNET_DEFAULTS, UNET_INPUT_NAME, UNET_OUTPUT_NAME, type UnetOptions, type UpsamplingMode } from './model.js';
 export { TFJS_MODEL_FILE, TFJS_WEIGHTS_FILE } from './model-files.js';
 export { exportBundleToOnnx, ONNX_MODEL_FILE, OnnxExportError, type BundleOnnxExport, type ExportOnnxOptions, type OnnxOpset } from './export/index.js';
+export { ActivationRanges, quantizableActivations, quantizeQdq, uint8Parameters, withActivationOutputs, type ActivationRange, type QdqSummary } from './export/index.js';
 export * from './train/index.js';
 export { GradientWorkerError, locateGradientWorker, type DataParallelOptions } from './parallel/index.js';
 export * from './predict/index.js';

@@ -44,13 +44,16 @@ describe('brats export', () => {
     expect(same / labelsA.data.length).toBeGreaterThanOrEqual(0.999);
   });
 
-  it('explains that OpenVINO is not installed, and refuses --int8', async () => {
+  it('explains that OpenVINO is not installed, and refuses a precision it has no way to make', async () => {
     const openvino = await runCaptured(['export', bundle, '--format', 'openvino', '--fp16']);
     expect(openvino.code).toBe(2);
     expect(openvino.stderr).toMatch(/openvino/i);
-    const int8 = await runCaptured(['export', bundle, '--int8']);
-    expect(int8.code).toBe(1);
-    expect(int8.stderr).toContain('--int8 is not available');
+    const int4 = await runCaptured(['export', bundle, '--precision', 'int4']);
+    expect(int4.code).toBe(1);
+    expect(int4.stderr).toContain("--precision must be one of fp32, int8, got 'int4'");
+    const int8ForOpenvino = await runCaptured(['export', bundle, '--precision', 'int8', '--data', dir, '--format', 'openvino']);
+    expect(int8ForOpenvino.code).toBe(1);
+    expect(int8ForOpenvino.stderr).toContain('--precision int8 writes an ONNX model (OpenVINO loads it as it is): leave --format at onnx');
   });
 
   it('prints each OpenVINO IR at its path under the bundle folder (openvino-node stand-in)', async () => {

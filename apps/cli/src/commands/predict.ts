@@ -20,6 +20,7 @@ interface PredictFlags {
   queueName?: string;
   wait?: boolean;
   attempts?: string;
+  precision: string;
 }
 
 function describeCommand(command: Command, name: 'predict' | 'infer', context: CliContext, defaultEngine: string): void {
@@ -29,6 +30,7 @@ function describeCommand(command: Command, name: 'predict' | 'infer', context: C
     .requiredOption('--out <dir>', 'folder for the label maps (and figures, report)')
     .option('--engine <name>', `engine: ${ENGINE_CHOICES.join(', ')}`, defaultEngine)
     .option('--device <name>', 'device for the runtime engines (CPU, GPU, NPU, AUTO)')
+    .option('--precision <p>', 'fp32, or int8: the bundle\'s INT8 model (brats export --precision int8; onnxruntime, onnxruntime-web, openvino), which says what it costs', 'fp32')
     .option('--tta', 'average predictions over flipped slices (default: what the bundle chose on validation)')
     .option('--no-tta', 'predict the slices as they are only')
     .option('--largest-component', 'keep only the largest whole-tumour component (default: what the bundle chose on validation)')
@@ -56,6 +58,7 @@ function describeCommand(command: Command, name: 'predict' | 'infer', context: C
         figures: flags.figures === true,
         title: `brats ${name}`,
         runtimeOnly: name === 'infer',
+        ...(parseChoice('--precision', flags.precision, ['fp32', 'int8'] as const) === 'int8' ? { int8: true } : {}),
       };
       let result: PredictRunResult;
       if (flags.queue === undefined) {

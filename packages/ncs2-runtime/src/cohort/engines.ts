@@ -18,6 +18,8 @@ export interface ModelRequest {
   threads?: number;
   /** `auto` never tries TensorFlow.js. */
   runtimeOnly?: boolean;
+  /** Load the bundle's INT8 model (`files.onnxInt8`); `auto` then never tries TensorFlow.js, which has none. */
+  int8?: boolean;
 }
 
 /** A bundle loaded into an engine. */
@@ -41,14 +43,18 @@ export async function openModel(request: ModelRequest): Promise<OpenedModel> {
   const selection = await openBundleEngine(
     request.bundle,
     request.engine,
-    { ...(request.device === undefined ? {} : { device: request.device }), ...(request.threads === undefined ? {} : { threads: request.threads }) },
-    request.runtimeOnly === true ? { except: ['tfjs'] } : {},
+    {
+      ...(request.device === undefined ? {} : { device: request.device }),
+      ...(request.threads === undefined ? {} : { threads: request.threads }),
+      ...(request.int8 === true ? { int8: true } : {}),
+    },
+    request.runtimeOnly === true || request.int8 === true ? { except: ['tfjs'] } : {},
   );
   return { manifest, engine: selection.engine, reason: selection.reason };
 }
 
 function keyOf(request: ModelRequest): string {
-  return [path.resolve(request.bundle), request.engine, request.device ?? '', request.threads ?? '', request.runtimeOnly === true ? 'runtime' : 'any'].join('\0');
+  return [path.resolve(request.bundle), request.engine, request.device ?? '', request.threads ?? '', request.runtimeOnly === true ? 'runtime' : 'any', request.int8 === true ? 'int8' : 'fp32'].join('\0');
 }
 
 /** Opened models by bundle path, engine and device. */

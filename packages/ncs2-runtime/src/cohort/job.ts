@@ -31,6 +31,8 @@ export interface CohortJob {
   device?: string;
   /** Runtime engines only: `auto` never tries (nor loads) TensorFlow.js. */
   runtimeOnly?: boolean;
+  /** Run the bundle's INT8 model (`files.onnxInt8`) instead of its FP32 model. */
+  int8?: boolean;
   /** Test-time flips; absent: what the bundle chose on validation. */
   tta?: boolean;
   /** Largest whole-tumour component only; absent: what the bundle chose on validation. */
@@ -52,6 +54,7 @@ export interface CohortSettings {
   engine?: string;
   device?: string;
   runtimeOnly?: boolean;
+  int8?: boolean;
   tta?: boolean | undefined;
   largestComponent?: boolean | undefined;
   probabilities?: boolean;
@@ -86,6 +89,7 @@ export function createCohortJobs(refs: readonly CaseRef[], settings: CohortSetti
     };
     if (settings.device !== undefined) job.device = settings.device;
     if (settings.runtimeOnly === true) job.runtimeOnly = true;
+    if (settings.int8 === true) job.int8 = true;
     if (settings.tta !== undefined) job.tta = settings.tta;
     if (settings.largestComponent !== undefined) job.largestComponent = settings.largestComponent;
     if (settings.probabilities === true) job.outputs.probabilities = out;
@@ -156,7 +160,7 @@ export function parseCohortJob(value: unknown): CohortJob {
   for (const key of ['probabilities', 'figures', 'channels'] as const) {
     if (outputs![key] !== undefined && (typeof outputs![key] !== 'string' || !path.isAbsolute(outputs![key]))) fail(`outputs.${key}`, 'an absolute path when given');
   }
-  for (const key of ['tta', 'largestComponent', 'runtimeOnly', 'readReference', 'replaceNonFinite'] as const) {
+  for (const key of ['tta', 'largestComponent', 'runtimeOnly', 'int8', 'readReference', 'replaceNonFinite'] as const) {
     if (job[key] !== undefined && typeof job[key] !== 'boolean') fail(key, 'true or false when given');
   }
   if (job.device !== undefined && typeof job.device !== 'string') fail('device', 'a device name when given');

@@ -142,6 +142,7 @@ export async function runCohortJob(job: CohortJob, context: CohortJobContext): P
   const device = context.engine === undefined ? job.device : context.engine.device;
   if (device !== undefined) request.device = device;
   if (job.runtimeOnly === true) request.runtimeOnly = true;
+  if (job.int8 === true) request.int8 = true;
   if (context.threads !== undefined) request.threads = context.threads;
   const model = await context.engines.get(request);
   const { manifest } = model;

@@ -57,6 +57,39 @@ describe('exportBundleToOnnx', () => {
     model.dispose();
   });
 
+  it('keeps the INT8 model while model.onnx stays the same, and drops it when model.onnx changes', async () => {
+    const bundle = path.join(dir, 'int8');
+    const model = buildUnet({ inputShape: [16, 16, 4], filters: 2, depth: 1, seed: 4 });
+    await saveLayersModel(bundle, model);
+    model.dispose();
+    await writeModelManifest(bundle, manifestFor([16, 16, 4]));
+    await exportBundleToOnnx(bundle);
+    const quantization = {
+      method: 'static QDQ',
+      calibration: { data: 'd', cases: ['a'], slices: 1 },
+      validation: { cases: ['b'], fp32: { WT: 0.9 }, int8: { WT: 0.9 } },
+      speed: { engine: 'e', fp32SecondsPerSlice: 2, int8SecondsPerSlice: 1 },
+      createdAt: '2026-01-01T00:00:00.000Z',
+    };
+    const withInt8 = async () => {
+      const manifest = await readModelManifest(bundle);
+      await writeModelManifest(bundle, { ...manifest, files: { ...manifest.files, onnxInt8: 'model-int8.onnx' }, quantization });
+      await fs.writeFile(path.join(bundle, 'model-int8.onnx'), 'int8');
+    };
+    await withInt8();
+    // The same weights export to the same bytes: the INT8 model made from them stays.
+    await exportBundleToOnnx(bundle);
+    expect((await readModelManifest(bundle)).files.onnxInt8).toBe('model-int8.onnx');
+    expect((await readModelManifest(bundle)).quantization).toEqual(quantization);
+    // model.onnx that differs from what the weights give (e.g. weights trained further): the INT8 model is stale.
+    await fs.writeFile(path.join(bundle, 'model.onnx'), 'older');
+    await exportBundleToOnnx(bundle);
+    const after = await readModelManifest(bundle);
+    expect(after.files).toEqual({ tfjs: 'model.json', onnx: 'model.onnx' });
+    expect(after.quantization).toBeUndefined();
+    await expect(fs.stat(path.join(bundle, 'model-int8.onnx'))).rejects.toThrow(/ENOENT/);
+  });
+
   it('refuses a model whose input disagrees with the manifest', async () => {
     const bundle = path.join(dir, 'mismatch');
     const model = buildUnet({ inputShape: [16, 16, 4], filters: 2, depth: 1, seed: 1 });

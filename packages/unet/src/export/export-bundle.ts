@@ -2,6 +2,7 @@
  * ONNX export of a whole model bundle: the bundle's TensorFlow.js model becomes `model.onnx` beside it and the
  * manifest records the new file.
  */
+import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { ModelBundleError, readModelManifest, writeFileAtomic, writeModelManifest, type ModelManifest } from '@brats/io';
 import { loadLayersModel } from '../model-files.js';
@@ -52,9 +53,17 @@ export async function exportBundleToOnnx(bundle: string, options: Omit<ExportOnn
       },
     });
     const target = path.resolve(bundle, ONNX_MODEL_FILE);
+    // An INT8 model quantised from other weights would be stale: it goes when model.onnx changes.
+    const previous = await fs.readFile(target).catch(() => undefined);
+    const stale = manifest.files.onnxInt8 !== undefined && (previous === undefined || Buffer.compare(previous, bytes) !== 0) ? manifest.files.onnxInt8 : undefined;
     await writeFileAtomic(target, bytes);
     const updated: ModelManifest = { ...manifest, files: { ...manifest.files, onnx: ONNX_MODEL_FILE } };
+    if (stale !== undefined) {
+      delete updated.files.onnxInt8;
+      delete updated.quantization;
+    }
     await writeModelManifest(bundle, updated);
+    if (stale !== undefined) await fs.rm(path.resolve(bundle, stale), { force: true });
     return { path: target, bytes: bytes.byteLength, manifest: updated };
   } finally {
     model.dispose();

@@ -101,6 +101,9 @@ export const tfjsEngineFactory: EngineFactory & { create(options?: EngineOptions
     if (!(BACKEND_DEVICES as readonly string[]).includes(device)) {
       throw new ArgumentError('tfjsEngineFactory.create', 'device', `'${options.device}' is not a tfjs backend; known: CPU, ${BACKEND_DEVICES.join(', ')}`);
     }
+    if (options.int8 === true) {
+      throw new ArgumentError('tfjsEngineFactory.create', 'int8', 'the tfjs engine runs the FP32 weights only; the INT8 model runs on onnxruntime, onnxruntime-web or openvino');
+    }
     return new TfjsEngine({ backend: device as BackendChoice });
   },
   async probe(): Promise<EngineProbe> {
