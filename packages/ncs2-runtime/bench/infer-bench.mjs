@@ -321,6 +321,21 @@ try {
   }
   await wasmEngine.dispose();
 
+  // The bundle's INT8 model (brats export --precision int8), when it has one, on the same engine, slices and batches.
+  let int8;
+  let int8Diff;
+  if (manifest.files.onnxInt8 !== undefined) {
+    const { engine: int8Engine } = await createEngine('onnxruntime', { threads: THREADS, int8: true });
+    await int8Engine.load(bundle);
+    const int8Check = await int8Engine.run(check, 2);
+    int8Diff = int8Check.reduce((max, value, index) => Math.max(max, Math.abs(value - nativeCheck[index])), 0);
+    int8 = {};
+    for (const [batch, iterations] of BATCHES) {
+      int8[batch] = await benchmarkEngine(int8Engine, { batch, iterations, warmup: 2, scanSlices: batch === SCAN_BATCH ? 144 : 0 });
+    }
+    await int8Engine.dispose();
+  }
+
   // Debian's python3-torch lives in the system Python; BRATS_BENCH_PYTHON picks another interpreter.
   const python = process.env.BRATS_BENCH_PYTHON ?? '/usr/bin/python3';
   let torch;
@@ -353,6 +368,12 @@ try {
   }
   console.log(`onnxruntime-web (wasm) vs onnxruntime-node on the same 2 slices: max |diff| = ${wasmDiff.toExponential(2)} (${wasmDiff <= AGREEMENT_TOLERANCE ? 'agree' : 'DISAGREE'})`);
   if (wasmDiff > AGREEMENT_TOLERANCE) process.exitCode = 1;
+  if (int8Diff !== undefined) {
+    const q = manifest.quantization;
+    console.log(`INT8 (${manifest.files.onnxInt8}) vs FP32 on the same 2 slices: max |diff| = ${int8Diff.toExponential(2)} (quantisation, not rounding)` + (q === undefined ? '' : `; validation WT Dice ${q.validation.int8.WT.toFixed(4)} INT8 vs ${q.validation.fp32.WT.toFixed(4)} FP32 (recorded)`));
+  } else {
+    console.log(`INT8 row skipped: ${path.basename(bundle)} has no INT8 model (brats export BUNDLE --precision int8 --data DATASET)`);
+  }
   console.log('');
   console.log('batch  runtime                      ms/batch p50   ms p95    slices/s   % peak   % sgemm   ORT speed-up');
   for (const [batch] of BATCHES) {
@@ -361,13 +382,15 @@ try {
     const row = (name, latency, rate) =>
       `${String(batch).padStart(5)}  ${name.padEnd(28)} ${latency.p50.toFixed(1).padStart(11)} ${latency.p95.toFixed(1).padStart(8)} ${rate.toFixed(1).padStart(11)} ${share(rate, peak.gflops).padStart(8)} ${torch === undefined ? '' : share(rate, torch.sgemmGflops).padStart(9)}`;
     console.log(row(`onnxruntime ${o.version.split(' ')[1]}`, o.latencyMs, o.slicesPerSecond));
+    const q = int8?.[batch];
+    if (q !== undefined) console.log(`${row(`onnxruntime ${q.version.split(' ')[1]} INT8`, q.latencyMs, q.slicesPerSecond)}   ${(q.slicesPerSecond / o.slicesPerSecond).toFixed(2)}x FP32${t === undefined ? '' : `, ${(q.slicesPerSecond / t.slicesPerSecond).toFixed(2)}x pytorch`}`);
     const w = wasm[batch];
     console.log(`${row(`onnxruntime-web ${w.version.split(' ')[1]} wasm`, w.latencyMs, w.slicesPerSecond)}   ${(w.slicesPerSecond / o.slicesPerSecond).toFixed(2)}x native${t === undefined ? '' : `, ${(w.slicesPerSecond / t.slicesPerSecond).toFixed(2)}x pytorch`}`);
     if (t !== undefined) console.log(`${row(`pytorch ${torch.torch}`, t.latencyMs, t.slicesPerSecond)}   ${(o.slicesPerSecond / t.slicesPerSecond).toFixed(2)}x`);
   }
   const scan = ort[SCAN_BATCH].scanSeconds;
   console.log('');
-  console.log(`whole scan (144 slices, batches of ${SCAN_BATCH}): onnxruntime ${scan.toFixed(2)} s, onnxruntime-web (wasm) ${wasm[SCAN_BATCH].scanSeconds.toFixed(2)} s` + (torch === undefined ? '' : `, pytorch ${torch.scanSeconds.toFixed(2)} s, ORT speed-up ${(torch.scanSeconds / scan).toFixed(2)}x`));
+  console.log(`whole scan (144 slices, batches of ${SCAN_BATCH}): onnxruntime ${scan.toFixed(2)} s${int8 === undefined ? '' : `, INT8 ${int8[SCAN_BATCH].scanSeconds.toFixed(2)} s`}, onnxruntime-web (wasm) ${wasm[SCAN_BATCH].scanSeconds.toFixed(2)} s` + (torch === undefined ? '' : `, pytorch ${torch.scanSeconds.toFixed(2)} s, ORT speed-up ${(torch.scanSeconds / scan).toFixed(2)}x`));
   const [one, five] = os.loadavg();
   console.log(`machine load average ${one.toFixed(2)} (1 min), ${five.toFixed(2)} (5 min) on ${os.availableParallelism()} CPUs`);
 } finally {
