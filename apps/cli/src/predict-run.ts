@@ -46,6 +46,8 @@ export interface PredictRunOptions {
   runtimeOnly?: boolean;
   /** Run the bundle's INT8 model (`--precision int8`). */
   int8?: boolean;
+  /** Cases in flight at once in this process (default 1): one decodes or writes while another is in the engine. */
+  jobs?: number;
   /** Predict only the cases with these ids (e.g. a held-out split). */
   onlyCases?: readonly string[];
 }
@@ -145,6 +147,7 @@ async function writeRunSummary(
  * @throws {UsageError} for bad inputs; the engine's errors when it cannot load.
  */
 export async function runPrediction(context: CliContext, options: PredictRunOptions): Promise<PredictRunResult> {
+  const started = performance.now();
   const { manifest, jobs, inference } = await prepareJobs(options);
   // The CLI's opener: its engine choice says why an engine runs, and `brats infer` never loads TensorFlow.js.
   const engines = new CohortEngineCache(async (request) => {
@@ -177,6 +180,7 @@ export async function runPrediction(context: CliContext, options: PredictRunOpti
     const partial = (): number => [...underWay.values()].reduce((sum, part) => sum + part, 0);
     const outcomes = await runCohortInProcess(jobs, {
       engines,
+      concurrency: options.jobs ?? 1,
       onJobProgress: (job, slices, all) => {
         underWay.set(job, slices / all);
         progress.update(ended, detail(job.case.id), partial());
@@ -196,7 +200,21 @@ export async function runPrediction(context: CliContext, options: PredictRunOpti
     await engines.dispose();
   }
   progress.finish(segmentedSummary(results.length, jobs.length, failures.length));
+  if (results.length > 0) printLine(context, describeTimings(results, (performance.now() - started) / 1000));
   return writeRunSummary(options, manifest, engine, inference, results, failures);
+}
+
+/**
+ * Where a run's time went: scans per second over the wall time from reading the model to the last label map, and
+ * each step's mean seconds per scan (decode: reading and decoding the files; forward: the engine, flips included).
+ */
+export function describeTimings(results: readonly CohortJobResult[], wallSeconds: number): string {
+  const mean = (pick: (result: CohortJobResult) => number): string => `${(results.reduce((sum, result) => sum + pick(result), 0) / results.length).toFixed(2)} s`;
+  return (
+    `timing: ${results.length} scan(s) in ${wallSeconds.toFixed(1)} s (${(results.length / wallSeconds).toFixed(2)} scans/s); per scan: ` +
+    `decode ${mean((r) => r.timings.load)}, preprocess ${mean((r) => r.timings.preprocess)}, forward ${mean((r) => r.timings.inference)}, ` +
+    `post-process ${mean((r) => r.timings.postprocess)}, write and score ${mean((r) => r.timings.write)}`
+  );
 }
 
 /** The progress bar's last word on a run: how many cases were segmented, and how many failed. */

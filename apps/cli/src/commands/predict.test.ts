@@ -2,7 +2,7 @@ import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createVolume, readModelManifest, readNifti, writeModelManifest, writeNifti, writePhantomDataset } from '@brats/io';
-import { writeUntrainedBundle } from '@brats/unet';
+import { exportBundleToOnnx, writeUntrainedBundle } from '@brats/unet';
 import { NO_SHARED_DATA, referencePython, runPythonJson, sharedDataDir } from '@brats/vitest-config/fixtures';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCaptured } from '../../test/run-captured.js';
@@ -19,6 +19,8 @@ beforeAll(async () => {
   await writePhantomDataset(path.join(dir, 'phantoms'), { layout: 'brats2018', cases: 2, size: [40, 40, 20], seed: 2 });
   await writeBundle(path.join(dir, 'wt'), [32, 32, 16], 1);
   await writeBundle(path.join(dir, 'regions'), [32, 32, 16], 3);
+  await writeBundle(path.join(dir, 'regions-onnx'), [32, 32, 16], 3);
+  await exportBundleToOnnx(path.join(dir, 'regions-onnx'));
 });
 afterAll(async () => {
   await fs.rm(dir, { recursive: true, force: true });
@@ -102,6 +104,23 @@ describe('brats predict', () => {
     expect(label.dtype).toBe('uint8');
     // A regions model writes BraTS 2017 labels for a BraTS 2017-layout input.
     expect(label.values.every((value) => [0, 1, 2, 4].includes(value))).toBe(true);
+  });
+
+  it('--jobs 2 (two cases in flight) writes the same bytes as one case at a time, and says where the time went', async () => {
+    const outputs = [];
+    for (const jobs of ['1', '2']) {
+      const out = path.join(dir, `out-jobs-${jobs}`);
+      const run = await runCaptured(['infer', '--model', path.join(dir, 'regions-onnx'), path.join(dir, 'phantoms'), '--out', out, '--jobs', jobs, '--probabilities']);
+      expect(run.code, run.stderr).toBe(0);
+      expect(run.stdout).toMatch(/^timing: 2 scan\(s\) in \d+\.\d s \(\d+\.\d\d scans\/s\); per scan: decode \d+\.\d\d s, preprocess \d+\.\d\d s, forward \d+\.\d\d s, post-process \d+\.\d\d s, write and score \d+\.\d\d s$/m);
+      outputs.push(out);
+    }
+    for (const file of ['Phantom_001.nii.gz', 'Phantom_002.nii.gz', 'Phantom_001_prob_ET.nii.gz', 'Phantom_002_prob_WT.nii.gz']) {
+      expect(Buffer.compare(await fs.readFile(path.join(outputs[0]!, file)), await fs.readFile(path.join(outputs[1]!, file))), file).toBe(0);
+    }
+    const bad = await runCaptured(['infer', '--model', path.join(dir, 'regions-onnx'), path.join(dir, 'phantoms'), '--out', path.join(dir, 'out-jobs-0'), '--jobs', '0']);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toContain('--jobs');
   });
 
   it('skips and reports an unreadable case, writes the others, and exits 2', async () => {

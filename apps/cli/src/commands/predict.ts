@@ -21,6 +21,7 @@ interface PredictFlags {
   wait?: boolean;
   attempts?: string;
   precision: string;
+  jobs: string;
 }
 
 function describeCommand(command: Command, name: 'predict' | 'infer', context: CliContext, defaultEngine: string): void {
@@ -31,6 +32,7 @@ function describeCommand(command: Command, name: 'predict' | 'infer', context: C
     .option('--engine <name>', `engine: ${ENGINE_CHOICES.join(', ')}`, defaultEngine)
     .option('--device <name>', 'device for the runtime engines (CPU, GPU, NPU, AUTO)')
     .option('--precision <p>', 'fp32, or int8: the bundle\'s INT8 model (brats export --precision int8; onnxruntime, onnxruntime-web, openvino), which says what it costs', 'fp32')
+    .option('--jobs <n>', 'cases in flight at once in this process: one decodes or writes while another is in the engine', '1')
     .option('--tta', 'average predictions over flipped slices (default: what the bundle chose on validation)')
     .option('--no-tta', 'predict the slices as they are only')
     .option('--largest-component', 'keep only the largest whole-tumour component (default: what the bundle chose on validation)')
@@ -58,6 +60,7 @@ function describeCommand(command: Command, name: 'predict' | 'infer', context: C
         figures: flags.figures === true,
         title: `brats ${name}`,
         runtimeOnly: name === 'infer',
+        jobs: parseInteger('--jobs', flags.jobs, 1, 64),
         ...(parseChoice('--precision', flags.precision, ['fp32', 'int8'] as const) === 'int8' ? { int8: true } : {}),
       };
       let result: PredictRunResult;
