@@ -34,6 +34,41 @@ function makeCase(
 }
 
 describe('preprocessCase', () => {
+  it.each([
+    ['inside the scan', [9, 8, 7], [5, 4, 3]],
+    ['larger than the scan on two axes (zero padding)', [7, 5, 4], [6, 8, 6]],
+    ['larger on every axis', [3, 4, 2], [5, 6, 4]],
+  ] as const)('gathers the crop window voxel for voxel as a plain index walk does: %s', (_name, shape, crop) => {
+    const seeded = (i: number, j: number, k: number): number => Math.sin(i * 12.9898 + j * 78.233 + k * 37.719) * 43758.5453 % 7;
+    for (const normalize of ['block', 'nonzero'] as const) {
+      const caseData = makeCase([...shape], (i, j, k) => ((i + j + k) % 4 === 0 ? 0 : seeded(i, j, k)));
+      const result = preprocessCase(caseData, { cropSize: [...crop], normalize });
+      const [nx, ny, nz] = shape;
+      const [height, width, depth] = crop;
+      const [i0, j0, k0] = result.params.cropStart;
+      caseData.channels.forEach((channel, c) => {
+        // The window walked in the slices' own [k][i][j] order, zero outside the scan, then z-scored as documented.
+        const block: number[] = [];
+        for (let z = 0; z < depth; z++) {
+          for (let h = 0; h < height; h++) {
+            for (let w = 0; w < width; w++) {
+              const [i, j, k] = [i0 + h, j0 + w, k0 + z];
+              block.push(i >= 0 && i < nx && j >= 0 && j < ny && k >= 0 && k < nz ? channel.data[i + nx * (j + ny * k)]! : 0);
+            }
+          }
+        }
+        const counted = normalize === 'nonzero' ? block.filter((value) => value !== 0) : block;
+        const mean = counted.reduce((a, b) => a + b, 0) / counted.length;
+        const std = Math.sqrt(counted.reduce((a, b) => a + (b - mean) * (b - mean), 0) / counted.length);
+        expect(result.params.channelStats[c]).toEqual({ mean, std });
+        block.forEach((value, v) => {
+          const expected = Math.fround(normalize === 'nonzero' && value === 0 ? 0 : (value - mean) / std);
+          expect(Math.abs(result.image[v * 4 + c]! - expected)).toBeLessThanOrEqual(Math.abs(expected) * 2 ** -23);
+        });
+      });
+    }
+  });
+
   it('centre-crops like the seed: 240x240x155 to 144 keeps x,y 48..191 and z 5..148', () => {
     const settings = resolvePreprocessing();
     expect(settings).toEqual({ cropSize: [144, 144, 144], cropMode: 'center', normalize: 'block', target: 'wt', channels: ['FLAIR', 'T1w', 'T1gd', 'T2w'] });

@@ -222,12 +222,17 @@ async function readCaseFile(ref: CaseRef, file: string, options: LoadCaseOptions
  * values that the layout does not define.
  */
 export async function loadCase(ref: CaseRef, options: LoadCaseOptions = {}): Promise<CanonicalCase> {
-  // The files decompress in parallel (zlib works on libuv's thread pool); errors are still reported in file order.
+  // The files, label map included, decompress in parallel (zlib works on libuv's thread pool); errors are still
+  // reported in file order, the images' first.
+  const wantLabels = ref.label !== undefined && options.labels !== false;
+  const labelRead = wantLabels ? readCaseFile(ref, ref.label!, options) : undefined;
+  // Its failure is handled below, after the images' (an unhandled rejection meanwhile would end the process).
+  labelRead?.catch(() => undefined);
   const volumes = await readAllInOrder((ref.layout === 'msd' ? ref.images.slice(0, 1) : ref.images).map((file) => readCaseFile(ref, file, options)));
   const result = assembleCase(ref, volumes, options);
-  if (ref.label !== undefined && options.labels !== false) {
+  if (labelRead !== undefined) {
     try {
-      result.labels = caseLabels(ref, ref.label, await readCaseFile(ref, ref.label, options), result.channels[0]);
+      result.labels = caseLabels(ref, ref.label!, await labelRead, result.channels[0]);
     } catch (error) {
       if (options.labels !== 'if-readable' || !(error instanceof DatasetError)) throw error;
       result.warnings = [...(result.warnings ?? []), `${error.path}: the reference label map is left out (${error.reason}): the prediction is not scored`];

@@ -167,7 +167,9 @@ export async function runCohortJob(job: CohortJob, context: CohortJobContext): P
   const caseData = segmentation.case;
   const labels = segmentation.labels;
   const files: string[] = [];
-  await writeNifti(job.outputs.labels, labels, { dtype: 'uint8', description: `@brats prediction ${manifest.regions.join('/')}` });
+  // The label map is compressed on libuv's thread pool while this thread scores the case below.
+  const labelsWritten = writeNifti(job.outputs.labels, labels, { dtype: 'uint8', description: `@brats prediction ${manifest.regions.join('/')}` });
+  labelsWritten.catch(() => undefined);
   files.push(job.outputs.labels);
   if (job.outputs.probabilities !== undefined) {
     for (const [r, region] of segmentation.regions.entries()) {
@@ -203,6 +205,7 @@ export async function runCohortJob(job: CohortJob, context: CohortJobContext): P
       { regions: manifest.regions },
     );
   }
+  await labelsWritten;
   const figures = job.outputs.figures === undefined ? [] : await writeCaseFigures(job.outputs.figures, segmentation, truthWt);
   files.push(...figures);
   const finished = performance.now();
