@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { startTarballRegistry } from '../test/tarball-registry.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
-const FOLDERS = ['packages/metrics', 'packages/io', 'packages/ncs2-runtime', 'packages/unet', 'packages/queue', 'packages/model-brats2018-wt', 'apps/server', 'apps/cli'];
+const FOLDERS = ['packages/metrics', 'packages/io', 'packages/ncs2-runtime', 'packages/unet', 'packages/queue', 'packages/model-brats2018-wt', 'packages/model-brats-regions', 'apps/server', 'apps/cli'];
 /** Installed alone, with what their README installs beside them. */
 const ALONE = [
   ['@brats/metrics'],
@@ -21,6 +21,7 @@ const ALONE = [
   ['@brats/ncs2-runtime', 'onnxruntime-node'],
   ['@brats/unet'],
   ['@brats/model-brats2018-wt'],
+  ['@brats/model-brats-regions'],
   ['@brats/cli'],
 ];
 

@@ -1,6 +1,6 @@
 """The Python reference of latency-bench.mjs: scans to masks as a plain script would do it, one process for all the
 cases given. Per case: nibabel reads the four modalities (FLAIR, T1w, T1gd, T2w), a centre crop of the bundle's size,
-z-score over the cropped block per channel, the bundle's U-Net in PyTorch (torch_unet.py, the weights ONNX Runtime
+z-score over the cropped block per channel, the bundle's U-Net in PyTorch (bundle_unet.py, the weights ONNX Runtime
 runs) over the slices in batches of 16, threshold, the mask put back on the scan's grid and written with nibabel.
 Import of torch counts: it is part of what a user waits for. Benchmark tool only (Debian python3-torch,
 python3-nibabel); never a dependency of the product.
@@ -19,7 +19,7 @@ import torch  # noqa: E402
 
 here = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(here, "..", "..", "..", "packages", "ncs2-runtime", "bench"))
-from torch_unet import load_unet  # noqa: E402
+from bundle_unet import load_unet  # noqa: E402
 
 bundle, out, threads, cases = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4:]
 torch.set_num_threads(threads)

@@ -1,4 +1,4 @@
-"""PyTorch reference of a bundle's U-Net for infer-bench.mjs: the U-Net of torch_unet.py (the architecture of
+"""PyTorch reference of a bundle's U-Net for infer-bench.mjs: the U-Net of bundle_unet.py (the architecture of
 brats-model.json with the weights ONNX Runtime runs), checked against what ONNX Runtime computed on the same input, and
 timed with torch.set_num_threads(THREADS).
 
@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from torch_unet import load_unet  # noqa: E402
+from bundle_unet import load_unet  # noqa: E402
 
 bundle, work, options = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
 torch.set_num_threads(options["threads"])

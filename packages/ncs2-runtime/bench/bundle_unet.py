@@ -58,7 +58,7 @@ class Unet(torch.nn.Module):
             w, b = (torch.from_numpy(np.ascontiguousarray(weights[f"{name}/{part}"])) for part in ("kernel", "bias"))
             self.params[name] = (torch.nn.Parameter(w, requires_grad=False), torch.nn.Parameter(b, requires_grad=False))
         if arch["batchNorm"]:
-            raise SystemExit("torch_unet.py: batch-norm bundles are not supported by this reference")
+            raise SystemExit("bundle_unet.py: batch-norm bundles are not supported by this reference")
 
     def conv(self, x, name, relu=True):
         w, b = self.params[name]
@@ -96,6 +96,6 @@ def load_unet(bundle):
         weights, weights_from = onnx_weights(os.path.join(bundle, files["onnx"])), "model.onnx initializers"
     except ImportError:
         if "tfjs" not in files:
-            raise SystemExit("torch_unet.py: python3-onnx is missing and the bundle has no TensorFlow.js weights")
+            raise SystemExit("bundle_unet.py: python3-onnx is missing and the bundle has no TensorFlow.js weights")
         weights, weights_from = tfjs_weights(os.path.join(bundle, files["tfjs"])), "tfjs weights.bin (python3-onnx missing)"
     return Unet(weights, manifest["model"]).eval(), manifest, weights_from
