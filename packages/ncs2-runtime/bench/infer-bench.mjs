@@ -6,13 +6,14 @@
 // FLOPs per slice are counted from the ONNX graph (Conv/ConvTranspose weight shapes and the propagated tensor shapes)
 // and checked against a hand count from the manifest's architecture. No @brats/unet: this package never depends on it.
 // Run: pnpm --filter @brats/ncs2-runtime bench   (after pnpm build)
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { promises as fs, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { LAYOUT_LABELS, generatePhantom, preprocessCase } from '@brats/io';
 import { benchmarkEngine, createEngine } from '@brats/ncs2-runtime';
+import { estimatePeak } from './cpu-peak.mjs';
 
 const THREADS = 2;
 const BATCHES = [
@@ -236,32 +237,6 @@ function countArchitectureFlops(model) {
 }
 
 // ---------------------------------------------------------------------------------------------------------------------
-
-/** Peak FP32 FLOP/s from lscpu: cores × GHz × FLOPs per cycle, with the assumption stated. */
-function estimatePeak(threads) {
-  const lscpu = execFileSync('lscpu', { encoding: 'utf8' });
-  const field = (name) => lscpu.match(new RegExp(`^${name}:\\s*(.+)$`, 'm'))?.[1]?.trim();
-  const flags = field('Flags') ?? '';
-  const vendor = field('Vendor ID') ?? '';
-  let mhz = Number(field('CPU max MHz') ?? field('CPU MHz') ?? NaN);
-  if (!Number.isFinite(mhz)) mhz = Number(readFileSync('/proc/cpuinfo', 'utf8').match(/^cpu MHz\s*:\s*([\d.]+)/m)?.[1] ?? NaN);
-  let perCycle;
-  let assumption;
-  if (flags.includes('avx512f') && vendor === 'GenuineIntel') {
-    perCycle = 64;
-    assumption = 'AVX-512: 2 FMA units x 16 FP32 lanes x 2 FLOPs';
-  } else if (flags.includes('avx512f')) {
-    perCycle = 32;
-    assumption = 'AMD Zen 4 AVX-512 runs on two 256-bit FMA pipes: 2 x 8 lanes x 2 FLOPs';
-  } else if (flags.includes('avx2') && flags.includes('fma')) {
-    perCycle = 32;
-    assumption = 'AVX2: 2 FMA units x 8 FP32 lanes x 2 FLOPs';
-  } else {
-    perCycle = 8;
-    assumption = 'SSE: 4 lanes x 2 (add + mul)';
-  }
-  return { model: field('Model name'), ghz: mhz / 1000, threads, perCycle, assumption, gflops: (threads * mhz * perCycle) / 1000 };
-}
 
 /** `count` preprocessed NHWC slices of a seeded phantom, those with the most tumour, in one Float32Array. */
 function phantomCheckSlices(manifest, count) {

@@ -13,6 +13,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
 import { buildUnet, computeCombinedLoss, initBackend, startDataParallel } from '../dist/tf.js';
+import { estimatePeak, estimateWasmPeak } from '../../ncs2-runtime/bench/cpu-peak.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const sizes = (process.env.BENCH_SIZES ?? '128,144').split(',').map(Number);
@@ -28,6 +29,29 @@ function seconds(fn, repeats) {
   const start = performance.now();
   for (let i = 0; i < repeats; i++) fn();
   return (performance.now() - start) / 1000 / repeats;
+}
+
+/**
+ * FLOPs per slice of the U-Net at `size` (2 x multiply-adds of its convolutions, from the layers' shapes): forward,
+ * and a training step, which adds the filter gradient of every convolution and the input gradient of all but the
+ * first (its input is the image): 3 x forward less the first layer's share.
+ */
+function countFlops(size) {
+  const model = buildUnet({ inputShape: [size, size, 4], seed: 1 });
+  let forward = 0;
+  let first;
+  for (const layer of model.layers) {
+    const className = layer.getClassName();
+    if (className !== 'Conv2D' && className !== 'Conv2DTranspose') continue;
+    const [kh, kw, a, b] = layer.getWeights()[0].shape;
+    const [, h, w] = (className === 'Conv2D' ? layer.outputShape : layer.inputShape);
+    // Conv2D kernels are [kh, kw, in, out]; Conv2DTranspose kernels [kh, kw, out, in], run once per input pixel.
+    const flops = 2 * h * w * kh * kw * a * b;
+    first ??= flops;
+    forward += flops;
+  }
+  model.dispose();
+  return { forward, train: 3 * forward - first };
 }
 
 /** Slices per second of training steps (Adam, the seed loss) and of inference, on the active backend. */
@@ -134,3 +158,29 @@ for (const size of sizes) {
 if (tensorflowMissing !== undefined) console.log(`tensorflow: not measured: ${tensorflowMissing}`);
 console.log(`slices per second (higher is better); torch: ${python} with torch.set_num_threads(2)`);
 console.table(rows);
+
+// The roofline: what each side computes per second against what the hardware allows it. Native code (PyTorch) runs
+// AVX2 with FMA; the wasm backend runs WebAssembly's 128-bit SIMD, which has no FMA, so its ceiling is half the CPU's
+// FP32 peak. The best wasm training could do is its own forward efficiency (the best-tuned XNNPACK path) on both
+// cores; the ratio of that to PyTorch's training rate is the ceiling of wasm/torch training on this machine.
+const native = estimatePeak(2);
+const wasmOne = estimateWasmPeak(1);
+const wasmTwo = estimateWasmPeak(2);
+console.log('');
+console.log(`roofline: FP32 peak ${native.gflops.toFixed(0)} GFLOP/s on 2 cores (${native.ghz.toFixed(2)} GHz x ${native.perCycle} FLOPs/cycle: ${native.assumption}); wasm SIMD128 ${wasmTwo.gflops.toFixed(0)} GFLOP/s on 2 cores, ${wasmOne.gflops.toFixed(0)} on one (${wasmOne.assumption})`);
+for (const [index, size] of sizes.entries()) {
+  const flops = countFlops(size);
+  const row = rows[index];
+  const rate = (slicesPerSecond, perSlice) => (typeof slicesPerSecond === 'number' ? (slicesPerSecond * perSlice) / 1e9 : undefined);
+  const line = (name, gflops, ceiling) => (gflops === undefined ? '' : `${name} ${gflops.toFixed(1)} GFLOP/s (${((100 * gflops) / ceiling).toFixed(0)} % of ${ceiling.toFixed(0)})`);
+  const wasmForward = rate(row['wasm forward/s'], flops.forward);
+  const wasmTrain = rate(row[`wasm x${parallelWorkers + 1} train/s`], flops.train);
+  const torchTrain = rate(row['torch train/s'], flops.train);
+  const torchForward = rate(row['torch forward/s'], flops.forward);
+  console.log(`  ${size}x${size}: forward ${(flops.forward / 1e9).toFixed(3)} GFLOP, training step ${(flops.train / 1e9).toFixed(3)} GFLOP per slice`);
+  console.log(`    ${[line('wasm forward, 1 thread', wasmForward, wasmOne.gflops), line(`wasm x${parallelWorkers + 1} train`, wasmTrain, wasmTwo.gflops), line('torch train', torchTrain, native.gflops), line('torch forward', torchForward, native.gflops)].filter(Boolean).join('; ')}`);
+  if (wasmForward !== undefined && torchTrain !== undefined) {
+    const best = (wasmForward / wasmOne.gflops) * wasmTwo.gflops;
+    console.log(`    ceiling: wasm training on 2 cores at its forward's efficiency would run ${best.toFixed(1)} GFLOP/s, ${(best / torchTrain).toFixed(2)}x torch training; measured ${wasmTrain === undefined ? '-' : (wasmTrain / torchTrain).toFixed(2)}x`);
+  }
+}
