@@ -46,8 +46,8 @@ export function registerExportCommand(program: Command, context: CliContext): vo
       }
       const manifest = await readModelManifest(bundle);
       if ((format === 'openvino' || precision === 'int8') && manifest.files.onnx !== undefined) {
-        // The IR is converted from the bundle's model.onnx; no TensorFlow.js needed (an edge install can do this).
-        printLine(context, `ONNX: ${path.join(bundle, manifest.files.onnx)} (the bundle's, converted as it is)`);
+        // The IR (or the INT8 model) is made from the bundle's model.onnx; no TensorFlow.js needed (an edge install can do this).
+        printLine(context, `ONNX: ${path.join(bundle, manifest.files.onnx)} (the bundle's, ${precision === 'int8' ? 'quantised' : 'converted'} as it is)`);
       } else {
         const { exportBundleToOnnx } = await loadTrainingPackage('export');
         const exported = await exportBundleToOnnx(bundle);
