@@ -350,12 +350,12 @@ try {
     console.log(`INT8 row skipped: ${path.basename(bundle)} has no INT8 model (brats export BUNDLE --precision int8 --data DATASET)`);
   }
   console.log('');
-  console.log('batch  runtime                      ms/batch p50   ms p95    slices/s   % peak   % sgemm   ORT speed-up');
+  console.log('batch  runtime                      ms/batch p50   ms p95    slices/s  GFLOP/s   % peak   % sgemm   ORT speed-up');
   for (const [batch] of BATCHES) {
     const o = ort[batch];
     const t = torch?.runs[String(batch)];
     const row = (name, latency, rate) =>
-      `${String(batch).padStart(5)}  ${name.padEnd(28)} ${latency.p50.toFixed(1).padStart(11)} ${latency.p95.toFixed(1).padStart(8)} ${rate.toFixed(1).padStart(11)} ${share(rate, peak.gflops).padStart(8)} ${torch === undefined ? '' : share(rate, torch.sgemmGflops).padStart(9)}`;
+      `${String(batch).padStart(5)}  ${name.padEnd(28)} ${latency.p50.toFixed(1).padStart(11)} ${latency.p95.toFixed(1).padStart(8)} ${rate.toFixed(1).padStart(11)} ${(rate * gflopPerSlice).toFixed(1).padStart(8)} ${share(rate, peak.gflops).padStart(8)} ${torch === undefined ? '' : share(rate, torch.sgemmGflops).padStart(9)}`;
     console.log(row(`onnxruntime ${o.version.split(' ')[1]}`, o.latencyMs, o.slicesPerSecond));
     const q = int8?.[batch];
     if (q !== undefined) console.log(`${row(`onnxruntime ${q.version.split(' ')[1]} INT8`, q.latencyMs, q.slicesPerSecond)}   ${(q.slicesPerSecond / o.slicesPerSecond).toFixed(2)}x FP32${t === undefined ? '' : `, ${(q.slicesPerSecond / t.slicesPerSecond).toFixed(2)}x pytorch`}`);
