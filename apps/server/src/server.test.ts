@@ -127,7 +127,6 @@ describe('POST /v1/segmentations and the job routes', () => {
         expect(scan.statusCode).toBe(200);
         expect(Buffer.compare(scan.rawPayload, Buffer.from(part.bytes))).toBe(0);
       }
-
     } finally {
       await regions.close();
     }

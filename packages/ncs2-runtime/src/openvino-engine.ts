@@ -84,10 +84,8 @@ function irChoice(bundle: string, precision: IrPrecision, files: { xml: string; 
 }
 
 /**
- * Picks the file to load: the IR of the asked precision; with no precision asked, the FP32 IR, else the ONNX file.
- * An asked precision is never replaced by another file: an FP16 request that loaded FP32 weights would give
- * FP32 results and timings under an FP16 label.
- * @throws {ModelBundleError} when the asked IR is not in the bundle or its files are missing, or there is no IR and no ONNX model.
+ * The bundle's INT8 model (`files.onnxInt8`, a QDQ ONNX graph that OpenVINO reads as it is).
+ * @throws {ModelBundleError} when an IR precision is asked as well, or the bundle has no INT8 model.
  */
 function int8ModelFile(bundle: string, manifest: ModelManifest, precision: IrPrecision | undefined): { file: string; weights?: string; format: ModelLayout['format'] } {
   if (precision !== undefined) throw new ModelBundleError(bundle, `INT8 and the ${precision} IR are two different models; ask for one of them`);
@@ -96,6 +94,12 @@ function int8ModelFile(bundle: string, manifest: ModelManifest, precision: IrPre
   return { file: bundlePath(bundle, manifest.files.onnxInt8), format: 'onnx' };
 }
 
+/**
+ * Picks the file to load: the IR of the asked precision; with no precision asked, the FP32 IR, else the ONNX file.
+ * An asked precision is never replaced by another file: an FP16 request that loaded FP32 weights would give
+ * FP32 results and timings under an FP16 label.
+ * @throws {ModelBundleError} when the asked IR is not in the bundle or its files are missing, or there is no IR and no ONNX model.
+ */
 function chooseModelFile(bundle: string, manifest: ModelManifest, precision: IrPrecision | undefined): { file: string; weights?: string; format: ModelLayout['format'] } {
   const irs = manifest.files.openvino ?? {};
   if (precision !== undefined) {

@@ -96,6 +96,24 @@ describe('OpenVINO engine logic (stand-in runtime)', () => {
     await plain.dispose();
   });
 
+  it('loads the INT8 model as an ONNX graph, even where the bundle has IR, and refuses INT8 together with an IR precision', async () => {
+    const bundle = await writeFixtureBundle(path.join(dir, 'int8'));
+    await convertBundleToIr(bundle, ['FP32']);
+    const { engine: missing } = await createEngine('openvino', { int8: true });
+    await expect(missing.load(bundle)).rejects.toThrow(`${bundle}: has no INT8 model (files.onnxInt8 in brats-model.json); make it with \`brats export ${bundle} --precision int8 --data DATASET\``);
+    await fs.copyFile(path.join(bundle, 'model.onnx'), path.join(bundle, 'model-int8.onnx'));
+    const manifest = await readModelManifest(bundle);
+    await fs.writeFile(path.join(bundle, 'brats-model.json'), JSON.stringify({ ...manifest, files: { ...manifest.files, onnxInt8: 'model-int8.onnx' } }));
+    const { engine } = await createEngine('openvino', { int8: true });
+    expect(await engine.load(bundle)).toMatchObject({ format: 'onnx', file: path.join(bundle, 'model-int8.onnx') });
+    expect(calls.readModel.at(-1)).toEqual([path.join(bundle, 'model-int8.onnx'), undefined]);
+    await engine.dispose();
+    const { engine: both } = await createEngine('openvino', { int8: true, precision: 'FP16' });
+    await expect(both.load(bundle)).rejects.toThrow(`${bundle}: INT8 and the FP16 IR are two different models; ask for one of them`);
+    await missing.dispose();
+    await both.dispose();
+  });
+
   it('refuses an IR that the manifest lists but the folder lost', async () => {
     const bundle = await writeFixtureBundle(path.join(dir, 'lost-ir'));
     await convertBundleToIr(bundle, ['FP32', 'FP16']);
