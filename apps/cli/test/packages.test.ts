@@ -20,7 +20,7 @@ import { startTarballRegistry } from './tarball-registry.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 /** The packages whose tarballs this test installs, in dependency order. */
-const PACKAGES = ['metrics', 'io', 'ncs2-runtime', 'unet', 'model-brats2018-wt'] as const;
+const PACKAGES = ['metrics', 'io', 'ncs2-runtime', 'unet', 'model-brats2018-wt', 'model-brats-regions'] as const;
 const TSC = path.join(ROOT, 'node_modules', '.bin', 'tsc');
 /** The rest of what `npm install -g @brats/cli` installs: the queue and the server, and the CLI itself. */
 const CLI_ONLY = ['packages/queue', 'apps/server', 'apps/cli'] as const;
@@ -219,6 +219,7 @@ describe.skipIf(!runnable).each(MANAGERS.map((manager) => [manager]))(`the packa
       'ncs2-runtime': /auto: onnxruntime \(onnxruntime-node [\d.]+\)[\s\S]*WT:/,
       unet: /^backend (wasm|tensorflow): [^\n]+\n2 \[ 'WT' \]\ntrue\n$/,
       'model-brats2018-wt': /^\[ 'WT' \]\n$/,
+      'model-brats-regions': /^\[ 'WT', 'TC', 'ET' \]\n$/,
     }[name];
     expect(ran.stdout).toMatch(expected);
   }, 300_000);
