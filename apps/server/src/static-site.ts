@@ -57,9 +57,13 @@ export function packageViewerDir(): string {
   return path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'dist', 'viewer');
 }
 
-/** The manifest as the site serves it: only the ONNX file is there, under its own name. */
+/**
+ * The manifest as the site serves it: only the FP32 ONNX file is there, under its own name, so the record of an INT8
+ * model that the site does not carry goes too.
+ */
 export function siteManifest(manifest: ModelManifest): ModelManifest {
-  return { ...manifest, files: { onnx: path.basename(manifest.files.onnx!) } };
+  const { quantization: _notServed, ...served } = manifest;
+  return { ...served, files: { onnx: path.basename(manifest.files.onnx!) } };
 }
 
 /** Options of {@link writeStaticViewer}. */

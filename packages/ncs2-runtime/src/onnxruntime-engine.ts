@@ -3,7 +3,7 @@
  * (in onnxruntime-web-engine.ts) the WebAssembly build of onnxruntime-web, which needs no install script and is
  * always present. Both run a bundle's `model.onnx` through the same session code here.
  */
-import { promises as fs } from 'node:fs';
+import { existsSync, promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ModelBundleError, bundlePath, readModelManifest } from '@brats/io';
@@ -48,6 +48,14 @@ export async function readOnnxLayout(bundle: string, options: { int8?: boolean }
       options.int8 === true
         ? `has no INT8 model (files.onnxInt8 in brats-model.json); make it with \`${int8ExportCommand(bundle)}\`, or leave --precision at fp32`
         : 'has no ONNX model (files.onnx in brats-model.json); export it first with exportBundleToOnnx from @brats/unet',
+    );
+  }
+  if (!existsSync(bundlePath(bundle, file))) {
+    throw new ModelBundleError(
+      bundle,
+      options.int8 === true
+        ? `brats-model.json lists the INT8 model ${file}, which is missing; write it again with \`${int8ExportCommand(bundle)}\``
+        : `brats-model.json lists the ONNX model ${file}, which is missing; export it again with \`brats export ${bundle}\``,
     );
   }
   return {

@@ -25,7 +25,10 @@ async function copyBundle(target: string, split: { train: string[]; validation: 
   await fs.copyFile(path.join(SHIPPED, 'model.onnx'), path.join(target, 'model.onnx'));
   const manifest = JSON.parse(await fs.readFile(path.join(SHIPPED, 'brats-model.json'), 'utf8'));
   manifest.training.split = { ...manifest.training.split, ...split, testing: [] };
+  // FP32 only: the shipped bundle's own INT8 model is not copied, nor its record.
   delete manifest.files.tfjs;
+  delete manifest.files.onnxInt8;
+  delete manifest.quantization;
   await fs.writeFile(path.join(target, 'brats-model.json'), JSON.stringify(manifest, null, 2));
 }
 
@@ -68,6 +71,14 @@ describe('INT8: brats export --precision int8, then --precision int8 at inferenc
     const missing = await runCaptured(['infer', '--model', original, path.join(phantoms, 'imagesTr', 'PHANTOM_003.nii.gz'), '--out', path.join(dir, 'none'), '--precision', 'int8']);
     expect(missing.code).toBe(2);
     expect(missing.stderr).toContain(`has no INT8 model (files.onnxInt8 in brats-model.json); make it with \`brats export ${original} --precision int8 --data DATASET\``);
+    // A manifest that lists an INT8 model its folder lost names the file and how to write it again.
+    const lost = path.join(dir, 'lost');
+    await copyBundle(lost, { train: ['PHANTOM_001'], validation: ['PHANTOM_003'] });
+    const lostManifest = JSON.parse(await fs.readFile(path.join(lost, 'brats-model.json'), 'utf8'));
+    await fs.writeFile(path.join(lost, 'brats-model.json'), JSON.stringify({ ...lostManifest, files: { ...lostManifest.files, onnxInt8: 'model-int8.onnx' } }));
+    const gone = await runCaptured(['infer', '--model', lost, path.join(phantoms, 'imagesTr', 'PHANTOM_003.nii.gz'), '--out', path.join(dir, 'none'), '--precision', 'int8']);
+    expect(gone.code).toBe(2);
+    expect(gone.stderr).toContain(`brats-model.json lists the INT8 model model-int8.onnx, which is missing; write it again with \`brats export ${lost} --precision int8 --data DATASET\``);
     const tfjs = await runCaptured(['predict', '--model', original, path.join(phantoms, 'imagesTr', 'PHANTOM_003.nii.gz'), '--out', path.join(dir, 'none'), '--precision', 'int8', '--engine', 'tfjs']);
     expect(tfjs.code).toBe(1);
     expect(tfjs.stderr).toContain('the tfjs engine runs the FP32 weights only');

@@ -1,6 +1,7 @@
 import { existsSync, promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { parseModelManifest, readModelManifest } from '@brats/io';
 import { repositoryRoot } from '@brats/vitest-config/fixtures';
 import { writeUntrainedBundle } from '@brats/unet';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -42,6 +43,10 @@ describe.skipIf(!viewerBuilt)(`brats viewer --out${viewerBuilt ? '' : ' (skipped
     const manifest = JSON.parse(await fs.readFile(path.join(out, 'model/brats-model.json'), 'utf8')) as { files: Record<string, string>; regions: string[] };
     expect(manifest.files).toEqual({ onnx: 'model.onnx' });
     expect(manifest.regions).toEqual(['WT']);
+    // The bundle has an INT8 model, which the site does not carry: its record goes with it, and the page's reader
+    // (parseModelManifest) takes the served manifest.
+    expect((await readModelManifest(BUNDLE)).quantization).toBeDefined();
+    expect(parseModelManifest(JSON.stringify(manifest), 'site').quantization).toBeUndefined();
     expect(await fs.readFile(path.join(out, 'index.html'), 'utf8')).toContain('<body data-site="static">');
     const headers = await fs.readFile(path.join(out, '_headers'), 'utf8');
     expect(headers).toMatch(/^\/\*\n {2}content-security-policy: default-src 'self';/);
