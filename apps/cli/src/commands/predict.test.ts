@@ -121,6 +121,9 @@ describe('brats predict', () => {
     const bad = await runCaptured(['infer', '--model', path.join(dir, 'regions-onnx'), path.join(dir, 'phantoms'), '--out', path.join(dir, 'out-jobs-0'), '--jobs', '0']);
     expect(bad.code).toBe(1);
     expect(bad.stderr).toContain('--jobs');
+    const queued = await runCaptured(['predict', '--model', path.join(dir, 'regions-onnx'), path.join(dir, 'phantoms'), '--out', path.join(dir, 'out-jobs-q'), '--jobs', '2', '--queue', 'redis://127.0.0.1:1']);
+    expect(queued.code).toBe(1);
+    expect(queued.stderr.trim()).toBe('error: --jobs is for cases run in this process; with --queue, each brats worker sets its own --concurrency');
   });
 
   it('skips and reports an unreadable case, writes the others, and exits 2', async () => {

@@ -46,6 +46,7 @@ function describeCommand(command: Command, name: 'predict' | 'infer', context: C
     .option('--attempts <n>', 'with --queue: tries per case for failures that may pass (bad input fails at once)', '3')
     .action(async (inputs: string[], flags: PredictFlags) => {
       if (flags.queue === undefined && (flags.wait === true || flags.queueName !== undefined)) throw new UsageError(`${flags.wait === true ? '--wait' : '--queue-name'} needs --queue`);
+      if (flags.queue !== undefined && flags.jobs !== '1') throw new UsageError('--jobs is for cases run in this process; with --queue, each brats worker sets its own --concurrency');
       const model = await resolveModelArgument(flags.model);
       const options: PredictRunOptions = {
         model,
