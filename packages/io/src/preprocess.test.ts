@@ -61,9 +61,11 @@ describe('preprocessCase', () => {
         const mean = counted.reduce((a, b) => a + b, 0) / counted.length;
         const std = Math.sqrt(counted.reduce((a, b) => a + (b - mean) * (b - mean), 0) / counted.length);
         expect(result.params.channelStats[c]).toEqual({ mean, std });
+        // Bit for bit: the same values, sums in the same order and the same arithmetic as the documented z-score.
+        const scale = 1 / std;
         block.forEach((value, v) => {
-          const expected = Math.fround(normalize === 'nonzero' && value === 0 ? 0 : (value - mean) / std);
-          expect(Math.abs(result.image[v * 4 + c]! - expected)).toBeLessThanOrEqual(Math.abs(expected) * 2 ** -23);
+          const expected = Math.fround(normalize === 'nonzero' && value === 0 ? 0 : (value - mean) * scale);
+          expect(Object.is(result.image[v * 4 + c], expected), `voxel ${v} channel ${c}: ${result.image[v * 4 + c]} vs ${expected}`).toBe(true);
         });
       });
     }
