@@ -56,7 +56,7 @@ export class ActivationRanges {
     return this.ranges.get(name);
   }
 
-  /** Number of batches' tensors seen (names with a range). */
+  /** Number of tensors with a range so far. */
   get size(): number {
     return this.ranges.size;
   }
