@@ -14,6 +14,7 @@ import { parseNifti, readModelManifest, readNifti, type NiftiVolume } from '@bra
 import { referencePython, repositoryRoot, runPythonJson } from '@brats/vitest-config/fixtures';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCaptured } from './run-captured.js';
+import { wholeTumourDice } from './whole-tumour-dice.js';
 
 const run = promisify(execFile);
 const IMAGE = process.env.BRATS_EDGE_IMAGE ?? 'localhost/brats-edge:ci';
@@ -117,20 +118,6 @@ async function chooseCase(scans: string): Promise<TestCase> {
   return { ...(await caseFiles(scans, 'Phantom_001', names)), kind: 'phantom (brats synth --seed 3)', minimumDice: PHANTOM_MINIMUM_DICE };
 }
 
-function dice(prediction: NiftiVolume, reference: NiftiVolume): number {
-  let both = 0;
-  let predicted = 0;
-  let expected = 0;
-  for (let index = 0; index < prediction.data.length; index += 1) {
-    const p = prediction.data[index]! > 0;
-    const r = reference.data[index]! > 0;
-    if (p) predicted += 1;
-    if (r) expected += 1;
-    if (p && r) both += 1;
-  }
-  return (2 * both) / (predicted + expected);
-}
-
 /** Checks a whole-tumour mask against the case with our reader: the scan's grid and affine, labels 0/1, Dice. */
 async function checkMask(mask: NiftiVolume): Promise<number> {
   const flair = await readNifti(testCase.flair);
@@ -138,7 +125,7 @@ async function checkMask(mask: NiftiVolume): Promise<number> {
   expect(mask.shape).toEqual(flair.shape);
   expect([...mask.affine]).toEqual([...flair.affine]);
   expect(new Set(mask.data)).toEqual(new Set([0, 1]));
-  const score = dice(mask, labels);
+  const score = wholeTumourDice(mask.data, labels.data);
   expect(score, `WT Dice of the ${testCase.kind}`).toBeGreaterThanOrEqual(testCase.minimumDice);
   return score;
 }

@@ -11,6 +11,7 @@ import { NO_SHARED_DATA, referencePython, repositoryRoot, runPythonJson, sharedD
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { INT8_DICE_TOLERANCE } from '../quantize.js';
 import { runCaptured } from '../../test/run-captured.js';
+import { wholeTumourDice } from '../../test/whole-tumour-dice.js';
 
 const SHIPPED = path.join(repositoryRoot, 'models', 'brats2018-wt-unet');
 const data = sharedDataDir();
@@ -116,17 +117,7 @@ describe('INT8: brats export --precision int8, then --precision int8 at inferenc
     for (const id of ['PHANTOM_003', 'PHANTOM_004']) {
       const predicted = (await readNifti(path.join(out, `${id}.nii.gz`))).data;
       const reference = (await readNifti(path.join(phantoms, 'labelsTr', `${id}.nii.gz`))).data;
-      let both = 0;
-      let p = 0;
-      let r = 0;
-      for (let v = 0; v < reference.length; v++) {
-        const a = predicted[v]! > 0;
-        const b = reference[v]! > 0;
-        if (a) p++;
-        if (b) r++;
-        if (a && b) both++;
-      }
-      sum += p + r === 0 ? 1 : (2 * both) / (p + r);
+      sum += wholeTumourDice(predicted, reference);
     }
     expect(sum / 2).toBeCloseTo(record.validation.int8.WT!, 6);
   }, 600_000);

@@ -6,6 +6,7 @@ import { NO_SHARED_DATA, repositoryRoot, sharedDataDir } from '@brats/vitest-con
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PRETRAINED_PACKAGE, resolveModelArgument } from '../default-model.js';
 import { runCaptured } from '../../test/run-captured.js';
+import { wholeTumourDice } from '../../test/whole-tumour-dice.js';
 
 const bundle = path.join(repositoryRoot, 'packages', 'model-brats2018-wt');
 const data = sharedDataDir();
@@ -84,17 +85,7 @@ describe('the pretrained model (@brats/model-brats2018-wt)', () => {
         const prediction = (await readNifti(path.join(out, `${id}.nii.gz`))).data;
         const reference = (await readNifti(path.join(data!, 'brats2018-sample', id, `${id}_seg.nii.gz`))).data;
         expect(prediction.length).toBe(reference.length);
-        let both = 0;
-        let predictedVoxels = 0;
-        let referenceVoxels = 0;
-        for (let v = 0; v < reference.length; v++) {
-          const p = prediction[v]! > 0;
-          const r = reference[v]! > 0;
-          if (p) predictedVoxels++;
-          if (r) referenceVoxels++;
-          if (p && r) both++;
-        }
-        const dice = (2 * both) / (predictedVoxels + referenceVoxels);
+        const dice = wholeTumourDice(prediction, reference);
         expect(Math.abs(dice - WT.dice), `${id}: Dice ${dice} through ONNX Runtime, ${WT.dice} recorded`).toBeLessThanOrEqual(DICE_TOLERANCE);
       }
     },
