@@ -9,11 +9,6 @@ export type PerformanceHint = 'LATENCY' | 'THROUGHPUT';
 /** Floating-point precision of an OpenVINO IR. */
 export type IrPrecision = 'FP32' | 'FP16';
 
-/** The `brats export` command line that writes the INT8 model of `bundle`. */
-export function int8ExportCommand(bundle: string): string {
-  return `brats export ${bundle} --precision int8 --data DATASET`;
-}
-
 /** Options of an engine, fixed when it is created. */
 export interface EngineOptions {
   /** Device name: `CPU` (default), `GPU`, `NPU`, `AUTO`, … as the engine knows them. */

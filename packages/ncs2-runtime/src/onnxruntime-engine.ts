@@ -6,9 +6,9 @@
 import { existsSync, promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { ModelBundleError, bundlePath, readModelManifest } from '@brats/io';
+import { ModelBundleError, bundlePath, readModelManifest, type ModelManifest } from '@brats/io';
 import type * as OnnxRuntime from 'onnxruntime-node';
-import { int8ExportCommand, type EngineFactory, type EngineOptions, type EngineProbe, type InferenceEngine, type LayerPerfCounter, type ModelLayout } from './engine.js';
+import type { EngineFactory, EngineOptions, EngineProbe, InferenceEngine, LayerPerfCounter, ModelLayout } from './engine.js';
 import { EngineError, EngineUnavailableError, firstLine } from './errors.js';
 import { checkOrtSession, runOrtSession, type OrtModule, type OrtSession, type OrtSessionOptions } from './ort-session.js';
 
@@ -34,35 +34,51 @@ async function loadOrt(): Promise<typeof OnnxRuntime> {
   }
 }
 
+/** The `brats export` command line that writes the INT8 model of `bundle`. */
+function int8ExportCommand(bundle: string): string {
+  return `brats export ${bundle} --precision int8 --data DATASET`;
+}
+
 /**
- * Reads the ONNX file and layout of a bundle from its manifest: `files.onnx`, or with `int8` the INT8 model
- * `files.onnxInt8` (never the other one in its place: INT8 asked and FP32 run would mislabel every figure).
- * @throws {ModelBundleError} when the bundle has no such model.
+ * The ONNX file of a bundle, as its manifest lists it: `files.onnx`, or with `int8` the INT8 model `files.onnxInt8`
+ * (never the other one in its place: INT8 asked and FP32 run would mislabel every figure). The ONNX Runtime and
+ * OpenVINO engines both load through it.
+ * @throws {ModelBundleError} when the bundle has no such model, or its folder lost the file.
  */
-export async function readOnnxLayout(bundle: string, options: { int8?: boolean } = {}): Promise<ModelLayout> {
-  const manifest = await readModelManifest(bundle);
-  const file = options.int8 === true ? manifest.files.onnxInt8 : manifest.files.onnx;
+export function onnxModelFile(bundle: string, manifest: ModelManifest, options: { int8?: boolean } = {}): string {
+  const int8 = options.int8 === true;
+  const file = int8 ? manifest.files.onnxInt8 : manifest.files.onnx;
   if (file === undefined) {
     throw new ModelBundleError(
       bundle,
-      options.int8 === true
+      int8
         ? `has no INT8 model (files.onnxInt8 in brats-model.json); make it with \`${int8ExportCommand(bundle)}\`, or leave --precision at fp32`
         : 'has no ONNX model (files.onnx in brats-model.json); export it first with exportBundleToOnnx from @brats/unet',
     );
   }
-  if (!existsSync(bundlePath(bundle, file))) {
+  const absolute = bundlePath(bundle, file);
+  if (!existsSync(absolute)) {
     throw new ModelBundleError(
       bundle,
-      options.int8 === true
+      int8
         ? `brats-model.json lists the INT8 model ${file}, which is missing; write it again with \`${int8ExportCommand(bundle)}\``
         : `brats-model.json lists the ONNX model ${file}, which is missing; export it again with \`brats export ${bundle}\``,
     );
   }
+  return absolute;
+}
+
+/**
+ * Reads the ONNX file ({@link onnxModelFile}) and layout of a bundle from its manifest.
+ * @throws {ModelBundleError} when the bundle has no such model.
+ */
+export async function readOnnxLayout(bundle: string, options: { int8?: boolean } = {}): Promise<ModelLayout> {
+  const manifest = await readModelManifest(bundle);
   return {
     layout: 'NHWC',
     input: manifest.model.inputShape,
     outputChannels: manifest.model.outputChannels,
-    file: bundlePath(bundle, file),
+    file: onnxModelFile(bundle, manifest, options),
     format: 'onnx',
   };
 }

@@ -7,8 +7,9 @@
 import { existsSync, promises as fs } from 'node:fs';
 import path from 'node:path';
 import { ModelBundleError, bundlePath, readModelManifest, temporaryPathFor, writeModelManifest, type ModelManifest } from '@brats/io';
-import { int8ExportCommand, type EngineFactory, type EngineOptions, type EngineProbe, type InferenceEngine, type IrPrecision, type LayerPerfCounter, type ModelLayout } from './engine.js';
+import type { EngineFactory, EngineOptions, EngineProbe, InferenceEngine, IrPrecision, LayerPerfCounter, ModelLayout } from './engine.js';
 import { EngineError, EngineUnavailableError, firstLine } from './errors.js';
+import { onnxModelFile } from './onnxruntime-engine.js';
 import type { OpenvinoAddon, OpenvinoCompiledModel, OpenvinoCore, OpenvinoInferRequest } from './openvino-api.js';
 import { RequestPool } from './request-pool.js';
 import { checkBatch } from './shape.js';
@@ -90,8 +91,7 @@ function irChoice(bundle: string, precision: IrPrecision, files: { xml: string; 
 function int8ModelFile(bundle: string, manifest: ModelManifest, precision: IrPrecision | undefined): { file: string; weights?: string; format: ModelLayout['format'] } {
   if (precision !== undefined) throw new ModelBundleError(bundle, `INT8 and the ${precision} IR are two different models; ask for one of them`);
   // OpenVINO reads the QDQ ONNX graph itself and runs its quantised operations in low precision.
-  if (manifest.files.onnxInt8 === undefined) throw new ModelBundleError(bundle, `has no INT8 model (files.onnxInt8 in brats-model.json); make it with \`${int8ExportCommand(bundle)}\``);
-  return { file: bundlePath(bundle, manifest.files.onnxInt8), format: 'onnx' };
+  return { file: onnxModelFile(bundle, manifest, { int8: true }), format: 'onnx' };
 }
 
 /**
