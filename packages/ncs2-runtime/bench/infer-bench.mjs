@@ -252,6 +252,15 @@ function phantomCheckSlices(manifest, count) {
   return slices;
 }
 
+/** The engine timed at every size of BATCHES (the scan time at SCAN_BATCH), by batch size. */
+async function measureBatches(engine) {
+  const byBatch = {};
+  for (const [batch, iterations] of BATCHES) {
+    byBatch[batch] = await benchmarkEngine(engine, { batch, iterations, warmup: 2, scanSlices: batch === SCAN_BATCH ? 144 : 0 });
+  }
+  return byBatch;
+}
+
 /** Why the PyTorch column cannot run, or undefined when the interpreter imports torch and numpy. */
 function torchUnavailable(python) {
   const probe = spawnSync(python, ['-c', 'import numpy, torch'], { encoding: 'utf8' });
@@ -278,10 +287,7 @@ try {
   await fs.writeFile(path.join(work, 'check-input.bin'), check);
   await fs.writeFile(path.join(work, 'check-output.bin'), await engine.run(check, 2));
 
-  const ort = {};
-  for (const [batch, iterations] of BATCHES) {
-    ort[batch] = await benchmarkEngine(engine, { batch, iterations, warmup: 2, scanSlices: batch === SCAN_BATCH ? 144 : 0 });
-  }
+  const ort = await measureBatches(engine);
   const nativeCheck = await engine.run(check, 2);
   await engine.dispose();
 
@@ -290,10 +296,7 @@ try {
   await wasmEngine.load(bundle);
   const wasmCheck = await wasmEngine.run(check, 2);
   const wasmDiff = wasmCheck.reduce((max, value, index) => Math.max(max, Math.abs(value - nativeCheck[index])), 0);
-  const wasm = {};
-  for (const [batch, iterations] of BATCHES) {
-    wasm[batch] = await benchmarkEngine(wasmEngine, { batch, iterations, warmup: 2, scanSlices: batch === SCAN_BATCH ? 144 : 0 });
-  }
+  const wasm = await measureBatches(wasmEngine);
   await wasmEngine.dispose();
 
   // The bundle's INT8 model (brats export --precision int8), when it has one, on the same engine, slices and batches.
@@ -304,10 +307,7 @@ try {
     await int8Engine.load(bundle);
     const int8Check = await int8Engine.run(check, 2);
     int8Diff = int8Check.reduce((max, value, index) => Math.max(max, Math.abs(value - nativeCheck[index])), 0);
-    int8 = {};
-    for (const [batch, iterations] of BATCHES) {
-      int8[batch] = await benchmarkEngine(int8Engine, { batch, iterations, warmup: 2, scanSlices: batch === SCAN_BATCH ? 144 : 0 });
-    }
+    int8 = await measureBatches(int8Engine);
     await int8Engine.dispose();
   }
 
