@@ -52,8 +52,8 @@ export interface QuantizeOptions {
   threads?: number;
   /** Called with a line per step. */
   onStep?: (line: string) => void;
-  /** Called after each case of a step. */
-  onCase?: (step: 'calibrate' | 'validate', done: number, total: number, id: string) => void;
+  /** Called after each case, calibration and validation alike: cases done, cases in all, e.g. `validate int8 ID`. */
+  onCase?: (done: number, total: number, label: string) => void;
 }
 
 /** The outcome: the record written to the manifest and where the model is. */
@@ -89,16 +89,16 @@ function casesById(all: readonly CaseRef[], ids: readonly string[], data: string
 }
 
 /** Mean Dice per region of `runner` over labelled `cases`, with the bundle's inference settings. */
-async function validationDice(cases: readonly CaseRef[], manifest: ModelManifest, runner: SliceRunner, onCase: (done: number, id: string) => void): Promise<Partial<Record<RegionName, number>>> {
+async function validationDice(cases: readonly CaseRef[], manifest: ModelManifest, runner: SliceRunner, onCase: (id: string) => void): Promise<Partial<Record<RegionName, number>>> {
   const sums = manifest.regions.map(() => 0);
-  for (const [index, ref] of cases.entries()) {
+  for (const ref of cases) {
     const segmentation = await segmentCase(ref, manifest, runner, {});
     const reference = segmentation.case.labels;
     if (reference === undefined) throw new UsageError(`case ${ref.id} has no label map to score the INT8 model against`);
     manifest.regions.forEach((region, r) => {
       sums[r]! += computeDice(segmentation.masks[r]!, regionMask(reference.data, segmentation.case.labelMapping, region), { convention: 'brats' });
     });
-    onCase(index + 1, ref.id);
+    onCase(ref.id);
   }
   return Object.fromEntries(manifest.regions.map((region, r) => [region, sums[r]! / cases.length]));
 }
@@ -124,6 +124,9 @@ export async function quantizeBundle(bundle: string, options: QuantizeOptions): 
   const validationCases = casesById(dataset.cases, split.validation, options.data, 'validation');
   const engineOptions = options.threads === undefined ? {} : { threads: options.threads };
   const slice = manifest.model.inputShape;
+  const total = calibrationCases.length + 2 * validationCases.length;
+  let done = 0;
+  const caseDone = (label: string): void => options.onCase?.(++done, total, label);
 
   const fp32 = new Uint8Array(await fs.readFile(bundlePath(bundle, manifest.files.onnx)));
   const names = quantizableActivations(fp32);
@@ -133,10 +136,10 @@ export async function quantizeBundle(bundle: string, options: QuantizeOptions): 
     for (const name of names) ranges.observe(name, outputs[name]!);
   });
   try {
-    for (const [index, ref] of calibrationCases.entries()) {
+    for (const ref of calibrationCases) {
       // The slices the model sees at inference (crop, normalisation), without flips: flipped slices hold the same values.
       await segmentCase(ref, manifest, calibrating, { tta: false, largestComponent: false });
-      options.onCase?.('calibrate', index + 1, calibrationCases.length, ref.id);
+      caseDone(`calibrate ${ref.id}`);
     }
   } finally {
     await calibration.dispose();
@@ -148,7 +151,7 @@ export async function quantizeBundle(bundle: string, options: QuantizeOptions): 
     const model = await openOrtModelRunner(bytes, slice, engineOptions);
     try {
       const runner = new TimedRunner(model);
-      const dice = await validationDice(validationCases, manifest, runner, (done, id) => options.onCase?.('validate', done, validationCases.length, `${label} ${id}`));
+      const dice = await validationDice(validationCases, manifest, runner, (id) => caseDone(`validate ${label} ${id}`));
       return { dice, secondsPerSlice: runner.seconds / runner.slices, version: model.version };
     } finally {
       await model.dispose();

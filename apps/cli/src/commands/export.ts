@@ -56,16 +56,18 @@ export function registerExportCommand(program: Command, context: CliContext): vo
       if (precision === 'int8') {
         const calibrationCases = parseInteger('--calibration-cases', flags.calibrationCases ?? '6', 1);
         const threads = flags.threads === undefined ? undefined : parseInteger('--threads', flags.threads, 1);
-        const progress = createProgress(context, 'int8', calibrationCases + 2 * (manifest.training?.split.validation.length ?? 0), 'cases');
-        let done = 0;
+        let progress: ReturnType<typeof createProgress> | undefined;
         const { file, record } = await quantizeBundle(bundle, {
           data: flags.data!,
           calibrationCases,
           ...(threads === undefined ? {} : { threads }),
           onStep: (line) => printLine(context, line),
-          onCase: (step, _done, _total, id) => progress.update(++done, `${step} ${id}`),
+          onCase: (done, total, label) => {
+            progress ??= createProgress(context, 'int8', total, 'cases');
+            progress.update(done, label);
+          },
         });
-        progress.finish();
+        progress?.finish();
         printLine(context, `INT8: ${file} (${describeQuantization(record)})`);
       }
       if (format === 'onnx') return;
