@@ -77,6 +77,8 @@ export interface TrainingRecord {
   bestEpoch: number;
   batchSize: number;
   learningRate: number;
+  /** How the rate moved, e.g. `constant to epoch 50, then cosine to 0 at epoch 90` (absent: constant). */
+  learningRateSchedule?: string;
   seed: number;
   durationSeconds: number;
   slicesPerSecond?: number;

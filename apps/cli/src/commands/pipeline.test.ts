@@ -78,6 +78,30 @@ describe('brats pipeline', () => {
     expect(resumed.stdout).toMatch(/^2\/7 train: done \(/m);
     expect(resumed.stdout).toMatch(/^4\/7 tune: done \(/m);
     expect(resumed.stdout).toMatch(/^5\/7 validation$/m);
+
+    // Extending the run: one more epoch with a decaying rate continues training and redoes every step after it.
+    const extended = await runCaptured(['pipeline', dataset, '--out', out, '--resume', '--epochs', '3', '--lr-schedule', 'cosine', '--decay-start', '2']);
+    expect(extended.code, extended.stderr).toBe(0);
+    const command = state.command.replace('--epochs 2', '--epochs 3').replace('--lr 0.0005', '--lr 0.0005 --lr-schedule cosine --decay-start 2');
+    expect(extended.stdout.split('\n')).toContain(`extending the run: ${command}`);
+    expect(extended.stdout).toMatch(/^ {4}resuming after epoch 2$/m);
+    expect(extended.stdout).toMatch(/^7\/7 report$/m);
+    const after = JSON.parse(await fs.readFile(path.join(out, 'pipeline.json'), 'utf8')) as { steps: Record<string, unknown>; command: string };
+    expect(after.command).toBe(command);
+    expect(Object.keys(after.steps)).toEqual(['convert', 'train', 'export', 'tune', 'validation', 'test', 'report']);
+    const longer = await readModelManifest(path.join(out, 'model'));
+    expect(longer.training?.epochs).toBe(3);
+    expect(longer.training?.learningRateSchedule).toBe('constant to epoch 2, then cosine to 0 at epoch 3');
+    // A decay stretched to 4 epochs would change the rate epoch 3 ran with: refused, and the run stays as it was.
+    const stretched = await runCaptured(['pipeline', dataset, '--out', out, '--resume', '--epochs', '4', '--lr-schedule', 'cosine', '--decay-start', '2']);
+    expect(stretched.code).toBe(1);
+    expect(stretched.stderr.trim()).toBe(
+      `error: --lr-schedule: epoch 3 of the run in ${out} ran at learning rate ${5e-4 * 0.5}, which this schedule would change; start the decay after epoch 3`,
+    );
+    const fewer = await runCaptured(['pipeline', dataset, '--out', out, '--resume', '--epochs', '2']);
+    expect(fewer.code).toBe(1);
+    expect(fewer.stderr.trim()).toBe(`error: --epochs 2: the run in ${out} was started with 3; a resume can add epochs, not remove them`);
+    expect(JSON.parse(await fs.readFile(path.join(out, 'pipeline.json'), 'utf8'))).toEqual(after);
   }, 600_000);
 
   it('refuses an existing run without --resume, and a resume with other settings', async () => {

@@ -1,9 +1,9 @@
 import { existsSync, promises as fs } from 'node:fs';
 import path from 'node:path';
-import { DatasetError, TRAINING_CURVES_FILE, convertDataset, getLabelMapping, openDataset, pairPredictionsWithReferences, readModelManifest, writeFileAtomic, writeModelManifest, type ConvertDatasetOptions, type ReportBlock } from '@brats/io';
+import { DatasetError, TRAINING_CURVES_FILE, TRAINING_LOG_FILE, convertDataset, getLabelMapping, openDataset, pairPredictionsWithReferences, readModelManifest, writeFileAtomic, writeModelManifest, type ConvertDatasetOptions, type ReportBlock } from '@brats/io';
 import { evaluateCases, evaluationToJson, type EvaluationJson, type RegionName } from '@brats/metrics';
 import { EngineUnavailableError, convertBundleToIr, tuneInference } from '@brats/ncs2-runtime';
-import type { TrainOptions } from '@brats/unet';
+import type { LearningRateSchedule, TrainOptions } from '@brats/unet';
 import type { Command } from 'commander';
 import { printLine, type CliContext } from '../context.js';
 import { ENGINE_CHOICES, openEngine, type EngineChoice } from '../engine-choice.js';
@@ -28,6 +28,9 @@ export interface PipelineSettings {
   epochs: number;
   batchSize: number;
   learningRate: number;
+  /** `constant`, or `cosine` after `decayStart` (absent in runs started before schedules: constant). */
+  lrSchedule?: 'constant' | 'cosine';
+  decayStart?: number;
   tumourFraction: number;
   stepsPerEpoch: number;
   monitor: 'loss' | 'dice';
@@ -61,6 +64,8 @@ interface PipelineFlags {
   epochs: string;
   batchSize: string;
   lr: string;
+  lrSchedule: string;
+  decayStart?: string;
   tumourFraction: string;
   stepsPerEpoch: string;
   monitor: string;
@@ -68,6 +73,13 @@ interface PipelineFlags {
   engine: string;
   resume?: boolean;
 }
+
+/**
+ * Settings a resume may change, because training continues from its checkpoint: more epochs, or a decay of the
+ * learning rate that starts after the epochs already run (the trainer refuses a schedule that would rewrite one).
+ * Changing one redoes every step from training on.
+ */
+const EXTENDING_FLAGS = new Set(['epochs', 'lrSchedule', 'decayStart']);
 
 /** Option name (commander's camel case) → the setting it fixes, for the resume check. */
 const SETTING_FLAGS: Readonly<Record<string, keyof PipelineSettings>> = {
@@ -80,12 +92,28 @@ const SETTING_FLAGS: Readonly<Record<string, keyof PipelineSettings>> = {
   epochs: 'epochs',
   batchSize: 'batchSize',
   lr: 'learningRate',
+  lrSchedule: 'lrSchedule',
+  decayStart: 'decayStart',
   tumourFraction: 'tumourFraction',
   stepsPerEpoch: 'stepsPerEpoch',
   monitor: 'monitor',
   seed: 'seed',
   engine: 'engine',
 };
+
+function scheduleFrom(flags: PipelineFlags): Pick<PipelineSettings, 'lrSchedule' | 'decayStart'> {
+  const kind = parseChoice('--lr-schedule', flags.lrSchedule, ['constant', 'cosine'] as const);
+  if (kind === 'constant') {
+    if (flags.decayStart !== undefined) throw new UsageError('--decay-start goes with --lr-schedule cosine');
+    return {};
+  }
+  return { lrSchedule: kind, decayStart: flags.decayStart === undefined ? 0 : parseInteger('--decay-start', flags.decayStart, 0, 100_000) };
+}
+
+/** The trainer's schedule of a run's settings. */
+function scheduleOf(settings: PipelineSettings): LearningRateSchedule {
+  return settings.lrSchedule === 'cosine' ? { kind: 'cosine', decayStart: settings.decayStart ?? 0 } : { kind: 'constant' };
+}
 
 function settingsFrom(dataset: string, flags: PipelineFlags): PipelineSettings {
   if ((flags.validationCases === undefined) !== (flags.testCases === undefined)) {
@@ -102,6 +130,7 @@ function settingsFrom(dataset: string, flags: PipelineFlags): PipelineSettings {
     epochs: parseInteger('--epochs', flags.epochs, 1, 100_000),
     batchSize: parseInteger('--batch-size', flags.batchSize, 1, 4096),
     learningRate: parsePositiveNumber('--lr', flags.lr),
+    ...scheduleFrom(flags),
     tumourFraction: parseFraction('--tumour-fraction', flags.tumourFraction),
     stepsPerEpoch: parseInteger('--steps-per-epoch', flags.stepsPerEpoch, 1, 1_000_000),
     monitor: parseChoice('--monitor', flags.monitor, ['loss', 'dice'] as const),
@@ -130,9 +159,22 @@ export function pipelineCommand(settings: PipelineSettings, out: string): string
   if (settings.validationCases === null || settings.testCases === null) parts.push('--split-seed', String(settings.splitSeed));
   parts.push(
     '--filters', String(settings.filters), '--epochs', String(settings.epochs), '--batch-size', String(settings.batchSize), '--lr', String(settings.learningRate),
+    ...(settings.lrSchedule === 'cosine' ? ['--lr-schedule', 'cosine', '--decay-start', String(settings.decayStart ?? 0)] : []),
     '--tumour-fraction', String(settings.tumourFraction), '--steps-per-epoch', String(settings.stepsPerEpoch), '--monitor', settings.monitor, '--seed', String(settings.seed),
   );
   return parts.join(' ');
+}
+
+/** The learning rate of each epoch a run's training log records (none before training started). */
+async function readEpochRates(bundle: string): Promise<Array<{ epoch: number; learningRate?: number }>> {
+  let text: string;
+  try {
+    text = await fs.readFile(path.join(bundle, TRAINING_LOG_FILE), 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw error;
+  }
+  return text.split('\n').filter((line) => line.trim().length > 0).map((line) => JSON.parse(line) as { epoch: number; learningRate?: number });
 }
 
 /** Reads a run's state; undefined when there is none. @throws {UsageError} for a file that is not a pipeline state. */
@@ -176,12 +218,14 @@ export function registerPipelineCommand(program: Command, context: CliContext): 
     .option('--epochs <n>', 'training epochs', '60')
     .option('--batch-size <n>', 'slices per batch', '16')
     .option('--lr <x>', 'Adam learning rate', '5e-4')
+    .option('--lr-schedule <kind>', 'constant, or cosine: the rate held to --decay-start, then annealed along a half cosine to 0 at the last epoch', 'constant')
+    .option('--decay-start <epoch>', 'with --lr-schedule cosine: the last epoch at the full rate (default 0)')
     .option('--tumour-fraction <f>', 'fraction of each batch drawn from slices with tumour', '0.5')
     .option('--steps-per-epoch <n>', 'batches per epoch', '50')
     .option('--monitor <what>', 'keep the model with the lowest validation loss or the highest validation Dice', 'dice')
     .option('--seed <s>', 'seed of initialisation, data order, augmentation and dropout', '816')
     .option('--engine <name>', `engine for tuning and scoring: ${ENGINE_CHOICES.join(', ')}`, 'auto')
-    .option('--resume', 'continue the run in --out where it stopped, with the settings it started with')
+    .option('--resume', 'continue the run in --out where it stopped, with the settings it started with (or more --epochs and a later decay: training continues and the steps after it run again)')
     .action(async (dataset: string, flags: PipelineFlags, command: Command) => {
       const started = performance.now();
       const out = path.resolve(flags.out);
@@ -199,14 +243,36 @@ export function registerPipelineCommand(program: Command, context: CliContext): 
         }
         state = { format: 'brats-pipeline', version: 1, settings: given, command: pipelineCommand(given, out), steps: {} };
       } else {
-        // A resume runs with the recorded settings: a setting given again must say the same.
+        // A resume runs with the recorded settings: a setting given again must say the same, except the ones that
+        // extend training (EXTENDING_FLAGS), which continue it from its checkpoint and redo the steps after it.
+        const fromCli = (flag: string): boolean => command.getOptionValueSource(flag) === 'cli';
         for (const [flag, key] of Object.entries(SETTING_FLAGS)) {
-          if (command.getOptionValueSource(flag) !== 'cli') continue;
+          if (!fromCli(flag) || EXTENDING_FLAGS.has(flag)) continue;
           if (JSON.stringify(given[key]) !== JSON.stringify(state.settings[key])) {
             throw new UsageError(`--${flag.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}: the run in ${flags.out} was started with ${JSON.stringify(state.settings[key])}; a resume keeps its settings`);
           }
         }
         if (given.dataset !== state.settings.dataset) throw new UsageError(`${dataset}: the run in ${flags.out} was started on ${state.settings.dataset}`);
+        const epochs = fromCli('epochs') ? given.epochs : state.settings.epochs;
+        const recordedSchedule = { lrSchedule: state.settings.lrSchedule, decayStart: state.settings.decayStart };
+        const schedule = fromCli('lrSchedule') || fromCli('decayStart') ? { lrSchedule: given.lrSchedule, decayStart: given.decayStart } : recordedSchedule;
+        if (epochs !== state.settings.epochs || JSON.stringify(schedule) !== JSON.stringify(recordedSchedule)) {
+          if (epochs < state.settings.epochs) throw new UsageError(`--epochs ${epochs}: the run in ${flags.out} was started with ${state.settings.epochs}; a resume can add epochs, not remove them`);
+          const { lrSchedule: _schedule, decayStart: _start, ...kept } = state.settings;
+          const extended: PipelineSettings = { ...kept, epochs, ...(schedule.lrSchedule === undefined ? {} : { lrSchedule: schedule.lrSchedule, decayStart: schedule.decayStart! }) };
+          // Refused here, before the state changes, so a refused extension leaves the run as it was.
+          const ran = await readEpochRates(paths.bundle);
+          const conflict = (await loadTrainingPackage('pipeline')).scheduleConflict(ran, extended.learningRate, scheduleOf(extended), extended.epochs);
+          if (conflict !== undefined) {
+            throw new UsageError(
+              `--lr-schedule: epoch ${conflict.epoch} of the run in ${flags.out} ran at learning rate ${conflict.learningRate ?? extended.learningRate}, which this schedule would change; start the decay after epoch ${ran.length}`,
+            );
+          }
+          state.settings = extended;
+          state.command = pipelineCommand(state.settings, out);
+          for (const name of PIPELINE_STEPS.slice(PIPELINE_STEPS.indexOf('train'))) delete state.steps[name];
+          printLine(context, `extending the run: ${state.command}`);
+        }
       }
       const settings = state.settings;
       await fs.mkdir(out, { recursive: true });
@@ -247,6 +313,7 @@ export function registerPipelineCommand(program: Command, context: CliContext): 
           epochs: settings.epochs,
           batchSize: settings.batchSize,
           learningRate: settings.learningRate,
+          learningRateSchedule: scheduleOf(settings),
           filters: settings.filters,
           tumourFraction: settings.tumourFraction,
           stepsPerEpoch: settings.stepsPerEpoch,

@@ -4,6 +4,7 @@ import { printLine, type CliContext } from '../context.js';
 import { createProgress, type ProgressReporter } from '../progress.js';
 import { parseChoice, parseFraction, parseInteger, parsePositiveNumber } from '../parse.js';
 import { loadTrainingPackage } from '../training-package.js';
+import { UsageError } from '../errors.js';
 
 interface TrainFlags {
   data: string;
@@ -11,6 +12,8 @@ interface TrainFlags {
   epochs: string;
   batchSize: string;
   lr: string;
+  lrSchedule: string;
+  decayStart?: string;
   filters: string;
   depth: string;
   upsampling: string;
@@ -38,6 +41,8 @@ export function registerTrainCommand(program: Command, context: CliContext): voi
     .option('--epochs <n>', 'epochs', '30')
     .option('--batch-size <n>', 'slices per batch (the seed: 128)', '128')
     .option('--lr <x>', 'Adam learning rate', '1e-4')
+    .option('--lr-schedule <kind>', 'constant (the seed), or cosine: the rate held to --decay-start, then annealed along a half cosine to 0 at the last epoch', 'constant')
+    .option('--decay-start <epoch>', 'with --lr-schedule cosine: the last epoch at the full rate (default 0)')
     .option('--filters <n>', 'filters of the first level (doubling per level)', '16')
     .option('--depth <n>', 'number of 2x2 poolings', '4')
     .option('--upsampling <mode>', 'bilinear or transpose', 'bilinear')
@@ -72,6 +77,9 @@ export function registerTrainCommand(program: Command, context: CliContext): voi
         workers: flags.workers === 'auto' ? 'auto' : parseInteger('--workers', flags.workers, 0, 64),
         monitor: parseChoice('--monitor', flags.monitor, ['loss', 'dice'] as const),
       };
+      const schedule = parseChoice('--lr-schedule', flags.lrSchedule, ['constant', 'cosine'] as const);
+      if (schedule === 'cosine') options.learningRateSchedule = { kind: 'cosine', decayStart: flags.decayStart === undefined ? 0 : parseInteger('--decay-start', flags.decayStart, 0) };
+      else if (flags.decayStart !== undefined) throw new UsageError('--decay-start goes with --lr-schedule cosine');
       if (flags.tumourFraction !== undefined) options.tumourFraction = parseFraction('--tumour-fraction', flags.tumourFraction);
       if (flags.stepsPerEpoch !== undefined) options.stepsPerEpoch = parseInteger('--steps-per-epoch', flags.stepsPerEpoch, 1);
       if (flags.patience !== undefined) options.patience = parseInteger('--patience', flags.patience, 1);

@@ -57,6 +57,8 @@ export interface EpochRecord {
   validationDice: number[];
   seconds: number;
   slicesPerSecond: number;
+  /** The epoch's learning rate (absent in runs saved before schedules: the run's constant rate). */
+  learningRate?: number;
 }
 
 /**

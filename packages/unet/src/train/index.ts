@@ -4,3 +4,4 @@ export type { EpochRecord, TrainingState } from './checkpoint.js';
 export { CHECKPOINT_POINTER } from './checkpoint.js';
 export { planEpoch, type EpochPlanOptions } from './sampler.js';
 export { augmentBatch, DEFAULT_AUGMENTATION, type AugmentOptions, type AugmentSettings } from './augment.js';
+export { learningRateAt, describeSchedule, scheduleConflict, CONSTANT_SCHEDULE, type LearningRateSchedule, type EpochRate } from './schedule.js';

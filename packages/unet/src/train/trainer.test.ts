@@ -172,6 +172,31 @@ describe('trainUnet', () => {
     expect(Buffer.compare(await weights('legacy'), await weights('straight'))).toBe(0);
   });
 
+  it('a constant run extended with a cosine decay equals a straight run with that schedule; a schedule that rewrites an epoch is refused', async () => {
+    const schedule = { kind: 'cosine', decayStart: 2 } as const;
+    const straight = await trainUnet(tiny('cosine-straight', { epochs: 4, learningRateSchedule: schedule }));
+    await trainUnet(tiny('cosine-extended', { epochs: 2 }));
+    const extended = await trainUnet(tiny('cosine-extended', { epochs: 4, learningRateSchedule: schedule, resume: true }));
+    expect(extended.manifest.training!.learningRateSchedule).toBe('constant to epoch 2, then cosine to 0 at epoch 4');
+    // The rates each epoch ran with, as recorded: the base to epoch 2, then (1 + cos(π/4 ∓ …))/2 of it.
+    const rates = (await fs.readFile(path.join(dir, 'cosine-extended', 'metrics.jsonl'), 'utf8')).trim().split('\n').map((line) => JSON.parse(line).learningRate as number | undefined);
+    expect(rates.slice(0, 2)).toEqual([undefined, undefined]);
+    expect(rates[2]).toBeCloseTo(3e-3 * (1 + Math.cos(Math.PI / 4)) / 2, 15);
+    expect(rates[3]).toBeCloseTo(3e-3 * (1 - Math.cos(Math.PI / 4)) / 2, 15);
+    expect(straight.history.map((record) => record.learningRate)).toEqual(rates.map((rate) => rate ?? 3e-3));
+    const weights = async (name: string) => fs.readFile(path.join(dir, name, 'checkpoint-epoch-0004', 'weights.bin'));
+    expect(Buffer.compare(await weights('cosine-extended'), await weights('cosine-straight'))).toBe(0);
+    // The rate reached the optimizer: four epochs at the constant rate end elsewhere.
+    await trainUnet(tiny('constant-four', { epochs: 4 }));
+    expect(Buffer.compare(await weights('constant-four'), await weights('cosine-straight'))).not.toBe(0);
+    // Stretching the decay to 6 epochs would change the rate epoch 3 ran with.
+    const refused = await trainUnet(tiny('cosine-extended', { epochs: 6, learningRateSchedule: schedule, resume: true })).catch((error: unknown) => error);
+    expect(refused).toBeInstanceOf(TrainingError);
+    expect((refused as Error).message).toBe(
+      `${path.join(dir, 'cosine-extended')}: epoch 3 ran at learning rate ${rates[2]}; the schedule asked for (constant to epoch 2, then cosine to 0 at epoch 6) would change it. Start the decay after epoch 4, or choose another --out`,
+    );
+  });
+
   it('refuses a worker count that leaves a thread without slices', async () => {
     await expect(trainUnet(tiny('too-many-workers', { workers: 8 }))).rejects.toThrow(/workers \(8\) must be below the batch size \(8\)/);
     expect(existsSync(path.join(dir, 'too-many-workers', 'checkpoint.json'))).toBe(false);

@@ -34,6 +34,7 @@ import { augmentBatch, DEFAULT_AUGMENTATION, type AugmentOptions } from './augme
 import { EPOCH_BASE, loadCheckpoint, saveCheckpoint, type EpochRecord, type TrainingState, type TrainMonitor } from './checkpoint.js';
 import { recordedDataFile } from './provenance.js';
 import { planEpoch } from './sampler.js';
+import { CONSTANT_SCHEDULE, ScheduledAdam, describeSchedule, learningRateAt, scheduleConflict, type LearningRateSchedule } from './schedule.js';
 
 /** Training failed for a reason the user can fix (no validation data, a bundle in the way, …). */
 export class TrainingError extends BratsError {
@@ -51,6 +52,12 @@ export interface TrainOptions {
   epochs?: number;
   batchSize?: number;
   learningRate?: number;
+  /**
+   * How the learning rate moves (default constant, the seed). Not part of the run's fingerprint: a resume may change
+   * it, and `epochs`, as long as every completed epoch keeps the rate it ran with (e.g. extending a constant run
+   * with a decay that starts after its last epoch).
+   */
+  learningRateSchedule?: LearningRateSchedule;
   filters?: number;
   depth?: number;
   upsampling?: UpsamplingMode;
@@ -225,6 +232,10 @@ export async function trainUnet(options: TrainOptions, callbacks: TrainCallbacks
   const epochs = options.epochs ?? 30;
   const batchSize = options.batchSize ?? 128;
   const learningRate = options.learningRate ?? 1e-4;
+  const schedule = options.learningRateSchedule ?? CONSTANT_SCHEDULE;
+  if (schedule.kind === 'cosine' && (!Number.isInteger(schedule.decayStart) || schedule.decayStart < 0 || schedule.decayStart >= epochs)) {
+    throw new TrainingError(`the decay must start before the last epoch (${epochs}), found ${schedule.decayStart}`);
+  }
   const seed = options.seed ?? 816;
   const threshold = options.threshold ?? 0.5;
   const augmentation = options.augment === false ? undefined : { ...DEFAULT_AUGMENTATION, ...(options.augment === true ? {} : options.augment) };
@@ -272,7 +283,7 @@ export async function trainUnet(options: TrainOptions, callbacks: TrainCallbacks
       ...(workers > 0 ? { shares: workers + 1 } : {}),
     });
 
-    const optimizer = tf.train.adam(learningRate);
+    const optimizer = new ScheduledAdam(learningRate);
     let model: tf.LayersModel;
     let state: TrainingState;
     const resumed = await loadCheckpoint(options.bundle, optimizer);
@@ -284,6 +295,14 @@ export async function trainUnet(options: TrainOptions, callbacks: TrainCallbacks
       if (resumed.state.fingerprint !== fingerprint) {
         resumed.model.dispose();
         throw new TrainingError(`${options.bundle}: the run there used other options; resume with the same options or choose another --out`);
+      }
+      // A resume may extend the run or change the schedule, but never the rate of an epoch already run.
+      const rewritten = scheduleConflict(resumed.state.history, learningRate, schedule, epochs);
+      if (rewritten !== undefined) {
+        resumed.model.dispose();
+        throw new TrainingError(
+          `${options.bundle}: epoch ${rewritten.epoch} ran at learning rate ${rewritten.learningRate ?? learningRate}; the schedule asked for (${describeSchedule(schedule, epochs)}) would change it. Start the decay after epoch ${resumed.state.epochsCompleted}, or choose another --out`,
+        );
       }
       model = resumed.model;
       state = resumed.state;
@@ -333,6 +352,7 @@ export async function trainUnet(options: TrainOptions, callbacks: TrainCallbacks
           bestEpoch: state.bestEpoch,
           batchSize,
           learningRate,
+          ...(schedule.kind === 'constant' ? {} : { learningRateSchedule: describeSchedule(schedule, epochs) }),
           seed,
           durationSeconds: state.elapsedSeconds,
           ...(best === undefined ? {} : { slicesPerSecond: best.slicesPerSecond }),
@@ -402,6 +422,8 @@ export async function trainUnet(options: TrainOptions, callbacks: TrainCallbacks
         });
         // The stream index counts from 0, as it did before epochs were numbered from 1, so seeds keep their draws.
         const augmentRandom = createRandom(deriveCaseSeed(seed + 1, epoch - 1));
+        const epochRate = learningRateAt(learningRate, schedule, epoch, epochs);
+        optimizer.setRate(epochRate);
         callbacks.onEpochStart?.(epoch, epochs, plan.length);
         let lossSum = 0;
         let slices = 0;
@@ -445,6 +467,7 @@ export async function trainUnet(options: TrainOptions, callbacks: TrainCallbacks
           validationDice: validation.dice,
           seconds,
           slicesPerSecond: slices / trainSeconds,
+          ...(schedule.kind === 'constant' ? {} : { learningRate: epochRate }),
         };
         state.history.push(record);
         state.epochsCompleted = epoch;
