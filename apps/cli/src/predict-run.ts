@@ -167,18 +167,21 @@ export async function runPrediction(context: CliContext, options: PredictRunOpti
   const failures: string[] = [];
   let engine: string;
   try {
-    const model = await engines.get(request);
-    engine = `${model.engine.name} (${model.engine.device})`;
-    printLine(context, `engine: ${model.engine.name} on ${model.engine.device} (${model.reason})`);
-    printInference(context, inference);
-    if (options.int8 === true) printPrecision(context, manifest);
+    // The jobs start reading their cases while the model opens; they wait for it before they segment, and these
+    // lines come first because they were registered first.
+    const opening = engines.get(request).then((model) => {
+      printLine(context, `engine: ${model.engine.name} on ${model.engine.device} (${model.reason})`);
+      printInference(context, inference);
+      if (options.int8 === true) printPrecision(context, manifest);
+      return model;
+    });
     // Cases under way and how far each has got (slices done / all): the bar moves within a long case.
     const underWay = new Map<CohortJob, number>();
     let ended = 0;
     let failed = 0;
     const detail = (caseId: string): string => `${caseId}${failed > 0 ? ` (${failed} failed)` : ''}`;
     const partial = (): number => [...underWay.values()].reduce((sum, part) => sum + part, 0);
-    const outcomes = await runCohortInProcess(jobs, {
+    const running = runCohortInProcess(jobs, {
       engines,
       concurrency: options.jobs ?? 1,
       onJobProgress: (job, slices, all) => {
@@ -192,6 +195,10 @@ export async function runPrediction(context: CliContext, options: PredictRunOpti
         progress.update(done, detail(outcome.job.case.id), partial());
       },
     });
+    running.catch(() => undefined);
+    const model = await opening;
+    engine = `${model.engine.name} (${model.engine.device})`;
+    const outcomes = await running;
     for (const outcome of outcomes) {
       if (outcome.status === 'completed') results.push(outcome.result);
       else failures.push(caseMessage(outcome.job.case.id, outcome.error.message));

@@ -26,6 +26,12 @@ export interface EngineOptions {
    * model: the ONNX Runtime and OpenVINO engines; an error where the bundle has none or the engine cannot.
    */
   readonly int8?: boolean;
+  /**
+   * ONNX Runtime (native): run the session on a worker thread of its own, so that the calling thread decodes,
+   * preprocesses and writes while a batch computes (default true where the package is built; false: on the
+   * calling thread, which onnxruntime-node blocks for each batch). Other engines ignore it.
+   */
+  readonly ownThread?: boolean;
 }
 
 /** What a loaded model takes and gives: NHWC slices in, NHWC probabilities out. */

@@ -11,6 +11,7 @@ import type * as OnnxRuntime from 'onnxruntime-node';
 import type { EngineFactory, EngineOptions, EngineProbe, InferenceEngine, LayerPerfCounter, ModelLayout } from './engine.js';
 import { EngineError, EngineUnavailableError, firstLine } from './errors.js';
 import { checkOrtSession, runOrtSession, type OrtModule, type OrtSession, type OrtSessionOptions } from './ort-session.js';
+import { ortThreadEntry, startOrtThread } from './ort-thread.js';
 
 /** Registered name of the ONNX Runtime engine. */
 export const ONNXRUNTIME_ENGINE = 'onnxruntime';
@@ -209,12 +210,27 @@ function nativeFlavour(ort: typeof OnnxRuntime): OrtFlavour {
   };
 }
 
-/** Factory of the native ONNX Runtime engine: CPU only (the CPU execution provider ships in onnxruntime-node). */
+/**
+ * The native ONNX Runtime engine on the calling thread: what {@link onnxRuntimeFactory} creates with
+ * `ownThread: false`, and what its worker thread runs inside (ort-thread.ts).
+ * @throws {EngineUnavailableError} when onnxruntime-node cannot load; {@link EngineError} for a bad option.
+ */
+export async function createInThreadOrtEngine(options: EngineOptions): Promise<InferenceEngine> {
+  checkOrtOptions(ONNXRUNTIME_ENGINE, 'onnxruntime-node', options);
+  const ort = await loadOrt();
+  return new OrtSessionEngine(ort, nativeFlavour(ort), options);
+}
+
+/**
+ * Factory of the native ONNX Runtime engine: CPU only (the CPU execution provider ships in onnxruntime-node). The
+ * session runs on a worker thread of its own (ort-thread.ts) unless `ownThread` is false or the package runs from
+ * its TypeScript sources.
+ */
 export const onnxRuntimeFactory: EngineFactory = {
   async create(options: EngineOptions): Promise<InferenceEngine> {
     checkOrtOptions(ONNXRUNTIME_ENGINE, 'onnxruntime-node', options);
-    const ort = await loadOrt();
-    return new OrtSessionEngine(ort, nativeFlavour(ort), options);
+    const entry = options.ownThread === false ? undefined : ortThreadEntry();
+    return entry === undefined ? createInThreadOrtEngine(options) : startOrtThread(entry, options);
   },
   async probe(): Promise<EngineProbe> {
     try {

@@ -1,0 +1,106 @@
+/**
+ * The native ONNX Runtime engine on its own thread, as the built package creates it (from TypeScript sources no
+ * worker entry exists and the engine runs on the calling thread; see ort-thread.ts).
+ */
+import { existsSync, promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { repositoryRoot } from '@brats/vitest-config/fixtures';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { writeFixtureBundle } from '../test/bundle-fixture.js';
+
+const DIST = fileURLToPath(new URL('../dist/index.js', import.meta.url));
+const MODEL = path.join(repositoryRoot, 'models/brats2018-wt-unet');
+type Runtime = typeof import('./index.js');
+type Io = typeof import('@brats/io');
+
+let runtime: Runtime | undefined;
+let io: Io;
+let native = false;
+let dir: string;
+beforeAll(async () => {
+  dir = await fs.mkdtemp(path.join(os.tmpdir(), 'brats-ort-thread-'));
+  if (!existsSync(DIST)) return;
+  runtime = (await import(pathToFileURL(DIST).href)) as Runtime;
+  // @brats/io as the built package imports it here, so that error classes compare with the ones it throws.
+  io = (await import('@brats/io')) as Io;
+  native = (await runtime.onnxRuntimeFactory.probe()).installed;
+});
+afterAll(async () => {
+  await fs.rm(dir, { recursive: true, force: true });
+});
+
+/** How many times the event loop turns while `work` is pending: about none when `work` blocks this thread. */
+async function turnsDuring<T>(work: () => Promise<T>): Promise<{ value: T; turns: number }> {
+  let turns = 0;
+  let done = false;
+  const spin = (): void => {
+    if (done) return;
+    turns++;
+    setImmediate(spin);
+  };
+  setImmediate(spin);
+  const value = await work();
+  done = true;
+  return { value, turns };
+}
+
+/** 16 slices of the shipped model's input, a deterministic pattern. */
+const batch = Float32Array.from({ length: 16 * 144 * 144 * 4 }, (_, i) => Math.sin(i * 0.001) * 2);
+
+describe.skipIf(!existsSync(DIST))('the ONNX Runtime engine on its own thread (skipped: dist/index.js not built; run pnpm build)', () => {
+  it('gives the same bits as the engine on the calling thread, and leaves this thread free while a batch computes', async (context) => {
+    if (!native) context.skip('onnxruntime-node does not load here');
+    const threaded = await runtime!.openBundleEngine(MODEL, 'onnxruntime', { threads: 2 });
+    const inThread = await runtime!.openBundleEngine(MODEL, 'onnxruntime', { threads: 2, ownThread: false });
+    try {
+      expect(threaded.engine.layout).toEqual(inThread.engine.layout);
+      expect(threaded.engine.version).toBe(inThread.engine.version);
+      // The batch is a view into a larger array, as segmentCase passes one: the caller's array stays usable.
+      const whole = new Float32Array(batch.length + 8);
+      whole.set(batch, 8);
+      const view = whole.subarray(8);
+      const away = await turnsDuring(() => threaded.engine.run(view, 16));
+      const here = await turnsDuring(() => inThread.engine.run(batch, 16));
+      expect(view.length).toBe(batch.length);
+      expect(Buffer.compare(Buffer.from(away.value.buffer, away.value.byteOffset, away.value.byteLength), Buffer.from(here.value.buffer, here.value.byteOffset, here.value.byteLength))).toBe(0);
+      // 16 slices take tens of milliseconds: the event loop turns throughout on one side, hardly at all on the other.
+      expect(away.turns).toBeGreaterThan(20);
+      expect(here.turns).toBeLessThan(5);
+      // Two batches in flight at once come back to their own callers.
+      const [first, second] = await Promise.all([threaded.engine.run(batch.subarray(0, 144 * 144 * 4), 1), threaded.engine.run(batch.subarray(144 * 144 * 4, 2 * 144 * 144 * 4), 1)]);
+      expect(Array.from(first)).toEqual(Array.from(here.value.subarray(0, 144 * 144)));
+      expect(Array.from(second)).toEqual(Array.from(here.value.subarray(144 * 144, 2 * 144 * 144)));
+    } finally {
+      await threaded.engine.dispose();
+      await inThread.engine.dispose();
+    }
+  });
+
+  it('throws the calling thread\'s error classes: a wrong batch, a bundle without the model, a disposed engine', async (context) => {
+    if (!native) context.skip('onnxruntime-node does not load here');
+    const { engine } = await runtime!.createEngine('onnxruntime', {});
+    try {
+      const bundle = await writeFixtureBundle(path.join(dir, 'fixture'));
+      await engine.load(bundle);
+      const wrong = await engine.run(new Float32Array(5), 1).catch((error: unknown) => error);
+      expect(wrong).toBeInstanceOf(io.ShapeMismatchError);
+      const noInt8 = await runtime!.createEngine('onnxruntime', { int8: true });
+      const missing = await noInt8.engine.load(bundle).catch((error: unknown) => error);
+      await noInt8.engine.dispose();
+      expect(missing).toBeInstanceOf(io.ModelBundleError);
+      expect((missing as Error).message).toBe(
+        `${bundle}: has no INT8 model (files.onnxInt8 in brats-model.json); make it with \`brats export ${bundle} --precision int8 --data DATASET\`, or leave --precision at fp32`,
+      );
+      await fs.writeFile(path.join(bundle, 'model.onnx'), 'not an ONNX file');
+      const broken = await engine.load(bundle).catch((error: unknown) => error);
+      expect(broken).toBeInstanceOf(runtime!.EngineError);
+      expect((broken as Error).message).toMatch(new RegExp(`^engine 'onnxruntime': cannot load ${path.join(bundle, 'model.onnx').replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: `));
+    } finally {
+      await engine.dispose();
+    }
+    const disposed = await engine.run(new Float32Array(12), 1).catch((error: unknown) => error);
+    expect(disposed).toBeInstanceOf(runtime!.EngineError);
+  });
+});
