@@ -193,6 +193,44 @@ describe('segmentCase results', () => {
     expect(result.engineCalls).toBe(6);
   });
 
+  it('keeps two batches in flight, flips included, and gives every slice its own answer when the engine answers out of order', async () => {
+    /** A position-dependent model (so that flips matter), answering late calls first when `delays` is given. */
+    const positional = (delays: boolean): SliceRunner & { most: number } => {
+      let calls = 0;
+      let running = 0;
+      const runner = {
+        most: 0,
+        async run(input: Float32Array, batch: number): Promise<Float32Array> {
+          const call = calls++;
+          running++;
+          runner.most = Math.max(runner.most, running);
+          const width = input.length / 4 / batch / 8;
+          const out = new Float32Array(input.length / 4);
+          for (let p = 0; p < out.length; p++) out[p] = 1 / (1 + Math.exp(-(input[p * 4]! + 0.3 * (Math.floor(p / width) % 8) - 0.2 * (p % width) + 0.05 * input[p * 4 + 1]!)));
+          if (delays) await new Promise((resolve) => setTimeout(resolve, Math.max(0, 24 - 4 * call)));
+          running--;
+          return out;
+        },
+      };
+      return runner;
+    };
+    for (const tta of [false, true]) {
+      const late = positional(true);
+      const prompt = positional(false);
+      const manifest = manifestFor(1, [8, 8, 6]);
+      const pipelined = await segmentCase(makeCase(), manifest, late, { tta, batchSize: 2 });
+      const reference = await segmentCase(makeCase(), manifest, prompt, { tta, batchSize: 2 });
+      // Three batches of two slices: both of the first two batches (and their flips) were in the engine at once.
+      expect(late.most).toBe(tta ? 6 : 2);
+      expect(Buffer.compare(Buffer.from(pipelined.probabilities[0]!.buffer), Buffer.from(reference.probabilities[0]!.buffer))).toBe(0);
+      expect(Array.from(pipelined.labels.data)).toEqual(Array.from(reference.labels.data));
+      // And the reference itself is each slice's own answer: slice by slice, one call each, averaged by hand.
+      const one = positional(false);
+      const bySlice = await segmentCase(makeCase(), manifest, one, { tta, batchSize: 1 });
+      pipelined.probabilities[0]!.forEach((value, v) => expect(value).toBeCloseTo(bySlice.probabilities[0]![v]!, 6));
+    }
+  });
+
   it('runs each distinct image-free slice once and gives its twins the answer: the same result as running every slice', async () => {
     // Slices k 0, 2 and 5 hold no image (every channel 0): after normalisation they are one and the same input.
     const n = SHAPE[0] * SHAPE[1] * SHAPE[2];

@@ -155,7 +155,7 @@ function gatherSlices(image: Float32Array, indices: readonly number[], sliceValu
 
 /** Zeroes inner regions outside their outer one: ET inside TC inside WT (in place). */
 function nestRegions(wt: Uint8Array | undefined, tc: Uint8Array | undefined, et: Uint8Array | undefined): void {
-  if (wt === undefined) return;
+  if (wt === undefined || (tc === undefined && et === undefined)) return;
   for (let v = 0; v < wt.length; v++) {
     if (tc !== undefined && wt[v] === 0) tc[v] = 0;
     if (et !== undefined && (tc !== undefined ? tc[v] === 0 : wt[v] === 0)) et[v] = 0;
@@ -295,12 +295,9 @@ export async function segmentLoadedCase(
   const sliceValues = height * width * channels;
   const outputValues = height * width * K;
   const block = new Float32Array(depth * outputValues);
-  let inferenceSeconds = 0;
   let engineCalls = 0;
   const runChecked = async (slices: Float32Array, count: number): Promise<Float32Array> => {
-    const started = performance.now();
     const output = await runner.run(slices, count);
-    inferenceSeconds += (performance.now() - started) / 1000;
     engineCalls++;
     if (output.length !== count * outputValues) {
       throw new ArgumentError('segmentCase', 'runner', `returned ${output.length} values for ${count} slices of [${height}, ${width}, ${K}]`);
@@ -315,31 +312,56 @@ export async function segmentLoadedCase(
       ? everySlice(depth)
       : planSlices(prepared.image, depth, height * width, channels);
   const skipped = depth - plan.run.length;
-  let covered = 0;
-  for (let start = 0; start < plan.run.length; start += batchSize) {
-    const count = Math.min(batchSize, plan.run.length - start);
-    const indices = plan.run.slice(start, start + count);
+  /**
+   * One batch's probabilities: the slices, and with flips the two flipped copies, all handed to the engine at once
+   * (the flips are made while it computes the first), then averaged in the same order as one after the other.
+   */
+  const runBatch = async (indices: readonly number[]): Promise<Float32Array> => {
+    const count = indices.length;
     const first = indices[0]!;
     // Consecutive slices are a view of the prepared block; a batch with gaps is gathered.
     const slices =
       indices[count - 1]! - first === count - 1
         ? prepared.image.subarray(first * sliceValues, (first + count) * sliceValues)
         : gatherSlices(prepared.image, indices, sliceValues);
-    const output = await runChecked(slices, count);
-    if (inference.tta) {
-      for (const axis of ['width', 'height'] as const) {
-        const flipped = await runChecked(flipSlices(slices, count, height, width, channels, axis), count);
-        const restored = flipSlices(flipped, count, height, width, K, axis);
-        for (let v = 0; v < output.length; v++) output[v]! += restored[v]!;
-      }
-      for (let v = 0; v < output.length; v++) output[v]! /= 3;
+    const plain = runChecked(slices, count);
+    if (!inference.tta) return plain;
+    const flips = (['width', 'height'] as const).map(async (axis) => flipSlices(await runChecked(flipSlices(slices, count, height, width, channels, axis), count), count, height, width, K, axis));
+    const [output, ...restored] = await Promise.all([plain, ...flips]);
+    for (const back of restored) for (let v = 0; v < output!.length; v++) output![v]! += back[v]!;
+    for (let v = 0; v < output!.length; v++) output![v]! /= 3;
+    return output!;
+  };
+  const batches: number[][] = [];
+  for (let start = 0; start < plan.run.length; start += batchSize) batches.push(plan.run.slice(start, start + batchSize));
+  // Two batches in flight: the engine starts the next while this thread stores the last one's answer. Results are
+  // taken in order, and each slice's answer is computed alone, so the block is the same as one batch at a time.
+  const inferenceStarted = performance.now();
+  const inFlight: Promise<Float32Array>[] = [];
+  let submitted = 0;
+  const submit = (): void => {
+    const batch = runBatch(batches[submitted++]!);
+    // Awaited in order below; a later batch's failure must not go unhandled while an earlier one is awaited.
+    batch.catch(() => undefined);
+    inFlight.push(batch);
+  };
+  let covered = 0;
+  try {
+    while (submitted < Math.min(2, batches.length)) submit();
+    for (let index = 0; index < batches.length; index++) {
+      const output = await inFlight.shift()!;
+      if (submitted < batches.length) submit();
+      batches[index]!.forEach((slice, j) => {
+        block.set(output.subarray(j * outputValues, (j + 1) * outputValues), slice * outputValues);
+        covered += 1 + plan.twins[slice]!;
+      });
+      options.onSlices?.(covered, depth);
     }
-    indices.forEach((slice, j) => {
-      block.set(output.subarray(j * outputValues, (j + 1) * outputValues), slice * outputValues);
-      covered += 1 + plan.twins[slice]!;
-    });
-    options.onSlices?.(covered, depth);
+  } finally {
+    // A failed batch (or a caller's abort thrown from onSlices) leaves none running behind it.
+    await Promise.allSettled(inFlight);
   }
+  const inferenceSeconds = (performance.now() - inferenceStarted) / 1000;
   for (let slice = 0; slice < plan.twinOf.length; slice++) {
     const source = plan.twinOf[slice]!;
     if (source !== slice) block.copyWithin(slice * outputValues, source * outputValues, (source + 1) * outputValues);
