@@ -24,6 +24,9 @@ export function checkOrtSession(engine: string, file: string, session: OrtSessio
   }
 }
 
+/** The last run asked of each session, which the next one waits for. */
+const runsUnderWay = new WeakMap<OrtSession, Promise<unknown>>();
+
 /**
  * Runs one batch of NHWC slices through a session and returns its NHWC probabilities.
  * @throws {EngineError} without a session or a float32 output; {ShapeMismatchError} for a wrong input size.
@@ -39,7 +42,15 @@ export async function runOrtSession(
   const shape = checkBatch(engine, layout, input, batch);
   if (session === undefined) throw new EngineError(engine, 'the session was disposed');
   const feeds = { [session.inputNames[0]!]: new ort.Tensor('float32', input, shape) };
-  const results = await session.run(feeds);
+  // Callers may keep several batches in flight, but onnxruntime-web fails a run that starts while another one of the
+  // same session is under way: the runs of one session go one after another, in the order they were asked for.
+  const previous = runsUnderWay.get(session) ?? Promise.resolve();
+  const running = previous.then(
+    () => session.run(feeds),
+    () => session.run(feeds),
+  );
+  runsUnderWay.set(session, running);
+  const results = await running;
   const output = results[session.outputNames[0]!];
   if (output === undefined || output.type !== 'float32') throw new EngineError(engine, 'the model gave no float32 output');
   return output.data as Float32Array;

@@ -8,12 +8,14 @@ import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { repositoryRoot } from '@brats/vitest-config/fixtures';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type * as IoModule from '@brats/io';
 import { writeFixtureBundle } from '../test/bundle-fixture.js';
+import type * as RuntimeModule from './index.js';
 
 const DIST = fileURLToPath(new URL('../dist/index.js', import.meta.url));
 const MODEL = path.join(repositoryRoot, 'models/brats2018-wt-unet');
-type Runtime = typeof import('./index.js');
-type Io = typeof import('@brats/io');
+type Runtime = typeof RuntimeModule;
+type Io = typeof IoModule;
 
 let runtime: Runtime | undefined;
 let io: Io;
