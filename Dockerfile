@@ -86,8 +86,8 @@ RUN for package in /out/apps/cli/node_modules/.pnpm/openvino-node@*/node_modules
           || echo "openvino-node: the OpenVINO runtime did not download; the image runs ONNX Runtime only"; \
       fi; \
     done
-# The pretrained bundle (@brats/model-brats2018-wt, what `brats` uses when no --model is given) is one of the CLI's
-# dependencies: the deploy above put it in its node_modules. The licence goes beside the CLI, as in its npm package.
+# The pretrained bundles (@brats/model-brats-regions, what `brats` uses when no --model is given, and
+# @brats/model-brats2018-wt) are among the CLI's dependencies: the deploy above put them in its node_modules. The licence goes beside the CLI, as in its npm package.
 RUN cp /src/LICENSE /out/apps/cli/LICENSE
 
 FROM ${NODE_IMAGE} AS runtime

@@ -195,10 +195,11 @@ describe.skipIf(skipReason !== undefined)(`the edge container${skipReason === un
     expect(await inImage(`find / -xdev \\( -path "*/@brats/unet" -o -name "@brats+unet*" \\) -print`)).toEqual([]);
     expect(await inImage('find / -xdev -type f \\( -name "*.ts" -o -name "*.tsx" -o -name "*.mts" -o -name "*.cts" \\) ! -name "*.d.ts" ! -name "*.d.mts" ! -name "*.d.cts" -print')).toEqual([]);
     expect(await inImage(`ls ${modules}/.pnpm | grep -E '^(typescript|tsup|vitest|eslint|turbo|esbuild|@niivue|playwright-core|dockerfile-)' || true`)).toEqual([]);
-    // The deployed CLI is its published files, its licence and production dependencies (the pretrained model,
-    // @brats/model-brats2018-wt, is one of them).
+    // The deployed CLI is its published files, its licence and production dependencies (the pretrained models,
+    // @brats/model-brats-regions and @brats/model-brats2018-wt, are among them).
     expect(await inImage('ls -A /app; ls -A /app/apps; ls -A /app/apps/cli')).toEqual(['apps', 'cli', 'LICENSE', 'README.md', 'dist', 'node_modules', 'package.json']);
     expect(await inImage('ls /app/apps/cli/node_modules/@brats/model-brats2018-wt/brats-model.json')).toEqual(['/app/apps/cli/node_modules/@brats/model-brats2018-wt/brats-model.json']);
+    expect(await inImage('ls /app/apps/cli/node_modules/@brats/model-brats-regions/brats-model.json')).toEqual(['/app/apps/cli/node_modules/@brats/model-brats-regions/brats-model.json']);
 
     const { stdout: engines } = await podman(['run', '--rm', '--network', 'none', IMAGE, 'engines']);
     expect(engines).toMatch(/^onnxruntime\s+yes\s/m);

@@ -20,9 +20,9 @@ afterAll(async () => {
 });
 
 describe('the pretrained model (@brats/model-brats2018-wt)', () => {
-  it('is a complete bundle that brats predict uses when --model is not given, and by its package name', async () => {
-    expect(await resolveModelArgument(undefined)).toBe(bundle);
-    expect(await resolveModelArgument(PRETRAINED_PACKAGE)).toBe(bundle);
+  it('is a complete bundle that --model finds by its package name (the default is the regions model: pretrained-regions.test.ts)', async () => {
+    expect(await resolveModelArgument('@brats/model-brats2018-wt')).toBe(bundle);
+    expect(PRETRAINED_PACKAGE).toBe('@brats/model-brats-regions');
     // A folder is taken as given; a name that is neither a folder nor an installed package is a usage error.
     expect(await resolveModelArgument(bundle)).toBe(bundle);
     await expect(resolveModelArgument('@brats/no-such-model')).rejects.toThrow('--model @brats/no-such-model: no such folder, and no installed package of that name with a brats-model.json');
@@ -43,7 +43,7 @@ describe('the pretrained model (@brats/model-brats2018-wt)', () => {
     const ids = manifest.training!.split[split];
     const inputs = ids.map((id) => path.join(data!, 'brats2018-sample', id));
     const out = path.join(dir, `tfjs-${split}`);
-    const predicted = await runCaptured(['predict', ...inputs, '--out', out, '--engine', 'tfjs']);
+    const predicted = await runCaptured(['predict', ...inputs, '--model', bundle, '--out', out, '--engine', 'tfjs']);
     expect(predicted.code).toBe(0);
     // Score against the reference through `brats evaluate`, as the README's reproduction does.
     const reference = path.join(dir, `reference-${split}`);
@@ -77,7 +77,7 @@ describe('the pretrained model (@brats/model-brats2018-wt)', () => {
       const ids = manifest.training!.split[split];
       expect(recorded.cases.map((c) => c.id).sort()).toEqual([...ids].sort());
       const out = path.join(dir, `onnxruntime-${split}`);
-      const predicted = await runCaptured(['predict', ...ids.map((id) => path.join(data!, 'brats2018-sample', id)), '--out', out, '--engine', 'onnxruntime']);
+      const predicted = await runCaptured(['predict', ...ids.map((id) => path.join(data!, 'brats2018-sample', id)), '--model', bundle, '--out', out, '--engine', 'onnxruntime']);
       expect(predicted.code, predicted.stderr).toBe(0);
       expect(predicted.stdout).toMatch(/^engine: onnxruntime /m);
       for (const { id, WT } of recorded.cases) {
