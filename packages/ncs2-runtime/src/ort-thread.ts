@@ -32,8 +32,9 @@ type Request =
   | { id: number; op: 'perf' }
   | { id: number; op: 'dispose' };
 
-/** A request before it is numbered. */
-type RequestBody = Request extends infer R ? (R extends Request ? Omit<R, 'id'> : never) : never;
+/** A request before it is numbered (the id left out of each kind of request). */
+type WithoutId<T> = T extends unknown ? Omit<T, 'id'> : never;
+type RequestBody = WithoutId<Request>;
 
 /** An error as it crosses the thread boundary: enough to rebuild the engine's error classes. */
 interface ThreadError {

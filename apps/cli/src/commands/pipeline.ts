@@ -3,7 +3,7 @@ import path from 'node:path';
 import { DatasetError, TRAINING_CURVES_FILE, TRAINING_LOG_FILE, convertDataset, getLabelMapping, openDataset, pairPredictionsWithReferences, readModelManifest, writeFileAtomic, writeModelManifest, type ConvertDatasetOptions, type ReportBlock } from '@brats/io';
 import { evaluateCases, evaluationToJson, type EvaluationJson, type RegionName } from '@brats/metrics';
 import { EngineUnavailableError, convertBundleToIr, tuneInference } from '@brats/ncs2-runtime';
-import type { LearningRateSchedule, TrainOptions } from '@brats/unet';
+import type { EpochRate, LearningRateSchedule, TrainOptions } from '@brats/unet';
 import type { Command } from 'commander';
 import { printLine, type CliContext } from '../context.js';
 import { ENGINE_CHOICES, openEngine, type EngineChoice } from '../engine-choice.js';
@@ -166,7 +166,7 @@ export function pipelineCommand(settings: PipelineSettings, out: string): string
 }
 
 /** The learning rate of each epoch a run's training log records (none before training started). */
-async function readEpochRates(bundle: string): Promise<Array<{ epoch: number; learningRate?: number }>> {
+async function readEpochRates(bundle: string): Promise<EpochRate[]> {
   let text: string;
   try {
     text = await fs.readFile(path.join(bundle, TRAINING_LOG_FILE), 'utf8');
@@ -174,7 +174,7 @@ async function readEpochRates(bundle: string): Promise<Array<{ epoch: number; le
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
     throw error;
   }
-  return text.split('\n').filter((line) => line.trim().length > 0).map((line) => JSON.parse(line) as { epoch: number; learningRate?: number });
+  return text.split('\n').filter((line) => line.trim().length > 0).map((line) => JSON.parse(line) as EpochRate);
 }
 
 /** Reads a run's state; undefined when there is none. @throws {UsageError} for a file that is not a pipeline state. */

@@ -35,7 +35,7 @@ export function scheduleConflict(history: readonly EpochRate[], base: number, sc
   return history.find((record) => Math.abs(learningRateAt(base, schedule, record.epoch, epochs) - (record.learningRate ?? base)) > 1e-9 * base);
 }
 
-/** One line, e.g. `cosine from epoch 51 to 90` or `constant`. */
+/** One line, e.g. `constant to epoch 50, then cosine to 0 at epoch 90`, or `constant`. */
 export function describeSchedule(schedule: LearningRateSchedule, epochs: number): string {
   return schedule.kind === 'constant' ? 'constant' : `constant to epoch ${schedule.decayStart}, then cosine to 0 at epoch ${epochs}`;
 }
@@ -48,10 +48,6 @@ export class ScheduledAdam extends tf.AdamOptimizer {
   constructor(learningRate: number) {
     // tf.train.adam's defaults.
     super(learningRate, 0.9, 0.999);
-  }
-
-  get rate(): number {
-    return this.learningRate;
   }
 
   setRate(learningRate: number): void {
