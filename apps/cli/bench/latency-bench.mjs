@@ -5,6 +5,8 @@
 //      one warm-up each;
 //   2. a cohort of --cohort scans through one `brats infer` (one case in flight, then two) and through one Python
 //      process: scans/s and brats' own account of where the time goes.
+// Both sides run the shipped whole-tumour model (models/brats2018-wt-unet, f=8), named with --model since the
+// default model is the three-region one.
 // The masks of brats and of the script are compared (voxels that agree), so both sides are seen to do the same work.
 // The cases are images only (no reference label map, so nothing is scored): the real BraTS 2018 and extra cases of
 // ../shared/data when present, else `brats synth` phantoms in BraTS 2018 naming.
@@ -97,9 +99,9 @@ try {
   const { kind, cases } = await prepareCases(work, Math.max(cohortSize, 1));
   const one = cases[0];
   const sides = [
-    ['brats infer, no flips, no largest component', (out) => run(process.execPath, [BIN, 'infer', one, '--out', out, '--no-tta', '--no-largest-component'])],
-    [`brats infer, the bundle's post-processing (tta ${manifest.inference?.tta ? 'on' : 'off'}, largest component ${manifest.inference?.largestComponent ? 'on' : 'off'})`, (out) => run(process.execPath, [BIN, 'infer', one, '--out', out])],
-    ...(manifest.files.onnxInt8 === undefined ? [] : [['brats infer --precision int8, no flips, no largest component', (out) => run(process.execPath, [BIN, 'infer', one, '--out', out, '--no-tta', '--no-largest-component', '--precision', 'int8'])]]),
+    ['brats infer, no flips, no largest component', (out) => run(process.execPath, [BIN, 'infer', one, '--model', MODEL, '--out', out, '--no-tta', '--no-largest-component'])],
+    [`brats infer, the bundle's post-processing (tta ${manifest.inference?.tta ? 'on' : 'off'}, largest component ${manifest.inference?.largestComponent ? 'on' : 'off'})`, (out) => run(process.execPath, [BIN, 'infer', one, '--model', MODEL, '--out', out])],
+    ...(manifest.files.onnxInt8 === undefined ? [] : [['brats infer --precision int8, no flips, no largest component', (out) => run(process.execPath, [BIN, 'infer', one, '--model', MODEL, '--out', out, '--no-tta', '--no-largest-component', '--precision', 'int8'])]]),
     [`Python script (nibabel + PyTorch, ${threads} threads)`, (out) => run(PYTHON, [path.join(here, 'scan-to-mask.py'), MODEL, out, String(threads), one])],
   ];
   const times = sides.map(() => []);
@@ -124,8 +126,8 @@ try {
   console.log('');
   console.log(`cohort of ${cohort.length} scans, no flips, no largest component, one process each:`);
   const cohortSides = [
-    ['brats infer, one case in flight', () => run(process.execPath, [BIN, 'infer', ...cohort, '--out', path.join(work, 'cohort-1'), '--no-tta', '--no-largest-component', '--jobs', '1'])],
-    ['brats infer --jobs 2', () => run(process.execPath, [BIN, 'infer', ...cohort, '--out', path.join(work, 'cohort-2'), '--no-tta', '--no-largest-component', '--jobs', '2'])],
+    ['brats infer, one case in flight', () => run(process.execPath, [BIN, 'infer', ...cohort, '--model', MODEL, '--out', path.join(work, 'cohort-1'), '--no-tta', '--no-largest-component', '--jobs', '1'])],
+    ['brats infer --jobs 2', () => run(process.execPath, [BIN, 'infer', ...cohort, '--model', MODEL, '--out', path.join(work, 'cohort-2'), '--no-tta', '--no-largest-component', '--jobs', '2'])],
     [`Python script (${threads} threads)`, () => run(PYTHON, [path.join(here, 'scan-to-mask.py'), MODEL, path.join(work, 'cohort-py'), String(threads), ...cohort])],
   ];
   const results = cohortSides.map(([name, side]) => ({ name, ...side() }));
