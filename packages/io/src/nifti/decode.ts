@@ -43,7 +43,10 @@ export interface NiftiHeaderSummary {
 /** A volume read from a file, with its header summary. */
 export type NiftiVolume = Volume & { path: string; nifti: NiftiHeaderSummary };
 
-/** Decompresses gzip bytes, refusing to give more than `maxBytes` (zlib in Node, DecompressionStream in a browser). */
+/**
+ * Decompresses gzip bytes, refusing to give more than `maxBytes` (zlib in Node, DecompressionStream in a browser),
+ * into memory nobody else holds (the voxels may become a view of it).
+ */
 export type Gunzip = (bytes: Uint8Array, maxBytes: number) => Promise<Uint8Array>;
 
 /**
@@ -53,9 +56,11 @@ export type Gunzip = (bytes: Uint8Array, maxBytes: number) => Promise<Uint8Array
 export async function parseNiftiWith(gunzip: Gunzip, bytes: Uint8Array, path: string, options: ReadNiftiOptions = {}): Promise<NiftiVolume> {
   const maxBytes = options.maxBytes ?? DEFAULT_MAX_NIFTI_BYTES;
   let raw: Uint8Array = bytes;
+  let owned = false;
   if (bytes.length >= 2 && bytes[0] === 0x1f && bytes[1] === 0x8b) {
     try {
       raw = await gunzip(bytes, maxBytes);
+      owned = true;
     } catch (error) {
       if (error instanceof NiftiFormatError) throw error;
       const code = (error as { code?: unknown }).code;
@@ -68,7 +73,7 @@ export async function parseNiftiWith(gunzip: Gunzip, bytes: Uint8Array, path: st
   } else if (bytes.length > maxBytes) {
     throw new NiftiFormatError(path, `file size ${bytes.length} exceeds the limit of ${maxBytes} bytes`);
   }
-  return decodeNifti(raw, path, options.headerOnly ?? false);
+  return decodeNifti(raw, path, options.headerOnly ?? false, raw.length, owned);
 }
 
 /**
@@ -97,8 +102,11 @@ function headerBuffer(raw: Uint8Array): ArrayBuffer {
   return new Uint8Array(raw.subarray(0, end === undefined ? raw.length : Math.min(raw.length, end))).buffer;
 }
 
-/** `length` is the whole (decompressed) file's, when `raw` is only its first bytes (a header-only read). */
-export function decodeNifti(raw: Uint8Array, path: string, headerOnly: boolean, length = raw.length): NiftiVolume {
+/**
+ * `length` is the whole (decompressed) file's, when `raw` is only its first bytes (a header-only read). `owned`:
+ * nobody else holds `raw` (it was decompressed here), so the voxels may be a view of it instead of a copy.
+ */
+export function decodeNifti(raw: Uint8Array, path: string, headerOnly: boolean, length = raw.length, owned = false): NiftiVolume {
   if (raw.length < 348) {
     throw new NiftiFormatError(path, `truncated header: ${raw.length} bytes, a NIfTI header needs at least 348`);
   }
@@ -156,11 +164,16 @@ export function decodeNifti(raw: Uint8Array, path: string, headerOnly: boolean, 
   if (headerOnly) {
     return { path, nifti: summary, dtype, data: new DTYPE_ARRAYS[dtype](0), shape, spacing, affine, header: geometry };
   }
-  // Copy into an aligned buffer of our own; swap bytes when the file is big-endian.
-  // new Uint8Array(view) copies even when raw is a Buffer (whose slice() would share the pooled memory).
-  const bytes = new Uint8Array(raw.subarray(voxOffset, voxOffset + count * itemSize));
+  // The voxels as a view of bytes decompressed here when they are aligned for their type, else copied into an
+  // aligned buffer of our own (new Uint8Array(view) copies even when raw is a Buffer, whose slice() would share
+  // pooled memory); bytes are swapped when the file is big-endian.
+  const start = raw.byteOffset + voxOffset;
+  const bytes =
+    owned && start % itemSize === 0
+      ? new Uint8Array(raw.buffer, start, count * itemSize)
+      : new Uint8Array(raw.subarray(voxOffset, voxOffset + count * itemSize));
   if (!header.littleEndian && itemSize > 1) swapBytes(bytes, itemSize);
-  let data = new (DTYPE_ARRAYS[dtype] as unknown as { new (buffer: ArrayBuffer): Volume['data'] })(bytes.buffer);
+  let data = new (DTYPE_ARRAYS[dtype] as unknown as { new (buffer: ArrayBufferLike, offset: number, length: number): Volume['data'] })(bytes.buffer, bytes.byteOffset, count);
   let outDtype: DType = dtype;
   if (Number.isFinite(slope) && slope !== 0 && (slope !== 1 || (Number.isFinite(inter) && inter !== 0))) {
     const offset = Number.isFinite(inter) ? inter : 0;

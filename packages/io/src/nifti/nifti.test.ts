@@ -163,6 +163,37 @@ describe('malformed inputs give NiftiFormatError, never a crash or a hang', () =
     expect((error as NiftiFormatError).reason).toBe('decompressed size exceeds the limit of 1048576 bytes');
   });
 
+  it('reads a gzip of several members, whose trailer gives only the last member\'s size, byte for byte', async () => {
+    // The output chunk is sized from the trailer: here it is far too small, so zlib must go on chunk after chunk.
+    const volume = createVolume('int16', Int16Array.from({ length: 50 * 40 * 30 }, (_, i) => (i * 7919) % 30011 - 15000), [50, 40, 30], { affine: OBLIQUE });
+    const plain = encodeNifti(volume);
+    const split = 400;
+    const members = new Uint8Array(Buffer.concat([gzipSync(plain.subarray(0, plain.length - split)), gzipSync(plain.subarray(plain.length - split))]));
+    expect(new DataView(members.buffer, members.byteOffset).getUint32(members.length - 4, true)).toBe(split);
+    const read = await parseNifti(members, 'members.nii.gz');
+    expect(read.dtype).toBe('int16');
+    expect(Buffer.from(read.data.buffer, read.data.byteOffset, read.data.byteLength).equals(Buffer.from(volume.data.buffer))).toBe(true);
+    expect(read.data.length).toBe(volume.data.length);
+  });
+
+  it('copies voxels that sit at an offset not aligned for their type, and leaves the caller\'s uncompressed bytes untouched', async () => {
+    const volume = createVolume('float32', Float32Array.from({ length: 6 * 5 * 4 }, (_, i) => i * 0.25 - 3), [6, 5, 4]);
+    const encoded = encodeNifti(volume);
+    // vox_offset 353: one byte of extension padding moves the voxels off a multiple of 4.
+    const shifted = new Uint8Array(encoded.length + 1);
+    shifted.set(encoded.subarray(0, 352));
+    shifted.set(encoded.subarray(352), 353);
+    new DataView(shifted.buffer).setFloat32(108, 353, true);
+    for (const [name, bytes] of [['shifted.nii.gz', new Uint8Array(gzipSync(shifted))], ['shifted.nii', shifted]] as const) {
+      const before = Buffer.from(bytes);
+      const read = await parseNifti(bytes, name);
+      expect(read.nifti.voxOffset).toBe(353);
+      expect(read.data.byteOffset % 4).toBe(0);
+      expect(Array.from(read.data)).toEqual(Array.from(volume.data));
+      expect(Buffer.from(bytes).equals(before)).toBe(true);
+    }
+  });
+
   it('a missing file names the path', async () => {
     const missing = path.join(dir, 'missing.nii.gz');
     await expect(readNifti(missing)).rejects.toThrow(new NiftiFormatError(missing, 'file not found'));
