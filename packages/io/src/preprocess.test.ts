@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { ArgumentError } from './errors.js';
 import type { CanonicalCase } from './layouts/dataset.js';
 import { MSD_LABELS } from './regions.js';
-import { preprocessCase, resolvePreprocessing, restoreCrop, type PreprocessOptions } from './preprocess.js';
+import { preprocessCase, resolvePreprocessing, restoreCrop, restoreCropThresholded, type PreprocessOptions } from './preprocess.js';
 import { createVolume, type Volume } from './volume.js';
 
 /** A case whose channel c holds value f(i, j, k) + channelOffset * c, so every voxel's origin can be recognised. */
@@ -149,5 +149,33 @@ describe('preprocessCase', () => {
     })();
     expect(error).toBeInstanceOf(ArgumentError);
     expect((error as ArgumentError).argument).toBe(argument);
+  });
+});
+
+describe('restoreCropThresholded', () => {
+  it.each([
+    ['inside the scan', [9, 8, 7], [5, 4, 3]],
+    ['larger than the scan on two axes', [7, 5, 4], [6, 8, 6]],
+    ['larger on every axis', [3, 4, 2], [5, 6, 4]],
+  ] as const)('gives the masks of thresholding restoreCrop, voxel for voxel: %s', (_name, shape, crop) => {
+    const out = preprocessCase(makeCase([...shape], (i, j, k) => i + j + k), { cropSize: [...crop] });
+    const [height, width, depth] = crop;
+    const K = 3;
+    const block = Float32Array.from({ length: depth * height * width * K }, (_, v) => Math.abs(Math.sin(v * 12.9898) * 43758.5453) % 1);
+    // A value exactly at a threshold is not above it; a negative threshold makes every voxel outside the window 1.
+    block[5] = 0.5;
+    for (const thresholds of [[0.5, 0.3, 0.8], [-0.1, 0.5, 1]]) {
+      const restored = restoreCrop(block, [depth, height, width, K], out.params);
+      const expected = restored.map((volume, r) => Array.from(volume, (value) => (value > thresholds[r]! ? 1 : 0)));
+      const masks = restoreCropThresholded(block, [depth, height, width, K], out.params, thresholds);
+      expect(masks.map((mask) => Array.from(mask))).toEqual(expected);
+      expect(expected.flat().filter((value) => value === 1).length).toBeGreaterThan(0);
+    }
+  });
+
+  it('refuses thresholds that are not one per channel, and a block of the wrong size', () => {
+    const out = preprocessCase(makeCase([4, 4, 2], (i) => i), { cropSize: [2, 2, 2] });
+    expect(() => restoreCropThresholded(new Float32Array(16), [2, 2, 2, 2], out.params, [0.5])).toThrow(ArgumentError);
+    expect(() => restoreCropThresholded(new Float32Array(15), [2, 2, 2, 2], out.params, [0.5, 0.5])).toThrow(ArgumentError);
   });
 });
