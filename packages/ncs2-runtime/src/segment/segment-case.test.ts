@@ -14,6 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testManifest } from '../../test/segment-fixtures.js';
 import { keepLargestComponent, labelComponents } from './components.js';
 import { resolveInference } from './inference-settings.js';
+import { postprocessRegions } from './segment-core.js';
 import { segmentCase, type SliceRunner } from './segment-case.js';
 
 const SHAPE = [12, 10, 6] as const;
@@ -177,6 +178,28 @@ describe('segmentCase results', () => {
     for (const value of result.labels.data) if (value === 1) core++;
     expect(result.volumesMl.TC).toBeCloseTo((core * 2) / 1000, 9);
     expect(result.volumesMl.ET).toBe(0);
+  });
+
+  it('makes its masks from the crop block as postprocessRegions makes them from the probability volumes', async () => {
+    // Graded, position-dependent probabilities (so that each threshold, the largest component and nesting all cut
+    // something), a window wider than the scan along j, flips, and per-region thresholds from the bundle.
+    const graded: SliceRunner = {
+      async run(input, batch) {
+        const pixels = input.length / 4;
+        const out = new Float32Array(pixels * 3);
+        for (let p = 0; p < pixels; p++) for (let r = 0; r < 3; r++) out[p * 3 + r] = ((p * 7 + r * 3 + Math.round(input[p * 4]!)) % 11) / 10 + (batch % 2) * 0.01;
+        return out;
+      },
+    };
+    const manifest: ModelManifest = { ...manifestFor(3, [8, 12, 4]), inference: { tta: true, largestComponent: true, thresholds: { WT: 0.25, TC: 0.45, ET: 0.65 } } };
+    for (const options of [{}, { largestComponent: false }, { threshold: 0.5, minEnhancingVoxels: 1000 }]) {
+      const result = await segmentCase(makeCase(), manifest, graded, { batchSize: 3, ...options });
+      const expected = postprocessRegions(result.probabilities, result.regions, [12, 10, 6], result.inference);
+      expect(result.masks.map((mask) => Array.from(mask))).toEqual(expected.masks.map((mask) => Array.from(mask)));
+      const counts = result.masks.map((mask) => mask.reduce((sum, value) => sum + value, 0));
+      expect(counts[0]).toBeGreaterThan(counts[1]!);
+      expect(counts[1]).toBeGreaterThan(0);
+    }
   });
 
   it('refuses a multi-region convention for a whole-tumour model', async () => {

@@ -12,6 +12,7 @@ import {
   formatSpacing,
   preprocessCase,
   restoreCrop,
+  restoreCropThresholded,
   type CanonicalCase,
   type LabelRegionMapping,
   type ModelManifest,
@@ -73,8 +74,8 @@ export interface Segmentation {
   case: CanonicalCase;
   /** Region of each output channel, as in the manifest. */
   regions: readonly RegionName[];
-  /** Probability volume per region, flat i-j-k, 0 outside the crop window. */
-  probabilities: Float32Array[];
+  /** Probability volume per region, flat i-j-k, 0 outside the crop window (made when first read). */
+  readonly probabilities: Float32Array[];
   /** Binary mask per region after threshold and post-processing; ET ⊆ TC ⊆ WT. */
   masks: Uint8Array[];
   /** Label map (uint8, the scan's shape, spacing, affine and header) in `labelMapping`'s convention. */
@@ -189,6 +190,19 @@ export function postprocessRegions(
     for (let v = 0; v < volume.length; v++) mask[v] = volume[v]! > threshold ? 1 : 0;
     return mask;
   });
+  return postprocessMasks(masks, regions, shape, settings);
+}
+
+/**
+ * The steps of {@link postprocessRegions} after the threshold, on masks already thresholded (changed in place):
+ * largest whole-tumour component, nesting, small enhancing tumour relabelled as core.
+ */
+function postprocessMasks(
+  masks: Uint8Array[],
+  regions: readonly RegionName[],
+  shape: Shape3,
+  settings: PostprocessSettings,
+): { masks: Uint8Array[]; notes: string[] } {
   const wtIndex = regions.indexOf('WT');
   if (settings.largestComponent && wtIndex >= 0) masks[wtIndex] = keepLargestComponent(masks[wtIndex]!, shape);
   const maskOf = (region: RegionName): Uint8Array | undefined => (regions.includes(region) ? masks[regions.indexOf(region)] : undefined);
@@ -368,9 +382,21 @@ export async function segmentLoadedCase(
   }
 
   const postprocessStarted = performance.now();
-  const onModelGrid = restoreCrop(block, [depth, height, width, K], prepared.params);
-  const probabilities = modelGrid === caseData ? onModelGrid : onModelGrid.map((volume) => resampleLinear(volume, modelShape, shape3));
-  const { masks, notes } = postprocessRegions(probabilities, regions, shape3, inference);
+  const cropShape = [depth, height, width, K] as const;
+  // The probability volumes on the scan's grid are made when first read (a float volume per region that only
+  // probability outputs and tuning want); on the model's own grid the masks come from the crop block directly.
+  let probabilities: Float32Array[] | undefined;
+  const probabilitiesOnGrid = (): Float32Array[] => {
+    if (probabilities === undefined) {
+      const onModelGrid = restoreCrop(block, cropShape, prepared.params);
+      probabilities = modelGrid === caseData ? onModelGrid : onModelGrid.map((volume) => resampleLinear(volume, modelShape, shape3));
+    }
+    return probabilities;
+  };
+  const { masks, notes } =
+    modelGrid === caseData
+      ? postprocessMasks(restoreCropThresholded(block, cropShape, prepared.params, inference.thresholds), regions, shape3, inference)
+      : postprocessRegions(probabilitiesOnGrid(), regions, shape3, inference);
   const maskOf = (region: RegionName): Uint8Array | undefined => (regions.includes(region) ? masks[regions.indexOf(region)] : undefined);
   const wt = maskOf('WT');
   const tc = maskOf('TC');
@@ -404,7 +430,9 @@ export async function segmentLoadedCase(
     id: caseData.id,
     case: caseData,
     regions,
-    probabilities,
+    get probabilities() {
+      return probabilitiesOnGrid();
+    },
     masks,
     labels,
     labelMapping: convention.mapping,
