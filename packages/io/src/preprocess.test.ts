@@ -158,7 +158,7 @@ describe('restoreCropThresholded', () => {
     ['larger than the scan on two axes', [7, 5, 4], [6, 8, 6]],
     ['larger on every axis', [3, 4, 2], [5, 6, 4]],
   ] as const)('gives the masks of thresholding restoreCrop, voxel for voxel: %s', (_name, shape, crop) => {
-    const out = preprocessCase(makeCase([...shape], (i, j, k) => i + j + k), { cropSize: [...crop] });
+    const out = preprocessCase(makeCase([...shape], (i, j, k) => i + j + k), { crop: [...crop] });
     const [height, width, depth] = crop;
     const K = 3;
     const block = Float32Array.from({ length: depth * height * width * K }, (_, v) => Math.abs(Math.sin(v * 12.9898) * 43758.5453) % 1);
@@ -174,7 +174,7 @@ describe('restoreCropThresholded', () => {
   });
 
   it('refuses thresholds that are not one per channel, and a block of the wrong size', () => {
-    const out = preprocessCase(makeCase([4, 4, 2], (i) => i), { cropSize: [2, 2, 2] });
+    const out = preprocessCase(makeCase([4, 4, 2], (i) => i), { crop: [2, 2, 2] });
     expect(() => restoreCropThresholded(new Float32Array(16), [2, 2, 2, 2], out.params, [0.5])).toThrow(ArgumentError);
     expect(() => restoreCropThresholded(new Float32Array(15), [2, 2, 2, 2], out.params, [0.5, 0.5])).toThrow(ArgumentError);
   });
