@@ -33,12 +33,15 @@ function makeCase(
   return result;
 }
 
+/** Scan shapes and crop windows: inside the scan, and larger than it on some or every axis (zero padding). */
+const CROP_WINDOWS = [
+  ['inside the scan', [9, 8, 7], [5, 4, 3]],
+  ['larger than the scan on two axes (zero padding)', [7, 5, 4], [6, 8, 6]],
+  ['larger on every axis', [3, 4, 2], [5, 6, 4]],
+] as const;
+
 describe('preprocessCase', () => {
-  it.each([
-    ['inside the scan', [9, 8, 7], [5, 4, 3]],
-    ['larger than the scan on two axes (zero padding)', [7, 5, 4], [6, 8, 6]],
-    ['larger on every axis', [3, 4, 2], [5, 6, 4]],
-  ] as const)('gathers the crop window voxel for voxel as a plain index walk does: %s', (_name, shape, crop) => {
+  it.each(CROP_WINDOWS)('gathers the crop window voxel for voxel as a plain index walk does: %s', (_name, shape, crop) => {
     const seeded = (i: number, j: number, k: number): number => Math.sin(i * 12.9898 + j * 78.233 + k * 37.719) * 43758.5453 % 7;
     for (const normalize of ['block', 'nonzero'] as const) {
       const caseData = makeCase([...shape], (i, j, k) => ((i + j + k) % 4 === 0 ? 0 : seeded(i, j, k)));
@@ -153,11 +156,7 @@ describe('preprocessCase', () => {
 });
 
 describe('restoreCropThresholded', () => {
-  it.each([
-    ['inside the scan', [9, 8, 7], [5, 4, 3]],
-    ['larger than the scan on two axes', [7, 5, 4], [6, 8, 6]],
-    ['larger on every axis', [3, 4, 2], [5, 6, 4]],
-  ] as const)('gives the masks of thresholding restoreCrop, voxel for voxel: %s', (_name, shape, crop) => {
+  it.each(CROP_WINDOWS)('gives the masks of thresholding restoreCrop, voxel for voxel: %s', (_name, shape, crop) => {
     const out = preprocessCase(makeCase([...shape], (i, j, k) => i + j + k), { crop: [...crop] });
     const [height, width, depth] = crop;
     const K = 3;
