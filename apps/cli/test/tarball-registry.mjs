@@ -19,6 +19,9 @@ export async function startTarballRegistry(packed) {
     manifests.set(name, JSON.parse(execFileSync('tar', ['xzf', tarball, '-O', 'package/package.json'], { encoding: 'utf8' })));
   }
   const server = http.createServer((request, response) => {
+    // One request per connection: a client that reuses a kept-alive socket just as the server's idle timer closes it
+    // gets ECONNRESET ("socket hang up"), and the installs run with no retries.
+    response.setHeader('connection', 'close');
     const url = new URL(request.url ?? '/', 'http://registry');
     if (url.pathname.startsWith('/-/')) {
       const file = [...packed.values()].find((tarball) => path.basename(tarball) === decodeURIComponent(url.pathname.slice(3)));
@@ -38,5 +41,5 @@ export async function startTarballRegistry(packed) {
   });
   await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address();
-  return { url: `http://127.0.0.1:${port}/`, close: () => new Promise((resolve) => server.close(() => resolve())) };
+  return { url: `http://127.0.0.1:${port}/`, close: () => new Promise((resolve) => { server.close(() => resolve()); server.closeAllConnections(); }) };
 }
