@@ -25,7 +25,7 @@ async function measure(label, dataset, maxCases) {
   );
 }
 
-console.log('NIfTI read throughput (decompress + decode + canonical float32 channels + labels), one core');
+console.log('NIfTI read throughput (decompress + decode + canonical channels (integers kept as stored) + labels), one core');
 if (existsSync(path.join(sharedData, 'brats2018-sample'))) {
   await measure('real BraTS 2018 (4 files + seg)', await io.openDataset(path.join(sharedData, 'brats2018-sample')), 6);
   await measure('real Decathlon (one 4D file + seg)', await io.openDataset(path.join(sharedData, 'msd-task01-sample')), 2);

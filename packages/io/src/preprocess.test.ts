@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ArgumentError } from './errors.js';
+import { CANONICAL_CHANNELS } from './layouts/channels.js';
 import type { CanonicalCase } from './layouts/dataset.js';
 import { MSD_LABELS } from './regions.js';
 import { preprocessCase, resolvePreprocessing, restoreCrop, restoreCropThresholded, type PreprocessOptions } from './preprocess.js';
@@ -43,32 +44,43 @@ const CROP_WINDOWS = [
 describe('preprocessCase', () => {
   it.each(CROP_WINDOWS)('gathers the crop window voxel for voxel as a plain index walk does: %s', (_name, shape, crop) => {
     const seeded = (i: number, j: number, k: number): number => Math.sin(i * 12.9898 + j * 78.233 + k * 37.719) * 43758.5453 % 7;
-    for (const normalize of ['block', 'nonzero'] as const) {
-      const caseData = makeCase([...shape], (i, j, k) => ((i + j + k) % 4 === 0 ? 0 : seeded(i, j, k)));
-      const result = preprocessCase(caseData, { cropSize: [...crop], normalize });
+    // Every mode, the four BraTS channels (their own loops) and three in another order (the general loops), float32
+    // channels and int16 ones (a case keeps its stored integers).
+    const variants = (['block', 'nonzero'] as const).flatMap((normalize) =>
+      [CANONICAL_CHANNELS, ['T2w', 'FLAIR', 'T1gd'] as const].flatMap((channels) => (['float32', 'int16'] as const).map((dtype) => ({ normalize, channels, dtype }))),
+    );
+    for (const { normalize, channels, dtype } of variants) {
+      const floats = makeCase([...shape], (i, j, k) => ((i + j + k) % 4 === 0 ? 0 : dtype === 'int16' ? Math.round(seeded(i, j, k) * 1000) : seeded(i, j, k)));
+      const caseData: CanonicalCase =
+        dtype === 'float32' ? floats : { ...floats, channels: floats.channels.map((channel) => createVolume('int16', Int16Array.from(channel.data), channel.shape)) as unknown as CanonicalCase['channels'] };
+      const result = preprocessCase(caseData, { cropSize: [...crop], normalize, channels });
       const [nx, ny, nz] = shape;
       const [height, width, depth] = crop;
       const [i0, j0, k0] = result.params.cropStart;
-      caseData.channels.forEach((channel, c) => {
+      expect(result.shape).toEqual([depth, height, width, channels.length]);
+      channels.forEach((name, c) => {
+        const channel = caseData.channels[CANONICAL_CHANNELS.indexOf(name)];
         // The window walked in the slices' own [k][i][j] order, zero outside the scan, then z-scored as documented.
         const block: number[] = [];
         for (let z = 0; z < depth; z++) {
           for (let h = 0; h < height; h++) {
             for (let w = 0; w < width; w++) {
               const [i, j, k] = [i0 + h, j0 + w, k0 + z];
-              block.push(i >= 0 && i < nx && j >= 0 && j < ny && k >= 0 && k < nz ? channel.data[i + nx * (j + ny * k)]! : 0);
+              block.push(i >= 0 && i < nx && j >= 0 && j < ny && k >= 0 && k < nz ? Math.fround(channel.data[i + nx * (j + ny * k)]!) : 0);
             }
           }
         }
         const counted = normalize === 'nonzero' ? block.filter((value) => value !== 0) : block;
         const mean = counted.reduce((a, b) => a + b, 0) / counted.length;
         const std = Math.sqrt(counted.reduce((a, b) => a + (b - mean) * (b - mean), 0) / counted.length);
-        expect(result.params.channelStats[c]).toEqual({ mean, std });
+        const variant = `${normalize}, ${channels.join('/')}, ${dtype}`;
+        expect(result.params.channelStats[c], variant).toEqual({ mean, std });
         // Bit for bit: the same values, sums in the same order and the same arithmetic as the documented z-score.
         const scale = 1 / std;
+        const stride = channels.length;
         block.forEach((value, v) => {
           const expected = Math.fround(normalize === 'nonzero' && value === 0 ? 0 : (value - mean) * scale);
-          expect(Object.is(result.image[v * 4 + c], expected), `voxel ${v} channel ${c}: ${result.image[v * 4 + c]} vs ${expected}`).toBe(true);
+          expect(Object.is(result.image[v * stride + c], expected), `${variant}: voxel ${v} channel ${c}: ${result.image[v * stride + c]} vs ${expected}`).toBe(true);
         });
       });
     }

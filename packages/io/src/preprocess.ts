@@ -125,22 +125,26 @@ function cropWindowIndices(
 }
 
 /**
- * Copies the crop window of `source` (i-j-k order, i fastest) into `block` (zero-filled) in [k][i][j] order; voxels
- * outside the scan stay zero. It walks the source along i, its contiguous axis, so every read is sequential:
- * gathering in the block's order instead reads with a stride of a whole row and took most of the preprocessing time.
+ * Copies the crop window of `source` (i-j-k order, i fastest) into channel `channel` of `image` (zero-filled,
+ * [k][i][j][channels], channels last); voxels outside the scan stay zero. It walks the source along i, its
+ * contiguous axis, so every read is sequential: gathering in the image's order instead reads with a stride of a
+ * whole row and took most of the preprocessing time.
  */
-function gatherCropBlock(
+function gatherCropChannel(
   source: ArrayLike<number>,
   originalShape: readonly [number, number, number],
   cropStart: readonly [number, number, number],
   cropSize: readonly [number, number, number],
-  block: Float32Array,
+  image: Float32Array,
+  channels: number,
+  channel: number,
 ): void {
   const [nx, ny, nz] = originalShape;
   const [i0, j0, k0] = cropStart;
   const [height, width, depth] = cropSize;
   const hStart = Math.max(0, -i0);
   const hEnd = Math.min(height, nx - i0);
+  const rowStride = width * channels;
   for (let z = 0; z < depth; z++) {
     const k = k0 + z;
     if (k < 0 || k >= nz) continue;
@@ -148,7 +152,7 @@ function gatherCropBlock(
       const j = j0 + w;
       if (j < 0 || j >= ny) continue;
       const base = i0 + nx * (j + ny * k);
-      for (let h = hStart, out = (z * height + hStart) * width + w; h < hEnd; h++, out += width) block[out] = source[base + h]!;
+      for (let h = hStart, out = ((z * height + hStart) * width + w) * channels + channel; h < hEnd; h++, out += rowStride) image[out] = source[base + h]!;
     }
   }
 }
@@ -188,6 +192,126 @@ function brainBounds(caseData: CanonicalCase, shape: readonly [number, number, n
   return bounds.map(([low, high], axis) => (high < low ? [0, shape[axis]!] : [low, high + 1]));
 }
 
+/*
+ * The statistics of each channel of the gathered image, accumulated in float64 for accuracy over millions of voxels,
+ * each channel in the image's voxel order. The four channels of BraTS get loops of their own that carry the four
+ * sums side by side (each sum sees its voxels in the same order as alone, so the figures are the same); each mode
+ * has its own loops: one loop testing the mode inside (the voxels skipped or not) ran four times slower on its first
+ * call, which is the only call a one-scan process makes (V8 optimises it late).
+ */
+
+/** Each channel's sum and voxel count (zero voxels left out with `nonzero`). */
+function channelSums(image: Float32Array, channels: number, nonzero: boolean): { sums: number[]; counts: number[] } {
+  const voxels = image.length / channels;
+  if (channels === 4 && !nonzero) {
+    let s0 = 0;
+    let s1 = 0;
+    let s2 = 0;
+    let s3 = 0;
+    for (let out = 0; out < image.length; out += 4) {
+      s0 += image[out]!;
+      s1 += image[out + 1]!;
+      s2 += image[out + 2]!;
+      s3 += image[out + 3]!;
+    }
+    return { sums: [s0, s1, s2, s3], counts: [voxels, voxels, voxels, voxels] };
+  }
+  const sums: number[] = [];
+  const counts: number[] = [];
+  for (let c = 0; c < channels; c++) {
+    const { sum, count } = nonzero ? nonzeroSum(image, channels, c) : { sum: strideSum(image, channels, c), count: voxels };
+    sums.push(sum);
+    counts.push(count);
+  }
+  return { sums, counts };
+}
+
+function strideSum(image: Float32Array, channels: number, channel: number): number {
+  let sum = 0;
+  for (let out = channel; out < image.length; out += channels) sum += image[out]!;
+  return sum;
+}
+
+function nonzeroSum(image: Float32Array, channels: number, channel: number): { sum: number; count: number } {
+  let sum = 0;
+  let count = 0;
+  for (let out = channel; out < image.length; out += channels) {
+    const value = image[out]!;
+    if (value !== 0) {
+      sum += value;
+      count++;
+    }
+  }
+  return { sum, count };
+}
+
+/** Each channel's sum of squared deviations from its mean (zero voxels left out with `nonzero`). */
+function channelSquares(image: Float32Array, means: readonly number[], nonzero: boolean): number[] {
+  const channels = means.length;
+  if (channels === 4 && !nonzero) {
+    const [m0, m1, m2, m3] = means as [number, number, number, number];
+    let q0 = 0;
+    let q1 = 0;
+    let q2 = 0;
+    let q3 = 0;
+    for (let out = 0; out < image.length; out += 4) {
+      const d0 = image[out]! - m0;
+      const d1 = image[out + 1]! - m1;
+      const d2 = image[out + 2]! - m2;
+      const d3 = image[out + 3]! - m3;
+      q0 += d0 * d0;
+      q1 += d1 * d1;
+      q2 += d2 * d2;
+      q3 += d3 * d3;
+    }
+    return [q0, q1, q2, q3];
+  }
+  return means.map((mean, c) => (nonzero ? nonzeroSquares(image, channels, c, mean) : strideSquares(image, channels, c, mean)));
+}
+
+function strideSquares(image: Float32Array, channels: number, channel: number, mean: number): number {
+  let squares = 0;
+  for (let out = channel; out < image.length; out += channels) {
+    const deviation = image[out]! - mean;
+    squares += deviation * deviation;
+  }
+  return squares;
+}
+
+function nonzeroSquares(image: Float32Array, channels: number, channel: number, mean: number): number {
+  let squares = 0;
+  for (let out = channel; out < image.length; out += channels) {
+    const value = image[out]!;
+    if (value !== 0) {
+      const deviation = value - mean;
+      squares += deviation * deviation;
+    }
+  }
+  return squares;
+}
+
+/** (x - mean) * scale per channel, in place (zero voxels stay zero with `nonzero`). */
+function normalizeInPlace(image: Float32Array, means: readonly number[], scales: readonly number[], nonzero: boolean): void {
+  const channels = means.length;
+  if (channels === 4 && !nonzero) {
+    const [m0, m1, m2, m3] = means as [number, number, number, number];
+    const [s0, s1, s2, s3] = scales as [number, number, number, number];
+    for (let out = 0; out < image.length; out += 4) {
+      image[out] = (image[out]! - m0) * s0;
+      image[out + 1] = (image[out + 1]! - m1) * s1;
+      image[out + 2] = (image[out + 2]! - m2) * s2;
+      image[out + 3] = (image[out + 3]! - m3) * s3;
+    }
+    return;
+  }
+  for (let out = 0; out < image.length; ) {
+    for (let c = 0; c < channels; c++, out++) {
+      const value = image[out]!;
+      image[out] = nonzero && value === 0 ? 0 : (value - means[c]!) * scales[c]!;
+    }
+  }
+}
+
 /**
  * Crops, normalises and slices one case (the seed's recipe by default: centre crop to 144 on i, j and k,
  * per-channel (x - mean) / std over the whole cropped block, target = every label > 0).
@@ -214,61 +338,19 @@ export function preprocessCase(caseData: CanonicalCase, options: PreprocessOptio
   ) as unknown as readonly [number, number, number];
   const channelCount = settings.channels.length;
   const sliceSize = height * width;
-  const channelStats: { mean: number; std: number }[] = [];
-  const blocks: Float32Array[] = [];
-  const scales: number[] = [];
-
+  // Each channel is gathered straight into its place in the channels-last image, its statistics are taken there,
+  // and the image is normalised in place: no block per channel to allocate, fill and interleave afterwards.
   const nonzero = settings.normalize === 'nonzero';
-  for (const name of settings.channels) {
-    const source = caseData.channels[CANONICAL_CHANNELS.indexOf(name)]!.data;
-    const block = new Float32Array(depth * sliceSize);
-    gatherCropBlock(source, originalShape, cropStart, settings.cropSize, block);
-    // The statistics accumulate in float64 for accuracy over millions of voxels, in the block's voxel order.
-    let sum = 0;
-    let count = 0;
-    for (let v = 0; v < block.length; v++) {
-      const value = block[v]!;
-      if (nonzero && value === 0) continue;
-      sum += value;
-      count++;
-    }
-    const mean = count > 0 ? sum / count : 0;
-    let squares = 0;
-    for (let v = 0; v < block.length; v++) {
-      const value = block[v]!;
-      if (nonzero && value === 0) continue;
-      squares += (value - mean) * (value - mean);
-    }
-    const std = count > 0 ? Math.sqrt(squares / count) : 0;
-    // A constant channel has no spread: subtract the mean only, rather than divide by zero.
-    const scale = std > 0 ? 1 / std : 1;
-    channelStats.push({ mean, std });
-    blocks.push(block);
-    scales.push(scale);
-  }
-  // Interleaved in one pass over the image, each value written once: a pass per channel, each writing every
-  // channelCount-th value, went over the whole image once per channel. The four channels of BraTS get a loop of
-  // their own (a loop over channels inside the voxel loop costs half as much again); the values are the same.
   const image = new Float32Array(depth * sliceSize * channelCount);
-  const means = channelStats.map(({ mean }) => mean);
-  if (channelCount === 4 && !nonzero) {
-    const [b0, b1, b2, b3] = blocks as [Float32Array, Float32Array, Float32Array, Float32Array];
-    const [m0, m1, m2, m3] = means as [number, number, number, number];
-    const [s0, s1, s2, s3] = scales as [number, number, number, number];
-    for (let v = 0, out = 0; v < b0.length; v++, out += 4) {
-      image[out] = (b0[v]! - m0) * s0;
-      image[out + 1] = (b1[v]! - m1) * s1;
-      image[out + 2] = (b2[v]! - m2) * s2;
-      image[out + 3] = (b3[v]! - m3) * s3;
-    }
-  } else {
-    for (let v = 0, out = 0; v < depth * sliceSize; v++) {
-      for (let c = 0; c < channelCount; c++, out++) {
-        const value = blocks[c]![v]!;
-        image[out] = nonzero && value === 0 ? 0 : (value - means[c]!) * scales[c]!;
-      }
-    }
-  }
+  settings.channels.forEach((name, c) => {
+    gatherCropChannel(caseData.channels[CANONICAL_CHANNELS.indexOf(name)]!.data, originalShape, cropStart, settings.cropSize, image, channelCount, c);
+  });
+  const { sums, counts } = channelSums(image, channelCount, nonzero);
+  const means = sums.map((sum, c) => (counts[c]! > 0 ? sum / counts[c]! : 0));
+  const squares = channelSquares(image, means, nonzero);
+  const channelStats = means.map((mean, c) => ({ mean, std: counts[c]! > 0 ? Math.sqrt(squares[c]! / counts[c]!) : 0 }));
+  // A constant channel has no spread: subtract the mean only, rather than divide by zero.
+  normalizeInPlace(image, means, channelStats.map(({ std }) => (std > 0 ? 1 / std : 1)), nonzero);
 
   const regions: RegionName[] = settings.target === 'wt' ? ['WT'] : [...REGION_NAMES];
   const params: PreprocessParams = { ...settings, originalShape, cropStart, channelStats, regions };

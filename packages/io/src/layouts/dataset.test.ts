@@ -105,6 +105,31 @@ describe('layouts built in the test', () => {
     expect(parseChannelName('T1c')).toBe('T1gd');
   });
 
+  it('keeps integer channels as stored, narrows float64 ones to float32, and refuses a float64 voxel float32 cannot hold', async () => {
+    const dir = path.join(root, 'dtypes');
+    await fs.mkdir(path.join(dir, 'Case_D'), { recursive: true });
+    const float64 = Float64Array.from({ length: 120 }, (_, i) => i + 0.1);
+    const volumes = {
+      _flair: image(5),
+      _t1: createVolume('uint8', new Uint8Array(120).fill(200), shape, { affine }),
+      _t1ce: createVolume('float64', float64, shape, { affine }),
+      _t2: createVolume('float32', new Float32Array(120).fill(0.5), shape, { affine }),
+    };
+    for (const [suffix, volume] of Object.entries(volumes)) await writeNifti(path.join(dir, 'Case_D', `Case_D${suffix}.nii.gz`), volume);
+    const loaded = await loadCase((await openDataset(dir)).cases[0]!);
+    expect(loaded.channels.map((channel) => channel.dtype)).toEqual(['int16', 'uint8', 'float32', 'float32']);
+    expect(loaded.channels[0].data).toBeInstanceOf(Int16Array);
+    expect(Array.from(loaded.channels[2].data)).toEqual(Array.from(Float32Array.from(float64)));
+    // 1e300 is finite as float64 and infinite as float32, what preprocessing computes in: refused, naming the file.
+    float64[7] = 1e300;
+    const t1ce = path.join(dir, 'Case_D', 'Case_D_t1ce.nii.gz');
+    await writeNifti(t1ce, createVolume('float64', float64, shape, { affine }));
+    const error = await loadCase((await openDataset(dir)).cases[0]!).catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(DatasetError);
+    expect((error as Error).message).toContain(t1ce);
+    expect((error as Error).message).toMatch(/1 of 120 voxels .* NaN or infinite/);
+  });
+
   it('follows symbolically linked case folders', async () => {
     const linked = path.join(root, 'linked');
     await fs.mkdir(linked, { recursive: true });

@@ -47,10 +47,11 @@ function axisTable(from: number, to: number): { low: Int32Array; high: Int32Arra
 
 /**
  * Trilinear resampling of a flat i-j-k volume (i fastest) from shape `from` to shape `to` over the same field of
- * view. Separable: along i, then j, then k.
+ * view. Separable: along i, then j, then k. `values` may be any numeric array (a case's channels keep their stored
+ * integers); the result is float32.
  * @throws {ArgumentError} when `values` does not hold `from` voxels.
  */
-export function resampleLinear(values: Float32Array, from: Shape3, to: Shape3): Float32Array {
+export function resampleLinear(values: ArrayLike<number>, from: Shape3, to: Shape3): Float32Array {
   const [fi, fj, fk] = from;
   const [ti, tj, tk] = to;
   if (values.length !== fi * fj * fk) throw new ArgumentError('resampleLinear', 'values', `has ${values.length} values for shape [${from.join(', ')}]`);

@@ -357,7 +357,7 @@ describe('segmentCase warnings and spacing', () => {
       [0, 0, 0, 1],
     ];
     const base = makeCase();
-    const scan: CanonicalCase = { ...base, channels: base.channels.map((channel) => createVolume('float32', channel.data, SHAPE, { affine: twoMm })) as unknown as CanonicalCase['channels'] };
+    const scan: CanonicalCase = { ...base, channels: base.channels.map((channel) => createVolume('float32', channel.data as Float32Array, SHAPE, { affine: twoMm })) as unknown as CanonicalCase['channels'] };
     const manifest: ModelManifest = { ...manifestFor(1, [24, 20, 12]), spacing: [1, 1, 1] };
     const runner = flairRunner();
     const result = await segmentCase(scan, manifest, runner);
