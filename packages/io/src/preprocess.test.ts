@@ -59,7 +59,7 @@ describe('preprocessCase', () => {
       const [i0, j0, k0] = result.params.cropStart;
       expect(result.shape).toEqual([depth, height, width, channels.length]);
       channels.forEach((name, c) => {
-        const channel = caseData.channels[CANONICAL_CHANNELS.indexOf(name)];
+        const channel = caseData.channels[CANONICAL_CHANNELS.indexOf(name)]!;
         // The window walked in the slices' own [k][i][j] order, zero outside the scan, then z-scored as documented.
         const block: number[] = [];
         for (let z = 0; z < depth; z++) {
