@@ -16,15 +16,44 @@ function find(parent: Int32Array, x: number): number {
   return root;
 }
 
-/**
- * Labels the 26-connected components of a mask (non-zero voxels), flat in NIfTI i-j-k order.
- * @returns per-voxel component ids (0 = background, 1..count) and each component's size (index 0 unused).
- * @throws {ArgumentError} when the mask length differs from the shape.
- */
-export function labelComponents(mask: ArrayLike<number>, shape: readonly [number, number, number]): { labels: Int32Array; sizes: number[] } {
+/** The smallest box [low, high) per axis that holds every non-zero voxel; undefined for an empty mask. */
+function nonzeroBox(mask: ArrayLike<number>, shape: readonly [number, number, number]): { low: [number, number, number]; high: [number, number, number] } | undefined {
   const [nx, ny, nz] = shape;
-  if (mask.length !== nx * ny * nz) throw new ArgumentError('labelComponents', 'mask', `has ${mask.length} values for shape [${shape.join(', ')}]`);
-  const labels = new Int32Array(mask.length);
+  const low: [number, number, number] = [nx, ny, nz];
+  const high: [number, number, number] = [0, 0, 0];
+  for (let k = 0, index = 0; k < nz; k++) {
+    for (let j = 0; j < ny; j++, index += nx) {
+      let first = -1;
+      for (let i = 0; i < nx; i++) {
+        if (mask[index + i] !== 0) {
+          first = i;
+          break;
+        }
+      }
+      if (first < 0) continue;
+      let last = nx - 1;
+      while (mask[index + last] === 0) last--;
+      if (first < low[0]) low[0] = first;
+      if (last + 1 > high[0]) high[0] = last + 1;
+      if (j < low[1]) low[1] = j;
+      if (j + 1 > high[1]) high[1] = j + 1;
+      if (k < low[2]) low[2] = k;
+      high[2] = k + 1;
+    }
+  }
+  return high[2] === 0 ? undefined : { low, high };
+}
+
+/**
+ * The components of the part of `mask` inside `box`, labelled in i-j-k order: every voxel outside the box is zero,
+ * so the components, their numbering (order of first voxel) and sizes are those of the whole mask, for a pass
+ * over the box only (a tumour's box is a small part of a scan).
+ */
+function labelBox(mask: ArrayLike<number>, shape: readonly [number, number, number], box: { low: readonly number[]; high: readonly number[] }): { labels: Int32Array; sizes: number[] } {
+  const [nx, ny] = shape;
+  const [i0, j0, k0] = box.low as [number, number, number];
+  const [bx, by, bz] = [box.high[0]! - i0, box.high[1]! - j0, box.high[2]! - k0];
+  const labels = new Int32Array(bx * by * bz);
   let parentArray = new Int32Array(1024);
   let next = 1;
   const union = (a: number, b: number): number => {
@@ -35,11 +64,11 @@ export function labelComponents(mask: ArrayLike<number>, shape: readonly [number
     parentArray[Math.max(ra, rb)] = low;
     return low;
   };
-  for (let k = 0; k < nz; k++) {
-    for (let j = 0; j < ny; j++) {
-      for (let i = 0; i < nx; i++) {
-        const index = i + nx * (j + ny * k);
-        if (mask[index] === 0) continue;
+  for (let k = 0; k < bz; k++) {
+    for (let j = 0; j < by; j++) {
+      const row = i0 + nx * (j0 + j + ny * (k0 + k));
+      for (let i = 0; i < bx; i++) {
+        if (mask[row + i] === 0) continue;
         let label = 0;
         // Neighbours already visited: previous slice (9), previous row (3), previous voxel (1).
         for (let dk = -1; dk <= 0; dk++) {
@@ -47,13 +76,13 @@ export function labelComponents(mask: ArrayLike<number>, shape: readonly [number
           if (kk < 0) continue;
           for (let dj = -1; dj <= 1; dj++) {
             const jj = j + dj;
-            if (jj < 0 || jj >= ny) continue;
+            if (jj < 0 || jj >= by) continue;
             if (dk === 0 && dj > 0) continue;
             for (let di = -1; di <= 1; di++) {
               const ii = i + di;
-              if (ii < 0 || ii >= nx) continue;
+              if (ii < 0 || ii >= bx) continue;
               if (dk === 0 && dj === 0 && di >= 0) continue;
-              const neighbour = labels[ii + nx * (jj + ny * kk)]!;
+              const neighbour = labels[ii + bx * (jj + by * kk)]!;
               if (neighbour === 0) continue;
               label = label === 0 ? find(parentArray, neighbour) : union(label, neighbour);
             }
@@ -68,7 +97,7 @@ export function labelComponents(mask: ArrayLike<number>, shape: readonly [number
           parentArray[next] = next;
           label = next++;
         }
-        labels[index] = label;
+        labels[i + bx * (j + by * k)] = label;
       }
     }
   }
@@ -90,13 +119,47 @@ export function labelComponents(mask: ArrayLike<number>, shape: readonly [number
   return { labels, sizes };
 }
 
-/** A copy of `mask` (0/1) keeping only its largest 26-connected component. */
+/** Calls `each(boxIndex, volumeIndex)` for every voxel of `box`, in i-j-k order. */
+function forEachInBox(shape: readonly [number, number, number], box: { low: readonly number[]; high: readonly number[] }, each: (boxIndex: number, index: number) => void): void {
+  const [nx, ny] = shape;
+  const [i0, j0, k0] = box.low as [number, number, number];
+  const [i1, j1, k1] = box.high as [number, number, number];
+  for (let k = k0, boxIndex = 0; k < k1; k++) {
+    for (let j = j0; j < j1; j++) {
+      for (let i = i0, index = i0 + nx * (j + ny * k); i < i1; i++, index++, boxIndex++) each(boxIndex, index);
+    }
+  }
+}
+
+/**
+ * Labels the 26-connected components of a mask (non-zero voxels), flat in NIfTI i-j-k order; components are
+ * numbered in the order of their first voxel in that order.
+ * @returns per-voxel component ids (0 = background, 1..count) and each component's size (index 0 unused).
+ * @throws {ArgumentError} when the mask length differs from the shape.
+ */
+export function labelComponents(mask: ArrayLike<number>, shape: readonly [number, number, number]): { labels: Int32Array; sizes: number[] } {
+  const [nx, ny, nz] = shape;
+  if (mask.length !== nx * ny * nz) throw new ArgumentError('labelComponents', 'mask', `has ${mask.length} values for shape [${shape.join(', ')}]`);
+  const labels = new Int32Array(mask.length);
+  const box = nonzeroBox(mask, shape);
+  if (box === undefined) return { labels, sizes: [0] };
+  const inBox = labelBox(mask, shape, box);
+  forEachInBox(shape, box, (boxIndex, index) => (labels[index] = inBox.labels[boxIndex]!));
+  return { labels, sizes: inBox.sizes };
+}
+
+/** A copy of `mask` (0/1) keeping only its largest 26-connected component (the first of equal ones). */
 export function keepLargestComponent(mask: ArrayLike<number>, shape: readonly [number, number, number]): Uint8Array {
-  const { labels, sizes } = labelComponents(mask, shape);
-  const out = new Uint8Array(labels.length);
-  if (sizes.length <= 1) return out;
+  const [nx, ny, nz] = shape;
+  if (mask.length !== nx * ny * nz) throw new ArgumentError('labelComponents', 'mask', `has ${mask.length} values for shape [${shape.join(', ')}]`);
+  const out = new Uint8Array(mask.length);
+  const box = nonzeroBox(mask, shape);
+  if (box === undefined) return out;
+  const { labels, sizes } = labelBox(mask, shape, box);
   let best = 1;
   for (let id = 2; id < sizes.length; id++) if (sizes[id]! > sizes[best]!) best = id;
-  for (let index = 0; index < labels.length; index++) if (labels[index] === best) out[index] = 1;
+  forEachInBox(shape, box, (boxIndex, index) => {
+    if (labels[boxIndex] === best) out[index] = 1;
+  });
   return out;
 }

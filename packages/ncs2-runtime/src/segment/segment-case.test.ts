@@ -2,6 +2,7 @@ import {
   BRATS2017_LABELS,
   MSD_LABELS,
   createVolume,
+  preprocessCase,
   type CanonicalCase,
   type ModelManifest,
   type Volume,
@@ -118,6 +119,44 @@ describe('segmentCase', () => {
     expect(byBundle.probabilities[0]![mirrored]).toBeCloseTo(0.3, 6);
     const refused = await segmentCase(makeCase(), tuned, halfRunner, { tta: false });
     expect(refused.probabilities[0]![mirrored]).toBe(0);
+  });
+
+  it('tta: the mean of the plain and both flipped-back outputs, bit for bit as adding them one after the other', async () => {
+    // The crop is the whole scan, so the block maps onto the grid as [k][i][j]; an engine that reads its neighbour
+    // to the right and its row, so that each flip gives other values.
+    const [height, width, depth] = [12, 10, 6];
+    const engine = (input: Float32Array, batch: number): Float32Array => {
+      const out = new Float32Array(batch * height * width);
+      for (let p = 0; p < out.length; p++) {
+        const w = p % width;
+        const h = Math.floor(p / width) % height;
+        const right = w + 1 < width ? input[(p + 1) * 4 + 1]! : 0;
+        out[p] = 1 / (1 + Math.exp(-(0.7 * input[p * 4]! + 0.3 * right + 0.05 * h - 0.02 * w)));
+      }
+      return out;
+    };
+    const flip = (values: Float32Array, batch: number, channels: number, axis: 'h' | 'w'): Float32Array => {
+      const out = new Float32Array(values.length);
+      for (let b = 0; b < batch; b++) for (let h = 0; h < height; h++) for (let w = 0; w < width; w++) for (let c = 0; c < channels; c++) {
+        const [sh, sw] = axis === 'h' ? [height - 1 - h, w] : [h, width - 1 - w];
+        out[((b * height + h) * width + w) * channels + c] = values[((b * height + sh) * width + sw) * channels + c]!;
+      }
+      return out;
+    };
+    const manifest = manifestFor(1, [height, width, depth]);
+    const result = await segmentCase(makeCase(), manifest, { run: async (input, batch) => engine(input, batch) }, { tta: true, batchSize: 4 });
+    const image = preprocessCase(makeCase(), manifest.preprocessing).image;
+    const plain = engine(image, depth);
+    const alongWidth = flip(engine(flip(image, depth, 4, 'w'), depth), depth, 1, 'w');
+    const alongHeight = flip(engine(flip(image, depth, 4, 'h'), depth), depth, 1, 'h');
+    const expected = new Float32Array(plain);
+    for (const back of [alongWidth, alongHeight]) for (let v = 0; v < expected.length; v++) expected[v]! += back[v]!;
+    for (let v = 0; v < expected.length; v++) expected[v]! /= 3;
+    const probabilities = result.probabilities[0]!;
+    for (let z = 0; z < depth; z++) for (let h = 0; h < height; h++) for (let w = 0; w < width; w++) {
+      const found = probabilities[h + height * (w + width * z)]!;
+      expect(Object.is(found, expected[(z * height + h) * width + w]), `voxel ${h}, ${w}, ${z}`).toBe(true);
+    }
   });
 
   it('says where its tta and largest-component settings come from', () => {
@@ -391,6 +430,63 @@ describe('connected components', () => {
     const kept = keepLargestComponent(mask, [3, 3, 6]);
     expect(kept.reduce((a, b) => a + b, 0)).toBe(3);
     expect(kept[at(2, 0, 5)]).toBe(1);
+  });
+
+  /** Labels by breadth-first search over the 26 neighbours, components numbered by their first voxel in i-j-k order. */
+  function floodLabels(mask: Uint8Array, [nx, ny, nz]: readonly [number, number, number]): { labels: Int32Array; sizes: number[] } {
+    const labels = new Int32Array(mask.length);
+    const sizes = [0];
+    for (let start = 0; start < mask.length; start++) {
+      if (mask[start] === 0 || labels[start] !== 0) continue;
+      const id = sizes.length;
+      sizes.push(0);
+      const queue = [start];
+      labels[start] = id;
+      while (queue.length > 0) {
+        const index = queue.pop()!;
+        sizes[id]!++;
+        const [i, j, k] = [index % nx, Math.floor(index / nx) % ny, Math.floor(index / (nx * ny))];
+        for (let dk = -1; dk <= 1; dk++) for (let dj = -1; dj <= 1; dj++) for (let di = -1; di <= 1; di++) {
+          const [a, b, c] = [i + di, j + dj, k + dk];
+          if (a < 0 || a >= nx || b < 0 || b >= ny || c < 0 || c >= nz) continue;
+          const neighbour = a + nx * (b + ny * c);
+          if (mask[neighbour] !== 0 && labels[neighbour] === 0) {
+            labels[neighbour] = id;
+            queue.push(neighbour);
+          }
+        }
+      }
+    }
+    return { labels, sizes };
+  }
+
+  it.each([
+    ['scattered voxels, some on the volume\'s faces', 0.08, 1],
+    ['dense noise: large winding components', 0.35, 2],
+    ['two equal blobs away from the faces (the first is kept)', 0, 3],
+  ])('labels as a flood fill does and keeps the first largest: %s', (_name, density, seed) => {
+    const shape = [13, 11, 9] as const;
+    const mask = new Uint8Array(13 * 11 * 9);
+    let state = seed;
+    const random = (): number => ((state = (state * 1103515245 + 12345) % 2147483648) / 2147483648);
+    for (let v = 0; v < mask.length; v++) mask[v] = random() < density ? 1 : 0;
+    if (density === 0) {
+      // Two 2x2x2 cubes of equal size, far apart: the tie goes to the first in i-j-k order.
+      for (const [i0, j0, k0] of [[7, 6, 5], [2, 2, 1]]) for (let k = 0; k < 2; k++) for (let j = 0; j < 2; j++) for (let i = 0; i < 2; i++) mask[i0! + i + 13 * (j0! + j + 11 * (k0! + k))] = 1;
+    }
+    const expected = floodLabels(mask, shape);
+    const found = labelComponents(mask, shape);
+    expect(found.sizes).toEqual(expected.sizes);
+    expect(Array.from(found.labels)).toEqual(Array.from(expected.labels));
+    let best = 1;
+    for (let id = 2; id < expected.sizes.length; id++) if (expected.sizes[id]! > expected.sizes[best]!) best = id;
+    expect(Array.from(keepLargestComponent(mask, shape))).toEqual(Array.from(expected.labels, (id) => (id === best ? 1 : 0)));
+    if (density === 0) expect(keepLargestComponent(mask, shape)[2 + 13 * (2 + 11 * 1)]).toBe(1);
+  });
+
+  it('an empty mask has no component', () => {
+    expect(labelComponents(new Uint8Array(24), [2, 3, 4]).sizes).toEqual([0]);
+    expect(Array.from(keepLargestComponent(new Uint8Array(24), [2, 3, 4]))).toEqual(new Array(24).fill(0));
   });
 });
 

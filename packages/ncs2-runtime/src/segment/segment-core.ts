@@ -97,18 +97,55 @@ export interface Segmentation {
 
 function flipSlices(values: Float32Array, batch: number, height: number, width: number, channels: number, axis: 'height' | 'width'): Float32Array {
   const out = new Float32Array(values.length);
-  for (let b = 0; b < batch; b++) {
-    for (let h = 0; h < height; h++) {
-      for (let w = 0; w < width; w++) {
-        const sourceH = axis === 'height' ? height - 1 - h : h;
-        const sourceW = axis === 'width' ? width - 1 - w : w;
-        const target = ((b * height + h) * width + w) * channels;
-        const source = ((b * height + sourceH) * width + sourceW) * channels;
-        for (let c = 0; c < channels; c++) out[target + c] = values[source + c]!;
+  if (axis === 'height') flipRows(values, out, batch * height, height, width * channels);
+  else flipPixels(values, out, batch * height, width, channels);
+  return out;
+}
+
+/*
+ * The two flips in loops of their own (a loop testing the axis per pixel ran at a third of the speed): flipping
+ * along height moves whole rows (one copy each), flipping along width moves pixels within each row.
+ */
+function flipRows(values: Float32Array, out: Float32Array, rows: number, height: number, rowLength: number): void {
+  for (let row = 0; row < rows; row++) {
+    const source = row - (row % height) + (height - 1 - (row % height));
+    out.set(values.subarray(source * rowLength, (source + 1) * rowLength), row * rowLength);
+  }
+}
+
+function flipPixels(values: Float32Array, out: Float32Array, rows: number, width: number, channels: number): void {
+  const rowLength = width * channels;
+  // One value per pixel (the outputs of a one-region model) and four (the BraTS inputs) move without a channel loop.
+  if (channels === 1) {
+    for (let base = 0; base < rows * rowLength; base += rowLength) {
+      for (let target = base, source = base + rowLength - 1; target < base + rowLength; target++, source--) out[target] = values[source]!;
+    }
+    return;
+  }
+  if (channels === 4) {
+    for (let base = 0; base < rows * rowLength; base += rowLength) {
+      for (let target = base, source = base + rowLength - 4; target < base + rowLength; target += 4, source -= 4) {
+        out[target] = values[source]!;
+        out[target + 1] = values[source + 1]!;
+        out[target + 2] = values[source + 2]!;
+        out[target + 3] = values[source + 3]!;
       }
     }
+    return;
   }
-  return out;
+  for (let base = 0; base < rows * rowLength; base += rowLength) {
+    for (let target = base, source = base + rowLength - channels; target < base + rowLength; target += channels, source -= channels) {
+      for (let c = 0; c < channels; c++) out[target + c] = values[source + c]!;
+    }
+  }
+}
+
+/**
+ * The mean of the plain and the two flipped-back outputs, into `output`: (plain + first) + second, then / 3, each
+ * step rounded to float32 as adding the arrays one after the other into a Float32Array does.
+ */
+function averageFlips(output: Float32Array, first: Float32Array, second: Float32Array): void {
+  for (let v = 0; v < output.length; v++) output[v] = Math.fround(Math.fround(output[v]! + first[v]!) + second[v]!) / 3;
 }
 
 /**
@@ -341,9 +378,8 @@ export async function segmentLoadedCase(
     const plain = runChecked(slices, count);
     if (!inference.tta) return plain;
     const flips = (['width', 'height'] as const).map(async (axis) => flipSlices(await runChecked(flipSlices(slices, count, height, width, channels, axis), count), count, height, width, K, axis));
-    const [output, ...restored] = await Promise.all([plain, ...flips]);
-    for (const back of restored) for (let v = 0; v < output!.length; v++) output![v]! += back[v]!;
-    for (let v = 0; v < output!.length; v++) output![v]! /= 3;
+    const [output, alongWidth, alongHeight] = await Promise.all([plain, ...flips]);
+    averageFlips(output!, alongWidth!, alongHeight!);
     return output!;
   };
   const batches: number[][] = [];
