@@ -1,4 +1,4 @@
-// Read throughput of the NIfTI reader: MB/s (decompressed) and seconds per BraTS case, on the real
+// Read throughput of the NIfTI reader: MB/s (voxel bytes as stored, after decompression) and seconds per BraTS case, on the real
 // samples in ../shared/data when present and on phantom cases generated here.
 // Run: pnpm --filter @brats/io bench:read   (after pnpm build)
 import { existsSync, promises as fs } from 'node:fs';
@@ -25,7 +25,7 @@ async function measure(label, dataset, maxCases) {
   );
 }
 
-console.log('NIfTI read throughput (decompress + decode + canonical channels (integers kept as stored) + labels), one core');
+console.log("NIfTI read throughput (decompress + decode + canonical channels (integers kept as stored) + labels), one case at a time (a case's files inflate side by side on libuv's thread pool)");
 if (existsSync(path.join(sharedData, 'brats2018-sample'))) {
   await measure('real BraTS 2018 (4 files + seg)', await io.openDataset(path.join(sharedData, 'brats2018-sample')), 6);
   await measure('real Decathlon (one 4D file + seg)', await io.openDataset(path.join(sharedData, 'msd-task01-sample')), 2);
