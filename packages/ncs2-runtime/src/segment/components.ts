@@ -131,6 +131,10 @@ function forEachInBox(shape: readonly [number, number, number], box: { low: read
   }
 }
 
+function checkMask(fn: string, mask: ArrayLike<number>, [nx, ny, nz]: readonly [number, number, number]): void {
+  if (mask.length !== nx * ny * nz) throw new ArgumentError(fn, 'mask', `has ${mask.length} values for shape [${nx}, ${ny}, ${nz}]`);
+}
+
 /**
  * Labels the 26-connected components of a mask (non-zero voxels), flat in NIfTI i-j-k order; components are
  * numbered in the order of their first voxel in that order.
@@ -138,8 +142,7 @@ function forEachInBox(shape: readonly [number, number, number], box: { low: read
  * @throws {ArgumentError} when the mask length differs from the shape.
  */
 export function labelComponents(mask: ArrayLike<number>, shape: readonly [number, number, number]): { labels: Int32Array; sizes: number[] } {
-  const [nx, ny, nz] = shape;
-  if (mask.length !== nx * ny * nz) throw new ArgumentError('labelComponents', 'mask', `has ${mask.length} values for shape [${shape.join(', ')}]`);
+  checkMask('labelComponents', mask, shape);
   const labels = new Int32Array(mask.length);
   const box = nonzeroBox(mask, shape);
   if (box === undefined) return { labels, sizes: [0] };
@@ -148,10 +151,12 @@ export function labelComponents(mask: ArrayLike<number>, shape: readonly [number
   return { labels, sizes: inBox.sizes };
 }
 
-/** A copy of `mask` (0/1) keeping only its largest 26-connected component (the first of equal ones). */
+/**
+ * A copy of `mask` (0/1) keeping only its largest 26-connected component (the first of equal ones).
+ * @throws {ArgumentError} when the mask length differs from the shape.
+ */
 export function keepLargestComponent(mask: ArrayLike<number>, shape: readonly [number, number, number]): Uint8Array {
-  const [nx, ny, nz] = shape;
-  if (mask.length !== nx * ny * nz) throw new ArgumentError('labelComponents', 'mask', `has ${mask.length} values for shape [${shape.join(', ')}]`);
+  checkMask('keepLargestComponent', mask, shape);
   const out = new Uint8Array(mask.length);
   const box = nonzeroBox(mask, shape);
   if (box === undefined) return out;

@@ -488,5 +488,11 @@ describe('connected components', () => {
     expect(labelComponents(new Uint8Array(24), [2, 3, 4]).sizes).toEqual([0]);
     expect(Array.from(keepLargestComponent(new Uint8Array(24), [2, 3, 4]))).toEqual(new Array(24).fill(0));
   });
+
+  it('refuses a mask whose length is not the shape\'s, naming the function', () => {
+    expect(() => labelComponents(new Uint8Array(23), [2, 3, 4])).toThrow(ArgumentError);
+    expect(() => labelComponents(new Uint8Array(23), [2, 3, 4])).toThrow(/labelComponents.*has 23 values for shape \[2, 3, 4\]/);
+    expect(() => keepLargestComponent(new Uint8Array(25), [2, 3, 4])).toThrow(/keepLargestComponent.*has 25 values/);
+  });
 });
 
