@@ -47,6 +47,11 @@ function run(command, args) {
   return { seconds, stdout: result.stdout };
 }
 
+/** `brats infer` on the model the Python script runs, whatever the CLI's default model is. */
+function infer(...args) {
+  return run(process.execPath, [BIN, 'infer', '--model', MODEL, ...args]);
+}
+
 function median(values) {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.floor((sorted.length - 1) / 2)];
@@ -99,9 +104,9 @@ try {
   const { kind, cases } = await prepareCases(work, Math.max(cohortSize, 1));
   const one = cases[0];
   const sides = [
-    ['brats infer, no flips, no largest component', (out) => run(process.execPath, [BIN, 'infer', one, '--model', MODEL, '--out', out, '--no-tta', '--no-largest-component'])],
-    [`brats infer, the bundle's post-processing (tta ${manifest.inference?.tta ? 'on' : 'off'}, largest component ${manifest.inference?.largestComponent ? 'on' : 'off'})`, (out) => run(process.execPath, [BIN, 'infer', one, '--model', MODEL, '--out', out])],
-    ...(manifest.files.onnxInt8 === undefined ? [] : [['brats infer --precision int8, no flips, no largest component', (out) => run(process.execPath, [BIN, 'infer', one, '--model', MODEL, '--out', out, '--no-tta', '--no-largest-component', '--precision', 'int8'])]]),
+    ['brats infer, no flips, no largest component', (out) => infer(one, '--out', out, '--no-tta', '--no-largest-component')],
+    [`brats infer, the bundle's post-processing (tta ${manifest.inference?.tta ? 'on' : 'off'}, largest component ${manifest.inference?.largestComponent ? 'on' : 'off'})`, (out) => infer(one, '--out', out)],
+    ...(manifest.files.onnxInt8 === undefined ? [] : [['brats infer --precision int8, no flips, no largest component', (out) => infer(one, '--out', out, '--no-tta', '--no-largest-component', '--precision', 'int8')]]),
     [`Python script (nibabel + PyTorch, ${threads} threads)`, (out) => run(PYTHON, [path.join(here, 'scan-to-mask.py'), MODEL, out, String(threads), one])],
   ];
   const times = sides.map(() => []);
@@ -126,8 +131,8 @@ try {
   console.log('');
   console.log(`cohort of ${cohort.length} scans, no flips, no largest component, one process each:`);
   const cohortSides = [
-    ['brats infer, one case in flight', () => run(process.execPath, [BIN, 'infer', ...cohort, '--model', MODEL, '--out', path.join(work, 'cohort-1'), '--no-tta', '--no-largest-component', '--jobs', '1'])],
-    ['brats infer --jobs 2', () => run(process.execPath, [BIN, 'infer', ...cohort, '--model', MODEL, '--out', path.join(work, 'cohort-2'), '--no-tta', '--no-largest-component', '--jobs', '2'])],
+    ['brats infer, one case in flight', () => infer(...cohort, '--out', path.join(work, 'cohort-1'), '--no-tta', '--no-largest-component', '--jobs', '1')],
+    ['brats infer --jobs 2', () => infer(...cohort, '--out', path.join(work, 'cohort-2'), '--no-tta', '--no-largest-component', '--jobs', '2')],
     [`Python script (${threads} threads)`, () => run(PYTHON, [path.join(here, 'scan-to-mask.py'), MODEL, path.join(work, 'cohort-py'), String(threads), ...cohort])],
   ];
   const results = cohortSides.map(([name, side]) => ({ name, ...side() }));
