@@ -116,6 +116,11 @@ export interface InferenceSelectionRecord {
   candidates: readonly { tta: boolean; largestComponent: boolean; mean: number; perCase: readonly number[] }[];
   /** For a regions model, each threshold tried per region with that region's mean Dice (under the chosen flips and component). */
   thresholdCandidates?: Partial<Record<RegionName, readonly { threshold: number; mean: number }[]>>;
+  /**
+   * For a regions model, the largest component decided again once the thresholds are chosen, on the masks they give
+   * (mean Dice over the regions, as `candidates`): this decision is the one recorded in `largestComponent`.
+   */
+  componentCandidates?: readonly { largestComponent: boolean; mean: number; perCase: readonly number[] }[];
   /** For a regions model, each smallest enhancing tumour tried (voxels) with the mean ET Dice. */
   enhancingCandidates?: readonly { minEnhancingVoxels: number; mean: number }[];
   /** ISO time of the choice. */

@@ -61,8 +61,10 @@ export function registerTuneCommand(program: Command, context: CliContext): void
       progress.finish();
       const { selection } = inference;
       printLine(context, `${'tta'.padEnd(5)}${'largest component'.padEnd(19)}${selection.metric.padEnd(20)}per case (${selection.cases.join(', ')})`);
+      // The grid's winner: for a regions model the component is decided again below, after the thresholds.
+      const winner = selection.candidates.reduce((top, candidate) => (candidate.mean > top.mean ? candidate : top));
       for (const candidate of selection.candidates) {
-        const chosen = candidate.tta === inference.tta && candidate.largestComponent === inference.largestComponent;
+        const chosen = candidate === winner;
         printLine(
           context,
           `${(candidate.tta ? 'on' : 'off').padEnd(5)}${(candidate.largestComponent ? 'on' : 'off').padEnd(19)}${candidate.mean.toFixed(4).padEnd(20)}${candidate.perCase.map((value) => value.toFixed(4)).join(', ')}${chosen ? '   <- chosen' : ''}`,
@@ -70,6 +72,12 @@ export function registerTuneCommand(program: Command, context: CliContext): void
       }
       for (const [region, tried] of Object.entries(selection.thresholdCandidates ?? {})) {
         printLine(context, `${region} threshold: ${tried.map((entry) => `${entry.threshold} ${entry.mean.toFixed(4)}`).join(', ')}   <- ${inference.thresholds?.[region as 'WT']}`);
+      }
+      if (selection.componentCandidates !== undefined) {
+        printLine(
+          context,
+          `largest component under these thresholds: ${selection.componentCandidates.map((entry) => `${entry.largestComponent ? 'on' : 'off'} ${entry.mean.toFixed(5)}`).join(', ')}   <- ${inference.largestComponent ? 'on' : 'off'}`,
+        );
       }
       if (selection.enhancingCandidates !== undefined) {
         printLine(context, `smallest enhancing tumour (voxels): ${selection.enhancingCandidates.map((entry) => `${entry.minEnhancingVoxels} ${entry.mean.toFixed(4)}`).join(', ')}   <- ${inference.minEnhancingVoxels}`);

@@ -141,6 +141,55 @@ describe('tuneInference', () => {
     expect(tuned.reasons).toContain('enhancing tumour of 2 voxels (under 25) relabelled as core');
   });
 
+  it('decides the largest component again under the chosen thresholds, where a lower WT threshold adds an island', async () => {
+    // Reference: oedema (label 2) in the box i 3..6, j 2..5, k 1..3 (48 voxels), nothing else. Markers: FLAIR the
+    // box's inner 2x2 columns (12 voxels), T2w the rest of the box (36), T1gd one voxel at i 9, j 8, k 2 (apart from
+    // the box), T1w one voxel inside (unused, so that no channel is constant).
+    const n = SHAPE[0] * SHAPE[1] * SHAPE[2];
+    const at = (i: number, j: number, k: number): number => i + 12 * (j + 10 * k);
+    const [flair, t1w, t1gd, t2w] = [0, 1, 2, 3].map(() => new Float32Array(n));
+    const labels = new Uint8Array(n);
+    for (let k = 1; k <= 3; k++) {
+      for (let j = 2; j <= 5; j++) {
+        for (let i = 3; i <= 6; i++) {
+          labels[at(i, j, k)] = 2;
+          if (i >= 4 && i <= 5 && j >= 3 && j <= 4) flair![at(i, j, k)] = 10;
+          else t2w![at(i, j, k)] = 10;
+        }
+      }
+    }
+    t1gd![at(9, 8, 2)] = 10;
+    t1w![at(4, 3, 2)] = 10;
+    const volume = (data: Float32Array): Volume<'float32'> => createVolume('float32', data, SHAPE);
+    const islandCase: CanonicalCase = { ...boxCase(), id: 'island', channels: [volume(flair!), volume(t1w!), volume(t1gd!), volume(t2w!)], labels: createVolume('uint8', labels, SHAPE) };
+    // WT 0.9 inside, 0.38 on the rest of the box, 0.42 on the island; TC and ET 0.1 everywhere.
+    const runner: SliceRunner = {
+      async run(input) {
+        const pixels = input.length / 4;
+        const out = new Float32Array(pixels * 3).fill(0.1);
+        for (let p = 0; p < pixels; p++) out[p * 3] = input[p * 4]! > 0 ? 0.9 : input[p * 4 + 3]! > 0 ? 0.38 : input[p * 4 + 2]! > 0 ? 0.42 : 0.1;
+        return out;
+      },
+    };
+    const manifest = testManifest([8, 8, 4], { outputChannels: 3, files: { onnx: 'model.onnx' } });
+    const inference = await tuneInference([islandCase], manifest, runner, { bundle: '.', data: '.' });
+    // At 0.5 WT is the 12 inner voxels, one component: Dice 24 / 60 whatever the component step (TC and ET empty
+    // like their references: 1), so the first choice leaves the component step off.
+    expect(inference.selection.candidates.map((candidate) => candidate.mean)).toEqual([0.8, 0.8, 0.8, 0.8].map(() => (0.4 + 1 + 1) / 3));
+    // 0.4 and 0.45 add the island alone (Dice 24 / 61); 0.35 (nearer 0.5 than 0.3) takes the whole box and the
+    // island: Dice 96 / 97.
+    expect(inference.thresholds).toEqual({ WT: 0.35, TC: 0.5, ET: 0.5 });
+    // Under 0.35 the component step drops the island: WT Dice 1.
+    expect(inference.selection.componentCandidates).toEqual([
+      { largestComponent: false, mean: (96 / 97 + 1 + 1) / 3, perCase: [(96 / 97 + 1 + 1) / 3] },
+      { largestComponent: true, mean: 1, perCase: [1] },
+    ]);
+    expect({ tta: inference.tta, largestComponent: inference.largestComponent }).toEqual({ tta: false, largestComponent: true });
+    // Predict with the choice: exactly the reference.
+    const tuned = await segmentCase(islandCase, { ...manifest, inference }, runner);
+    expect(Array.from(tuned.labels.data)).toEqual(Array.from(labels));
+  });
+
   it.each([
     ['/work/models/m', '/work/data/set', '../../data/set'],
     ['/work/models/m', '/work/models/m', '.'],

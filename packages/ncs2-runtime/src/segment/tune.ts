@@ -1,7 +1,8 @@
 /**
  * Post-processing chosen on validation cases, the way nnU-Net picks its post-processing on its validation folds:
  * every combination of test-time flips and largest component is run through the same {@link segmentCase} that
- * predict uses, scored against the reference, and the best mean wins (ties go to the simpler option).
+ * predict uses, scored against the reference, and the best mean wins (ties go to the simpler option). For a model
+ * of several regions the thresholds come next, and the largest component is then decided again on the masks they give.
  */
 import path from 'node:path';
 import { ArgumentError, regionMask, type CanonicalCase, type CaseRef, type InferenceDefaults, type InferenceSelectionRecord, type ModelManifest, type RegionName } from '@brats/io';
@@ -137,11 +138,15 @@ export const THRESHOLD_CANDIDATES: readonly number[] = [0.3, 0.35, 0.4, 0.45, 0.
 export const ENHANCING_MINIMUM_CANDIDATES: readonly number[] = [0, 25, 50, 100, 200, 400, 800];
 
 /**
- * For a model of several regions, under the chosen flips and component: a threshold per region (WT, then TC,
- * then ET, each with the ones before it fixed, since nesting ties them), then the smallest enhancing tumour kept
- * as such. Every candidate goes through {@link postprocessRegions}, the path predict takes; each is scored by
- * the mean Dice of its region over the cases (BraTS rule for empty masks); among equal scores the threshold
- * nearest the manifest's, and the smaller minimum, win. Writes `thresholds`, `minEnhancingVoxels` and their candidates into `chosen`.
+ * For a model of several regions, under the chosen flips: a threshold per region (WT, then TC, then ET, each with
+ * the ones before it fixed, since nesting ties them), then the largest component decided again on the masks those
+ * thresholds give, then the smallest enhancing tumour kept as such. The component comes after the thresholds as
+ * nnU-Net decides its component step last, on the final predictions: a WT threshold below 0.5 adds scattered voxels
+ * that the choice at 0.5 never saw. Every candidate goes through {@link postprocessRegions}, the path predict takes;
+ * thresholds and the minimum are scored by the mean Dice of their region over the cases, the component by the mean
+ * over the regions (as the first choice), all with the BraTS rule for empty masks; among equal scores the threshold
+ * nearest the manifest's, no component step, and the smaller minimum win. Writes `thresholds`, `largestComponent`,
+ * `minEnhancingVoxels` and their candidates into `chosen`.
  */
 async function tuneRegions(
   cases: readonly (CaseRef | CanonicalCase)[],
@@ -164,6 +169,10 @@ async function tuneRegions(
     const [x, y, z] = segmentation.labels.shape;
     scored.push({ probabilities: segmentation.probabilities, references: regions.map((region) => regionMask(labels.data, segmentation.case.labelMapping, region)), shape: [x, y, z!] });
   }
+  const caseDice = (entry: (typeof scored)[number], settings: PostprocessSettings): number[] => {
+    const { masks } = postprocessRegions(entry.probabilities, regions, entry.shape, settings);
+    return regions.map((_, r) => computeDice(masks[r]!, entry.references[r]!, { convention: 'brats' }));
+  };
   const meanDice = (region: number, settings: PostprocessSettings): number =>
     scored.reduce((sum, entry) => sum + computeDice(postprocessRegions(entry.probabilities, regions, entry.shape, settings).masks[region]!, entry.references[region]!, { convention: 'brats' }), 0) / scored.length;
   const thresholds = regions.map(() => manifest.threshold);
@@ -182,6 +191,15 @@ async function tuneRegions(
   }
   chosen.thresholds = Object.fromEntries(regions.map((region, r) => [region, thresholds[r]!]));
   chosen.selection.thresholdCandidates = thresholdCandidates;
+  const componentCandidates = [false, true].map((largestComponent) => {
+    const perCase = scored.map((entry) => {
+      const dice = caseDice(entry, { thresholds, largestComponent, minEnhancingVoxels: 0 });
+      return dice.reduce((sum, value) => sum + value, 0) / dice.length;
+    });
+    return { largestComponent, mean: perCase.reduce((sum, value) => sum + value, 0) / perCase.length, perCase };
+  });
+  chosen.largestComponent = componentCandidates[1]!.mean > componentCandidates[0]!.mean;
+  chosen.selection.componentCandidates = componentCandidates;
   const et = regions.indexOf('ET');
   if (et >= 0) {
     const tried = ENHANCING_MINIMUM_CANDIDATES.map((minEnhancingVoxels) => ({ minEnhancingVoxels, mean: meanDice(et, { ...settings(), minEnhancingVoxels }) }));
