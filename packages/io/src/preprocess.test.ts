@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { ArgumentError } from './errors.js';
 import { CANONICAL_CHANNELS } from './layouts/channels.js';
 import type { CanonicalCase } from './layouts/dataset.js';
-import { MSD_LABELS } from './regions.js';
+import { MSD_LABELS, regionMask } from './regions.js';
 import { preprocessCase, resolvePreprocessing, restoreCrop, restoreCropThresholded, type PreprocessOptions } from './preprocess.js';
 import { createVolume, type Volume } from './volume.js';
 
@@ -83,6 +83,40 @@ describe('preprocessCase', () => {
           expect(Object.is(result.image[v * stride + c], expected), `${variant}: voxel ${v} channel ${c}: ${result.image[v * stride + c]} vs ${expected}`).toBe(true);
         });
       });
+    }
+  });
+
+  it.each(CROP_WINDOWS)('cuts the masks and counts tumour voxels as regionMask over the whole scan and an index walk do: %s', (_name, shape, crop) => {
+    // Every Decathlon label (0 background, 1 oedema, 2 non-enhancing, 3 enhancing) scattered over the scan.
+    const labelAt = (i: number, j: number, k: number): number => (i * 7 + j * 3 + k * 5) % 4;
+    const caseData = makeCase([...shape], (i, j, k) => i + j + k + 1, labelAt);
+    const [nx, ny, nz] = shape;
+    const [height, width, depth] = crop;
+    for (const target of ['wt', 'regions'] as const) {
+      const result = preprocessCase(caseData, { cropSize: [...crop], target });
+      const regions = target === 'wt' ? (['WT'] as const) : (['WT', 'TC', 'ET'] as const);
+      // The whole scan's masks (WT for the wt target: any label above 0), then the window walked in [k][i][j] order.
+      const full = regions.map((region) => (target === 'wt' ? caseData.labels!.data.map((value) => (value > 0 ? 1 : 0)) : regionMask(caseData.labels!.data, MSD_LABELS, region)));
+      const [i0, j0, k0] = result.params.cropStart;
+      const expectedMask: number[] = [];
+      const expectedTumour: number[] = [];
+      for (let z = 0; z < depth; z++) {
+        let tumour = 0;
+        for (let h = 0; h < height; h++) {
+          for (let w = 0; w < width; w++) {
+            const [i, j, k] = [i0 + h, j0 + w, k0 + z];
+            const inside = i >= 0 && i < nx && j >= 0 && j < ny && k >= 0 && k < nz;
+            const index = i + nx * (j + ny * k);
+            for (const mask of full) expectedMask.push(inside ? mask[index]! : 0);
+            if (inside && caseData.labels!.data[index]! > 0) tumour++;
+          }
+        }
+        expectedTumour.push(tumour);
+      }
+      expect(Array.from(result.mask!), target).toEqual(expectedMask);
+      expect(Array.from(result.tumourVoxels!), target).toEqual(expectedTumour);
+      // Not vacuous: every region has voxels in the window and outside it.
+      for (let r = 0; r < regions.length; r++) expect(expectedMask.filter((value, v) => v % regions.length === r && value === 1).length).toBeGreaterThan(0);
     }
   });
 

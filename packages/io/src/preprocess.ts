@@ -358,17 +358,19 @@ export function preprocessCase(caseData: CanonicalCase, options: PreprocessOptio
   if (caseData.labels !== undefined) {
     const window = cropWindowIndices(originalShape, cropStart, settings.cropSize);
     const labels = caseData.labels.data;
-    const masks = regions.map((region) =>
-      settings.target === 'wt' && region === 'WT' ? labels.map((value) => (value > 0 ? 1 : 0)) : regionMask(labels, caseData.labelMapping, region),
-    );
+    // Each region as a table over the 256 label values, looked up inside the crop window only: the region of a
+    // voxel depends on its label alone, so masks of the whole scan (three passes over 9 M voxels) are not needed.
+    const values = Uint8Array.from({ length: 256 }, (_, value) => value);
+    const tables = regions.map((region) => (settings.target === 'wt' && region === 'WT' ? values.map((value) => (value > 0 ? 1 : 0)) : regionMask(values, caseData.labelMapping, region)));
     const K = regions.length;
     const mask = new Uint8Array(depth * sliceSize * K);
     const tumourVoxels = new Uint32Array(depth);
     for (let v = 0; v < window.length; v++) {
       const source = window[v]!;
       if (source < 0) continue;
-      for (let r = 0; r < K; r++) mask[v * K + r] = masks[r]![source]!;
-      if (labels[source]! > 0) tumourVoxels[Math.floor(v / sliceSize)]!++;
+      const label = labels[source]!;
+      for (let r = 0; r < K; r++) mask[v * K + r] = tables[r]![label]!;
+      if (label > 0) tumourVoxels[Math.floor(v / sliceSize)]!++;
     }
     result.mask = mask;
     result.tumourVoxels = tumourVoxels;

@@ -145,6 +145,23 @@ export function selectFrame<D extends DType>(volume: Volume<D>, t: number): Volu
   return createVolume(volume.dtype, data, shape3, volumeGeometry(volume));
 }
 
+/**
+ * Frame `t` of a 4D volume as a 3D volume that shares the 4D volume's memory (a frame is one contiguous block, the
+ * fourth axis being the slowest): no copy, so writing to it writes to the 4D volume. {@link selectFrame} copies.
+ * @throws {ArgumentError} when the volume is not 4D or `t` is out of range.
+ */
+export function frameView<D extends DType>(volume: Volume<D>, t: number): Volume<D> {
+  if (volume.shape.length !== 4) throw new ArgumentError('frameView', 'volume', 'must be 4D');
+  const frames = volume.shape[3];
+  if (!Number.isInteger(t) || t < 0 || t >= frames) {
+    throw new ArgumentError('frameView', 't', `must be an integer in [0, ${frames - 1}], got ${t}`);
+  }
+  const shape3 = [volume.shape[0], volume.shape[1], volume.shape[2]] as const;
+  const n = voxelCount(shape3);
+  const data = volume.data.subarray(t * n, (t + 1) * n) as DTypeMap[D];
+  return createVolume(volume.dtype, data, shape3, volumeGeometry(volume));
+}
+
 /** The geometry fields of a volume, for building another volume on the same grid. */
 export function volumeGeometry(volume: Volume): { spacing: Spacing; affine: Affine; header?: NiftiGeometry } {
   return volume.header === undefined

@@ -106,7 +106,7 @@ export function registerConvertCommand(program: Command, context: CliContext): v
     .option('--seed <n>', 'split seed', '816')
     .option('--validation-cases <ids>', 'name the validation cases (comma-separated ids) instead of drawing the split; every case not named trains')
     .option('--test-cases <ids>', 'name the test cases (comma-separated ids) instead of drawing the split; every case not named trains')
-    .option('--workers <n>', 'decoding threads (0: decode in the main thread; default: one per core, at most 8, fewer when memory is short)')
+    .option('--workers <n>', 'decoding threads (0: decode in the main thread; default: one per core but the writing one, 1 to 8, fewer when memory is short)')
     .option('--compression <level>', 'gzip level 1-9, 0 for none (faster, about 5x larger)', '1')
     .option('--replace-non-finite', 'set NaN or infinite image voxels to 0 (each case says how many) instead of refusing the case')
     .option('--json', 'print the summary as one JSON document')

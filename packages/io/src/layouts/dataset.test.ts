@@ -155,6 +155,58 @@ describe('layouts built in the test', () => {
     expect(loaded.labels).toBeUndefined();
   });
 
+  it('counts NaN and infinite voxels of one Decathlon frame alone, and with nonFinite zero repairs that frame only', async () => {
+    const dir = path.join(root, 'msd-nonfinite');
+    await fs.mkdir(path.join(dir, 'imagesTr'), { recursive: true });
+    // Voxel v of frame t holds 10 + t + (v % 5) / 2; frame 2 (T1gd) gets a NaN, +Inf and -Inf, the last one in its
+    // last voxel.
+    const frames = Float32Array.from({ length: 480 }, (_, index) => 10 + Math.floor(index / 120) + (index % 5) / 2);
+    frames[240 + 5] = Number.NaN;
+    frames[240 + 61] = Number.POSITIVE_INFINITY;
+    frames[240 + 119] = Number.NEGATIVE_INFINITY;
+    const file = path.join(dir, 'imagesTr', 'X_001.nii.gz');
+    await writeNifti(file, createVolume('float32', frames, [6, 5, 4, 4], { affine }));
+    await fs.writeFile(path.join(dir, 'dataset.json'), JSON.stringify({ modality: { 0: 'FLAIR', 1: 'T1w', 2: 't1gd', 3: 'T2w' }, training: [], test: ['./imagesTr/X_001.nii.gz'] }));
+    const ref = (await openDataset(dir)).cases[0]!;
+    const error = await loadCase(ref).catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(DatasetError);
+    expect((error as Error).message).toContain(file);
+    expect((error as Error).message).toMatch(/3 of 120 voxels in frame 2 \(T1gd\) are NaN or infinite \(the first at index 5,/);
+    const repaired = await loadCase(ref, { nonFinite: 'zero' });
+    expect(repaired.warnings).toEqual([`${file}: 3 NaN or infinite voxel(s) in frame 2 (T1gd) set to 0, as asked`]);
+    const expected = Array.from({ length: 120 }, (_, v) => (v === 5 || v === 61 || v === 119 ? 0 : 12 + (v % 5) / 2));
+    expect(Array.from(repaired.channels[2].data)).toEqual(expected);
+    expect(repaired.channels.map((channel) => channel.data[0])).toEqual([10, 11, 12, 13]);
+    expect(repaired.channels.map((channel) => channel.data.length)).toEqual([120, 120, 120, 120]);
+    // One bad voxel is found wherever it lies (the check sums every fourth voxel apart): in T2w this time.
+    for (const at of [116, 117, 118, 119]) {
+      const one = Float32Array.from({ length: 480 }, (_, index) => 10 + Math.floor(index / 120) + (index % 5) / 2);
+      one[360 + at] = Number.NaN;
+      await writeNifti(file, createVolume('float32', one, [6, 5, 4, 4], { affine }));
+      await expect(loadCase(ref), `voxel ${at}`).rejects.toThrow(new RegExp(`1 of 120 voxels in frame 3 \\(T2w\\) are NaN or infinite \\(the first at index ${at},`));
+    }
+  });
+
+  it('reads uint8 and int16 label maps alike, and names the values that are not labels in either', async () => {
+    const values = [0, 1, 2, 4];
+    for (const dtype of ['uint8', 'int16'] as const) {
+      const dir = path.join(root, `labels-${dtype}`);
+      await writeBratsCase(dir, 'C1', ['_flair', '_t1', '_t1ce', '_t2']);
+      const seg = path.join(dir, 'C1', 'C1_seg.nii.gz');
+      const stored = Array.from({ length: 120 }, (_, i) => values[i % 4]!);
+      await writeNifti(seg, dtype === 'uint8' ? createVolume('uint8', Uint8Array.from(stored), shape, { affine }) : createVolume('int16', Int16Array.from(stored), shape, { affine }));
+      const loaded = await loadCase((await openDataset(dir)).cases[0]!);
+      expect(loaded.labels!.dtype, dtype).toBe('uint8');
+      expect(Array.from(loaded.labels!.data), dtype).toEqual(stored);
+      stored[7] = 3;
+      stored[9] = 200;
+      await writeNifti(seg, dtype === 'uint8' ? createVolume('uint8', Uint8Array.from(stored), shape, { affine }) : createVolume('int16', Int16Array.from(stored), shape, { affine }));
+      const error = await loadCase((await openDataset(dir)).cases[0]!).catch((caught: unknown) => caught);
+      expect(error, dtype).toBeInstanceOf(DatasetError);
+      expect((error as Error).message, dtype).toContain(`${seg}: label values 3, 200 are not brats2017 labels`);
+    }
+  });
+
   it.each([
     ['a missing modality', async (dir: string) => { await writeBratsCase(dir, 'C1', ['_flair', '_t1', '_t2', '_seg']); }, 'C1_t1ce.nii.gz: missing file'],
     ['unknown label values', async (dir: string) => { await writeBratsCase(dir, 'C1', ['_flair', '_t1', '_t1ce', '_t2', '_seg'], [0, 3, 7]); }, 'label values 3, 7 are not brats2017 labels'],
