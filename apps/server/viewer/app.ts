@@ -429,6 +429,8 @@ async function segmentHere(): Promise<void> {
   const decodeSeconds = (performance.now() - decodeStarted) / 1000;
   setState('segmenting', 'Segmenting in this browser…');
   const segmentation = await segmentLoadedCase(caseData, manifest, engine, {
+    // The page shows the label map only.
+    labelsOnly: true,
     onSlices: (done, total) => {
       progressBar.value = 0.1 + (0.85 * done) / total;
       statusLine.textContent = `Segmenting in this browser… ${done} of ${total} slices`;

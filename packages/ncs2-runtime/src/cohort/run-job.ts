@@ -161,6 +161,8 @@ export async function runCohortJob(job: CohortJob, context: CohortJobContext): P
   const segmentation = await segmentLoadedCase(loaded, manifest, model.engine, {
     tta: job.tta,
     largestComponent: job.largestComponent,
+    // Probability maps need every flipped pass; a label map alone does not (the labels are the same).
+    labelsOnly: job.outputs.probabilities === undefined,
     onSlices: (done, total) => {
       throwIfAborted(context.signal, jobId);
       context.onProgress?.(done, total);

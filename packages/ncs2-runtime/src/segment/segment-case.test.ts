@@ -241,6 +241,70 @@ describe('segmentCase results', () => {
     }
   });
 
+  it('with labelsOnly, skips the third flipped pass of slices two passes decide, and labels every voxel as all three passes do', async () => {
+    // Inside the box graded, position-dependent probabilities between 0.2 and 0.9 (undecided by two passes); 0.02
+    // elsewhere, so the slices without the box (k 0, 4 and 5 of the 6) are background whatever a third pass adds.
+    const counting = (value: (p: number, r: number, flair: number) => number): SliceRunner & { slices: number } => ({
+      slices: 0,
+      async run(input, batch) {
+        this.slices += batch;
+        const pixels = input.length / 4;
+        const out = new Float32Array(pixels * 3);
+        for (let p = 0; p < pixels; p++) for (let r = 0; r < 3; r++) out[p * 3 + r] = value(p, r, input[p * 4]!);
+        return out;
+      },
+    });
+    // p is the pixel's index in the batch; each slice is answered alone, as by a real model (8 x 12 pixels a slice).
+    const graded = (p: number, r: number, flair: number): number => (flair > 0 ? 0.2 + (0.7 * (((p % 96) * 7 + r * 3) % 11)) / 10 : 0.02);
+    const manifest: ModelManifest = { ...manifestFor(3, [8, 12, 6]), inference: { tta: true, largestComponent: true, thresholds: { WT: 0.45, TC: 0.5, ET: 0.6 } } };
+    // At a threshold of 0.3 they are not: 0.02 + 0.02 and a third output of 1 give a mean of 0.347.
+    const cases: [object, number][] = [[{}, 15], [{ largestComponent: false }, 15], [{ threshold: 0.4 }, 15], [{ threshold: 0.3 }, 18]];
+    for (const [options, slices] of cases) {
+      const full = counting(graded);
+      const all = await segmentCase(makeCase(), manifest, full, { batchSize: 3, ...options });
+      const early = counting(graded);
+      const decided = await segmentCase(makeCase(), manifest, early, { batchSize: 3, labelsOnly: true, ...options });
+      const name = JSON.stringify(options);
+      expect(Array.from(decided.labels.data), name).toEqual(Array.from(all.labels.data));
+      expect(decided.masks.map((mask) => Array.from(mask)), name).toEqual(all.masks.map((mask) => Array.from(mask)));
+      // Every voxel of the box is labelled, and not all alike: the thresholds cut it.
+      expect(new Set(decided.labels.data).size, name).toBeGreaterThan(2);
+      // 6 slices, each run plain and width-flipped; the height-flipped pass only for the 3 with the box.
+      expect(full.slices, name).toBe(18);
+      expect(early.slices, name).toBe(slices);
+      if (slices === 15) {
+        expect(decided.reasons).toContain("3 of 6 slices run skipped the third flipped pass: the plain and width-flipped outputs already decided every voxel's label, whatever the third could add");
+        expect(() => decided.probabilities).toThrow(ArgumentError);
+        expect(() => decided.probabilities).toThrow(/3 slice\(s\) skipped their third flipped pass/);
+      } else {
+        expect(decided.probabilities.map((volume) => Array.from(volume))).toEqual(all.probabilities.map((volume) => Array.from(volume)));
+      }
+    }
+    // Where the third pass tips the mean: 0.6 in the top 4 rows of each slice as the engine sees it, 0.1 below, so
+    // the height-flipped pass puts its 0.6 on the bottom rows: a mean of 0.433 on top, 0.267 below. Two passes alone
+    // (0.6 + 0.6 on top) cannot tell 0.42 from 0.45; the labels must be those of all three passes at either.
+    const banded = (p: number): number => (Math.floor((p % 96) / 12) < 4 ? 0.6 : 0.1);
+    for (const threshold of [0.42, 0.45]) {
+      const all = await segmentCase(makeCase(), manifest, counting(banded), { batchSize: 3, threshold, largestComponent: false });
+      const decided = await segmentCase(makeCase(), manifest, counting(banded), { batchSize: 3, threshold, largestComponent: false, labelsOnly: true });
+      expect(Array.from(decided.labels.data), `threshold ${threshold}`).toEqual(Array.from(all.labels.data));
+      expect(all.labels.data.some((value) => value > 0)).toBe(threshold === 0.42);
+    }
+    // Outputs that are not probabilities (above 1) decide nothing: every pass runs, and the probabilities are there.
+    const wide = counting((p, r, flair) => (flair > 0 ? 1.5 : 0.02 + (p % 2) * 1.2));
+    const result = await segmentCase(makeCase(), manifest, wide, { batchSize: 3, labelsOnly: true });
+    expect(wide.slices).toBe(18);
+    expect(result.probabilities).toHaveLength(3);
+    // A resampled scan thresholds interpolated probabilities: no early decision there either.
+    const resampledManifest: ModelManifest = { ...manifest, spacing: [1, 1, 1] };
+    const resampled = counting(graded);
+    await segmentCase(makeCase(), resampledManifest, resampled, { batchSize: 3, labelsOnly: true });
+    expect(resampled.slices % 3).toBe(0);
+    const resampledAll = counting(graded);
+    await segmentCase(makeCase(), resampledManifest, resampledAll, { batchSize: 3 });
+    expect(resampled.slices).toBe(resampledAll.slices);
+  });
+
   it('refuses a multi-region convention for a whole-tumour model', async () => {
     await expect(segmentCase(makeCase(), manifestFor(1, [8, 8, 4]), thresholdRunner(1), { labelMapping: MSD_LABELS })).rejects.toBeInstanceOf(ArgumentError);
   });

@@ -54,6 +54,12 @@ export interface SegmentOptions extends InferenceRequest {
    * probabilities back onto the scan's grid (default true). False segments the voxels as they are.
    */
   resample?: boolean;
+  /**
+   * Only the label map is wanted (default false). With flips, a slice whose every voxel's label the plain and the
+   * width-flipped pass already decide, whatever the height-flipped one could add, skips that third pass: the labels
+   * are those of all three passes, voxel for voxel, but `probabilities` are then not all computed and throw.
+   */
+  labelsOnly?: boolean;
 }
 
 /** Seconds spent in each step of one segmentation. */
@@ -146,6 +152,41 @@ function flipPixels(values: Float32Array, out: Float32Array, rows: number, width
  */
 function averageFlips(output: Float32Array, first: Float32Array, second: Float32Array): void {
   for (let v = 0; v < output.length; v++) output[v] = Math.fround(Math.fround(output[v]! + first[v]!) + second[v]!) / 3;
+}
+
+/**
+ * The most a sigmoid output can differ from [0, 1] after a runtime's own rounding: a slice is decided without its
+ * third pass only if that pass could add anything in [-PASS_MARGIN, 1 + PASS_MARGIN] without changing a label.
+ */
+const PASS_MARGIN = 1e-3;
+
+/**
+ * For a batch whose plain (`output`) and width-flipped-back (`first`) outputs are in, the batch positions of the
+ * slices that still need the height-flipped pass: those with a voxel whose label the third output could change.
+ * The stored mean is fround(fround(output + first) + second) / 3 and thresholded with `>`; each step is monotonic in
+ * `second`, so a voxel is decided when the mean with `second` = -PASS_MARGIN is already above its region's
+ * threshold, or the mean with 1 + PASS_MARGIN is not. A value outside that range (not a probability) decides nothing.
+ */
+function slicesNeedingThirdPass(output: Float32Array, first: Float32Array, count: number, sliceOutputs: number, thresholds: readonly number[]): number[] {
+  const K = thresholds.length;
+  const open: number[] = [];
+  for (let j = 0; j < count; j++) {
+    const end = (j + 1) * sliceOutputs;
+    for (let v = j * sliceOutputs; v < end; v++) {
+      const a = output[v]!;
+      const b = first[v]!;
+      const threshold = thresholds[v % K]!;
+      const sum = Math.fround(a + b);
+      const low = Math.fround(Math.fround(sum - PASS_MARGIN) / 3);
+      const high = Math.fround(Math.fround(sum + 1 + PASS_MARGIN) / 3);
+      const probabilities = a >= -PASS_MARGIN && a <= 1 + PASS_MARGIN && b >= -PASS_MARGIN && b <= 1 + PASS_MARGIN;
+      if (!probabilities || (low <= threshold && high > threshold)) {
+        open.push(j);
+        break;
+      }
+    }
+  }
+  return open;
 }
 
 /**
@@ -363,6 +404,10 @@ export async function segmentLoadedCase(
       ? everySlice(depth)
       : planSlices(prepared.image, depth, height * width, channels);
   const skipped = depth - plan.run.length;
+  // Labels decided by two of the three flipped passes need not wait for the third: only when nothing but the label
+  // map is wanted, and the labels come from the crop block itself (a resampled scan thresholds interpolated values).
+  const decideEarly = options.labelsOnly === true && inference.tta && modelGrid === caseData;
+  let thirdPassSkipped = 0;
   /**
    * One batch's probabilities: the slices, and with flips the two flipped copies, all handed to the engine at once
    * (the flips are made while it computes the first), then averaged in the same order as one after the other.
@@ -377,9 +422,29 @@ export async function segmentLoadedCase(
         : gatherSlices(prepared.image, indices, sliceValues);
     const plain = runChecked(slices, count);
     if (!inference.tta) return plain;
-    const flips = (['width', 'height'] as const).map(async (axis) => flipSlices(await runChecked(flipSlices(slices, count, height, width, channels, axis), count), count, height, width, K, axis));
-    const [output, alongWidth, alongHeight] = await Promise.all([plain, ...flips]);
-    averageFlips(output!, alongWidth!, alongHeight!);
+    const flipped = async (input: Float32Array, n: number, axis: 'width' | 'height'): Promise<Float32Array> =>
+      flipSlices(await runChecked(flipSlices(input, n, height, width, channels, axis), n), n, height, width, K, axis);
+    if (!decideEarly) {
+      const [output, alongWidth, alongHeight] = await Promise.all([plain, flipped(slices, count, 'width'), flipped(slices, count, 'height')]);
+      averageFlips(output!, alongWidth!, alongHeight!);
+      return output!;
+    }
+    const [output, alongWidth] = await Promise.all([plain, flipped(slices, count, 'width')]);
+    const open = slicesNeedingThirdPass(output!, alongWidth!, count, outputValues, inference.thresholds);
+    const alongHeight = open.length === 0 ? undefined : await flipped(open.length === count ? slices : gatherSlices(slices, open, sliceValues), open.length, 'height');
+    // The slices decided by two passes keep the mean with a third output of 0: on the right side of every threshold.
+    const zeros = new Float32Array(outputValues);
+    let next = 0;
+    for (let j = 0; j < count; j++) {
+      const range = [j * outputValues, (j + 1) * outputValues] as const;
+      let third: Float32Array = zeros;
+      if (open[next] === j) {
+        third = alongHeight!.subarray(next * outputValues, (next + 1) * outputValues);
+        next++;
+      }
+      averageFlips(output!.subarray(...range), alongWidth!.subarray(...range), third);
+    }
+    thirdPassSkipped += count - open.length;
     return output!;
   };
   const batches: number[][] = [];
@@ -459,6 +524,9 @@ export async function segmentLoadedCase(
     ...(skipped > 0
       ? [`${skipped} of ${depth} slices repeat an image-free (constant) slice the model already ran (${plan.groups} distinct): they took its answer instead of running again`]
       : []),
+    ...(thirdPassSkipped > 0
+      ? [`${thirdPassSkipped} of ${plan.run.length} slices run skipped the third flipped pass: the plain and width-flipped outputs already decided every voxel's label, whatever the third could add`]
+      : []),
     ...notes,
     convention.reason,
   ];
@@ -467,6 +535,9 @@ export async function segmentLoadedCase(
     case: caseData,
     regions,
     get probabilities() {
+      if (thirdPassSkipped > 0) {
+        throw new ArgumentError('segmentCase', 'options.labelsOnly', `was set, and ${thirdPassSkipped} slice(s) skipped their third flipped pass: the probabilities were not all computed`);
+      }
       return probabilitiesOnGrid();
     },
     masks,
