@@ -1,5 +1,6 @@
-// The image-free-slice shortcut on a real scan and the shipped model: the masks must be those of running every
-// slice (the model's answer for one slice does not depend on the others in its batch).
+// The exact shortcuts on a real scan and the shipped model: image-free slices run once, and (labels only) slices
+// decided by two flipped passes skipping the third. The masks must be those of running every slice every time (the
+// model's answer for one slice does not depend on the others in its batch).
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { readModelManifest } from '@brats/io';
@@ -15,7 +16,7 @@ const CASE = data === undefined ? undefined : path.join(data, 'brats2018-sample'
 const there = CASE !== undefined && existsSync(CASE);
 
 describe.skipIf(!there)(`image-free slices of a real scan (${there ? 'Brats18_CBICA_ABM_1' : NO_SHARED_DATA})`, () => {
-  it('run once and reused, give the label map and probabilities of running every slice on ONNX Runtime', async () => {
+  it('run once and reused, and (labels only) third passes skipped, give the label map of running every slice on ONNX Runtime', async () => {
     const manifest = await readModelManifest(BUNDLE);
     const { engine } = await createEngine('onnxruntime', { threads: 2 });
     await engine.load(BUNDLE);
@@ -35,6 +36,16 @@ describe.skipIf(!there)(`image-free slices of a real scan (${there ? 'Brats18_CB
       const [a, b] = [shortcut.probabilities[0]!, plain.probabilities[0]!];
       for (let v = 0; v < a.length; v++) largest = Math.max(largest, Math.abs(a[v]! - b[v]!));
       expect(largest).toBeLessThan(1e-6);
+      // Labels only: slices that two of the three flipped passes decide skip the third, and the label map is the
+      // same, voxel for voxel, as that of all three passes.
+      const early = await segmentCase(shortcut.case, manifest, engine, { ...options, labelsOnly: true });
+      const decided = early.reasons.find((reason) => reason.includes('skipped the third flipped pass'));
+      expect(decided).toMatch(/^(\d+) of (\d+) slices run skipped the third flipped pass/);
+      expect(Number(/^(\d+)/.exec(decided!)![1])).toBeGreaterThanOrEqual(20);
+      let changed = 0;
+      for (let v = 0; v < early.labels.data.length; v++) if (early.labels.data[v] !== shortcut.labels.data[v]) changed++;
+      expect(changed).toBe(0);
+      expect(shortcut.labels.data.some((value) => value > 0)).toBe(true);
     } finally {
       await engine.dispose();
     }
