@@ -93,6 +93,11 @@ export interface InferenceDefaults {
   tta: boolean;
   /** Keep only the largest connected whole-tumour component. */
   largestComponent: boolean;
+  /**
+   * For a regions model, the inner regions (TC, ET) whose largest connected component alone is kept as well, each
+   * after the one it nests in; chosen on validation like `largestComponent` (the whole tumour's), which gates them.
+   */
+  componentRegions?: RegionName[];
   /** Probability threshold of each region (a region left out uses the manifest's `threshold`). */
   thresholds?: Partial<Record<RegionName, number>>;
   /**
@@ -121,6 +126,11 @@ export interface InferenceSelectionRecord {
    * (mean Dice over the regions, as `candidates`): this decision is the one recorded in `largestComponent`.
    */
   componentCandidates?: readonly { largestComponent: boolean; mean: number; perCase: readonly number[] }[];
+  /**
+   * For a regions model, the largest component of each inner region tried after the whole tumour's, without and with
+   * it (mean Dice over the regions): the ones kept are `componentRegions`.
+   */
+  innerComponentCandidates?: readonly { region: RegionName; largestComponent: boolean; mean: number; perCase: readonly number[] }[];
   /** For a regions model, each smallest enhancing tumour tried (voxels) with the mean ET Dice. */
   enhancingCandidates?: readonly { minEnhancingVoxels: number; mean: number }[];
   /** ISO time of the choice. */
@@ -198,6 +208,12 @@ export function parseModelManifest(text: string, file: string): ModelManifest {
       (typeof thresholds === 'object' && thresholds !== null && Object.entries(thresholds).every(([region, value]) => manifest.regions.includes(region as RegionName) && typeof value === 'number' && value > 0 && value < 1)),
     file,
     "inference.thresholds must map the model's regions to numbers in (0, 1)",
+  );
+  const inner = inference?.componentRegions;
+  check(
+    inner === undefined || (Array.isArray(inner) && inner.every((region) => (region === 'TC' || region === 'ET') && manifest.regions.includes(region))),
+    file,
+    "inference.componentRegions must list inner regions of the model (TC, ET)",
   );
   const minimum = inference?.minEnhancingVoxels;
   check(minimum === undefined || (Number.isInteger(minimum) && minimum >= 0), file, 'inference.minEnhancingVoxels must be a non-negative integer');

@@ -11,6 +11,7 @@ import { createProgress } from '../progress.js';
 /** The chosen settings in one line: flips, component, and for a regions model the thresholds and the ET minimum. */
 export function describeInference(inference: InferenceDefaults): string {
   const parts = [`tta ${inference.tta ? 'on' : 'off'}`, `largest component ${inference.largestComponent ? 'on' : 'off'}`];
+  if (inference.componentRegions !== undefined && inference.componentRegions.length > 0) parts.push(`largest component of ${inference.componentRegions.join(' and ')} as well`);
   if (inference.thresholds !== undefined) parts.push(`thresholds ${Object.entries(inference.thresholds).map(([region, value]) => `${region} ${value}`).join(', ')}`);
   if (inference.minEnhancingVoxels !== undefined) parts.push(`enhancing tumour under ${inference.minEnhancingVoxels} voxels relabelled as core`);
   return parts.join(', ');
@@ -77,6 +78,13 @@ export function registerTuneCommand(program: Command, context: CliContext): void
         printLine(
           context,
           `largest component under these thresholds: ${selection.componentCandidates.map((entry) => `${entry.largestComponent ? 'on' : 'off'} ${entry.mean.toFixed(5)}`).join(', ')}   <- ${inference.largestComponent ? 'on' : 'off'}`,
+        );
+      }
+      for (const region of new Set((selection.innerComponentCandidates ?? []).map((entry) => entry.region))) {
+        const tried = selection.innerComponentCandidates!.filter((entry) => entry.region === region);
+        printLine(
+          context,
+          `largest component of ${region} as well: ${tried.map((entry) => `${entry.largestComponent ? 'on' : 'off'} ${entry.mean.toFixed(5)}`).join(', ')}   <- ${inference.componentRegions?.includes(region) ? 'on' : 'off'}`,
         );
       }
       if (selection.enhancingCandidates !== undefined) {

@@ -5,7 +5,10 @@ import type { ModelManifest, RegionName } from '@brats/io/browser';
 export interface InferenceRequest {
   /** Average the slices as they are and flipped left-right and up-down. */
   tta?: boolean | undefined;
-  /** Keep only the largest 26-connected whole-tumour component, inner regions cut to it. */
+  /**
+   * Keep only the largest 26-connected whole-tumour component, inner regions cut to it (and the inner regions' own
+   * largest components where the bundle chose them); false keeps every component of every region.
+   */
   largestComponent?: boolean | undefined;
   /** Probability threshold of every region (overrides the bundle's per-region thresholds). */
   threshold?: number | undefined;
@@ -20,6 +23,8 @@ export type SettingSource = 'caller' | 'bundle' | 'default';
 export interface ResolvedInference {
   tta: boolean;
   largestComponent: boolean;
+  /** Inner regions (TC, ET) whose largest component alone is kept too, in nesting order; none without `largestComponent`. */
+  componentRegions: RegionName[];
   /** The threshold of a region without one of its own (the manifest's, or the caller's for every region). */
   threshold: number;
   /** Threshold of each of the model's regions, in the manifest's region order. */
@@ -46,6 +51,8 @@ export function resolveInference(manifest: ModelManifest, request: InferenceRequ
   const componentSource = sourceOf(request.largestComponent);
   const tta = request.tta ?? manifest.inference?.tta ?? false;
   const largestComponent = request.largestComponent ?? manifest.inference?.largestComponent ?? false;
+  const chosenInner = manifest.inference?.componentRegions ?? [];
+  const componentRegions = largestComponent ? (['TC', 'ET'] as const).filter((region) => chosenInner.includes(region) && manifest.regions.includes(region)) : [];
   const threshold = request.threshold ?? manifest.threshold;
   const chosen = manifest.inference?.thresholds ?? {};
   const thresholds = manifest.regions.map((region: RegionName) => request.threshold ?? chosen[region] ?? manifest.threshold);
@@ -57,6 +64,7 @@ export function resolveInference(manifest: ModelManifest, request: InferenceRequ
   return {
     tta,
     largestComponent,
+    componentRegions,
     threshold,
     thresholds,
     minEnhancingVoxels,
@@ -64,6 +72,7 @@ export function resolveInference(manifest: ModelManifest, request: InferenceRequ
     reasons: [
       `tta ${tta ? 'on' : 'off'} (${explain(ttaSource)})`,
       `largest component ${largestComponent ? 'on' : 'off'} (${explain(componentSource)})`,
+      ...(componentRegions.length > 0 ? [`largest component of ${componentRegions.join(' and ')} kept as well (the bundle chose it on its validation cases)`] : []),
       perRegion
         ? `thresholds ${manifest.regions.map((region, r) => `${region} ${thresholds[r]}`).join(', ')} (the bundle chose them on its validation cases)`
         : `threshold ${threshold} (${request.threshold !== undefined ? 'as asked' : "the bundle's"})`,

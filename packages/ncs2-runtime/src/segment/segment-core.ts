@@ -246,13 +246,16 @@ export interface PostprocessSettings {
   /** Threshold of each region, in the regions' order. */
   thresholds: readonly number[];
   largestComponent: boolean;
+  /** Inner regions (TC, ET) whose largest component alone is kept too, after the whole tumour's (default none). */
+  componentRegions?: readonly RegionName[];
   /** Enhancing tumour under this many voxels becomes core; 0: never. */
   minEnhancingVoxels: number;
 }
 
 /**
  * Probability maps → binary region masks, as every segmentation makes them: a threshold per region, the largest
- * 26-connected whole-tumour component (when asked), nesting (ET inside TC inside WT), then an enhancing tumour
+ * 26-connected whole-tumour component (when asked), nesting (ET inside TC inside WT), the largest component of each
+ * inner region in `componentRegions` (TC, then ET, each nesting again), then an enhancing tumour
  * smaller than `minEnhancingVoxels` relabelled as core (its voxels stay in TC). `brats tune` scores its candidate
  * settings through this same function. `notes` says what the last step did.
  */
@@ -273,7 +276,7 @@ export function postprocessRegions(
 
 /**
  * The steps of {@link postprocessRegions} after the threshold, on masks already thresholded (changed in place):
- * largest whole-tumour component, nesting, small enhancing tumour relabelled as core.
+ * largest whole-tumour component, nesting, inner regions' largest components, small enhancing tumour relabelled as core.
  */
 function postprocessMasks(
   masks: Uint8Array[],
@@ -284,8 +287,15 @@ function postprocessMasks(
   const wtIndex = regions.indexOf('WT');
   if (settings.largestComponent && wtIndex >= 0) masks[wtIndex] = keepLargestComponent(masks[wtIndex]!, shape);
   const maskOf = (region: RegionName): Uint8Array | undefined => (regions.includes(region) ? masks[regions.indexOf(region)] : undefined);
+  nestRegions(maskOf('WT'), maskOf('TC'), maskOf('ET'));
+  // Then the inner regions' own largest components where chosen, outer first, each nesting again what it holds.
+  for (const region of ['TC', 'ET'] as const) {
+    const index = regions.indexOf(region);
+    if (index < 0 || !(settings.componentRegions ?? []).includes(region)) continue;
+    masks[index] = keepLargestComponent(masks[index]!, shape);
+    nestRegions(maskOf('WT'), maskOf('TC'), maskOf('ET'));
+  }
   const et = maskOf('ET');
-  nestRegions(maskOf('WT'), maskOf('TC'), et);
   const notes: string[] = [];
   if (et !== undefined && settings.minEnhancingVoxels > 0) {
     let count = 0;

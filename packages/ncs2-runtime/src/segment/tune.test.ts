@@ -190,6 +190,60 @@ describe('tuneInference', () => {
     expect(Array.from(tuned.labels.data)).toEqual(Array.from(labels));
   });
 
+  it("keeps an inner region's largest component too where it raises the mean, once the whole tumour's step is on", async () => {
+    // Reference: oedema in the box i 2..7, j 1..6, k 1..3 (108 voxels) around a core (label 1) at i 3..4, j 2..3,
+    // k 1..3 (12 voxels). Predicted: WT the box and an island at i 9, j 8, k 2 (apart from it); TC the core and an
+    // island inside the box at i 7, j 6, k 3 (apart from the core); ET nothing.
+    const n = SHAPE[0] * SHAPE[1] * SHAPE[2];
+    const at = (i: number, j: number, k: number): number => i + 12 * (j + 10 * k);
+    const [flair, t1w, t1gd, t2w] = [0, 1, 2, 3].map(() => new Float32Array(n));
+    const labels = new Uint8Array(n);
+    for (let k = 1; k <= 3; k++) for (let j = 1; j <= 6; j++) for (let i = 2; i <= 7; i++) [flair![at(i, j, k)], labels[at(i, j, k)]] = [10, 2];
+    for (let k = 1; k <= 3; k++) for (let j = 2; j <= 3; j++) for (let i = 3; i <= 4; i++) [t1w![at(i, j, k)], labels[at(i, j, k)]] = [10, 1];
+    flair![at(9, 8, 2)] = 10;
+    t1w![at(7, 6, 3)] = 10;
+    t1gd![at(5, 5, 2)] = 10;
+    t2w![at(6, 5, 2)] = 10;
+    const volume = (data: Float32Array): Volume<'float32'> => createVolume('float32', data, SHAPE);
+    const twoIslands: CanonicalCase = { ...boxCase(), id: 'islands', channels: [volume(flair!), volume(t1w!), volume(t1gd!), volume(t2w!)], labels: createVolume('uint8', labels, SHAPE) };
+    const runner: SliceRunner = {
+      async run(input) {
+        const pixels = input.length / 4;
+        const out = new Float32Array(pixels * 3).fill(0.1);
+        for (let p = 0; p < pixels; p++) {
+          if (input[p * 4]! > 0) out[p * 3] = 0.9;
+          if (input[p * 4 + 1]! > 0) out[p * 3 + 1] = 0.9;
+        }
+        return out;
+      },
+    };
+    const manifest = testManifest([8, 8, 4], { outputChannels: 3, files: { onnx: 'model.onnx' } });
+    const inference = await tuneInference([twoIslands], manifest, runner, { bundle: '.', data: '.' });
+    expect(inference.largestComponent).toBe(true);
+    // With the WT island gone: WT 1, TC 2 x 12 / (13 + 12) with its island and 1 without it, ET empty like its
+    // reference (1) with or without its step, which is then left off.
+    const withIsland = (1 + 24 / 25 + 1) / 3;
+    expect(inference.selection.innerComponentCandidates).toEqual([
+      { region: 'TC', largestComponent: false, mean: withIsland, perCase: [withIsland] },
+      { region: 'TC', largestComponent: true, mean: 1, perCase: [1] },
+      { region: 'ET', largestComponent: false, mean: 1, perCase: [1] },
+      { region: 'ET', largestComponent: true, mean: 1, perCase: [1] },
+    ]);
+    expect(inference.componentRegions).toEqual(['TC']);
+    // Tuning the tuned bundle again scores every option as it stands, not on top of the recorded choice.
+    const again = await tuneInference([twoIslands], { ...manifest, inference }, runner, { bundle: '.', data: '.' });
+    expect(again.selection.candidates).toEqual(inference.selection.candidates);
+    expect(again.selection.innerComponentCandidates).toEqual(inference.selection.innerComponentCandidates);
+    // Predict with the choice: exactly the reference, and it says why.
+    const tuned = await segmentCase(twoIslands, { ...manifest, inference }, runner);
+    expect(Array.from(tuned.labels.data)).toEqual(Array.from(labels));
+    expect(tuned.reasons).toContain('largest component of TC kept as well (the bundle chose it on its validation cases)');
+    // Without the whole tumour's step, no inner one: the TC island stays.
+    const plain = await segmentCase(twoIslands, { ...manifest, inference }, runner, { largestComponent: false });
+    expect(plain.labels.data[at(7, 6, 3)]).toBe(1);
+    expect(plain.labels.data[at(9, 8, 2)]).toBe(2);
+  });
+
   it.each([
     ['/work/models/m', '/work/data/set', '../../data/set'],
     ['/work/models/m', '/work/models/m', '.'],

@@ -92,6 +92,8 @@ export function datasetReference(bundle: string, data: string): string {
 export async function tuneInference(cases: readonly (CaseRef | CanonicalCase)[], manifest: ModelManifest, runner: SliceRunner, options: TuneInferenceOptions): Promise<InferenceDefaults & { selection: InferenceSelectionRecord }> {
   if (cases.length === 0) throw new ArgumentError('tuneInference', 'cases', 'is empty: give the labelled validation cases');
   const regions: readonly RegionName[] = manifest.regions;
+  // Every option is scored as it stands, not on top of a choice the bundle already records (a bundle tuned again).
+  const { inference: _recorded, ...untuned } = manifest;
   const memo = new MemoRunner(runner);
   const perCase = INFERENCE_OPTIONS.map(() => [] as number[]);
   for (const [index, ref] of cases.entries()) {
@@ -99,7 +101,7 @@ export async function tuneInference(cases: readonly (CaseRef | CanonicalCase)[],
     if (!labelled) throw new ArgumentError('tuneInference', 'cases', `case ${ref.id} has no reference label map`);
     let loaded: CanonicalCase | undefined;
     for (const [optionIndex, option] of INFERENCE_OPTIONS.entries()) {
-      const segmentation = await segmentCase(loaded ?? ref, manifest, memo, { ...option, threshold: manifest.threshold, minEnhancingVoxels: 0, ...(options.batchSize === undefined ? {} : { batchSize: options.batchSize }) });
+      const segmentation = await segmentCase(loaded ?? ref, untuned, memo, { ...option, threshold: manifest.threshold, minEnhancingVoxels: 0, ...(options.batchSize === undefined ? {} : { batchSize: options.batchSize }) });
       loaded = segmentation.case;
       const reference = segmentation.case.labels!;
       const scores = regions.map((region, r) =>
@@ -128,7 +130,7 @@ export async function tuneInference(cases: readonly (CaseRef | CanonicalCase)[],
       chosenAt: (options.now ?? new Date()).toISOString(),
     },
   };
-  if (regions.length > 1) await tuneRegions(cases, manifest, runner, chosen, options);
+  if (regions.length > 1) await tuneRegions(cases, untuned, runner, chosen, options);
   return chosen;
 }
 
@@ -142,11 +144,12 @@ export const ENHANCING_MINIMUM_CANDIDATES: readonly number[] = [0, 25, 50, 100, 
  * the ones before it fixed, since nesting ties them), then the largest component decided again on the masks those
  * thresholds give, then the smallest enhancing tumour kept as such. The component comes after the thresholds as
  * nnU-Net decides its component step last, on the final predictions: a WT threshold below 0.5 adds scattered voxels
- * that the choice at 0.5 never saw. Every candidate goes through {@link postprocessRegions}, the path predict takes;
+ * that the choice at 0.5 never saw; with it on, TC's and then ET's own largest component are tried the same way.
+ * Every candidate goes through {@link postprocessRegions}, the path predict takes;
  * thresholds and the minimum are scored by the mean Dice of their region over the cases, the component by the mean
  * over the regions (as the first choice), all with the BraTS rule for empty masks; among equal scores the threshold
  * nearest the manifest's, no component step, and the smaller minimum win. Writes `thresholds`, `largestComponent`,
- * `minEnhancingVoxels` and their candidates into `chosen`.
+ * `componentRegions`, `minEnhancingVoxels` and their candidates into `chosen`.
  */
 async function tuneRegions(
   cases: readonly (CaseRef | CanonicalCase)[],
@@ -176,7 +179,7 @@ async function tuneRegions(
   const meanDice = (region: number, settings: PostprocessSettings): number =>
     scored.reduce((sum, entry) => sum + computeDice(postprocessRegions(entry.probabilities, regions, entry.shape, settings).masks[region]!, entry.references[region]!, { convention: 'brats' }), 0) / scored.length;
   const thresholds = regions.map(() => manifest.threshold);
-  const settings = (): PostprocessSettings => ({ thresholds, largestComponent: chosen.largestComponent, minEnhancingVoxels: 0 });
+  const settings = (): PostprocessSettings => ({ thresholds, largestComponent: chosen.largestComponent, componentRegions: chosen.componentRegions ?? [], minEnhancingVoxels: 0 });
   // Nearest the manifest's threshold first: among equal scores the least change wins.
   const ordered = [...new Set([manifest.threshold, ...THRESHOLD_CANDIDATES])].sort((a, b) => Math.abs(a - manifest.threshold) - Math.abs(b - manifest.threshold) || a - b);
   const thresholdCandidates: Partial<Record<RegionName, { threshold: number; mean: number }[]>> = {};
@@ -200,6 +203,27 @@ async function tuneRegions(
   });
   chosen.largestComponent = componentCandidates[1]!.mean > componentCandidates[0]!.mean;
   chosen.selection.componentCandidates = componentCandidates;
+  // Then each inner region's own largest component, as nnU-Net decides its component step per region: TC, then ET,
+  // each kept only if it raises the mean over the regions. Without the whole tumour's step, none is tried.
+  const componentRegions: RegionName[] = [];
+  const innerCandidates: { region: RegionName; largestComponent: boolean; mean: number; perCase: number[] }[] = [];
+  const scoreWith = (inner: readonly RegionName[]): { mean: number; perCase: number[] } => {
+    const perCase = scored.map((entry) => {
+      const dice = caseDice(entry, { thresholds, largestComponent: chosen.largestComponent, componentRegions: inner, minEnhancingVoxels: 0 });
+      return dice.reduce((sum, value) => sum + value, 0) / dice.length;
+    });
+    return { mean: perCase.reduce((sum, value) => sum + value, 0) / perCase.length, perCase };
+  };
+  if (chosen.largestComponent) {
+    for (const region of (['TC', 'ET'] as const).filter((name) => regions.includes(name))) {
+      const without = scoreWith(componentRegions);
+      const withIt = scoreWith([...componentRegions, region]);
+      innerCandidates.push({ region, largestComponent: false, ...without }, { region, largestComponent: true, ...withIt });
+      if (withIt.mean > without.mean) componentRegions.push(region);
+    }
+    chosen.componentRegions = componentRegions;
+    chosen.selection.innerComponentCandidates = innerCandidates;
+  }
   const et = regions.indexOf('ET');
   if (et >= 0) {
     const tried = ENHANCING_MINIMUM_CANDIDATES.map((minEnhancingVoxels) => ({ minEnhancingVoxels, mean: meanDice(et, { ...settings(), minEnhancingVoxels }) }));
