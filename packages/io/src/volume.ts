@@ -129,20 +129,25 @@ export function zerosLike<D extends DType>(like: Volume, dtype: D, shape: Volume
   return volume;
 }
 
+/** The 3D shape and the data range of frame `t` of a 4D volume, checked for `caller`. */
+function frameRange(caller: string, volume: Volume, t: number): { shape3: readonly [number, number, number]; start: number; end: number } {
+  if (volume.shape.length !== 4) throw new ArgumentError(caller, 'volume', 'must be 4D');
+  const frames = volume.shape[3];
+  if (!Number.isInteger(t) || t < 0 || t >= frames) {
+    throw new ArgumentError(caller, 't', `must be an integer in [0, ${frames - 1}], got ${t}`);
+  }
+  const shape3 = [volume.shape[0], volume.shape[1], volume.shape[2]] as const;
+  const n = voxelCount(shape3);
+  return { shape3, start: t * n, end: (t + 1) * n };
+}
+
 /**
  * Extracts frame `t` of a 4D volume as a 3D volume (a copy).
  * @throws {ArgumentError} when the volume is not 4D or `t` is out of range.
  */
 export function selectFrame<D extends DType>(volume: Volume<D>, t: number): Volume<D> {
-  if (volume.shape.length !== 4) throw new ArgumentError('selectFrame', 'volume', 'must be 4D');
-  const frames = volume.shape[3];
-  if (!Number.isInteger(t) || t < 0 || t >= frames) {
-    throw new ArgumentError('selectFrame', 't', `must be an integer in [0, ${frames - 1}], got ${t}`);
-  }
-  const shape3 = [volume.shape[0], volume.shape[1], volume.shape[2]] as const;
-  const n = voxelCount(shape3);
-  const data = volume.data.slice(t * n, (t + 1) * n) as DTypeMap[D];
-  return createVolume(volume.dtype, data, shape3, volumeGeometry(volume));
+  const { shape3, start, end } = frameRange('selectFrame', volume, t);
+  return createVolume(volume.dtype, volume.data.slice(start, end) as DTypeMap[D], shape3, volumeGeometry(volume));
 }
 
 /**
@@ -151,15 +156,8 @@ export function selectFrame<D extends DType>(volume: Volume<D>, t: number): Volu
  * @throws {ArgumentError} when the volume is not 4D or `t` is out of range.
  */
 export function frameView<D extends DType>(volume: Volume<D>, t: number): Volume<D> {
-  if (volume.shape.length !== 4) throw new ArgumentError('frameView', 'volume', 'must be 4D');
-  const frames = volume.shape[3];
-  if (!Number.isInteger(t) || t < 0 || t >= frames) {
-    throw new ArgumentError('frameView', 't', `must be an integer in [0, ${frames - 1}], got ${t}`);
-  }
-  const shape3 = [volume.shape[0], volume.shape[1], volume.shape[2]] as const;
-  const n = voxelCount(shape3);
-  const data = volume.data.subarray(t * n, (t + 1) * n) as DTypeMap[D];
-  return createVolume(volume.dtype, data, shape3, volumeGeometry(volume));
+  const { shape3, start, end } = frameRange('frameView', volume, t);
+  return createVolume(volume.dtype, volume.data.subarray(start, end) as DTypeMap[D], shape3, volumeGeometry(volume));
 }
 
 /** The geometry fields of a volume, for building another volume on the same grid. */

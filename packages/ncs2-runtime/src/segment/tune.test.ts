@@ -32,6 +32,33 @@ function boxCase(): CanonicalCase {
   };
 }
 
+/** Index of voxel (i, j, k) on SHAPE. */
+const at = (i: number, j: number, k: number): number => i + SHAPE[0] * (j + SHAPE[1] * k);
+
+/** Four empty channels and an empty label map on SHAPE, for a test to mark. */
+function blank(): { channels: Float32Array[]; labels: Uint8Array } {
+  const n = SHAPE[0] * SHAPE[1] * SHAPE[2];
+  return { channels: [0, 1, 2, 3].map(() => new Float32Array(n)), labels: new Uint8Array(n) };
+}
+
+/** A BraTS 2017 case of the marked channels (FLAIR, T1w, T1gd, T2w) and label map. */
+function markedCase(id: string, channels: readonly Float32Array[], labels: Uint8Array): CanonicalCase {
+  const volume = (data: Float32Array): Volume<'float32'> => createVolume('float32', data, SHAPE);
+  return { ...boxCase(), id, channels: channels.map(volume) as unknown as CanonicalCase['channels'], labels: createVolume('uint8', labels, SHAPE) };
+}
+
+/** A three-region engine that answers each pixel from its four input values alone. */
+function pixelRunner(answer: (flair: number, t1w: number, t1gd: number, t2w: number) => readonly [number, number, number]): SliceRunner {
+  return {
+    async run(input) {
+      const pixels = input.length / 4;
+      const out = new Float32Array(pixels * 3);
+      for (let p = 0; p < pixels; p++) out.set(answer(input[p * 4]!, input[p * 4 + 1]!, input[p * 4 + 2]!, input[p * 4 + 3]!), p * 3);
+      return out;
+    },
+  };
+}
+
 const MANIFEST = testManifest([8, 8, 4], { files: { onnx: 'model.onnx' } });
 
 /**
@@ -85,10 +112,7 @@ describe('tuneInference', () => {
     // Reference: a box of oedema (label 2, WT) with a core of 8 voxels (label 1, TC) and no enhancing tumour.
     // Markers per channel (normalised positive where set): FLAIR the box, T1w the core, T1gd 2 voxels of the
     // core, T2w a ring of 12 voxels beside the box.
-    const n = SHAPE[0] * SHAPE[1] * SHAPE[2];
-    const at = (i: number, j: number, k: number): number => i + 12 * (j + 10 * k);
-    const [flair, t1w, t1gd, t2w] = [0, 1, 2, 3].map(() => new Float32Array(n));
-    const labels = new Uint8Array(n);
+    const { channels: [flair, t1w, t1gd, t2w], labels } = blank();
     for (let k = 1; k <= 3; k++) {
       for (let j = 2; j <= 5; j++) {
         for (let i = 3; i <= 6; i++) [flair![at(i, j, k)], labels[at(i, j, k)]] = [10, 2];
@@ -97,13 +121,7 @@ describe('tuneInference', () => {
     }
     for (let k = 2; k <= 3; k++) for (let j = 3; j <= 4; j++) for (let i = 4; i <= 5; i++) [t1w![at(i, j, k)], labels[at(i, j, k)]] = [10, 1];
     for (let k = 2; k <= 3; k++) t1gd![at(4, 3, k)] = 10;
-    const volume = (data: Float32Array): Volume<'float32'> => createVolume('float32', data, SHAPE);
-    const regionsCase: CanonicalCase = {
-      ...boxCase(),
-      id: 'core',
-      channels: [volume(flair!), volume(t1w!), volume(t1gd!), volume(t2w!)],
-      labels: createVolume('uint8', labels, SHAPE),
-    };
+    const regionsCase = markedCase('core', [flair!, t1w!, t1gd!, t2w!], labels);
     // WT 0.9 in the box and 0.42 on the ring; TC 0.45 in the core; ET 0.9 on the 2 voxels.
     const runner: SliceRunner = {
       async run(input) {
@@ -145,10 +163,7 @@ describe('tuneInference', () => {
     // Reference: oedema (label 2) in the box i 3..6, j 2..5, k 1..3 (48 voxels), nothing else. Markers: FLAIR the
     // box's inner 2x2 columns (12 voxels), T2w the rest of the box (36), T1gd one voxel at i 9, j 8, k 2 (apart from
     // the box), T1w one voxel inside (unused, so that no channel is constant).
-    const n = SHAPE[0] * SHAPE[1] * SHAPE[2];
-    const at = (i: number, j: number, k: number): number => i + 12 * (j + 10 * k);
-    const [flair, t1w, t1gd, t2w] = [0, 1, 2, 3].map(() => new Float32Array(n));
-    const labels = new Uint8Array(n);
+    const { channels: [flair, t1w, t1gd, t2w], labels } = blank();
     for (let k = 1; k <= 3; k++) {
       for (let j = 2; j <= 5; j++) {
         for (let i = 3; i <= 6; i++) {
@@ -160,17 +175,9 @@ describe('tuneInference', () => {
     }
     t1gd![at(9, 8, 2)] = 10;
     t1w![at(4, 3, 2)] = 10;
-    const volume = (data: Float32Array): Volume<'float32'> => createVolume('float32', data, SHAPE);
-    const islandCase: CanonicalCase = { ...boxCase(), id: 'island', channels: [volume(flair!), volume(t1w!), volume(t1gd!), volume(t2w!)], labels: createVolume('uint8', labels, SHAPE) };
+    const islandCase = markedCase('island', [flair!, t1w!, t1gd!, t2w!], labels);
     // WT 0.9 inside, 0.38 on the rest of the box, 0.42 on the island; TC and ET 0.1 everywhere.
-    const runner: SliceRunner = {
-      async run(input) {
-        const pixels = input.length / 4;
-        const out = new Float32Array(pixels * 3).fill(0.1);
-        for (let p = 0; p < pixels; p++) out[p * 3] = input[p * 4]! > 0 ? 0.9 : input[p * 4 + 3]! > 0 ? 0.38 : input[p * 4 + 2]! > 0 ? 0.42 : 0.1;
-        return out;
-      },
-    };
+    const runner = pixelRunner((flairValue, _t1w, t1gdValue, t2wValue) => [flairValue > 0 ? 0.9 : t2wValue > 0 ? 0.38 : t1gdValue > 0 ? 0.42 : 0.1, 0.1, 0.1]);
     const manifest = testManifest([8, 8, 4], { outputChannels: 3, files: { onnx: 'model.onnx' } });
     const inference = await tuneInference([islandCase], manifest, runner, { bundle: '.', data: '.' });
     // At 0.5 WT is the 12 inner voxels, one component: Dice 24 / 60 whatever the component step (TC and ET empty
@@ -194,29 +201,15 @@ describe('tuneInference', () => {
     // Reference: oedema in the box i 2..7, j 1..6, k 1..3 (108 voxels) around a core (label 1) at i 3..4, j 2..3,
     // k 1..3 (12 voxels). Predicted: WT the box and an island at i 9, j 8, k 2 (apart from it); TC the core and an
     // island inside the box at i 7, j 6, k 3 (apart from the core); ET nothing.
-    const n = SHAPE[0] * SHAPE[1] * SHAPE[2];
-    const at = (i: number, j: number, k: number): number => i + 12 * (j + 10 * k);
-    const [flair, t1w, t1gd, t2w] = [0, 1, 2, 3].map(() => new Float32Array(n));
-    const labels = new Uint8Array(n);
+    const { channels: [flair, t1w, t1gd, t2w], labels } = blank();
     for (let k = 1; k <= 3; k++) for (let j = 1; j <= 6; j++) for (let i = 2; i <= 7; i++) [flair![at(i, j, k)], labels[at(i, j, k)]] = [10, 2];
     for (let k = 1; k <= 3; k++) for (let j = 2; j <= 3; j++) for (let i = 3; i <= 4; i++) [t1w![at(i, j, k)], labels[at(i, j, k)]] = [10, 1];
     flair![at(9, 8, 2)] = 10;
     t1w![at(7, 6, 3)] = 10;
     t1gd![at(5, 5, 2)] = 10;
     t2w![at(6, 5, 2)] = 10;
-    const volume = (data: Float32Array): Volume<'float32'> => createVolume('float32', data, SHAPE);
-    const twoIslands: CanonicalCase = { ...boxCase(), id: 'islands', channels: [volume(flair!), volume(t1w!), volume(t1gd!), volume(t2w!)], labels: createVolume('uint8', labels, SHAPE) };
-    const runner: SliceRunner = {
-      async run(input) {
-        const pixels = input.length / 4;
-        const out = new Float32Array(pixels * 3).fill(0.1);
-        for (let p = 0; p < pixels; p++) {
-          if (input[p * 4]! > 0) out[p * 3] = 0.9;
-          if (input[p * 4 + 1]! > 0) out[p * 3 + 1] = 0.9;
-        }
-        return out;
-      },
-    };
+    const twoIslands = markedCase('islands', [flair!, t1w!, t1gd!, t2w!], labels);
+    const runner = pixelRunner((flairValue, t1wValue) => [flairValue > 0 ? 0.9 : 0.1, t1wValue > 0 ? 0.9 : 0.1, 0.1]);
     const manifest = testManifest([8, 8, 4], { outputChannels: 3, files: { onnx: 'model.onnx' } });
     const inference = await tuneInference([twoIslands], manifest, runner, { bundle: '.', data: '.' });
     expect(inference.largestComponent).toBe(true);
