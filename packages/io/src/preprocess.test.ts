@@ -115,7 +115,7 @@ describe('preprocessCase', () => {
       }
       expect(Array.from(result.mask!), target).toEqual(expectedMask);
       expect(Array.from(result.tumourVoxels!), target).toEqual(expectedTumour);
-      // Not vacuous: every region has voxels in the window and outside it.
+      // Not vacuous: every region has voxels in the window.
       for (let r = 0; r < regions.length; r++) expect(expectedMask.filter((value, v) => v % regions.length === r && value === 1).length).toBeGreaterThan(0);
     }
   });
