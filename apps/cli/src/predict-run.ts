@@ -157,7 +157,7 @@ export async function runPrediction(context: CliContext, options: PredictRunOpti
       int8: request.int8 === true,
     });
     return { manifest: await readModelManifest(request.bundle), engine: opened.runner, reason: opened.reason };
-  });
+  }, (request) => readModelManifest(request.bundle));
   const request: ModelRequest = { bundle: path.resolve(options.model), engine: options.engine };
   if (options.device !== undefined) request.device = options.device;
   if (options.runtimeOnly === true) request.runtimeOnly = true;

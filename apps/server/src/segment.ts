@@ -130,6 +130,9 @@ export function segmentationResultOf(result: CohortJobResult): SegmentationResul
 export async function segmentJob(record: JobRecord, directory: string, model: LoadedModel, options: SegmentOptions): Promise<SegmentationResult> {
   const job = describeJob(record, directory, model.bundle, { ...options, engine: model.engine.name });
   // Every job runs on the model loaded at start-up; the server, not this cache, frees its engine.
-  const engines = new CohortEngineCache(async () => ({ manifest: model.manifest, engine: model.engine, reason: model.reason }));
+  const engines = new CohortEngineCache(
+    async () => ({ manifest: model.manifest, engine: model.engine, reason: model.reason }),
+    async () => model.manifest,
+  );
   return segmentationResultOf(await runCohortJob(job, { engines }));
 }

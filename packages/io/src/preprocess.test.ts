@@ -3,7 +3,7 @@ import { ArgumentError } from './errors.js';
 import { CANONICAL_CHANNELS } from './layouts/channels.js';
 import type { CanonicalCase } from './layouts/dataset.js';
 import { MSD_LABELS, regionMask } from './regions.js';
-import { preprocessCase, resolvePreprocessing, restoreCrop, restoreCropThresholded, type PreprocessOptions } from './preprocess.js';
+import { ThresholdedCrop, preprocessCase, resolvePreprocessing, restoreCrop, restoreCropThresholded, type PreprocessOptions } from './preprocess.js';
 import { createVolume, type Volume } from './volume.js';
 
 /** A case whose channel c holds value f(i, j, k) + channelOffset * c, so every voxel's origin can be recognised. */
@@ -222,5 +222,39 @@ describe('restoreCropThresholded', () => {
     const out = preprocessCase(makeCase([4, 4, 2], (i) => i), { crop: [2, 2, 2] });
     expect(() => restoreCropThresholded(new Float32Array(16), [2, 2, 2, 2], out.params, [0.5])).toThrow(ArgumentError);
     expect(() => restoreCropThresholded(new Float32Array(15), [2, 2, 2, 2], out.params, [0.5, 0.5])).toThrow(ArgumentError);
+  });
+});
+
+describe('ThresholdedCrop', () => {
+  it.each(CROP_WINDOWS)('gives the masks of restoreCropThresholded once every slice is added, in any order and pieces: %s', (_name, shape, crop) => {
+    const out = preprocessCase(makeCase([...shape], (i, j, k) => i + j + k), { crop: [...crop] });
+    const [height, width, depth] = crop;
+    const K = 2;
+    const blockShape = [depth, height, width, K] as const;
+    const block = Float32Array.from({ length: depth * height * width * K }, (_, v) => Math.abs(Math.sin(v * 78.233) * 43758.5453) % 1);
+    for (const thresholds of [[0.5, 0.2], [-0.1, 0.7]]) {
+      const whole = restoreCropThresholded(block, blockShape, out.params, thresholds);
+      const pieces = new ThresholdedCrop(blockShape, out.params, thresholds);
+      // The second half as one range, then the first half one slice at a time from its end.
+      const half = Math.floor(depth / 2);
+      pieces.addSlices(block, half, depth);
+      for (let z = half - 1; z >= 0; z--) pieces.addSlices(block, z, z + 1);
+      expect(pieces.masks.map((mask) => Array.from(mask))).toEqual(whole.map((mask) => Array.from(mask)));
+      // Before its slices are added a window voxel holds the fill (0 > threshold), not its answer.
+      const partial = new ThresholdedCrop(blockShape, out.params, thresholds);
+      partial.addSlices(block, 0, Math.floor(depth / 2));
+      const differs = partial.masks.some((mask, r) => mask.some((value, v) => value !== whole[r]![v]));
+      expect(differs).toBe(true);
+    }
+  });
+
+  it('refuses a block of another size, a range outside the slices and thresholds that are not one per channel', () => {
+    const out = preprocessCase(makeCase([4, 4, 2], (i) => i), { crop: [2, 2, 2] });
+    const masks = new ThresholdedCrop([2, 2, 2, 1], out.params, [0.5]);
+    expect(() => masks.addSlices(new Float32Array(7), 0, 1)).toThrow(ArgumentError);
+    expect(() => masks.addSlices(new Float32Array(8), 1, 3)).toThrow(ArgumentError);
+    expect(() => masks.addSlices(new Float32Array(8), -1, 1)).toThrow(ArgumentError);
+    expect(() => new ThresholdedCrop([2, 2, 2, 2], out.params, [0.5])).toThrow(ArgumentError);
+    expect(() => new ThresholdedCrop([3, 2, 2, 1], out.params, [0.5])).toThrow(ArgumentError);
   });
 });

@@ -434,30 +434,73 @@ export function restoreCropThresholded(
   thresholds: readonly number[],
 ): Uint8Array[] {
   checkCropBlock('restoreCropThresholded', values, shape, params);
-  const [depth, height, width, K] = shape;
-  if (thresholds.length !== K) throw new ArgumentError('restoreCropThresholded', 'thresholds', `has ${thresholds.length} values for ${K} channels`);
-  const [nx, ny, nz] = params.originalShape;
-  const [i0, j0, k0] = params.cropStart;
-  const masks = thresholds.map((threshold) => {
-    const mask = new Uint8Array(nx * ny * nz);
-    if (0 > threshold) mask.fill(1);
-    return mask;
-  });
-  // The window's part inside the scan, walked along i (the masks' contiguous axis).
-  const [hStart, hEnd] = [Math.max(0, -i0), Math.min(height, nx - i0)];
-  const [wStart, wEnd] = [Math.max(0, -j0), Math.min(width, ny - j0)];
-  const [zStart, zEnd] = [Math.max(0, -k0), Math.min(depth, nz - k0)];
-  for (let r = 0; r < K; r++) {
-    const mask = masks[r]!;
-    const threshold = thresholds[r]!;
-    for (let z = zStart; z < zEnd; z++) {
-      for (let w = wStart; w < wEnd; w++) {
-        let target = i0 + hStart + nx * (j0 + w + ny * (k0 + z));
-        for (let h = hStart, v = ((z * height + hStart) * width + w) * K + r; h < hEnd; h++, v += width * K, target++) {
-          mask[target] = values[v]! > threshold ? 1 : 0;
+  if (thresholds.length !== shape[3]) throw new ArgumentError('restoreCropThresholded', 'thresholds', `has ${thresholds.length} values for ${shape[3]} channels`);
+  const masks = new ThresholdedCrop(shape, params, thresholds);
+  masks.addSlices(values, 0, shape[0]);
+  return masks.masks;
+}
+
+/**
+ * The masks of {@link restoreCropThresholded} filled slice by slice, as the probabilities of each slice come in:
+ * an engine's batches are thresholded while it computes the next, instead of the whole block after the last.
+ * Once every slice of the block was added, {@link masks} are those restoreCropThresholded gives for it.
+ */
+export class ThresholdedCrop {
+  /** One mask per output channel on the scan's grid (0/1, i-j-k order). */
+  readonly masks: Uint8Array[];
+  readonly #shape: readonly [number, number, number, number];
+  readonly #params: PreprocessParams;
+  readonly #thresholds: readonly number[];
+
+  /**
+   * @param shape [depth, height, width, K] of the probability block, matching the crop of `params`.
+   * @throws {ArgumentError} when `shape` does not match the crop or the thresholds are not one per channel.
+   */
+  constructor(shape: readonly [number, number, number, number], params: PreprocessParams, thresholds: readonly number[]) {
+    const [depth, height, width, K] = shape;
+    if (height !== params.cropSize[0] || width !== params.cropSize[1] || depth !== params.cropSize[2]) {
+      throw new ArgumentError('ThresholdedCrop', 'shape', `[${shape.join(', ')}] does not match the crop [${params.cropSize.join(', ')}]`);
+    }
+    if (thresholds.length !== K) throw new ArgumentError('ThresholdedCrop', 'thresholds', `has ${thresholds.length} values for ${K} channels`);
+    const [nx, ny, nz] = params.originalShape;
+    this.masks = thresholds.map((threshold) => {
+      const mask = new Uint8Array(nx * ny * nz);
+      if (0 > threshold) mask.fill(1);
+      return mask;
+    });
+    this.#shape = shape;
+    this.#params = params;
+    this.#thresholds = thresholds;
+  }
+
+  /**
+   * Thresholds slices `first` ≤ z < `end` of `values` into the masks.
+   * @param values the whole [depth, height, width, K] probability block (only the slices asked are read).
+   * @throws {ArgumentError} when `values` is not a whole block or the range is outside it.
+   */
+  addSlices(values: Float32Array, first: number, end: number): void {
+    const [depth, height, width, K] = this.#shape;
+    if (values.length !== voxelCount(this.#shape)) throw new ArgumentError('ThresholdedCrop.addSlices', 'values', `has ${values.length} elements for shape [${this.#shape.join(', ')}]`);
+    if (!Number.isInteger(first) || !Number.isInteger(end) || first < 0 || end > depth || first > end) {
+      throw new ArgumentError('ThresholdedCrop.addSlices', 'range', `[${first}, ${end}) is not a range of slices of [0, ${depth})`);
+    }
+    const [nx, ny, nz] = this.#params.originalShape;
+    const [i0, j0, k0] = this.#params.cropStart;
+    // The window's part inside the scan, walked along i (the masks' contiguous axis).
+    const [hStart, hEnd] = [Math.max(0, -i0), Math.min(height, nx - i0)];
+    const [wStart, wEnd] = [Math.max(0, -j0), Math.min(width, ny - j0)];
+    const [zStart, zEnd] = [Math.max(first, -k0), Math.min(end, nz - k0)];
+    for (let r = 0; r < K; r++) {
+      const mask = this.masks[r]!;
+      const threshold = this.#thresholds[r]!;
+      for (let z = zStart; z < zEnd; z++) {
+        for (let w = wStart; w < wEnd; w++) {
+          let target = i0 + hStart + nx * (j0 + w + ny * (k0 + z));
+          for (let h = hStart, v = ((z * height + hStart) * width + w) * K + r; h < hEnd; h++, v += width * K, target++) {
+            mask[target] = values[v]! > threshold ? 1 : 0;
+          }
         }
       }
     }
   }
-  return masks;
 }

@@ -202,6 +202,59 @@ describe('runCohortJob and the in-process runner', () => {
     expect((await runCohortJob({ ...job!, tta: true }, { engines, completionRecords: true })).reused).toBe(false);
   });
 
+  it('read and preprocess the case while the model opens, when the cache can read the manifest ahead', async () => {
+    const [job] = jobsFor('ahead');
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const events: string[] = [];
+    const gated: ModelOpener = async (request) => {
+      await gate;
+      events.push('engine open');
+      return opener(request);
+    };
+    // The manifest read ahead tells when its preprocessing settings are used: that is the case being preprocessed.
+    const watched = { ...MANIFEST };
+    Object.defineProperty(watched, 'preprocessing', {
+      get: () => {
+        if (!events.includes('preprocessing')) events.push('preprocessing');
+        return MANIFEST.preprocessing;
+      },
+    });
+    const engines = new CohortEngineCache(gated, async () => watched);
+    const reference = await runCohortJob({ ...job!, outputs: { labels: path.join(dir, 'ahead', 'reference.nii.gz') } }, { engines: new CohortEngineCache(opener) });
+    const running = runCohortJob(job!, { engines });
+    // The job goes as far as it can without the engine: its case is read and preprocessed, then it waits.
+    let preprocessedBeforeOpen = false;
+    for (let turn = 0; turn < 200 && !preprocessedBeforeOpen; turn++) {
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      preprocessedBeforeOpen = events.includes('preprocessing');
+    }
+    expect(preprocessedBeforeOpen).toBe(true);
+    expect(events).toEqual(['preprocessing']);
+    release();
+    const result = await running;
+    expect(events).toEqual(['preprocessing', 'engine open']);
+    // The same label map as the job that waited for its model first.
+    expect(Array.from((await readNifti(job!.outputs.labels)).data)).toEqual(Array.from((await readNifti(path.join(dir, 'ahead', 'reference.nii.gz'))).data));
+    expect(result.volumesMl).toEqual(reference.volumesMl);
+    await engines.dispose();
+  });
+
+  it('fail a job whose model cannot open with the model\'s error, even when its case cannot be read either', async () => {
+    const broken = path.join(dir, 'broken-both');
+    await fs.cp(path.join(dir, 'phantoms'), broken, { recursive: true });
+    const brokenRefs = [...(await openDataset(broken)).cases];
+    await fs.writeFile(brokenRefs[0]!.images[0]!, 'not a nifti');
+    const [job] = createCohortJobs(brokenRefs.slice(0, 1), { bundle: path.join(dir, 'bundle'), out: path.join(dir, 'out-broken-both') });
+    const failing: ModelOpener = async (request) => {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      throw new ModelBundleError(request.bundle, 'has no brats-model.json');
+    };
+    await expect(runCohortJob(job!, { engines: new CohortEngineCache(failing, async () => MANIFEST) })).rejects.toThrow(ModelBundleError);
+    // With the model there, the same case fails with the case's error.
+    await expect(runCohortJob(job!, { engines: new CohortEngineCache(opener, async () => MANIFEST) })).rejects.toThrow(DatasetError);
+  });
+
   it('stop an aborted job before it writes anything', async () => {
     const [job] = jobsFor('aborted');
     const controller = new AbortController();

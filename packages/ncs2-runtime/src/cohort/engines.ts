@@ -57,14 +57,33 @@ function keyOf(request: ModelRequest): string {
   return [path.resolve(request.bundle), request.engine, request.device ?? '', request.threads ?? '', request.runtimeOnly === true ? 'runtime' : 'any', request.int8 === true ? 'int8' : 'fp32'].join('\0');
 }
 
+/** Reads the manifest a {@link ModelOpener} will give, without waiting for its engine. */
+export type ManifestReader = (request: ModelRequest) => Promise<ModelManifest>;
+
 /** Opened models by bundle path, engine and device. */
 export class CohortEngineCache {
   readonly #open: ModelOpener;
+  readonly #readManifest: ManifestReader | undefined;
   readonly #models = new Map<string, Promise<OpenedModel>>();
 
-  /** @param open how to open a model (default {@link openModel}); the CLI passes its own to say why an engine runs. */
-  constructor(open: ModelOpener = openModel) {
+  /**
+   * @param open how to open a model (default {@link openModel}); the CLI passes its own to say why an engine runs.
+   * @param readManifest how to read the manifest that `open` gives, ahead of the engine (so that a job can
+   *   preprocess its case while the engine opens); default: the bundle's brats-model.json with the default opener,
+   *   none with another (a job then waits for the opened model's manifest).
+   */
+  constructor(open: ModelOpener = openModel, readManifest?: ManifestReader) {
     this.#open = open;
+    this.#readManifest = readManifest ?? (open === openModel ? (request) => readModelManifest(request.bundle) : undefined);
+  }
+
+  /**
+   * The manifest of the model for `request`, read without waiting for its engine; undefined when this cache has no
+   * way to read it ahead (then it is the opened model's).
+   * @throws what the reader throws (a bad bundle).
+   */
+  manifest(request: ModelRequest): Promise<ModelManifest> | undefined {
+    return this.#readManifest?.(request);
   }
 
   /** Models opened (or being opened). */

@@ -6,7 +6,7 @@
  */
 import { existsSync, promises as fs } from 'node:fs';
 import path from 'node:path';
-import { createVolume, loadCase, regionMask, writeFileAtomic, writeNifti, type RegionName } from '@brats/io';
+import { createVolume, loadCase, regionMask, writeFileAtomic, writeNifti, type CanonicalCase, type ModelManifest, type RegionName } from '@brats/io';
 import { evaluateCase, type CaseEvaluation } from '@brats/metrics';
 import { MODALITY_ROLES, describeLabels, segmentLoadedCase, type LabelLegendEntry, type SegmentationTimings } from '../segment/index.js';
 import type { CohortEngineCache, ModelRequest } from './engines.js';
@@ -144,8 +144,13 @@ export async function runCohortJob(job: CohortJob, context: CohortJobContext): P
   if (job.runtimeOnly === true) request.runtimeOnly = true;
   if (job.int8 === true) request.int8 = true;
   if (context.threads !== undefined) request.threads = context.threads;
-  // The case is read while the model opens (the engine loads it on a thread of its own where it can): a cold
-  // start pays for the longer of the two, not their sum. A model that fails to open still fails the job first.
+  // The case is read and preprocessed while the model opens (the engine loads it on a thread of its own where it
+  // can): a cold start pays for the longer of the two, not their sum. A model that fails to open still fails the
+  // job first.
+  const opening = context.engines.get(request);
+  opening.catch(() => undefined);
+  const earlyManifest = context.engines.manifest(request);
+  earlyManifest?.catch(() => undefined);
   const loadStarted = performance.now();
   const loading = loadCase(job.case, {
     // A reference that cannot be read costs the score, not the prediction: it is left out with a warning.
@@ -154,11 +159,20 @@ export async function runCohortJob(job: CohortJob, context: CohortJobContext): P
     ...(job.replaceNonFinite === true ? { nonFinite: 'zero' as const } : {}),
   }).then((loaded) => ({ loaded, seconds: (performance.now() - loadStarted) / 1000 }));
   loading.catch(() => undefined);
-  const model = await context.engines.get(request);
-  const { manifest } = model;
-  const { loaded, seconds: loadSeconds } = await loading;
+  let manifest: ModelManifest;
+  let loaded: CanonicalCase;
+  let loadSeconds: number;
+  try {
+    ({ loaded, seconds: loadSeconds } = await loading);
+    manifest = earlyManifest === undefined ? (await opening).manifest : await earlyManifest;
+  } catch (error) {
+    await opening;
+    throw error;
+  }
 
-  const segmentation = await segmentLoadedCase(loaded, manifest, model.engine, {
+  const engine = opening.then((opened) => opened.engine);
+  engine.catch(() => undefined);
+  const segmentation = await segmentLoadedCase(loaded, manifest, engine, {
     tta: job.tta,
     largestComponent: job.largestComponent,
     // Probability maps need every flipped pass; a label map alone does not (the labels are the same).
@@ -169,6 +183,7 @@ export async function runCohortJob(job: CohortJob, context: CohortJobContext): P
     },
   }, loadSeconds);
   throwIfAborted(context.signal, jobId);
+  const model = await opening;
 
   const writeStarted = performance.now();
   const caseData = segmentation.case;

@@ -13,9 +13,10 @@ import path from 'node:path';
 import { ArgumentError, WHOLE_TUMOUR_LABELS, writeNifti, type Affine } from '@brats/io';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testManifest } from '../../test/segment-fixtures.js';
+import { EngineError } from '../errors.js';
 import { keepLargestComponent, labelComponents } from './components.js';
 import { resolveInference } from './inference-settings.js';
-import { postprocessRegions } from './segment-core.js';
+import { postprocessRegions, segmentLoadedCase } from './segment-core.js';
 import { segmentCase, type SliceRunner } from './segment-case.js';
 
 const SHAPE = [12, 10, 6] as const;
@@ -179,6 +180,16 @@ describe('segmentCase', () => {
   it('rejects an engine that returns the wrong number of values', async () => {
     const bad: SliceRunner = { run: async () => new Float32Array(3) };
     await expect(segmentCase(makeCase(), manifestFor(1, [8, 8, 4]), bad)).rejects.toThrow(/returned 3 values/);
+  });
+
+  it('takes an engine still opening: the same result once it opens, and its failure when it does not', async () => {
+    const manifest = manifestFor(1, [8, 8, 4]);
+    const direct = await segmentLoadedCase(makeCase(), manifest, thresholdRunner(1));
+    const later = await segmentLoadedCase(makeCase(), manifest, new Promise<SliceRunner>((resolve) => setTimeout(() => resolve(thresholdRunner(1)), 20)));
+    expect(Array.from(later.labels.data)).toEqual(Array.from(direct.labels.data));
+    expect(later.labels.data.some((value) => value === 1)).toBe(true);
+    const failed = new Promise<SliceRunner>((_, reject) => setTimeout(() => reject(new EngineError('fake', 'did not load')), 20));
+    await expect(segmentLoadedCase(makeCase(), manifest, failed)).rejects.toThrow(EngineError);
   });
 });
 

@@ -12,7 +12,7 @@ import {
   formatSpacing,
   preprocessCase,
   restoreCrop,
-  restoreCropThresholded,
+  ThresholdedCrop,
   type CanonicalCase,
   type LabelRegionMapping,
   type ModelManifest,
@@ -335,6 +335,8 @@ function resampleCase(caseData: CanonicalCase, from: Shape3, to: Shape3, target:
 
 /**
  * Segments one case, already read, with a model bundle's manifest and an engine (`segmentCase` reads a case first).
+ * @param runner the engine, or the promise of one still opening: the case is preprocessed meanwhile, and only the
+ *   forward pass waits for it.
  * @param loadSeconds the time the caller spent reading the case, reported in `timings.load`.
  * @throws {ArgumentError} when the manifest's preprocessing does not give the model's input, the engine returns the
  *   wrong number of values, or a one-region model is asked for a multi-region label convention.
@@ -342,7 +344,7 @@ function resampleCase(caseData: CanonicalCase, from: Shape3, to: Shape3, target:
 export async function segmentLoadedCase(
   caseData: CanonicalCase,
   manifest: ModelManifest,
-  runner: SliceRunner,
+  runner: SliceRunner | PromiseLike<SliceRunner>,
   options: SegmentOptions = {},
   loadSeconds = 0,
 ): Promise<Segmentation> {
@@ -399,7 +401,7 @@ export async function segmentLoadedCase(
   const block = new Float32Array(depth * outputValues);
   let engineCalls = 0;
   const runChecked = async (slices: Float32Array, count: number): Promise<Float32Array> => {
-    const output = await runner.run(slices, count);
+    const output = await engine.run(slices, count);
     engineCalls++;
     if (output.length !== count * outputValues) {
       throw new ArgumentError('segmentCase', 'runner', `returned ${output.length} values for ${count} slices of [${height}, ${width}, ${K}]`);
@@ -414,6 +416,7 @@ export async function segmentLoadedCase(
       ? everySlice(depth)
       : planSlices(prepared.image, depth, height * width, channels);
   const skipped = depth - plan.run.length;
+  const engine = await runner;
   // Labels decided by two of the three flipped passes need not wait for the third: only when nothing but the label
   // map is wanted, and the labels come from the crop block itself (a resampled scan thresholds interpolated values).
   const decideEarly = options.labelsOnly === true && inference.tta && modelGrid === caseData;
@@ -470,6 +473,10 @@ export async function segmentLoadedCase(
     batch.catch(() => undefined);
     inFlight.push(batch);
   };
+  const cropShape = [depth, height, width, K] as const;
+  // On the model's own grid each batch is thresholded onto the scan's grid as it comes in, while the engine computes
+  // the next: the masks are done when the last batch is (a resampled scan thresholds interpolated volumes instead).
+  const thresholded = modelGrid === caseData ? new ThresholdedCrop(cropShape, prepared.params, inference.thresholds) : undefined;
   let covered = 0;
   try {
     while (submitted < Math.min(2, batches.length)) submit();
@@ -478,6 +485,7 @@ export async function segmentLoadedCase(
       if (submitted < batches.length) submit();
       batches[index]!.forEach((slice, j) => {
         block.set(output.subarray(j * outputValues, (j + 1) * outputValues), slice * outputValues);
+        thresholded?.addSlices(block, slice, slice + 1);
         covered += 1 + plan.twins[slice]!;
       });
       options.onSlices?.(covered, depth);
@@ -489,11 +497,12 @@ export async function segmentLoadedCase(
   const inferenceSeconds = (performance.now() - inferenceStarted) / 1000;
   for (let slice = 0; slice < plan.twinOf.length; slice++) {
     const source = plan.twinOf[slice]!;
-    if (source !== slice) block.copyWithin(slice * outputValues, source * outputValues, (source + 1) * outputValues);
+    if (source === slice) continue;
+    block.copyWithin(slice * outputValues, source * outputValues, (source + 1) * outputValues);
+    thresholded?.addSlices(block, slice, slice + 1);
   }
 
   const postprocessStarted = performance.now();
-  const cropShape = [depth, height, width, K] as const;
   // The probability volumes on the scan's grid are made when first read (a float volume per region that only
   // probability outputs and tuning want); on the model's own grid the masks come from the crop block directly.
   let probabilities: Float32Array[] | undefined;
@@ -505,9 +514,7 @@ export async function segmentLoadedCase(
     return probabilities;
   };
   const { masks, notes } =
-    modelGrid === caseData
-      ? postprocessMasks(restoreCropThresholded(block, cropShape, prepared.params, inference.thresholds), regions, shape3, inference)
-      : postprocessRegions(probabilitiesOnGrid(), regions, shape3, inference);
+    thresholded !== undefined ? postprocessMasks(thresholded.masks, regions, shape3, inference) : postprocessRegions(probabilitiesOnGrid(), regions, shape3, inference);
   const maskOf = (region: RegionName): Uint8Array | undefined => (regions.includes(region) ? masks[regions.indexOf(region)] : undefined);
   const wt = maskOf('WT');
   const tc = maskOf('TC');
