@@ -48,11 +48,7 @@ export class EngineError extends BratsError {
   }
 }
 
-/** First line of an error's message; native bindings often add long multi-line build instructions. */
-export function firstLine(error: unknown): string {
-  const text = error instanceof Error ? error.message : String(error);
-  return (text.split('\n')[0] ?? text).trim();
-}
+export { firstLine } from './first-line.js';
 
 /** Inputs that do not make a case: a missing file, a modality role given twice or missing, nothing given at all. */
 export class CaseInputError extends BratsError {

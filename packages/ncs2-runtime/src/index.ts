@@ -1,7 +1,8 @@
 export * from './errors.js';
 export type { EngineFactory, EngineOptions, EngineProbe, InferenceEngine, IrPrecision, LayerPerfCounter, ModelLayout, PerformanceHint } from './engine.js';
 export { AUTO_ENGINE, createEngine, lazyEngineFactory, openBundleEngine, listEngines, probeEngines, registerEngine, unregisterEngine, type EngineFallback, type EngineSelection } from './registry.js';
-export { ONNXRUNTIME_ENGINE, onnxRuntimeFactory, openOrtModelRunner, readOnnxLayout, type OrtModelRunner } from './onnxruntime-engine.js';
+export { ONNXRUNTIME_ENGINE, onnxRuntimeFactory, openOrtModelRunner, type OrtModelRunner } from './onnxruntime-engine.js';
+export { readOnnxLayout } from './onnx-bundle.js';
 export { ONNXRUNTIME_WEB_ENGINE, onnxRuntimeWebFactory } from './onnxruntime-web-engine.js';
 export { MYRIAD_EXPLANATION, OPENVINO_ENGINE, OPENVINO_REMEDY, convertBundleToIr, loadOpenvino, openvinoFactory, type IrFiles } from './openvino-engine.js';
 export type { OpenvinoAddon } from './openvino-api.js';

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { ModelBundleError, bundlePath, readModelManifest, temporaryPathFor, writeModelManifest, type ModelManifest } from '@brats/io';
 import type { EngineFactory, EngineOptions, EngineProbe, InferenceEngine, IrPrecision, LayerPerfCounter, ModelLayout } from './engine.js';
 import { EngineError, EngineUnavailableError, firstLine } from './errors.js';
-import { onnxModelFile } from './onnxruntime-engine.js';
+import { onnxModelFile } from './onnx-bundle.js';
 import type { OpenvinoAddon, OpenvinoCompiledModel, OpenvinoCore, OpenvinoInferRequest } from './openvino-api.js';
 import { RequestPool } from './request-pool.js';
 import { checkBatch } from './shape.js';

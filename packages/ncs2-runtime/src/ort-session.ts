@@ -5,6 +5,7 @@
 import type * as OnnxRuntimeWeb from 'onnxruntime-web';
 import type { ModelLayout } from './engine.js';
 import { EngineError } from './errors.js';
+import { runInOrder, sessionShapeProblem } from './ort-run.js';
 import { checkBatch } from './shape.js';
 
 /** What both ONNX Runtime packages share (their onnxruntime-common API). */
@@ -19,13 +20,9 @@ export type OrtSessionOptions = Parameters<OrtModule['InferenceSession']['create
  * @throws {EngineError} naming `engine` and `file` otherwise.
  */
 export function checkOrtSession(engine: string, file: string, session: OrtSession): void {
-  if (session.inputNames.length !== 1 || session.outputNames.length !== 1) {
-    throw new EngineError(engine, `${file} has ${session.inputNames.length} inputs and ${session.outputNames.length} outputs; one of each expected`);
-  }
+  const problem = sessionShapeProblem(file, session);
+  if (problem !== undefined) throw new EngineError(engine, problem);
 }
-
-/** The last run asked of each session, which the next one waits for. */
-const runsUnderWay = new WeakMap<OrtSession, Promise<unknown>>();
 
 /**
  * Runs one batch of NHWC slices through a session and returns its NHWC probabilities.
@@ -42,15 +39,7 @@ export async function runOrtSession(
   const shape = checkBatch(engine, layout, input, batch);
   if (session === undefined) throw new EngineError(engine, 'the session was disposed');
   const feeds = { [session.inputNames[0]!]: new ort.Tensor('float32', input, shape) };
-  // Callers may keep several batches in flight, but onnxruntime-web fails a run that starts while another one of the
-  // same session is under way: the runs of one session go one after another, in the order they were asked for.
-  const previous = runsUnderWay.get(session) ?? Promise.resolve();
-  const running = previous.then(
-    () => session.run(feeds),
-    () => session.run(feeds),
-  );
-  runsUnderWay.set(session, running);
-  const results = await running;
+  const results = await runInOrder(session, () => session.run(feeds));
   const output = results[session.outputNames[0]!];
   if (output === undefined || output.type !== 'float32') throw new EngineError(engine, 'the model gave no float32 output');
   return output.data as Float32Array;

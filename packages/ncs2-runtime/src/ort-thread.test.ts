@@ -51,7 +51,28 @@ async function turnsDuring<T>(work: () => Promise<T>): Promise<{ value: T; turns
 /** 16 slices of the shipped model's input, a deterministic pattern. */
 const batch = Float32Array.from({ length: 16 * 144 * 144 * 4 }, (_, i) => Math.sin(i * 0.001) * 2);
 
+/** Every module specifier `file` and the package files it imports statically import, following relative ones. */
+async function staticImports(file: string, seen = new Set<string>()): Promise<Set<string>> {
+  const text = await fs.readFile(file, 'utf8');
+  for (const match of text.matchAll(/\bfrom\s*["']([^"']+)["']|^\s*import\s*["']([^"']+)["']/gm)) {
+    const specifier = match[1] ?? match[2]!;
+    if (seen.has(specifier)) continue;
+    seen.add(specifier);
+    if (specifier.startsWith('.')) await staticImports(path.resolve(path.dirname(file), specifier), seen);
+  }
+  return seen;
+}
+
 describe.skipIf(!existsSync(DIST))('the ONNX Runtime engine on its own thread (skipped: dist/index.js not built; run pnpm build)', () => {
+  it('starts its worker from an entry that loads no @brats package: only Node\'s modules and its own files', async () => {
+    const entry = path.join(path.dirname(DIST), 'ort-worker.js');
+    const imported = [...(await staticImports(entry))];
+    expect(imported.some((specifier) => specifier.startsWith('./chunk-'))).toBe(true);
+    expect(imported.filter((specifier) => !specifier.startsWith('.') && !specifier.startsWith('node:') && !['fs', 'os', 'path', 'worker_threads'].includes(specifier))).toEqual([]);
+    // The bundle it sits beside does load @brats/io: the check would see it.
+    expect([...(await staticImports(DIST))]).toContain('@brats/io');
+  });
+
   it('gives the same bits as the engine on the calling thread, and leaves this thread free while a batch computes', async (context) => {
     if (!native) context.skip('onnxruntime-node does not load here');
     const threaded = await runtime!.openBundleEngine(MODEL, 'onnxruntime', { threads: 2 });

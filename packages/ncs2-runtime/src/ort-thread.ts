@@ -2,109 +2,40 @@
  * The native ONNX Runtime engine on a thread of its own. onnxruntime-node computes a batch synchronously on the
  * thread that calls `run` (its promise only wraps a blocking call in setImmediate), and creates a session the same
  * way: on the main thread each batch stops everything else, so a cohort cannot decode, preprocess or write one case
- * while the engine runs another, and a single scan cannot decode while the model loads. Here a worker thread owns
- * the session and the main thread goes on; batches cross as transferred buffers (one copy of the input, none of
- * the output). The computation is the same session with the same options, so the probabilities are the same bits.
+ * while the engine runs another, and a single scan cannot decode while the model loads. Here a worker thread
+ * (ort-worker.ts) owns the session and the main thread goes on; batches cross as transferred buffers (one copy of
+ * the input, none of the output). The computation is the same session with the same options, so the probabilities
+ * are the same bits.
  *
- * This module is also the worker's entry: loaded in a worker started with {@link ORT_THREAD_ROLE}, it serves
- * requests. Built, it is part of the package's bundle; from TypeScript sources (tests) there is no entry a worker
- * could load, and the engine runs on the calling thread instead (see {@link ortThreadEntry}).
+ * Built, the worker's entry is a file of its own beside this package's bundle; from TypeScript sources (tests) there
+ * is no entry a worker could load, and the engine runs on the calling thread instead (see {@link ortThreadEntry}).
  */
-import { isMainThread, parentPort, Worker, workerData, type MessagePort } from 'node:worker_threads';
-import { ModelBundleError } from '@brats/io';
+import { Worker } from 'node:worker_threads';
 import type { EngineOptions, InferenceEngine, LayerPerfCounter, ModelLayout } from './engine.js';
 import { EngineError, EngineUnavailableError } from './errors.js';
+import { readOnnxLayout } from './onnx-bundle.js';
+import { ORT_THREAD_ROLE, type Ready, type Reply, type Request, type ThreadError } from './ort-thread-protocol.js';
 import { checkBatch } from './shape.js';
 
-/** Marker in `workerData` that makes this module serve an ONNX Runtime session. */
-export const ORT_THREAD_ROLE = 'brats-ort-thread';
+export { ORT_THREAD_ROLE };
 
-const ENTRY = import.meta.url;
+const HERE = import.meta.url;
 
-/** The module a worker can load to serve a session, or undefined when running from TypeScript sources. */
+/** The module a worker can load to serve a session (ort-worker.js beside the bundle), or undefined when running from TypeScript sources. */
 export function ortThreadEntry(): URL | undefined {
-  return ENTRY.endsWith('.ts') ? undefined : new URL(ENTRY);
+  return HERE.endsWith('.ts') ? undefined : new URL('./ort-worker.js', HERE);
 }
-
-type Request =
-  | { id: number; op: 'load'; bundle: string }
-  | { id: number; op: 'run'; input: Float32Array; batch: number }
-  | { id: number; op: 'perf' }
-  | { id: number; op: 'dispose' };
 
 /** A request before it is numbered (the id left out of each kind of request). */
 type WithoutId<T> = T extends unknown ? Omit<T, 'id'> : never;
 type RequestBody = WithoutId<Request>;
 
-/** An error as it crosses the thread boundary: enough to rebuild the engine's error classes. */
-interface ThreadError {
-  name: string;
-  message: string;
-  engine?: string;
-  reason?: string;
-  remedy?: string;
-  path?: string;
-}
-
-type Reply = { id: number; ok: true; value: unknown } | { id: number; ok: false; error: ThreadError };
-
-/** What the worker says once it has loaded onnxruntime-node (id 0), or why it could not. */
-type Ready = { id: 0; ok: true; value: { name: string; device: string; version: string } } | { id: 0; ok: false; error: ThreadError };
-
-function toThreadError(error: unknown): ThreadError {
-  if (error instanceof EngineUnavailableError) return { name: 'EngineUnavailableError', message: error.message, engine: error.engine, reason: error.reason, remedy: error.remedy };
-  if (error instanceof EngineError) return { name: 'EngineError', message: error.message, engine: error.engine, reason: error.reason };
-  if (error instanceof ModelBundleError) return { name: 'ModelBundleError', message: error.message, path: error.path, reason: error.reason };
-  return { name: error instanceof Error ? error.name : 'Error', message: error instanceof Error ? error.message : String(error) };
-}
-
 function fromThreadError(error: ThreadError): Error {
   if (error.name === 'EngineUnavailableError') return new EngineUnavailableError(error.engine!, error.reason!, error.remedy!);
   if (error.name === 'EngineError') return new EngineError(error.engine!, error.reason!);
-  if (error.name === 'ModelBundleError') return new ModelBundleError(error.path!, error.reason!);
   const rebuilt = new Error(error.message);
   rebuilt.name = error.name;
   return rebuilt;
-}
-
-/** The worker side: one in-thread engine, created from the options the thread was started with. */
-async function serve(port: MessagePort, options: EngineOptions): Promise<void> {
-  const { createInThreadOrtEngine } = await import('./onnxruntime-engine.js');
-  let engine: InferenceEngine;
-  try {
-    engine = await createInThreadOrtEngine(options);
-  } catch (error) {
-    port.postMessage({ id: 0, ok: false, error: toThreadError(error) } satisfies Ready);
-    return;
-  }
-  port.postMessage({ id: 0, ok: true, value: { name: engine.name, device: engine.device, version: engine.version } } satisfies Ready);
-  port.on('message', (request: Request) => {
-    const answer = async (): Promise<{ value: unknown; transfer: ArrayBuffer[] }> => {
-      switch (request.op) {
-        case 'load':
-          return { value: await engine.load(request.bundle), transfer: [] };
-        case 'run': {
-          const output = await engine.run(request.input, request.batch);
-          // The session's output buffer is this output's alone: it moves to the caller without a copy.
-          const own = output.byteOffset === 0 && output.byteLength === output.buffer.byteLength ? output : output.slice();
-          return { value: own, transfer: [own.buffer as ArrayBuffer] };
-        }
-        case 'perf':
-          return { value: await engine.perfCounters(), transfer: [] };
-        case 'dispose':
-          await engine.dispose();
-          return { value: undefined, transfer: [] };
-      }
-    };
-    answer().then(
-      ({ value, transfer }) => port.postMessage({ id: request.id, ok: true, value } satisfies Reply, transfer),
-      (error: unknown) => port.postMessage({ id: request.id, ok: false, error: toThreadError(error) } satisfies Reply),
-    );
-  });
-}
-
-if (!isMainThread && parentPort !== null && (workerData as { role?: unknown } | undefined)?.role === ORT_THREAD_ROLE) {
-  void serve(parentPort, (workerData as { options: EngineOptions }).options);
 }
 
 /**
@@ -118,13 +49,17 @@ class ThreadedOrtEngine implements InferenceEngine {
   #next = 1;
   #failure: Error | undefined;
 
+  readonly #int8: boolean;
+
   constructor(
     worker: Worker,
     readonly name: string,
     readonly device: string,
     readonly version: string,
+    int8: boolean,
   ) {
     this.#worker = worker;
+    this.#int8 = int8;
     worker.on('message', (reply: Reply) => {
       const waiting = this.#pending.get(reply.id);
       if (waiting === undefined) return;
@@ -162,16 +97,19 @@ class ThreadedOrtEngine implements InferenceEngine {
 
   async load(bundle: string): Promise<ModelLayout> {
     this.layout = undefined;
-    this.layout = await this.#ask<ModelLayout>({ op: 'load', bundle });
-    return this.layout;
+    // The bundle is read here, where its errors are this thread's classes; the worker opens the file it names.
+    const layout = await readOnnxLayout(bundle, { int8: this.#int8 });
+    await this.#ask<void>({ op: 'load', file: layout.file });
+    this.layout = layout;
+    return layout;
   }
 
   async run(input: Float32Array, batch: number): Promise<Float32Array> {
     // Checked here so that a wrong size fails with the caller's own error class, as on the main thread.
-    checkBatch(this.name, this.layout, input, batch);
+    const shape = checkBatch(this.name, this.layout, input, batch);
     // The caller keeps its array (often a view into a whole scan): the batch crosses as a copy.
     const copy = input.slice();
-    return this.#ask<Float32Array>({ op: 'run', input: copy, batch }, [copy.buffer]);
+    return this.#ask<Float32Array>({ op: 'run', input: copy, shape: [...shape] }, [copy.buffer]);
   }
 
   perfCounters(): Promise<readonly LayerPerfCounter[] | undefined> {
@@ -213,5 +151,5 @@ export async function startOrtThread(entry: URL, options: EngineOptions): Promis
     await worker.terminate();
     throw fromThreadError(ready.error);
   }
-  return new ThreadedOrtEngine(worker, ready.value.name, ready.value.device, ready.value.version);
+  return new ThreadedOrtEngine(worker, ready.value.name, ready.value.device, ready.value.version, options.int8 === true);
 }

@@ -1,0 +1,26 @@
+/** The messages between the native ONNX Runtime engine (ort-thread.ts) and its worker thread (ort-worker.ts). */
+
+/** Marker in `workerData` that makes ort-worker.ts serve an ONNX Runtime session. */
+export const ORT_THREAD_ROLE = 'brats-ort-thread';
+
+/** What the calling thread asks: open the bundle's ONNX file (resolved there), run a batch, read timings, free. */
+export type Request =
+  | { id: number; op: 'load'; file: string }
+  | { id: number; op: 'run'; input: Float32Array; shape: number[] }
+  | { id: number; op: 'perf' }
+  | { id: number; op: 'dispose' };
+
+/** An error as it crosses the thread boundary: enough to rebuild the engine's error classes. */
+export interface ThreadError {
+  name: string;
+  message: string;
+  engine?: string;
+  reason?: string;
+  remedy?: string;
+}
+
+/** The answer to a request. */
+export type Reply = { id: number; ok: true; value: unknown } | { id: number; ok: false; error: ThreadError };
+
+/** What the worker says once it has loaded onnxruntime-node (id 0), or why it could not. */
+export type Ready = { id: 0; ok: true; value: { name: string; device: string; version: string } } | { id: 0; ok: false; error: ThreadError };
