@@ -32,6 +32,12 @@ export interface EngineOptions {
    * calling thread, which onnxruntime-node blocks for each batch). Other engines ignore it.
    */
   readonly ownThread?: boolean;
+  /**
+   * The bundle the engine will load first (openBundleEngine says it): the native ONNX Runtime engine's worker thread
+   * opens its model as soon as the runtime is loaded, without waiting for the calling thread, which may be busy
+   * preprocessing. `load` still names the bundle; other engines ignore it.
+   */
+  readonly bundle?: string;
 }
 
 /** What a loaded model takes and gives: NHWC slices in, NHWC probabilities out. */

@@ -2,8 +2,9 @@
  * The ONNX model of a bundle, as its manifest lists it: what the ONNX Runtime and OpenVINO engines load, and what the
  * native engine's calling thread resolves before its worker thread opens the file.
  */
-import { existsSync } from 'node:fs';
-import { ModelBundleError, bundlePath, readModelManifest, type ModelManifest } from '@brats/io';
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { MODEL_MANIFEST_FILE, ModelBundleError, bundlePath, parseModelManifest, readModelManifest, type ModelManifest } from '@brats/io';
 import type { ModelLayout } from './engine.js';
 
 /** The `brats export` command line that writes the INT8 model of `bundle`. */
@@ -53,4 +54,17 @@ export async function readOnnxLayout(bundle: string, options: { int8?: boolean }
     file: onnxModelFile(bundle, manifest, options),
     format: 'onnx',
   };
+}
+
+/**
+ * The ONNX file {@link readOnnxLayout} gives, read at once (synchronously) so that a worker thread can start opening
+ * it before the calling thread turns again; undefined where the bundle does not tell (then readOnnxLayout says why).
+ */
+export function onnxModelFileNow(bundle: string, options: { int8?: boolean } = {}): string | undefined {
+  try {
+    const file = bundle.endsWith('.json') ? bundle : path.join(bundle, MODEL_MANIFEST_FILE);
+    return onnxModelFile(bundle, parseModelManifest(readFileSync(file, 'utf8'), file), options);
+  } catch {
+    return undefined;
+  }
 }

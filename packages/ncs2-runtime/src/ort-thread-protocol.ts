@@ -1,7 +1,15 @@
 /** The messages between the native ONNX Runtime engine (ort-thread.ts) and its worker thread (ort-worker.ts). */
+import type { EngineOptions } from './engine.js';
 
 /** Marker in `workerData` that makes ort-worker.ts serve an ONNX Runtime session. */
 export const ORT_THREAD_ROLE = 'brats-ort-thread';
+
+/** What the worker is started with: the engine's options and, when known, the ONNX file to open at once. */
+export interface OrtThreadData {
+  role: typeof ORT_THREAD_ROLE;
+  options: EngineOptions;
+  preload?: string;
+}
 
 /** What the calling thread asks: open the bundle's ONNX file (resolved there), run a batch, read timings, free. */
 export type Request =

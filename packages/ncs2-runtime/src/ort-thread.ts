@@ -13,8 +13,8 @@
 import { Worker } from 'node:worker_threads';
 import type { EngineOptions, InferenceEngine, LayerPerfCounter, ModelLayout } from './engine.js';
 import { EngineError, EngineUnavailableError } from './errors.js';
-import { readOnnxLayout } from './onnx-bundle.js';
-import { ORT_THREAD_ROLE, type Ready, type Reply, type Request, type ThreadError } from './ort-thread-protocol.js';
+import { onnxModelFileNow, readOnnxLayout } from './onnx-bundle.js';
+import { ORT_THREAD_ROLE, type OrtThreadData, type Ready, type Reply, type Request, type ThreadError } from './ort-thread-protocol.js';
 import { checkBatch } from './shape.js';
 
 export { ORT_THREAD_ROLE };
@@ -135,7 +135,13 @@ class ThreadedOrtEngine implements InferenceEngine {
  * @throws {EngineError} when the worker cannot start.
  */
 export async function startOrtThread(entry: URL, options: EngineOptions): Promise<InferenceEngine> {
-  const worker = new Worker(entry, { workerData: { role: ORT_THREAD_ROLE, options } });
+  // The bundle's model file, when the caller named the bundle: the worker opens it as soon as it can. It is read
+  // without awaiting: this thread may be about to preprocess a case and not turn again for a while. A bundle that
+  // cannot be read here is left to load(), which reports it.
+  const { bundle, ...rest } = options;
+  const preload = bundle === undefined ? undefined : onnxModelFileNow(bundle, { int8: options.int8 === true });
+  const data: OrtThreadData = { role: ORT_THREAD_ROLE, options: rest, ...(preload === undefined ? {} : { preload }) };
+  const worker = new Worker(entry, { workerData: data });
   const ready = await new Promise<Ready>((resolve, reject) => {
     const failed = (error: Error): void => reject(new EngineError('onnxruntime', `its worker thread did not start: ${error.message}`, { cause: error }));
     const exited = (code: number): void => failed(new Error(`exit code ${code}`));

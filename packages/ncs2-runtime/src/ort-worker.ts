@@ -6,16 +6,16 @@
  */
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import type * as OnnxRuntime from 'onnxruntime-node';
-import type { EngineOptions } from './engine.js';
 import { ONNXRUNTIME_ENGINE, ORT_NODE_REMEDY, OrtModelSession, OrtSessionFailure, nativeSessionOptions, ortNodeLoadFailure, ortNodeVersion } from './ort-native.js';
-import { ORT_THREAD_ROLE, type Ready, type Reply, type Request, type ThreadError } from './ort-thread-protocol.js';
+import { ORT_THREAD_ROLE, type OrtThreadData, type Ready, type Reply, type Request, type ThreadError } from './ort-thread-protocol.js';
 
 function toThreadError(error: unknown): ThreadError {
   if (error instanceof OrtSessionFailure) return { name: 'EngineError', message: error.reason, engine: ONNXRUNTIME_ENGINE, reason: error.reason };
   return { name: error instanceof Error ? error.name : 'Error', message: error instanceof Error ? error.message : String(error) };
 }
 
-async function serve(port: MessagePort, options: EngineOptions): Promise<void> {
+async function serve(port: MessagePort, data: OrtThreadData): Promise<void> {
+  const { options } = data;
   let ort: typeof OnnxRuntime;
   try {
     ort = await import('onnxruntime-node');
@@ -25,27 +25,51 @@ async function serve(port: MessagePort, options: EngineOptions): Promise<void> {
     return;
   }
   port.postMessage({ id: 0, ok: true, value: { name: ONNXRUNTIME_ENGINE, device: 'CPU', version: ortNodeVersion(ort) } } satisfies Ready);
-  let session: OrtModelSession | undefined;
+  const open = (file: string): Promise<OrtModelSession> => {
+    const opening = OrtModelSession.open(ort, file, nativeSessionOptions(options), options.perfCounters === true);
+    // Awaited by the requests that need it; a failure is theirs to report.
+    opening.catch(() => undefined);
+    return opening;
+  };
+  let session: Promise<OrtModelSession> | undefined;
+  // The model the calling thread will ask for first, opened now: the calling thread may be busy preprocessing and
+  // only send its request once it is done. The first load of that file takes this session; any other load opens anew.
+  let preloaded = data.preload;
+  if (preloaded !== undefined) session = open(preloaded);
+  const release = async (): Promise<void> => {
+    const previous = session;
+    session = undefined;
+    await previous?.then((opened) => opened.dispose(), () => undefined);
+  };
   port.on('message', (request: Request) => {
     const answer = async (): Promise<{ value: unknown; transfer: ArrayBuffer[] }> => {
       switch (request.op) {
-        case 'load':
-          await session?.dispose();
-          session = undefined;
-          session = await OrtModelSession.open(ort, request.file, nativeSessionOptions(options), options.perfCounters === true);
+        case 'load': {
+          const reuse = preloaded === request.file && session !== undefined;
+          preloaded = undefined;
+          if (!reuse) {
+            await release();
+            session = open(request.file);
+          }
+          const opening = session!;
+          await opening.catch(async (error: unknown) => {
+            if (session === opening) session = undefined;
+            throw error;
+          });
           return { value: undefined, transfer: [] };
+        }
         case 'run': {
           if (session === undefined) throw new OrtSessionFailure('the session was disposed');
-          const output = await session.run(request.input, request.shape);
+          const output = await (await session).run(request.input, request.shape);
           // The session's output buffer is this output's alone: it moves to the caller without a copy.
           const own = output.byteOffset === 0 && output.byteLength === output.buffer.byteLength ? output : output.slice();
           return { value: own, transfer: [own.buffer as ArrayBuffer] };
         }
         case 'perf':
-          return { value: await session?.perfCounters(), transfer: [] };
+          return { value: await (await session)?.perfCounters(), transfer: [] };
         case 'dispose':
-          await session?.dispose();
-          session = undefined;
+          preloaded = undefined;
+          await release();
           return { value: undefined, transfer: [] };
       }
     };
@@ -57,5 +81,5 @@ async function serve(port: MessagePort, options: EngineOptions): Promise<void> {
 }
 
 if (parentPort !== null && (workerData as { role?: unknown } | undefined)?.role === ORT_THREAD_ROLE) {
-  void serve(parentPort, (workerData as { options: EngineOptions }).options);
+  void serve(parentPort, workerData as OrtThreadData);
 }

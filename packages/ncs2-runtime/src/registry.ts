@@ -107,6 +107,7 @@ export async function openBundleEngine(
   options: EngineOptions = {},
   selection: { readonly except?: readonly string[] } = {},
 ): Promise<EngineSelection> {
+  options = { ...options, bundle };
   if (name !== AUTO_ENGINE) {
     const selection = await createEngine(name, options);
     try {

@@ -1,5 +1,5 @@
-// The exact shortcuts on a real scan and the shipped model: image-free slices run once, and (labels only) slices
-// decided by two flipped passes skipping the third. The masks must be those of running every slice every time (the
+// The exact shortcuts on a real scan and the shipped model: image-free slices run once, (labels only) slices
+// decided by two flipped passes skipping the third, and small batches. The masks must be those of running every slice every time (the
 // model's answer for one slice does not depend on the others in its batch).
 import { existsSync } from 'node:fs';
 import path from 'node:path';
@@ -46,6 +46,13 @@ describe.skipIf(!there)(`image-free slices of a real scan (${there ? 'Brats18_CB
       for (let v = 0; v < early.labels.data.length; v++) if (early.labels.data[v] !== shortcut.labels.data[v]) changed++;
       expect(changed).toBe(0);
       expect(shortcut.labels.data.some((value) => value > 0)).toBe(true);
+      // The batch size (the default 4 against 16, and one slice at a time) changes no probability: each slice's
+      // answer is its own.
+      for (const batchSize of [16, 1]) {
+        const other = await segmentCase(shortcut.case, manifest, engine, { ...options, batchSize });
+        expect(Buffer.compare(Buffer.from(other.probabilities[0]!.buffer), Buffer.from(shortcut.probabilities[0]!.buffer))).toBe(0);
+        expect(Buffer.compare(Buffer.from(other.labels.data), Buffer.from(shortcut.labels.data))).toBe(0);
+      }
     } finally {
       await engine.dispose();
     }
