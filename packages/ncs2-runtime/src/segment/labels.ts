@@ -100,10 +100,34 @@ export function regionVolumesMl(
   const voxelMl = (spacing[0] * spacing[1] * spacing[2]) / 1000;
   const volumes: Partial<Record<RegionName, number>> = {};
   regions.forEach((region, index) => {
-    const mask = masks[index]!;
-    let count = 0;
-    for (let v = 0; v < mask.length; v++) count += mask[v]!;
-    volumes[region] = count * voxelMl;
+    volumes[region] = byteSum(masks[index]!) * voxelMl;
   });
   return volumes;
+}
+
+/**
+ * The sum of a mask's bytes, four at a time where they are 32-bit aligned: a word's four bytes add up in two 16-bit
+ * lanes (bytes 0 + 1 and 2 + 3, at most 510 per word), 128 words at a time (at most 65,280 per lane: no carry from
+ * one lane into the other), then fold into the total. Exact for any byte values.
+ */
+export function byteSum(mask: Uint8Array): number {
+  const head = (4 - (mask.byteOffset % 4)) % 4;
+  let total = 0;
+  if (mask.length < head + 4) {
+    for (let v = 0; v < mask.length; v++) total += mask[v]!;
+    return total;
+  }
+  for (let v = 0; v < head; v++) total += mask[v]!;
+  const words = new Uint32Array(mask.buffer, mask.byteOffset + head, Math.floor((mask.length - head) / 4));
+  for (let start = 0; start < words.length; start += 128) {
+    const end = Math.min(words.length, start + 128);
+    let lanes = 0;
+    for (let w = start; w < end; w++) {
+      const word = words[w]!;
+      lanes += (word & 0x00ff00ff) + ((word >>> 8) & 0x00ff00ff);
+    }
+    total += (lanes & 0xffff) + (lanes >>> 16);
+  }
+  for (let v = head + words.length * 4; v < mask.length; v++) total += mask[v]!;
+  return total;
 }

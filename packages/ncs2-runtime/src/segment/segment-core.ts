@@ -204,8 +204,16 @@ function planSlices(image: Float32Array, depth: number, pixels: number, channels
   for (let slice = 0; slice < depth; slice++) {
     const base = slice * pixels * channels;
     let flat = true;
-    // Compared as bits: exactly equal inputs, whatever they are (NaN never reaches here: cases are checked).
-    for (let p = channels; p < pixels * channels && flat; p++) flat = bits[base + p] === bits[base + (p % channels)];
+    // Compared as bits: exactly equal inputs, whatever they are (NaN never reaches here: cases are checked). Pixel by
+    // pixel, each channel against the slice's first pixel (a modulo per value took most of the time).
+    for (let p = base + channels, end = base + pixels * channels; p < end && flat; p += channels) {
+      for (let c = 0; c < channels; c++) {
+        if (bits[p + c] !== bits[base + c]) {
+          flat = false;
+          break;
+        }
+      }
+    }
     const key = flat ? Array.from(bits.subarray(base, base + channels)).join(',') : undefined;
     const source = key === undefined ? undefined : constant.get(key);
     if (source === undefined) {
