@@ -1,7 +1,8 @@
 /**
  * ONNX Runtime engines: the native onnxruntime-node (CPU execution provider), preferred where it installs, and
  * (in onnxruntime-web-engine.ts) the WebAssembly build of onnxruntime-web, which needs no install script and is
- * always present. Both run a bundle's `model.onnx` through the same session code here.
+ * always present. Both run a bundle's `model.onnx` through the same engine class here and the same session code
+ * (OrtModelSession, ort-native.ts).
  */
 import type * as OnnxRuntime from 'onnxruntime-node';
 import type { EngineFactory, EngineOptions, EngineProbe, InferenceEngine, LayerPerfCounter, ModelLayout } from './engine.js';
@@ -126,7 +127,8 @@ function nativeFlavour(ort: typeof OnnxRuntime): OrtFlavour {
 
 /**
  * The native ONNX Runtime engine on the calling thread: what {@link onnxRuntimeFactory} creates with
- * `ownThread: false`, and what its worker thread runs inside (ort-thread.ts).
+ * `ownThread: false`, or from TypeScript sources. It runs the same session code (OrtModelSession) as the worker
+ * thread of the default engine (ort-worker.ts).
  * @throws {EngineUnavailableError} when onnxruntime-node cannot load; {@link EngineError} for a bad option.
  */
 export async function createInThreadOrtEngine(options: EngineOptions): Promise<InferenceEngine> {
@@ -137,8 +139,8 @@ export async function createInThreadOrtEngine(options: EngineOptions): Promise<I
 
 /**
  * Factory of the native ONNX Runtime engine: CPU only (the CPU execution provider ships in onnxruntime-node). The
- * session runs on a worker thread of its own (ort-thread.ts) unless `ownThread` is false or the package runs from
- * its TypeScript sources.
+ * session runs on a worker thread of its own (ort-thread.ts, ort-worker.ts) unless `ownThread` is false or the
+ * package runs from its TypeScript sources.
  */
 export const onnxRuntimeFactory: EngineFactory = {
   async create(options: EngineOptions): Promise<InferenceEngine> {

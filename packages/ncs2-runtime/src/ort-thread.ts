@@ -17,8 +17,6 @@ import { onnxModelFileNow, readOnnxLayout } from './onnx-bundle.js';
 import { ORT_THREAD_ROLE, type OrtThreadData, type Ready, type Reply, type Request, type ThreadError } from './ort-thread-protocol.js';
 import { checkBatch } from './shape.js';
 
-export { ORT_THREAD_ROLE };
-
 const HERE = import.meta.url;
 
 /** The module a worker can load to serve a session (ort-worker.js beside the bundle), or undefined when running from TypeScript sources. */
