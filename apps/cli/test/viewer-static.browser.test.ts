@@ -25,9 +25,10 @@ async function chooseCase(scratch: string): Promise<CaseFiles> {
   const suffixes = { flair: 'flair', t1w: 't1', t1gd: 't1ce', t2w: 't2' } as const;
   const filesOf = (folder: string, id: string): CaseFiles['files'] =>
     Object.fromEntries(Object.entries(suffixes).map(([role, suffix]) => [role, path.join(folder, id, `${id}_${suffix}.nii.gz`)])) as CaseFiles['files'];
-  const heldOut = (await readModelManifest(BUNDLE)).training?.split.testing[0];
   const shared = sharedDataDir();
-  if (heldOut !== undefined && shared !== undefined && existsSync(path.join(shared, 'brats2018-sample', heldOut))) {
+  // The first of its test cases in the BraTS 2018 sample.
+  const heldOut = (await readModelManifest(BUNDLE)).training?.split.testing.find((id) => shared !== undefined && existsSync(path.join(shared, 'brats2018-sample', id)));
+  if (heldOut !== undefined && shared !== undefined) {
     return { id: heldOut, kind: `held-out real case ${heldOut}`, files: filesOf(path.join(shared, 'brats2018-sample'), heldOut) };
   }
   const synth = await runCaptured(['synth', '--out', path.join(scratch, 'phantoms'), '--layout', 'brats2018', '--cases', '1', '--seed', '3']);

@@ -128,7 +128,7 @@ describe('INT8: brats export --precision int8, then --precision int8 at inferenc
       const real = path.join(dir, 'real');
       const shipped = await readModelManifest(SHIPPED);
       await copyBundle(real, { train: [...shipped.training!.split.train], validation: [...shipped.training!.split.validation] });
-      const exported = await runCaptured(['export', real, '--precision', 'int8', '--data', path.join(data!, 'brats2018-sample')]);
+      const exported = await runCaptured(['export', real, '--precision', 'int8', '--data', data!]);
       expect(exported.code, exported.stderr).toBe(0);
       const record = (await readModelManifest(real)).quantization!;
       // The FP32 figure is the one the bundle records for its post-processing choice: the same cases, settings and model.

@@ -27,7 +27,7 @@ interface PredictFlags {
 function describeCommand(command: Command, name: 'predict' | 'infer', context: CliContext, defaultEngine: string): void {
   command
     .argument('<input...>', 'dataset or case folders, 4D NIfTI files, or flair= t1w= t1gd= t2w= files')
-    .option('--model <bundle>', 'model bundle folder or installed model package (default: @brats/model-brats-regions)')
+    .option('--model <bundle>', 'model bundle folder or installed model package (default: @brats/model-brats2018-wt; @brats/model-brats-regions for WT, TC and ET)')
     .requiredOption('--out <dir>', 'folder for the label maps (and figures, report)')
     .option('--engine <name>', `engine: ${ENGINE_CHOICES.join(', ')}`, defaultEngine)
     .option('--device <name>', 'device for the runtime engines (CPU, GPU, NPU, AUTO)')

@@ -146,7 +146,7 @@ describe('the pretrained regions model (@brats/model-brats-regions)', () => {
       const manifest = await readModelManifest(bundle);
       const ids = manifest.training!.split.validation;
       const wtBundle = path.join(repositoryRoot, 'packages', 'model-brats2018-wt');
-      // Neither model trained on these cases: the regions model chose its post-processing on them, the WT model on two.
+      // Neither model trained on these cases (the two share their split); both chose their post-processing on them.
       const wtTraining = (await readModelManifest(wtBundle)).training!.split.train;
       expect(ids.filter((id) => wtTraining.includes(id))).toEqual([]);
       const out = path.join(dir, 'wt-on-validation');

@@ -28,7 +28,7 @@ export function registerServeCommand(program: Command, context: CliContext): voi
   program
     .command('serve')
     .description('serve the segmentation API and the browser viewer (upload scans, get tumour masks)')
-    .option('--model <bundle>', 'model bundle folder or installed model package (default: @brats/model-brats-regions)')
+    .option('--model <bundle>', 'model bundle folder or installed model package (default: @brats/model-brats2018-wt; @brats/model-brats-regions for WT, TC and ET)')
     .option('--port <n>', 'TCP port (0 picks a free one)', '8080')
     .option('--host <address>', 'address to listen on (0.0.0.0 for every interface)', '127.0.0.1')
     .option('--data-dir <dir>', 'folder for uploads and results; jobs in it survive a restart (default ./brats-data or BRATS_DATA_DIR)')

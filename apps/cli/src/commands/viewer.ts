@@ -25,7 +25,7 @@ export function registerViewerCommand(program: Command, context: CliContext): vo
     .command('viewer')
     .description('write the viewer as a static site that segments in the browser (HTML, JS, ONNX Runtime Web, the ONNX model): no server needed, the scans never leave the machine')
     .option('--out <dir>', 'folder to write the site into (created; must be empty unless --force)')
-    .option('--model <bundle>', 'model bundle folder or installed model package (default: @brats/model-brats-regions); it needs model.onnx')
+    .option('--model <bundle>', 'model bundle folder or installed model package (default: @brats/model-brats2018-wt; @brats/model-brats-regions for WT, TC and ET); it needs model.onnx')
     .option('--force', 'replace --out when it holds files')
     .action(async (flags: ViewerFlags) => {
       if (flags.out === undefined) throw new UsageError('--out <dir> is required: the folder to write the site into');
