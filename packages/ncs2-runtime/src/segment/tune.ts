@@ -172,9 +172,13 @@ async function tuneRegions(
     const [x, y, z] = segmentation.labels.shape;
     scored.push({ probabilities: segmentation.probabilities, references: regions.map((region) => regionMask(labels.data, segmentation.case.labelMapping, region)), shape: [x, y, z!] });
   }
-  const caseDice = (entry: (typeof scored)[number], settings: PostprocessSettings): number[] => {
-    const { masks } = postprocessRegions(entry.probabilities, regions, entry.shape, settings);
-    return regions.map((_, r) => computeDice(masks[r]!, entry.references[r]!, { convention: 'brats' }));
+  // Each case's Dice averaged over the regions, and those averaged over the cases: how the component steps are scored.
+  const regionMean = (settings: PostprocessSettings): { mean: number; perCase: number[] } => {
+    const perCase = scored.map((entry) => {
+      const { masks } = postprocessRegions(entry.probabilities, regions, entry.shape, settings);
+      return regions.reduce((sum, _, r) => sum + computeDice(masks[r]!, entry.references[r]!, { convention: 'brats' }), 0) / regions.length;
+    });
+    return { mean: perCase.reduce((sum, value) => sum + value, 0) / perCase.length, perCase };
   };
   const meanDice = (region: number, settings: PostprocessSettings): number =>
     scored.reduce((sum, entry) => sum + computeDice(postprocessRegions(entry.probabilities, regions, entry.shape, settings).masks[region]!, entry.references[region]!, { convention: 'brats' }), 0) / scored.length;
@@ -194,26 +198,15 @@ async function tuneRegions(
   }
   chosen.thresholds = Object.fromEntries(regions.map((region, r) => [region, thresholds[r]!]));
   chosen.selection.thresholdCandidates = thresholdCandidates;
-  const componentCandidates = [false, true].map((largestComponent) => {
-    const perCase = scored.map((entry) => {
-      const dice = caseDice(entry, { thresholds, largestComponent, minEnhancingVoxels: 0 });
-      return dice.reduce((sum, value) => sum + value, 0) / dice.length;
-    });
-    return { largestComponent, mean: perCase.reduce((sum, value) => sum + value, 0) / perCase.length, perCase };
-  });
+  const componentCandidates = [false, true].map((largestComponent) => ({ largestComponent, ...regionMean({ thresholds, largestComponent, minEnhancingVoxels: 0 }) }));
   chosen.largestComponent = componentCandidates[1]!.mean > componentCandidates[0]!.mean;
   chosen.selection.componentCandidates = componentCandidates;
   // Then each inner region's own largest component, as nnU-Net decides its component step per region: TC, then ET,
   // each kept only if it raises the mean over the regions. Without the whole tumour's step, none is tried.
   const componentRegions: RegionName[] = [];
   const innerCandidates: { region: RegionName; largestComponent: boolean; mean: number; perCase: number[] }[] = [];
-  const scoreWith = (inner: readonly RegionName[]): { mean: number; perCase: number[] } => {
-    const perCase = scored.map((entry) => {
-      const dice = caseDice(entry, { thresholds, largestComponent: chosen.largestComponent, componentRegions: inner, minEnhancingVoxels: 0 });
-      return dice.reduce((sum, value) => sum + value, 0) / dice.length;
-    });
-    return { mean: perCase.reduce((sum, value) => sum + value, 0) / perCase.length, perCase };
-  };
+  const scoreWith = (inner: readonly RegionName[]): { mean: number; perCase: number[] } =>
+    regionMean({ thresholds, largestComponent: chosen.largestComponent, componentRegions: inner, minEnhancingVoxels: 0 });
   if (chosen.largestComponent) {
     for (const region of (['TC', 'ET'] as const).filter((name) => regions.includes(name))) {
       const without = scoreWith(componentRegions);
