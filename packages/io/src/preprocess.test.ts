@@ -72,10 +72,17 @@ describe('preprocessCase', () => {
         }
         const counted = normalize === 'nonzero' ? block.filter((value) => value !== 0) : block;
         const mean = counted.reduce((a, b) => a + b, 0) / counted.length;
-        const std = Math.sqrt(counted.reduce((a, b) => a + (b - mean) * (b - mean), 0) / counted.length);
+        // Four integer channels get exact statistics: the variance's numerator n·Σx² − (Σx)² in integers, then one
+        // division and a square root. Other channels: squared deviations from the mean summed in the image's order.
+        const exact = dtype === 'int16' && channels.length === 4;
+        const integerNumerator = (): bigint =>
+          BigInt(counted.length) * counted.reduce((a, b) => a + BigInt(b) * BigInt(b), 0n) - counted.reduce((a, b) => a + BigInt(b), 0n) ** 2n;
+        const std = exact
+          ? Math.sqrt(Number(integerNumerator()) / counted.length ** 2)
+          : Math.sqrt(counted.reduce((a, b) => a + (b - mean) * (b - mean), 0) / counted.length);
         const variant = `${normalize}, ${channels.join('/')}, ${dtype}`;
         expect(result.params.channelStats[c], variant).toEqual({ mean, std });
-        // Bit for bit: the same values, sums in the same order and the same arithmetic as the documented z-score.
+        // Bit for bit: the same values and the same arithmetic as the documented z-score.
         const scale = 1 / std;
         const stride = channels.length;
         block.forEach((value, v) => {
@@ -153,6 +160,24 @@ describe('preprocessCase', () => {
     expect(out.image[index]).toBeCloseTo((1 + 20 + 1000 - mean) / std, 5);
     // Channel 1 is T2w = channel 0 + 300, normalised to the same values.
     expect(out.image[index + 1]).toBeCloseTo(out.image[index]!, 5);
+  });
+
+  it('gives uint16 channels whose sums of squares pass 2^53 the general statistics, not inexact integer ones', () => {
+    // 2.2 M voxels near 65535: the sum of squares is about 9.4e15, past 2^53 (9.0e15), where float64 integer sums
+    // stop being exact; the statistics must then be those of the squared deviations summed in the image's order.
+    const shape = [130, 130, 130] as const;
+    const value = (i: number, j: number, k: number): number => 65535 - ((i * 7 + j * 13 + k * 3) % 50);
+    const floats = makeCase([...shape], value);
+    const caseData: CanonicalCase = { ...floats, channels: floats.channels.map((channel) => createVolume('uint16', Uint16Array.from(channel.data), channel.shape)) as unknown as CanonicalCase['channels'] };
+    const result = preprocessCase(caseData, { crop: [...shape] });
+    const block = caseData.channels[0].data;
+    // The image's [k][i][j] order: the scan's i-fastest voxels visited k, then i, then j.
+    let sum = 0;
+    for (let k = 0; k < 130; k++) for (let i = 0; i < 130; i++) for (let j = 0; j < 130; j++) sum += block[i + 130 * (j + 130 * k)]!;
+    const mean = sum / block.length;
+    let squares = 0;
+    for (let k = 0; k < 130; k++) for (let i = 0; i < 130; i++) for (let j = 0; j < 130; j++) squares += (block[i + 130 * (j + 130 * k)]! - mean) ** 2;
+    expect(result.params.channelStats[0]).toEqual({ mean, std: Math.sqrt(squares / block.length) });
   });
 
   it('normalises over non-zero voxels only in nonzero mode and keeps the background at 0', () => {

@@ -157,6 +157,102 @@ function gatherCropChannel(
   }
 }
 
+/** Integer voxel arrays whose every value a float32 holds exactly: the statistics over them can be exact. */
+type SmallIntegerArray = Int8Array | Uint8Array | Int16Array | Uint16Array;
+
+function isSmallInteger(data: ArrayLike<number>): data is SmallIntegerArray {
+  return data instanceof Int16Array || data instanceof Uint8Array || data instanceof Int8Array || data instanceof Uint16Array;
+}
+
+/**
+ * The four channels of a case stored as small integers (BraTS files are int16) gathered in one walk, as
+ * {@link gatherCropChannel} does for each, with each channel's sum and sum of squares taken on the way: one pass over
+ * the image instead of a gather per channel and two passes for the statistics. The sums are kept per column of the
+ * walk and added into float64 totals; integers add exactly in float64 while every partial sum stays below 2^53, which
+ * holds when the total sum of squares does (every |value| is at most its square): the caller checks that total.
+ * (The column sums are locals: totals carried across the outer loops stayed boxed and made the walk several times slower.)
+ */
+function gatherCropChannels4(
+  sources: readonly [SmallIntegerArray, SmallIntegerArray, SmallIntegerArray, SmallIntegerArray],
+  originalShape: readonly [number, number, number],
+  cropStart: readonly [number, number, number],
+  cropSize: readonly [number, number, number],
+  image: Float32Array,
+): { sums: number[]; squares: number[] } {
+  const [s0, s1, s2, s3] = sources;
+  const [nx, ny, nz] = originalShape;
+  const [i0, j0, k0] = cropStart;
+  const [height, width, depth] = cropSize;
+  const hStart = Math.max(0, -i0);
+  const hEnd = Math.min(height, nx - i0);
+  const rowStride = width * 4;
+  const totals = new Float64Array(8);
+  for (let z = 0; z < depth; z++) {
+    const k = k0 + z;
+    if (k < 0 || k >= nz) continue;
+    for (let w = 0; w < width; w++) {
+      const j = j0 + w;
+      if (j < 0 || j >= ny) continue;
+      const base = i0 + nx * (j + ny * k);
+      let a0 = 0;
+      let a1 = 0;
+      let a2 = 0;
+      let a3 = 0;
+      let q0 = 0;
+      let q1 = 0;
+      let q2 = 0;
+      let q3 = 0;
+      for (let h = hStart, out = ((z * height + hStart) * width + w) * 4; h < hEnd; h++, out += rowStride) {
+        const v0 = s0[base + h]!;
+        const v1 = s1[base + h]!;
+        const v2 = s2[base + h]!;
+        const v3 = s3[base + h]!;
+        image[out] = v0;
+        image[out + 1] = v1;
+        image[out + 2] = v2;
+        image[out + 3] = v3;
+        a0 += v0;
+        a1 += v1;
+        a2 += v2;
+        a3 += v3;
+        q0 += v0 * v0;
+        q1 += v1 * v1;
+        q2 += v2 * v2;
+        q3 += v3 * v3;
+      }
+      totals[0] = totals[0]! + a0;
+      totals[1] = totals[1]! + a1;
+      totals[2] = totals[2]! + a2;
+      totals[3] = totals[3]! + a3;
+      totals[4] = totals[4]! + q0;
+      totals[5] = totals[5]! + q1;
+      totals[6] = totals[6]! + q2;
+      totals[7] = totals[7]! + q3;
+    }
+  }
+  return { sums: Array.from(totals.subarray(0, 4)), squares: Array.from(totals.subarray(4)) };
+}
+
+/** Non-zero values of each channel of a channels-last image. */
+function nonzeroCounts(image: Float32Array, channels: number): number[] {
+  const counts = new Array<number>(channels).fill(0);
+  for (let out = 0; out < image.length; ) {
+    for (let c = 0; c < channels; c++, out++) if (image[out] !== 0) counts[c]!++;
+  }
+  return counts;
+}
+
+/**
+ * Mean and standard deviation from an exact integer sum, sum of squares and count: the variance's numerator
+ * n·Σx² − (Σx)² in BigInt arithmetic (exact), then one division and a square root. Exact up to the last roundings,
+ * where summing squared deviations in float64 drifts with the voxel count.
+ */
+function exactStats(sum: number, squares: number, count: number): { mean: number; std: number } {
+  if (count === 0) return { mean: 0, std: 0 };
+  const numerator = BigInt(count) * BigInt(squares) - BigInt(sum) * BigInt(sum);
+  return { mean: sum / count, std: Math.sqrt(Number(numerator) / (count * count)) };
+}
+
 /** Crop window start for one axis: centred on [low, high) (floor, like the seed), inside the scan when it fits. */
 function windowStart(extent: number, size: number, low: number, high: number): number {
   let start = Math.floor((low + high - size) / 2);
@@ -342,15 +438,32 @@ export function preprocessCase(caseData: CanonicalCase, options: PreprocessOptio
   // and the image is normalised in place: no block per channel to allocate, fill and interleave afterwards.
   const nonzero = settings.normalize === 'nonzero';
   const image = new Float32Array(depth * sliceSize * channelCount);
-  settings.channels.forEach((name, c) => {
-    gatherCropChannel(caseData.channels[CANONICAL_CHANNELS.indexOf(name)]!.data, originalShape, cropStart, settings.cropSize, image, channelCount, c);
-  });
-  const { sums, counts } = channelSums(image, channelCount, nonzero);
-  const means = sums.map((sum, c) => (counts[c]! > 0 ? sum / counts[c]! : 0));
-  const squares = channelSquares(image, means, nonzero);
-  const channelStats = means.map((mean, c) => ({ mean, std: counts[c]! > 0 ? Math.sqrt(squares[c]! / counts[c]!) : 0 }));
+  const sources = settings.channels.map((name) => caseData.channels[CANONICAL_CHANNELS.indexOf(name)]!.data);
+  let channelStats: { mean: number; std: number }[] | undefined;
+  if (sources.length === 4 && sources.every(isSmallInteger)) {
+    // Integer voxels (zeros add nothing to either sum, so nonzero mode only counts differently): exact statistics
+    // when the sums of squares stay below 2^53 (always for int16 crops up to 2^23 voxels), else the general way below.
+    const { sums, squares } = gatherCropChannels4(sources as [SmallIntegerArray, SmallIntegerArray, SmallIntegerArray, SmallIntegerArray], originalShape, cropStart, settings.cropSize, image);
+    if (squares.every((total) => total < 2 ** 53)) {
+      const counts = nonzero ? nonzeroCounts(image, 4) : [0, 1, 2, 3].map(() => depth * sliceSize);
+      channelStats = sums.map((sum, c) => exactStats(sum, squares[c]!, counts[c]!));
+    }
+  } else {
+    sources.forEach((source, c) => gatherCropChannel(source, originalShape, cropStart, settings.cropSize, image, channelCount, c));
+  }
+  if (channelStats === undefined) {
+    const { sums, counts } = channelSums(image, channelCount, nonzero);
+    const means = sums.map((sum, c) => (counts[c]! > 0 ? sum / counts[c]! : 0));
+    const squares = channelSquares(image, means, nonzero);
+    channelStats = means.map((mean, c) => ({ mean, std: counts[c]! > 0 ? Math.sqrt(squares[c]! / counts[c]!) : 0 }));
+  }
   // A constant channel has no spread: subtract the mean only, rather than divide by zero.
-  normalizeInPlace(image, means, channelStats.map(({ std }) => (std > 0 ? 1 / std : 1)), nonzero);
+  normalizeInPlace(
+    image,
+    channelStats.map(({ mean }) => mean),
+    channelStats.map(({ std }) => (std > 0 ? 1 / std : 1)),
+    nonzero,
+  );
 
   const regions: RegionName[] = settings.target === 'wt' ? ['WT'] : [...REGION_NAMES];
   const params: PreprocessParams = { ...settings, originalShape, cropStart, channelStats, regions };
