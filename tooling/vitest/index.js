@@ -15,6 +15,7 @@ export const workspaceAliases = {
   '@brats/unet/tf': path.join(root, 'packages/unet/src/tf.ts'),
   '@brats/unet': path.join(root, 'packages/unet/src/index.ts'),
   '@brats/ncs2-runtime/browser': path.join(root, 'packages/ncs2-runtime/src/browser.ts'),
+  '@brats/ncs2-runtime/ort-prestart': path.join(root, 'packages/ncs2-runtime/src/ort-prestart.ts'),
   '@brats/ncs2-runtime': path.join(root, 'packages/ncs2-runtime/src/index.ts'),
   '@brats/queue': path.join(root, 'packages/queue/src/index.ts'),
   '@brats/server': path.join(root, 'apps/server/src/index.ts'),

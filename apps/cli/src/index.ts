@@ -41,6 +41,7 @@ export async function runCli(argv: readonly string[], options: RunCliOptions = {
   try {
     const entry = findCommand(argv);
     if (entry !== undefined) {
+      entry.start?.(argv);
       (await entry.load())(program, context);
     } else {
       // The listing only: names, arguments and summaries from the catalogue, no command's code loaded.

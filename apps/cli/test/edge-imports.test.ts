@@ -52,6 +52,8 @@ async function runRecorded(name: string, argv: string[], whileRunning?: (stdout:
 }
 
 const tensorflowModules = (run: Run): string[] => run.modules.filter((module) => /[/\\]@tensorflow[/\\+]|^@tensorflow\//.test(module));
+/** The loads of the native engine's worker entry: one per worker thread started. */
+const workerEntries = (run: Run): string[] => run.modules.filter((module) => /ncs2-runtime[/\\]dist[/\\]ort-worker\.js$/.test(module));
 const unetModules = (run: Run): string[] => run.modules.filter((module) => /[/\\]packages[/\\]unet[/\\]|@brats[/\\+]unet/.test(module));
 
 beforeAll(async () => {
@@ -78,6 +80,22 @@ describe.skipIf(!built)(`the edge path loads no TensorFlow.js${built ? '' : ' (s
     expect(run.modules.some((module) => /ncs2-runtime[/\\]dist[/\\]index\.js$/.test(module))).toBe(true);
     expect(tensorflowModules(run)).toEqual([]);
     expect(unetModules(run)).toEqual([]);
+    // One engine thread: the one started ahead of the command's code (below), which the engine adopted.
+    expect(workerEntries(run)).toHaveLength(1);
+  });
+
+  it('brats infer starts the engine\'s thread before its own code loads, and a run that never opens the engine still ends by itself', async () => {
+    // The bundle is missing: the command fails before any engine opens, with its usual one-line error and exit
+    // code, yet the thread started ahead did load, and the process did not wait for it.
+    const missing = path.join(dir, 'no-such-bundle');
+    const run = await runRecorded('infer-missing', ['infer', '--model', missing, caseDir, '--out', path.join(dir, 'missing-out')]);
+    expect(run.stderr).toBe(`error: ${path.join(missing, 'brats-model.json')}: no model manifest here; a model bundle folder holds brats-model.json\n`);
+    expect(run.code).toBe(2);
+    expect(workerEntries(run)).toHaveLength(1);
+    // An engine other than the native one starts no such thread.
+    const web = await runRecorded('infer-web', ['infer', '--model', missing, caseDir, '--out', path.join(dir, 'web-out'), '--engine', 'onnxruntime-web']);
+    expect(web.code).toBe(2);
+    expect(workerEntries(web)).toEqual([]);
   });
 
   it('brats serve answers /healthz and one segmentation without loading @tensorflow/* or @brats/unet', async () => {

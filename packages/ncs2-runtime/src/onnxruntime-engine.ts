@@ -10,7 +10,8 @@ import { EngineError, EngineUnavailableError, firstLine } from './errors.js';
 import { ONNXRUNTIME_ENGINE, ORT_NODE_REMEDY, OrtModelSession, OrtSessionFailure, nativeSessionOptions, ortNodeLoadFailure, ortNodeVersion } from './ort-native.js';
 import type { OrtModule, OrtSession, OrtSessionOptions } from './ort-session.js';
 import { readOnnxLayout } from './onnx-bundle.js';
-import { ortThreadEntry, startOrtThread } from './ort-thread.js';
+import { ortThreadEntry } from './ort-prestart.js';
+import { startOrtThread } from './ort-thread.js';
 import { checkBatch } from './shape.js';
 
 export { ONNXRUNTIME_ENGINE };

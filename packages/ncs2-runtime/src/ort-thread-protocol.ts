@@ -4,15 +4,22 @@ import type { EngineOptions } from './engine.js';
 /** Marker in `workerData` that makes ort-worker.ts serve an ONNX Runtime session. */
 export const ORT_THREAD_ROLE = 'brats-ort-thread';
 
-/** What the worker is started with: the engine's options and, when known, the ONNX file to open at once. */
+/**
+ * What the worker is started with: the engine's options and, when known, the ONNX file to open at once. A thread
+ * started ahead of its engine (ort-prestart.ts) has neither: its first message is a `configure` request.
+ */
 export interface OrtThreadData {
   role: typeof ORT_THREAD_ROLE;
-  options: EngineOptions;
+  options?: EngineOptions;
   preload?: string;
 }
 
-/** What the calling thread asks: open the bundle's ONNX file (resolved there), run a batch, read timings, free. */
+/**
+ * What the calling thread asks: the options of a thread started ahead and the file to open at once (`configure`,
+ * never answered), open the bundle's ONNX file (resolved there), run a batch, read timings, free.
+ */
 export type Request =
+  | { id: 0; op: 'configure'; options: EngineOptions; preload?: string }
   | { id: number; op: 'load'; file: string }
   | { id: number; op: 'run'; input: Float32Array; shape: number[] }
   | { id: number; op: 'perf' }

@@ -2,6 +2,7 @@
  * The native ONNX Runtime engine on its own thread, as the built package creates it (from TypeScript sources no
  * worker entry exists and the engine runs on the calling thread; see ort-thread.ts).
  */
+import { spawnSync } from 'node:child_process';
 import { existsSync, promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -11,8 +12,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type * as IoModule from '@brats/io';
 import { writeFixtureBundle } from '../test/bundle-fixture.js';
 import type * as RuntimeModule from './index.js';
+import type * as PrestartModule from './ort-prestart.js';
 
 const DIST = fileURLToPath(new URL('../dist/index.js', import.meta.url));
+const PRESTART = fileURLToPath(new URL('../dist/ort-prestart.js', import.meta.url));
 const MODEL = path.join(repositoryRoot, 'models/brats2018-wt-unet');
 type Runtime = typeof RuntimeModule;
 type Io = typeof IoModule;
@@ -99,6 +102,35 @@ describe.skipIf(!existsSync(DIST))('the ONNX Runtime engine on its own thread (s
       await threaded.engine.dispose();
       await inThread.engine.dispose();
     }
+  });
+
+  it('adopts a thread started ahead: the engine opened next takes it, with the options it was opened with, and gives the same bits', async (context) => {
+    if (!native) context.skip('onnxruntime-node does not load here');
+    // The entry the CLI imports first; it shares its module state with the package's index (one chunk).
+    const prestart = (await import(pathToFileURL(PRESTART).href)) as typeof PrestartModule;
+    const entry = prestart.ortThreadEntry()!;
+    expect(prestart.prestartOrtThread()).toBe(true);
+    // Profiling is an option the thread only learns from the engine: per-layer timings show that it got them.
+    const early = await runtime!.openBundleEngine(MODEL, 'onnxruntime', { threads: 2, perfCounters: true });
+    // Taken by that engine: nothing is left to take.
+    expect(prestart.takePrestartedOrtThread(entry)).toBeUndefined();
+    const inThread = await runtime!.openBundleEngine(MODEL, 'onnxruntime', { threads: 2, ownThread: false });
+    try {
+      const [away, here] = [await early.engine.run(batch, 16), await inThread.engine.run(batch, 16)];
+      expect(Buffer.compare(Buffer.from(away.buffer, away.byteOffset, away.byteLength), Buffer.from(here.buffer, here.byteOffset, here.byteLength))).toBe(0);
+      const counters = await early.engine.perfCounters();
+      expect(counters?.some((layer) => layer.type === 'Conv')).toBe(true);
+    } finally {
+      await early.engine.dispose();
+      await inThread.engine.dispose();
+    }
+  });
+
+  it('lets a process whose thread started ahead was never used end by itself', () => {
+    // No engine takes the thread: the process must still exit on its own, at once, with status 0.
+    const script = `import { prestartOrtThread } from ${JSON.stringify(pathToFileURL(PRESTART).href)}; if (!prestartOrtThread()) process.exit(3);`;
+    const result = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 60_000 });
+    expect({ status: result.status, signal: result.signal, stderr: result.stderr }).toEqual({ status: 0, signal: null, stderr: '' });
   });
 
   it('throws the calling thread\'s error classes: a wrong batch, a bundle without the model, a disposed engine', async (context) => {

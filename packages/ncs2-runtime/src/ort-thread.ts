@@ -8,21 +8,15 @@
  * are the same bits.
  *
  * Built, the worker's entry is a file of its own beside this package's bundle; from TypeScript sources (tests) there
- * is no entry a worker could load, and the engine runs on the calling thread instead (see {@link ortThreadEntry}).
+ * is no entry a worker could load, and the engine runs on the calling thread instead (see `ortThreadEntry` in ort-prestart.ts).
  */
 import { Worker } from 'node:worker_threads';
 import type { EngineOptions, InferenceEngine, LayerPerfCounter, ModelLayout } from './engine.js';
 import { EngineError, EngineUnavailableError } from './errors.js';
 import { onnxModelFileNow, readOnnxLayout } from './onnx-bundle.js';
+import { takePrestartedOrtThread } from './ort-prestart.js';
 import { ORT_THREAD_ROLE, type OrtThreadData, type Ready, type Reply, type Request, type ThreadError } from './ort-thread-protocol.js';
 import { checkBatch } from './shape.js';
-
-const HERE = import.meta.url;
-
-/** The module a worker can load to serve a session (ort-worker.js beside the bundle), or undefined when running from TypeScript sources. */
-export function ortThreadEntry(): URL | undefined {
-  return HERE.endsWith('.ts') ? undefined : new URL('./ort-worker.js', HERE);
-}
 
 /** A request before it is numbered (the id left out of each kind of request). */
 type WithoutId<T> = T extends unknown ? Omit<T, 'id'> : never;
@@ -138,19 +132,33 @@ export async function startOrtThread(entry: URL, options: EngineOptions): Promis
   // cannot be read here is left to load(), which reports it.
   const { bundle, ...rest } = options;
   const preload = bundle === undefined ? undefined : onnxModelFileNow(bundle, { int8: options.int8 === true });
-  const data: OrtThreadData = { role: ORT_THREAD_ROLE, options: rest, ...(preload === undefined ? {} : { preload }) };
-  const worker = new Worker(entry, { workerData: data });
-  const ready = await new Promise<Ready>((resolve, reject) => {
-    const failed = (error: Error): void => reject(new EngineError('onnxruntime', `its worker thread did not start: ${error.message}`, { cause: error }));
-    const exited = (code: number): void => failed(new Error(`exit code ${code}`));
-    worker.once('message', (message: Ready) => {
-      worker.off('error', failed);
-      worker.off('exit', exited);
-      resolve(message);
+  const didNotStart = (error: Error): EngineError => new EngineError('onnxruntime', `its worker thread did not start: ${error.message}`, { cause: error });
+  // A thread started ahead (ort-prestart.ts) is this engine's: it is told the options and the file to open.
+  const early = takePrestartedOrtThread(entry);
+  let worker: Worker;
+  let ready: Ready;
+  if (early !== undefined) {
+    worker = early.worker;
+    worker.postMessage({ id: 0, op: 'configure', options: rest, ...(preload === undefined ? {} : { preload }) } satisfies Request);
+    const answer = await early.ready;
+    if (answer instanceof Error) throw didNotStart(answer);
+    ready = answer;
+  } else {
+    const data: OrtThreadData = { role: ORT_THREAD_ROLE, options: rest, ...(preload === undefined ? {} : { preload }) };
+    const started = new Worker(entry, { workerData: data });
+    worker = started;
+    ready = await new Promise<Ready>((resolve, reject) => {
+      const failed = (error: Error): void => reject(didNotStart(error));
+      const exited = (code: number): void => failed(new Error(`exit code ${code}`));
+      started.once('message', (message: Ready) => {
+        started.off('error', failed);
+        started.off('exit', exited);
+        resolve(message);
+      });
+      started.once('error', failed);
+      started.once('exit', exited);
     });
-    worker.once('error', failed);
-    worker.once('exit', exited);
-  });
+  }
   if (!ready.ok) {
     await worker.terminate();
     throw fromThreadError(ready.error);

@@ -15,7 +15,8 @@ function toThreadError(error: unknown): ThreadError {
 }
 
 async function serve(port: MessagePort, data: OrtThreadData): Promise<void> {
-  const { options } = data;
+  // A thread started ahead of its engine gets its options (and the file to preload) in a configure request.
+  let options = data.options ?? {};
   let ort: typeof OnnxRuntime;
   try {
     ort = await import('onnxruntime-node');
@@ -42,6 +43,12 @@ async function serve(port: MessagePort, data: OrtThreadData): Promise<void> {
     await previous?.then((opened) => opened.dispose(), () => undefined);
   };
   port.on('message', (request: Request) => {
+    if (request.op === 'configure') {
+      options = request.options;
+      preloaded = request.preload;
+      if (preloaded !== undefined) session = open(preloaded);
+      return;
+    }
     const answer = async (): Promise<{ value: unknown; transfer: ArrayBuffer[] }> => {
       switch (request.op) {
         case 'load': {
