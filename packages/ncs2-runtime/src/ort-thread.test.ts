@@ -94,6 +94,15 @@ describe.skipIf(!existsSync(DIST))('the ONNX Runtime engine on its own thread (s
       // 16 slices take tens of milliseconds: the event loop turns throughout on one side, hardly at all on the other.
       expect(away.turns).toBeGreaterThan(20);
       expect(here.turns).toBeLessThan(5);
+      // The worker gives each input array back and the next batch of that size is copied into it: a different
+      // batch of 16 must still give its own answer, and the caller's arrays stay as they were.
+      const other = batch.map((value) => value * -0.5);
+      const reused = await threaded.engine.run(other, 16);
+      const direct = await inThread.engine.run(other, 16);
+      expect(Buffer.compare(Buffer.from(reused.buffer, reused.byteOffset, reused.byteLength), Buffer.from(direct.buffer, direct.byteOffset, direct.byteLength))).toBe(0);
+      expect(Buffer.compare(Buffer.from(reused.buffer, reused.byteOffset, reused.byteLength), Buffer.from(away.value.buffer, away.value.byteOffset, away.value.byteLength))).not.toBe(0);
+      expect(other[5]).toBe(batch[5]! * -0.5);
+      expect(Array.from(view.subarray(0, 4))).toEqual(Array.from(batch.subarray(0, 4)));
       // Two batches in flight at once come back to their own callers.
       const [first, second] = await Promise.all([threaded.engine.run(batch.subarray(0, 144 * 144 * 4), 1), threaded.engine.run(batch.subarray(144 * 144 * 4, 2 * 144 * 144 * 4), 1)]);
       expect(Array.from(first)).toEqual(Array.from(here.value.subarray(0, 144 * 144)));

@@ -49,7 +49,7 @@ async function serve(port: MessagePort, data: OrtThreadData): Promise<void> {
       if (preloaded !== undefined) session = open(preloaded);
       return;
     }
-    const answer = async (): Promise<{ value: unknown; transfer: ArrayBuffer[] }> => {
+    const answer = async (): Promise<{ value: unknown; transfer: ArrayBuffer[]; returned?: Float32Array }> => {
       switch (request.op) {
         case 'load': {
           const reuse = preloaded === request.file && session !== undefined;
@@ -68,9 +68,11 @@ async function serve(port: MessagePort, data: OrtThreadData): Promise<void> {
         case 'run': {
           if (session === undefined) throw new OrtSessionFailure('the session was disposed');
           const output = await (await session).run(request.input, request.shape);
-          // The session's output buffer is this output's alone: it moves to the caller without a copy.
+          // The session's output buffer is this output's alone: it moves to the caller without a copy, and so does
+          // the input, which the session no longer needs, back to be filled again.
           const own = output.byteOffset === 0 && output.byteLength === output.buffer.byteLength ? output : output.slice();
-          return { value: own, transfer: [own.buffer as ArrayBuffer] };
+          if (request.input.buffer === own.buffer) return { value: own, transfer: [own.buffer as ArrayBuffer] };
+          return { value: own, transfer: [own.buffer as ArrayBuffer, request.input.buffer as ArrayBuffer], returned: request.input };
         }
         case 'perf':
           return { value: await (await session)?.perfCounters(), transfer: [] };
@@ -81,7 +83,7 @@ async function serve(port: MessagePort, data: OrtThreadData): Promise<void> {
       }
     };
     answer().then(
-      ({ value, transfer }) => port.postMessage({ id: request.id, ok: true, value } satisfies Reply, transfer),
+      ({ value, transfer, returned }) => port.postMessage({ id: request.id, ok: true, value, ...(returned === undefined ? {} : { returned }) } satisfies Reply, transfer),
       (error: unknown) => port.postMessage({ id: request.id, ok: false, error: toThreadError(error) } satisfies Reply),
     );
   });

@@ -407,6 +407,31 @@ describe('segmentCase results', () => {
     }
   });
 
+  it('runs a slice that differs from its first pixel only at its last one: no pixel is left unchecked', async () => {
+    // Slices k 0 and 2 hold no image; slice 4 holds one voxel at the crop's last pixel (i 9, j 8), which none of
+    // the probes planSlices looks at first sees; the others hold a ramp.
+    const n = SHAPE[0] * SHAPE[1] * SHAPE[2];
+    const flair = new Float32Array(n);
+    const ramp = new Float32Array(n);
+    for (const k of [1, 3, 5]) for (let v = k * 120; v < (k + 1) * 120; v++) ramp[v] = 1 + (v % 7);
+    flair[9 + 12 * (8 + 10 * 4)] = 50;
+    const channel = (data: Float32Array): Volume<'float32'> => createVolume('float32', data, SHAPE, { affine: AFFINE });
+    const caseData: CanonicalCase = { ...makeCase(), channels: [channel(flair), channel(ramp), channel(ramp), channel(ramp)] };
+    let slices = 0;
+    const inner = thresholdRunner(1);
+    const runner: SliceRunner = {
+      async run(input, batch) {
+        slices += batch;
+        return inner.run(input, batch);
+      },
+    };
+    const shortcut = await segmentCase(caseData, manifestFor(1, [8, 8, 6]), runner);
+    expect(shortcut.reasons).toContain('1 of 6 slices repeat an image-free (constant) slice the model already ran (1 distinct): they took its answer instead of running again');
+    expect(slices).toBe(5);
+    const plain = await segmentCase(caseData, manifestFor(1, [8, 8, 6]), thresholdRunner(1), { reuseConstantSlices: false });
+    expect(Array.from(shortcut.probabilities[0]!)).toEqual(Array.from(plain.probabilities[0]!));
+  });
+
   it('reads a case by reference and gives the same label map as the case read beforehand', async () => {
     const caseData = makeCase();
     const files = await Promise.all(
