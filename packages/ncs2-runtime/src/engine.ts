@@ -38,6 +38,13 @@ export interface EngineOptions {
    * preprocessing. `load` still names the bundle; other engines ignore it.
    */
   readonly bundle?: string;
+  /**
+   * Native ONNX Runtime on its own thread, with `bundle`: as soon as the model is open, run two batches of this many
+   * slices of zeros and discard them. ONNX Runtime plans and maps its memory on its first runs of a shape; this way
+   * it does so while the calling thread is still reading and preprocessing, and the first real batches run at full
+   * speed. Changes no result. Other engines ignore it.
+   */
+  readonly warmupBatch?: number;
 }
 
 /** What a loaded model takes and gives: NHWC slices in, NHWC probabilities out. */

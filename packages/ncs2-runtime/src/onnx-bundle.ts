@@ -57,13 +57,15 @@ export async function readOnnxLayout(bundle: string, options: { int8?: boolean }
 }
 
 /**
- * The ONNX file {@link readOnnxLayout} gives, read at once (synchronously) so that a worker thread can start opening
- * it before the calling thread turns again; undefined where the bundle does not tell (then readOnnxLayout says why).
+ * The ONNX file and slice shape {@link readOnnxLayout} gives, read at once (synchronously) so that a worker thread
+ * can start opening (and warming up) the model before the calling thread turns again; undefined where the bundle
+ * does not tell (then readOnnxLayout says why).
  */
-export function onnxModelFileNow(bundle: string, options: { int8?: boolean } = {}): string | undefined {
+export function onnxModelNow(bundle: string, options: { int8?: boolean } = {}): { file: string; input: readonly [number, number, number] } | undefined {
   try {
     const file = bundle.endsWith('.json') ? bundle : path.join(bundle, MODEL_MANIFEST_FILE);
-    return onnxModelFile(bundle, parseModelManifest(readFileSync(file, 'utf8'), file), options);
+    const manifest = parseModelManifest(readFileSync(file, 'utf8'), file);
+    return { file: onnxModelFile(bundle, manifest, options), input: manifest.model.inputShape };
   } catch {
     return undefined;
   }

@@ -11,7 +11,13 @@ export const ORT_THREAD_ROLE = 'brats-ort-thread';
 export interface OrtThreadData {
   role: typeof ORT_THREAD_ROLE;
   options?: EngineOptions;
-  preload?: string;
+  preload?: Preload;
+}
+
+/** The ONNX file to open at once and, when asked, the input shape [batch, height, width, channels] to warm it up with. */
+export interface Preload {
+  file: string;
+  warmup?: number[];
 }
 
 /**
@@ -19,7 +25,7 @@ export interface OrtThreadData {
  * never answered), open the bundle's ONNX file (resolved there), run a batch, read timings, free.
  */
 export type Request =
-  | { id: 0; op: 'configure'; options: EngineOptions; preload?: string }
+  | { id: 0; op: 'configure'; options: EngineOptions; preload?: Preload }
   | { id: number; op: 'load'; file: string }
   | { id: number; op: 'run'; input: Float32Array; shape: number[] }
   | { id: number; op: 'perf' }

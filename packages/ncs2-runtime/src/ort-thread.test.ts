@@ -135,6 +135,23 @@ describe.skipIf(!existsSync(DIST))('the ONNX Runtime engine on its own thread (s
     }
   });
 
+  it('warms the model up with two batches of zeros when asked, and the first real batch gives the same bits', async (context) => {
+    if (!native) context.skip('onnxruntime-node does not load here');
+    // Per-layer timings count the runs the session made: two of zeros before the one asked for, or that one alone.
+    const warmed = await runtime!.openBundleEngine(MODEL, 'onnxruntime', { threads: 2, perfCounters: true, warmupBatch: 4 });
+    const cold = await runtime!.openBundleEngine(MODEL, 'onnxruntime', { threads: 2, perfCounters: true });
+    try {
+      const four = batch.subarray(0, 4 * 144 * 144 * 4);
+      const [a, b] = [await warmed.engine.run(four, 4), await cold.engine.run(four, 4)];
+      expect(Buffer.compare(Buffer.from(a.buffer, a.byteOffset, a.byteLength), Buffer.from(b.buffer, b.byteOffset, b.byteLength))).toBe(0);
+      expect((await warmed.engine.perfCounters())?.[0]?.runs).toBe(3);
+      expect((await cold.engine.perfCounters())?.[0]?.runs).toBe(1);
+    } finally {
+      await warmed.engine.dispose();
+      await cold.engine.dispose();
+    }
+  });
+
   it('lets a process whose thread started ahead was never used end by itself', () => {
     // No engine takes the thread: the process must still exit on its own, at once, with status 0.
     const script = `import { prestartOrtThread } from ${JSON.stringify(pathToFileURL(PRESTART).href)}; if (!prestartOrtThread()) process.exit(3);`;

@@ -13,9 +13,9 @@
 import { Worker } from 'node:worker_threads';
 import type { EngineOptions, InferenceEngine, LayerPerfCounter, ModelLayout } from './engine.js';
 import { EngineError, EngineUnavailableError } from './errors.js';
-import { onnxModelFileNow, readOnnxLayout } from './onnx-bundle.js';
+import { onnxModelNow, readOnnxLayout } from './onnx-bundle.js';
 import { takePrestartedOrtThread } from './ort-prestart.js';
-import { ORT_THREAD_ROLE, type OrtThreadData, type Ready, type Reply, type Request, type ThreadError } from './ort-thread-protocol.js';
+import { ORT_THREAD_ROLE, type OrtThreadData, type Preload, type Ready, type Reply, type Request, type ThreadError } from './ort-thread-protocol.js';
 import { checkBatch } from './shape.js';
 
 /** A request before it is numbered (the id left out of each kind of request). */
@@ -141,7 +141,10 @@ export async function startOrtThread(entry: URL, options: EngineOptions): Promis
   // without awaiting: this thread may be about to preprocess a case and not turn again for a while. A bundle that
   // cannot be read here is left to load(), which reports it.
   const { bundle, ...rest } = options;
-  const preload = bundle === undefined ? undefined : onnxModelFileNow(bundle, { int8: options.int8 === true });
+  const model = bundle === undefined ? undefined : onnxModelNow(bundle, { int8: options.int8 === true });
+  const { warmupBatch } = options;
+  const preload: Preload | undefined =
+    model === undefined ? undefined : { file: model.file, ...(warmupBatch !== undefined && warmupBatch > 0 ? { warmup: [warmupBatch, ...model.input] } : {}) };
   const didNotStart = (error: Error): EngineError => new EngineError('onnxruntime', `its worker thread did not start: ${error.message}`, { cause: error });
   // A thread started ahead (ort-prestart.ts) is this engine's: it is told the options and the file to open.
   const early = takePrestartedOrtThread(entry);

@@ -7,7 +7,7 @@
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import type * as OnnxRuntime from 'onnxruntime-node';
 import { ONNXRUNTIME_ENGINE, ORT_NODE_REMEDY, OrtModelSession, OrtSessionFailure, nativeSessionOptions, ortNodeLoadFailure, ortNodeVersion } from './ort-native.js';
-import { ORT_THREAD_ROLE, type OrtThreadData, type Ready, type Reply, type Request, type ThreadError } from './ort-thread-protocol.js';
+import { ORT_THREAD_ROLE, type OrtThreadData, type Preload, type Ready, type Reply, type Request, type ThreadError } from './ort-thread-protocol.js';
 
 function toThreadError(error: unknown): ThreadError {
   if (error instanceof OrtSessionFailure) return { name: 'EngineError', message: error.reason, engine: ONNXRUNTIME_ENGINE, reason: error.reason };
@@ -35,18 +35,37 @@ async function serve(port: MessagePort, data: OrtThreadData): Promise<void> {
   let session: Promise<OrtModelSession> | undefined;
   // The model the calling thread will ask for first, opened now: the calling thread may be busy preprocessing and
   // only send its request once it is done. The first load of that file takes this session; any other load opens anew.
-  let preloaded = data.preload;
-  if (preloaded !== undefined) session = open(preloaded);
+  let preloaded = data.preload?.file;
+  // The warm-up runs under way, which a release waits for (the session is not freed under a run).
+  let warming: Promise<void> = Promise.resolve();
+  const preload = (what: Preload | undefined): void => {
+    preloaded = what?.file;
+    if (what === undefined) return;
+    const opening = open(what.file);
+    session = opening;
+    const shape = what.warmup;
+    if (shape === undefined) return;
+    // Two runs of zeros: ONNX Runtime plans its memory on the first run of a shape and maps it on the second. Their
+    // outputs are dropped and their failures too (the first real run reports its own).
+    const zeros = new Float32Array(shape.reduce((product, size) => product * size, 1));
+    warming = opening
+      // Both queued at once: a real batch sent meanwhile runs after them, not between.
+      .then(async (opened) => {
+        await Promise.all([opened.run(zeros, shape), opened.run(zeros, shape)]);
+      })
+      .catch(() => undefined);
+  };
+  preload(data.preload);
   const release = async (): Promise<void> => {
     const previous = session;
     session = undefined;
+    await warming;
     await previous?.then((opened) => opened.dispose(), () => undefined);
   };
   port.on('message', (request: Request) => {
     if (request.op === 'configure') {
       options = request.options;
-      preloaded = request.preload;
-      if (preloaded !== undefined) session = open(preloaded);
+      preload(request.preload);
       return;
     }
     const answer = async (): Promise<{ value: unknown; transfer: ArrayBuffer[]; returned?: Float32Array }> => {

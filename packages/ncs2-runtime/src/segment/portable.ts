@@ -1,5 +1,5 @@
 /** The segmentation path without Node.js: what `@brats/ncs2-runtime/browser` serves and the package index re-exports. */
-export { DEFAULT_MODEL_SPACING, postprocessRegions, segmentLoadedCase, type PostprocessSettings, type SegmentOptions, type Segmentation, type SegmentationTimings, type SliceRunner } from './segment-core.js';
+export { DEFAULT_BATCH_SIZE, DEFAULT_MODEL_SPACING, postprocessRegions, segmentLoadedCase, type PostprocessSettings, type SegmentOptions, type Segmentation, type SegmentationTimings, type SliceRunner } from './segment-core.js';
 export { resolveInference, type InferenceRequest, type ResolvedInference, type SettingSource } from './inference-settings.js';
 export {
   chooseOutputConvention,
