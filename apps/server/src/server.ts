@@ -1,6 +1,6 @@
 /** Start-up: load the model and its engine once, open the job store, build the app and listen. */
 import { readModelManifest } from '@brats/io';
-import { openBundleEngine } from '@brats/ncs2-runtime';
+import { DEFAULT_BATCH_SIZE, openBundleEngine } from '@brats/ncs2-runtime';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from './app.js';
 import { JobStore } from './job-store.js';
@@ -35,7 +35,8 @@ export interface SharedParts {
 export async function createServer(overrides: Partial<ServerOptions>, environment: NodeJS.ProcessEnv = process.env, shared: SharedParts = {}): Promise<BratsServer> {
   const options = resolveServerOptions(overrides, environment);
   const manifest = await readModelManifest(options.model);
-  const selection = await openBundleEngine(options.model, options.engine);
+  // Warmed up with the batch size every segmentation uses: the first upload runs at full speed.
+  const selection = await openBundleEngine(options.model, options.engine, { warmupBatch: DEFAULT_BATCH_SIZE });
   const model: LoadedModel = { bundle: options.model, manifest, engine: selection.engine, reason: selection.reason };
   const metrics = createServerMetrics();
   const jobs = new JobService(new JobStore(options.dataDir), model, options, metrics, undefined, shared.queue);
