@@ -5,7 +5,7 @@
  * model.onnx yet) or when it is asked for by name, so inference on a runtime engine never loads it.
  */
 import { ModelBundleError, readModelManifest } from '@brats/io';
-import { DEFAULT_BATCH_SIZE, EngineUnavailableError, lazyEngineFactory, openBundleEngine, registerEngine, type EngineFactory, type InferenceEngine } from '@brats/ncs2-runtime';
+import { EngineUnavailableError, lazyEngineFactory, openBundleEngine, registerEngine, type EngineFactory, type InferenceEngine } from '@brats/ncs2-runtime';
 import { UsageError } from './errors.js';
 
 const TFJS_REMEDY = 'Install @brats/unet (npm install @brats/unet) to run TensorFlow.js models, or run brats export on a machine that has it';
@@ -53,8 +53,6 @@ export async function openEngine(
         ...(options.device === undefined ? {} : { device: options.device }),
         ...(options.threads === undefined ? {} : { threads: options.threads }),
         ...(options.int8 === true ? { int8: true } : {}),
-        // The commands segment in batches of the default size: the engine warms up with it while the case is read.
-        warmupBatch: DEFAULT_BATCH_SIZE,
       },
       // brats infer never falls back to TensorFlow.js (and never loads it); nor does INT8, which tfjs cannot run.
       options.runtimeOnly === true || options.int8 === true ? { except: ['tfjs'] } : {},

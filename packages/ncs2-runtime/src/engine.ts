@@ -41,8 +41,10 @@ export interface EngineOptions {
   /**
    * Native ONNX Runtime on its own thread, with `bundle`: as soon as the model is open, run two batches of this many
    * slices of zeros and discard them. ONNX Runtime plans and maps its memory on its first runs of a shape; this way
-   * it does so while the calling thread is still reading and preprocessing, and the first real batches run at full
-   * speed. Changes no result. Other engines ignore it.
+   * the first real batches run at full speed. Worth it where the engine opens ahead of its work (`brats serve` opens
+   * its model at start-up, then waits for uploads); not where work is waiting: one scan through `brats infer` took
+   * 60 ms longer with it on two busy cores (the batches of zeros are computed in full). Changes no result. Other
+   * engines ignore it.
    */
   readonly warmupBatch?: number;
 }

@@ -6,7 +6,6 @@ import path from 'node:path';
 import { readModelManifest, type ModelManifest } from '@brats/io';
 import type { InferenceEngine } from '../engine.js';
 import { openBundleEngine } from '../registry.js';
-import { DEFAULT_BATCH_SIZE } from '../segment/segment-core.js';
 
 /** Which model and engine a job asks for. */
 export interface ModelRequest {
@@ -48,8 +47,6 @@ export async function openModel(request: ModelRequest): Promise<OpenedModel> {
       ...(request.device === undefined ? {} : { device: request.device }),
       ...(request.threads === undefined ? {} : { threads: request.threads }),
       ...(request.int8 === true ? { int8: true } : {}),
-      // Jobs segment in batches of the default size: the engine is ready for them when the first case is.
-      warmupBatch: DEFAULT_BATCH_SIZE,
     },
     request.runtimeOnly === true || request.int8 === true ? { except: ['tfjs'] } : {},
   );

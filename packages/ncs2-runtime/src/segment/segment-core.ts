@@ -31,7 +31,7 @@ export const DEFAULT_MODEL_SPACING: Spacing3 = [1, 1, 1];
  * Slices per engine call when the caller does not say. Small batches start the engine sooner and leave a shorter
  * tail after it, and a first run that allocates less (one real scan through the native ONNX Runtime, whole process:
  * 1.17 s at 4, 1.22 s at 16; a cohort's rate is the same). Each slice's answer is its own whatever the batch: the
- * label maps are the same bytes. Engine openers warm the engine up with batches of this size (`warmupBatch`).
+ * label maps are the same bytes. `brats serve` warms its engine up with batches of this size (`warmupBatch`).
  */
 export const DEFAULT_BATCH_SIZE = 4;
 
