@@ -44,7 +44,7 @@ export interface ThreadError {
  * The answer to a request. A batch's answer gives its input array back (`returned`): the calling thread copies its
  * next batch into it instead of into fresh memory, which the system had to map page by page.
  */
-export type Reply = { id: number; ok: true; value: unknown; returned?: Float32Array } | { id: number; ok: false; error: ThreadError; returned?: Float32Array };
+export type Reply = { id: number; ok: true; value: unknown; returned?: Float32Array } | { id: number; ok: false; error: ThreadError };
 
 /** What the worker says once it has loaded onnxruntime-node (id 0), or why it could not. */
 export type Ready = { id: 0; ok: true; value: { name: string; device: string; version: string } } | { id: 0; ok: false; error: ThreadError };
