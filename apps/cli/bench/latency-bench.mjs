@@ -5,15 +5,17 @@
 //      one warm-up each;
 //   2. a cohort of --cohort scans through one `brats infer` (one case in flight, then two) and through one Python
 //      process: scans/s and brats' own account of where the time goes.
-// Both sides run the shipped whole-tumour model (models/brats2018-wt-unet, f=8), named with --model since the
-// default model is the three-region one.
+// Both sides run the shipped whole-tumour model (models/brats2018-wt-unet, f=8), named with --model whatever the
+// CLI's default model is.
 // The masks of brats and of the script are compared (voxels that agree), so both sides are seen to do the same work.
 // The cases are images only (no reference label map, so nothing is scored): the real BraTS 2018 and extra cases of
 // ../shared/data when present, else `brats synth` phantoms in BraTS 2018 naming.
 //
 // Run: pnpm --filter @brats/cli bench:latency   (after pnpm build)
 // Options: --runs <n> (default 3)   --cohort <n> (default 20)   --threads <n> (PyTorch's threads; default 2, every
-// core here, as ONNX Runtime uses by default)
+// core here, as ONNX Runtime uses by default)   --baseline <dir> (a built checkout of another version: its
+// `brats infer` joins the one-scan rounds, no flips, on this version's bundle, so that a change is measured against
+// what it replaces in the same run)
 import { spawnSync } from 'node:child_process';
 import { existsSync, promises as fs, readFileSync } from 'node:fs';
 import os from 'node:os';
@@ -30,7 +32,7 @@ const PYTHON = process.env.BRATS_BENCH_PYTHON ?? '/usr/bin/python3';
 const SHARED = process.env.BRATS_SHARED_DATA ?? path.resolve(root, '../shared/data');
 const MODALITIES = ['flair', 't1', 't1ce', 't2'];
 
-const { values: cli } = parseArgs({ options: { runs: { type: 'string', default: '3' }, cohort: { type: 'string', default: '20' }, threads: { type: 'string', default: '2' } } });
+const { values: cli } = parseArgs({ options: { runs: { type: 'string', default: '3' }, cohort: { type: 'string', default: '20' }, threads: { type: 'string', default: '2' }, baseline: { type: 'string' } } });
 const runs = Number(cli.runs);
 const cohortSize = Number(cli.cohort);
 const threads = Number(cli.threads);
@@ -38,6 +40,8 @@ for (const [name, value] of [['--runs', runs], ['--cohort', cohortSize], ['--thr
   if (!Number.isInteger(value) || value < 1) throw new Error(`latency-bench: ${name} takes a positive integer`);
 }
 if (!existsSync(BIN)) throw new Error(`latency-bench: ${BIN} is missing; run pnpm build first`);
+const BASELINE_BIN = cli.baseline === undefined ? undefined : path.resolve(cli.baseline, 'apps/cli/dist/bin.js');
+if (BASELINE_BIN !== undefined && !existsSync(BASELINE_BIN)) throw new Error(`latency-bench: --baseline ${cli.baseline} has no ${path.relative(path.resolve(cli.baseline), BASELINE_BIN)}; build that checkout first`);
 
 function run(command, args) {
   const started = process.hrtime.bigint();
@@ -107,6 +111,9 @@ try {
     ['brats infer, no flips, no largest component', (out) => infer(one, '--out', out, '--no-tta', '--no-largest-component')],
     [`brats infer, the bundle's post-processing (tta ${manifest.inference?.tta ? 'on' : 'off'}, largest component ${manifest.inference?.largestComponent ? 'on' : 'off'})`, (out) => infer(one, '--out', out)],
     ...(manifest.files.onnxInt8 === undefined ? [] : [['brats infer --precision int8, no flips, no largest component', (out) => infer(one, '--out', out, '--no-tta', '--no-largest-component', '--precision', 'int8')]]),
+    ...(BASELINE_BIN === undefined
+      ? []
+      : [[`baseline ${cli.baseline}: brats infer, no flips, no largest component`, (out) => run(process.execPath, [BASELINE_BIN, 'infer', '--model', MODEL, one, '--out', out, '--no-tta', '--no-largest-component'])]]),
     [`Python script (nibabel + PyTorch, ${threads} threads)`, (out) => run(PYTHON, [path.join(here, 'scan-to-mask.py'), MODEL, out, String(threads), one])],
   ];
   const times = sides.map(() => []);
