@@ -151,7 +151,10 @@ try {
     if (timing !== undefined) console.log(`    ${timing}`);
   }
   const [oneMinute] = os.loadavg();
-  console.log(`machine load average ${oneMinute.toFixed(2)} (1 min) on ${os.availableParallelism()} CPUs`);
+  // A bare Node.js start-up, median of 5: a gauge of how fast this machine ran during the bench (a shared virtual
+  // machine's speed varies from hour to hour; the ratios above are what compares across runs).
+  const bare = median(Array.from({ length: 5 }, () => run(process.execPath, ['-e', '0']).seconds));
+  console.log(`machine load average ${oneMinute.toFixed(2)} (1 min) on ${os.availableParallelism()} CPUs; a bare node -e 0 took ${(bare * 1000).toFixed(0)} ms`);
 } finally {
   await fs.rm(work, { recursive: true, force: true });
 }
