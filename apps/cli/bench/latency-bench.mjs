@@ -17,7 +17,7 @@
 // `brats infer` joins the one-scan rounds, no flips, on this version's bundle, so that a change is measured against
 // what it replaces in the same run)
 import { spawnSync } from 'node:child_process';
-import { existsSync, promises as fs, readFileSync } from 'node:fs';
+import { existsSync, promises as fs, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -43,12 +43,29 @@ if (!existsSync(BIN)) throw new Error(`latency-bench: ${BIN} is missing; run pnp
 const BASELINE_BIN = cli.baseline === undefined ? undefined : path.resolve(cli.baseline, 'apps/cli/dist/bin.js');
 if (BASELINE_BIN !== undefined && !existsSync(BASELINE_BIN)) throw new Error(`latency-bench: --baseline ${cli.baseline} has no ${path.relative(path.resolve(cli.baseline), BASELINE_BIN)}; build that checkout first`);
 
+// CPU time (user + system, every thread) and minor page faults of each process, from GNU time (Debian package `time`)
+// where it is installed: two versions' wall times can sit within the machine's run-to-run spread while their CPU
+// time does not.
+const GNU_TIME = '/usr/bin/time';
+const useGnuTime = existsSync(GNU_TIME) && spawnSync(GNU_TIME, ['-f', '%U', 'true'], { encoding: 'utf8' }).status === 0;
+let usageCount = 0;
+
 function run(command, args) {
+  const usageFile = path.join(os.tmpdir(), `brats-latency-usage-${process.pid}-${usageCount++}`);
+  const [program, programArgs] = useGnuTime ? [GNU_TIME, ['-f', '%U %S %R', '-o', usageFile, command, ...args]] : [command, args];
   const started = process.hrtime.bigint();
-  const result = spawnSync(command, args, { encoding: 'utf8', maxBuffer: 1 << 26 });
+  const result = spawnSync(program, programArgs, { encoding: 'utf8', maxBuffer: 1 << 26 });
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   if (result.status !== 0) throw new Error(`latency-bench: ${command} ${args.join(' ')} exited ${result.status ?? result.signal}: ${(result.stderr || result.stdout).trim().split('\n').slice(-3).join(' | ')}`);
-  return { seconds, stdout: result.stdout };
+  let cpuSeconds = NaN;
+  let faults = NaN;
+  if (useGnuTime) {
+    const [user, system, minor] = (readFileSync(usageFile, 'utf8').trim().split('\n').pop() ?? '').split(' ').map(Number);
+    rmSync(usageFile, { force: true });
+    cpuSeconds = user + system;
+    faults = minor;
+  }
+  return { seconds, stdout: result.stdout, cpuSeconds, faults };
 }
 
 /** `brats infer` on the model the Python script runs, whatever the CLI's default model is. */
@@ -117,12 +134,18 @@ try {
     [`Python script (nibabel + PyTorch, ${threads} threads)`, (out) => run(PYTHON, [path.join(here, 'scan-to-mask.py'), MODEL, out, String(threads), one])],
   ];
   const times = sides.map(() => []);
+  const usage = sides.map(() => ({ cpu: [], faults: [] }));
   for (let round = 0; round <= runs; round++) {
     for (const [index, [, side]] of sides.entries()) {
       const out = path.join(work, `one-${index}`);
       await fs.rm(out, { recursive: true, force: true });
-      const { seconds } = side(out);
-      if (round > 0) times[index].push(seconds); // round 0 warms the file cache and the model files
+      const { seconds, cpuSeconds, faults } = side(out);
+      // Round 0 warms the file cache and the model files.
+      if (round > 0) {
+        times[index].push(seconds);
+        usage[index].cpu.push(cpuSeconds);
+        usage[index].faults.push(faults);
+      }
     }
   }
   const id = path.basename(one);
@@ -130,8 +153,10 @@ try {
   console.log(`one scan, start to NIfTI written (${kind}; case ${id}; median of ${runs} after a warm-up; ${threads} threads):`);
   for (const [index, [name]] of sides.entries()) {
     const seconds = median(times[index]);
-    console.log(`  ${name.padEnd(76)} ${seconds.toFixed(2).padStart(6)} s${index === sides.length - 1 ? '' : `   ${(python / seconds).toFixed(2)}x the Python script`}`);
+    const cost = useGnuTime ? `   CPU ${median(usage[index].cpu).toFixed(2)} s, ${Math.round(median(usage[index].faults))} page faults` : '';
+    console.log(`  ${name.padEnd(76)} ${seconds.toFixed(2).padStart(6)} s${index === sides.length - 1 ? '' : `   ${(python / seconds).toFixed(2)}x the Python script`}${cost}`);
   }
+  if (useGnuTime) console.log(`  (CPU: user + system time of every thread, and minor page faults, from ${GNU_TIME}; medians)`);
   console.log(`  brats (no flips) and the Python script agree on ${(100 * (await agreement(path.join(work, 'one-0', `${id}.nii.gz`), path.join(work, `one-${sides.length - 1}`, `${id}.nii.gz`)))).toFixed(3)} % of voxels`);
 
   const cohort = cases.slice(0, cohortSize);
