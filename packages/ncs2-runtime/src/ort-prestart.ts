@@ -4,7 +4,9 @@
  * worker's start (a Node.js thread, then onnxruntime-node and its native library) needs the other core and
  * nothing from those modules. `startOrtThread` adopts the thread started here, hands it the engine's options and
  * the model file, and it goes on exactly as a thread started then would. An entry of its own (`./ort-prestart`)
- * that imports nothing but `node:worker_threads`, so that calling it costs no module loading either.
+ * that imports nothing but `node:worker_threads`, so that calling it costs no module loading either. It takes the
+ * engine's start out of the race with reading and preprocessing the case; on two cores that the rest of the work
+ * keeps busy, the latency bench shows no difference in time (a core with nothing to do is where it gains).
  */
 import { Worker } from 'node:worker_threads';
 import { ORT_THREAD_ROLE, type OrtThreadData, type Ready } from './ort-thread-protocol.js';
