@@ -125,11 +125,37 @@ function cropWindowIndices(
 }
 
 /**
- * Copies the crop window of `source` (i-j-k order, i fastest) into channel `channel` of `image` (zero-filled,
- * [k][i][j][channels], channels last); voxels outside the scan stay zero. It walks the source along i, its
- * contiguous axis, so every read is sequential: gathering in the image's order instead reads with a stride of a
- * whole row and took most of the preprocessing time.
+ * The crop window's columns along i, the scan's contiguous axis, each with the scan index of its first voxel inside
+ * the scan, the image index ([k][i][j][channels], channel 0) that voxel goes to, and how many of its voxels lie inside
+ * the scan (consecutive in the scan, `width * channels` apart in the image). Columns outside the scan are skipped:
+ * their image voxels stay zero. Walking the scan along i keeps every read sequential: gathering in the image's order
+ * instead reads with a stride of a whole row and took most of the preprocessing time.
  */
+function walkCropColumns(
+  originalShape: readonly [number, number, number],
+  cropStart: readonly [number, number, number],
+  cropSize: readonly [number, number, number],
+  channels: number,
+  column: (first: number, out: number, rows: number) => void,
+): void {
+  const [nx, ny, nz] = originalShape;
+  const [i0, j0, k0] = cropStart;
+  const [height, width, depth] = cropSize;
+  const hStart = Math.max(0, -i0);
+  const rows = Math.min(height, nx - i0) - hStart;
+  if (rows <= 0) return;
+  for (let z = 0; z < depth; z++) {
+    const k = k0 + z;
+    if (k < 0 || k >= nz) continue;
+    for (let w = 0; w < width; w++) {
+      const j = j0 + w;
+      if (j < 0 || j >= ny) continue;
+      column(i0 + hStart + nx * (j + ny * k), ((z * height + hStart) * width + w) * channels, rows);
+    }
+  }
+}
+
+/** Copies the crop window of `source` (i-j-k order, i fastest) into channel `channel` of `image` (zero-filled). */
 function gatherCropChannel(
   source: ArrayLike<number>,
   originalShape: readonly [number, number, number],
@@ -139,22 +165,10 @@ function gatherCropChannel(
   channels: number,
   channel: number,
 ): void {
-  const [nx, ny, nz] = originalShape;
-  const [i0, j0, k0] = cropStart;
-  const [height, width, depth] = cropSize;
-  const hStart = Math.max(0, -i0);
-  const hEnd = Math.min(height, nx - i0);
-  const rowStride = width * channels;
-  for (let z = 0; z < depth; z++) {
-    const k = k0 + z;
-    if (k < 0 || k >= nz) continue;
-    for (let w = 0; w < width; w++) {
-      const j = j0 + w;
-      if (j < 0 || j >= ny) continue;
-      const base = i0 + nx * (j + ny * k);
-      for (let h = hStart, out = ((z * height + hStart) * width + w) * channels + channel; h < hEnd; h++, out += rowStride) image[out] = source[base + h]!;
-    }
-  }
+  const rowStride = cropSize[1] * channels;
+  walkCropColumns(originalShape, cropStart, cropSize, channels, (first, out, rows) => {
+    for (let r = 0, o = out + channel; r < rows; r++, o += rowStride) image[o] = source[first + r]!;
+  });
 }
 
 /** Integer voxel arrays whose every value a float32 holds exactly: the statistics over them can be exact. */
@@ -167,10 +181,10 @@ function isSmallInteger(data: ArrayLike<number>): data is SmallIntegerArray {
 /**
  * The four channels of a case stored as small integers (BraTS files are int16) gathered in one walk, as
  * {@link gatherCropChannel} does for each, with each channel's sum and sum of squares taken on the way: one pass over
- * the image instead of a gather per channel and two passes for the statistics. The sums are kept per column of the
- * walk and added into float64 totals; integers add exactly in float64 while every partial sum stays below 2^53, which
- * holds when the total sum of squares does (every |value| is at most its square): the caller checks that total.
- * (The column sums are locals: totals carried across the outer loops stayed boxed and made the walk several times slower.)
+ * the image instead of a gather per channel and two passes for the statistics. The sums are kept per column and added
+ * into float64 totals; integers add exactly in float64 while every partial sum stays below 2^53, which holds when the
+ * total sum of squares does (every |value| is at most its square): the caller checks that total. (The column sums are
+ * locals: totals carried across the whole walk stayed boxed and made it several times slower.)
  */
 function gatherCropChannels4(
   sources: readonly [SmallIntegerArray, SmallIntegerArray, SmallIntegerArray, SmallIntegerArray],
@@ -180,56 +194,44 @@ function gatherCropChannels4(
   image: Float32Array,
 ): { sums: number[]; squares: number[] } {
   const [s0, s1, s2, s3] = sources;
-  const [nx, ny, nz] = originalShape;
-  const [i0, j0, k0] = cropStart;
-  const [height, width, depth] = cropSize;
-  const hStart = Math.max(0, -i0);
-  const hEnd = Math.min(height, nx - i0);
-  const rowStride = width * 4;
+  const rowStride = cropSize[1] * 4;
   const totals = new Float64Array(8);
-  for (let z = 0; z < depth; z++) {
-    const k = k0 + z;
-    if (k < 0 || k >= nz) continue;
-    for (let w = 0; w < width; w++) {
-      const j = j0 + w;
-      if (j < 0 || j >= ny) continue;
-      const base = i0 + nx * (j + ny * k);
-      let a0 = 0;
-      let a1 = 0;
-      let a2 = 0;
-      let a3 = 0;
-      let q0 = 0;
-      let q1 = 0;
-      let q2 = 0;
-      let q3 = 0;
-      for (let h = hStart, out = ((z * height + hStart) * width + w) * 4; h < hEnd; h++, out += rowStride) {
-        const v0 = s0[base + h]!;
-        const v1 = s1[base + h]!;
-        const v2 = s2[base + h]!;
-        const v3 = s3[base + h]!;
-        image[out] = v0;
-        image[out + 1] = v1;
-        image[out + 2] = v2;
-        image[out + 3] = v3;
-        a0 += v0;
-        a1 += v1;
-        a2 += v2;
-        a3 += v3;
-        q0 += v0 * v0;
-        q1 += v1 * v1;
-        q2 += v2 * v2;
-        q3 += v3 * v3;
-      }
-      totals[0] = totals[0]! + a0;
-      totals[1] = totals[1]! + a1;
-      totals[2] = totals[2]! + a2;
-      totals[3] = totals[3]! + a3;
-      totals[4] = totals[4]! + q0;
-      totals[5] = totals[5]! + q1;
-      totals[6] = totals[6]! + q2;
-      totals[7] = totals[7]! + q3;
+  walkCropColumns(originalShape, cropStart, cropSize, 4, (first, out, rows) => {
+    let a0 = 0;
+    let a1 = 0;
+    let a2 = 0;
+    let a3 = 0;
+    let q0 = 0;
+    let q1 = 0;
+    let q2 = 0;
+    let q3 = 0;
+    for (let r = 0, o = out, v = first; r < rows; r++, o += rowStride, v++) {
+      const v0 = s0[v]!;
+      const v1 = s1[v]!;
+      const v2 = s2[v]!;
+      const v3 = s3[v]!;
+      image[o] = v0;
+      image[o + 1] = v1;
+      image[o + 2] = v2;
+      image[o + 3] = v3;
+      a0 += v0;
+      a1 += v1;
+      a2 += v2;
+      a3 += v3;
+      q0 += v0 * v0;
+      q1 += v1 * v1;
+      q2 += v2 * v2;
+      q3 += v3 * v3;
     }
-  }
+    totals[0] = totals[0]! + a0;
+    totals[1] = totals[1]! + a1;
+    totals[2] = totals[2]! + a2;
+    totals[3] = totals[3]! + a3;
+    totals[4] = totals[4]! + q0;
+    totals[5] = totals[5]! + q1;
+    totals[6] = totals[6]! + q2;
+    totals[7] = totals[7]! + q3;
+  });
   return { sums: Array.from(totals.subarray(0, 4)), squares: Array.from(totals.subarray(4)) };
 }
 
