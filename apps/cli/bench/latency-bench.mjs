@@ -68,9 +68,14 @@ function run(command, args) {
   return { seconds, stdout: result.stdout, cpuSeconds, faults };
 }
 
-/** `brats infer` on the model the Python script runs, whatever the CLI's default model is. */
+/** `brats infer` of the CLI at `bin` on the model the Python script runs, whatever the CLI's default model is. */
+function inferWith(bin, ...args) {
+  return run(process.execPath, [bin, 'infer', '--model', MODEL, ...args]);
+}
+
+/** `brats infer` of this version. */
 function infer(...args) {
-  return run(process.execPath, [BIN, 'infer', '--model', MODEL, ...args]);
+  return inferWith(BIN, ...args);
 }
 
 function median(values) {
@@ -130,7 +135,7 @@ try {
     ...(manifest.files.onnxInt8 === undefined ? [] : [['brats infer --precision int8, no flips, no largest component', (out) => infer(one, '--out', out, '--no-tta', '--no-largest-component', '--precision', 'int8')]]),
     ...(BASELINE_BIN === undefined
       ? []
-      : [[`baseline ${cli.baseline}: brats infer, no flips, no largest component`, (out) => run(process.execPath, [BASELINE_BIN, 'infer', '--model', MODEL, one, '--out', out, '--no-tta', '--no-largest-component'])]]),
+      : [[`baseline ${cli.baseline}: brats infer, no flips, no largest component`, (out) => inferWith(BASELINE_BIN, one, '--out', out, '--no-tta', '--no-largest-component')]]),
     [`Python script (nibabel + PyTorch, ${threads} threads)`, (out) => run(PYTHON, [path.join(here, 'scan-to-mask.py'), MODEL, out, String(threads), one])],
   ];
   const times = sides.map(() => []);
