@@ -3,7 +3,7 @@ import { ArgumentError } from './errors.js';
 import { CANONICAL_CHANNELS } from './layouts/channels.js';
 import type { CanonicalCase } from './layouts/dataset.js';
 import { MSD_LABELS, regionMask } from './regions.js';
-import { ThresholdedCrop, preprocessCase, resolvePreprocessing, restoreCrop, restoreCropThresholded, type PreprocessOptions } from './preprocess.js';
+import { ThresholdedCrop, prepareSlices, preprocessCase, resolvePreprocessing, restoreCrop, restoreCropThresholded, type PreprocessOptions } from './preprocess.js';
 import { createVolume, type Volume } from './volume.js';
 
 /** A case whose channel c holds value f(i, j, k) + channelOffset * c, so every voxel's origin can be recognised. */
@@ -223,6 +223,101 @@ describe('preprocessCase', () => {
     })();
     expect(error).toBeInstanceOf(ArgumentError);
     expect((error as ArgumentError).argument).toBe(argument);
+  });
+});
+
+describe('prepareSlices', () => {
+  /**
+   * A case of `dtype` channels. Slice k of the scan: for k % 4 === 0 blank (0); 1: one value per channel (`constant`
+   * + c); 2: an image; 3: one value per channel but for channel 3 - (k >> 2) % 4, which holds an image.
+   */
+  const slicedCase = (shape: readonly [number, number, number], dtype: 'float32' | 'int16', constant: number): CanonicalCase => {
+    const [nx, ny] = shape;
+    const image = (index: number): number => Math.round(Math.sin(index * 12.9898) * 4000) / 7;
+    const channels = CANONICAL_CHANNELS.map((_, c) => {
+      const data = Float32Array.from({ length: shape[0] * shape[1] * shape[2] }, (_, index) => {
+        const k = Math.floor(index / (nx * ny));
+        const kind = k % 4;
+        const value = kind === 0 ? 0 : kind === 2 || (kind === 3 && c === 3 - ((k >> 2) % 4)) ? image(index + c) : constant + c;
+        return dtype === 'int16' ? Math.round(value) : value;
+      });
+      return dtype === 'int16' ? createVolume('int16', Int16Array.from(data), [...shape]) : createVolume('float32', data, [...shape]);
+    });
+    return { ...makeCase([...shape], () => 0), channels: channels as unknown as CanonicalCase['channels'] };
+  };
+
+  it.each(CROP_WINDOWS)('fills any slices, in any order, with the bits of the image of preprocessCase: %s', (_name, shape, crop) => {
+    for (const normalize of ['block', 'nonzero'] as const) {
+      for (const channels of [CANONICAL_CHANNELS, ['T2w', 'FLAIR', 'T1gd'] as const]) {
+        for (const dtype of ['float32', 'int16'] as const) {
+          const variant = `${normalize}, ${channels.join('/')}, ${dtype}`;
+          const caseData = slicedCase(shape, dtype, 37);
+          const options = { cropSize: [...crop] as [number, number, number], normalize, channels };
+          const whole = preprocessCase(caseData, options);
+          const prepared = prepareSlices(caseData, options);
+          expect(prepared.shape, variant).toEqual(whole.shape);
+          expect(prepared.params, variant).toEqual(whole.params);
+          const [depth, height, width, count] = whole.shape;
+          const sliceValues = height * width * count;
+          // Backwards, with a repeat, into an array that holds other values: every value is written.
+          const indices = [...Array.from({ length: depth }, (_, z) => depth - 1 - z), 0];
+          const out = new Float32Array(indices.length * sliceValues).fill(Number.NaN);
+          prepared.fill(indices, out);
+          indices.forEach((z, j) => {
+            const expected = whole.image.subarray(z * sliceValues, (z + 1) * sliceValues);
+            const got = out.subarray(j * sliceValues, (j + 1) * sliceValues);
+            const first = got.findIndex((value, v) => !Object.is(value, expected[v]));
+            expect(first, `${variant}: slice ${z}, value ${first}: ${got[first]} vs ${expected[first]}`).toBe(-1);
+          });
+        }
+      }
+    }
+  });
+
+  it.each(CROP_WINDOWS)('keys only slices whose every pixel is alike, equal keys only for equal inputs: %s', (_name, shape, crop) => {
+    let unkeyed = 0;
+    for (const normalize of ['block', 'nonzero'] as const) {
+      for (const dtype of ['float32', 'int16'] as const) {
+        for (const constant of [37, 0]) {
+          const variant = `${normalize}, ${dtype}, constant slices ${constant}`;
+          const caseData = slicedCase(shape, dtype, constant);
+          const whole = preprocessCase(caseData, { cropSize: [...crop], normalize });
+          const prepared = prepareSlices(caseData, { cropSize: [...crop], normalize });
+          const [depth, height, width, count] = whole.shape;
+          const sliceValues = height * width * count;
+          const slice = (z: number): Float32Array => whole.image.subarray(z * sliceValues, (z + 1) * sliceValues);
+          const flat = (z: number): boolean => slice(z).every((value, v) => Object.is(value, slice(z)[v % count]));
+          const keys = Array.from({ length: depth }, (_, z) => prepared.constantKey(z));
+          // Integers are compared before normalisation: in nonzero mode zero and a non-zero mean both become 0, so
+          // a slice of those two values is alike only once normalised and may go unkeyed (it then runs). Elsewhere
+          // normalising keeps distinct values distinct, and every flat slice has a key.
+          const complete = !(normalize === 'nonzero' && dtype === 'int16');
+          for (let z = 0; z < depth; z++) {
+            if (keys[z] !== undefined) expect(flat(z), `${variant}: slice ${z} is keyed`).toBe(true);
+            else if (complete) expect(flat(z), `${variant}: slice ${z} is not keyed`).toBe(false);
+            for (let other = 0; other < depth; other++) {
+              if (keys[z] === undefined || keys[other] === undefined) continue;
+              const same = slice(z).every((value, v) => Object.is(value, slice(other)[v]));
+              expect(keys[z] === keys[other], `${variant}: slices ${z} and ${other}`).toBe(same);
+            }
+          }
+          expect(keys.some((key) => key !== undefined), variant).toBe(true);
+          unkeyed += keys.filter((key) => key === undefined).length;
+        }
+      }
+    }
+    // Not vacuous: slices with an image go unkeyed.
+    expect(unkeyed).toBeGreaterThan(0);
+  });
+
+  it('refuses an array of the wrong size and a slice outside the block with an ArgumentError', () => {
+    for (const dtype of ['float32', 'int16'] as const) {
+      const prepared = prepareSlices(slicedCase([9, 8, 7], dtype, 37), { crop: [5, 4, 3] });
+      const sliceValues = 5 * 4 * 4;
+      expect(() => prepared.fill([0, 1], new Float32Array(sliceValues)), dtype).toThrow(ArgumentError);
+      expect(() => prepared.fill([3], new Float32Array(sliceValues)), dtype).toThrow(/3 is not a slice of a block of depth 3/);
+      expect(() => prepared.fill([-1], new Float32Array(sliceValues)), dtype).toThrow(ArgumentError);
+    }
   });
 });
 

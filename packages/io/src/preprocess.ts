@@ -155,6 +155,30 @@ function walkCropColumns(
   }
 }
 
+/**
+ * The part of slice `z` of the crop window that lies inside the scan, for the loops of the integer path: the scan
+ * index of its first voxel, the image index (within the slice, channel 0) that voxel goes to, and how many rows
+ * (along i) and columns (along j) it spans; undefined when the slice lies wholly outside the scan. Whether any of the
+ * slice is padding comes with it.
+ */
+function sliceWindow(
+  originalShape: readonly [number, number, number],
+  cropStart: readonly [number, number, number],
+  cropSize: readonly [number, number, number],
+  z: number,
+): { first: number; out: number; rows: number; columns: number; padded: boolean } | undefined {
+  const [nx, ny, nz] = originalShape;
+  const [i0, j0, k0] = cropStart;
+  const [height, width] = cropSize;
+  const hStart = Math.max(0, -i0);
+  const wStart = Math.max(0, -j0);
+  const rows = Math.min(height, nx - i0) - hStart;
+  const columns = Math.min(width, ny - j0) - wStart;
+  const k = k0 + z;
+  if (rows <= 0 || columns <= 0 || k < 0 || k >= nz) return undefined;
+  return { first: i0 + hStart + nx * (j0 + wStart + ny * k), out: (hStart * width + wStart) * 4, rows, columns, padded: rows < height || columns < width };
+}
+
 /** Copies the crop window of `source` (i-j-k order, i fastest) into channel `channel` of `image` (zero-filled). */
 function gatherCropChannel(
   source: ArrayLike<number>,
@@ -176,72 +200,6 @@ type SmallIntegerArray = Int8Array | Uint8Array | Int16Array | Uint16Array;
 
 function isSmallInteger(data: ArrayLike<number>): data is SmallIntegerArray {
   return data instanceof Int16Array || data instanceof Uint8Array || data instanceof Int8Array || data instanceof Uint16Array;
-}
-
-/**
- * The four channels of a case stored as small integers (BraTS files are int16) gathered in one walk, as
- * {@link gatherCropChannel} does for each, with each channel's sum and sum of squares taken on the way: one pass over
- * the image instead of a gather per channel and two passes for the statistics. The sums are kept per column and added
- * into float64 totals; integers add exactly in float64 while every partial sum stays below 2^53, which holds when the
- * total sum of squares does (every |value| is at most its square): the caller checks that total. (The column sums are
- * locals: totals carried across the whole walk stayed boxed and made it several times slower.)
- */
-function gatherCropChannels4(
-  sources: readonly [SmallIntegerArray, SmallIntegerArray, SmallIntegerArray, SmallIntegerArray],
-  originalShape: readonly [number, number, number],
-  cropStart: readonly [number, number, number],
-  cropSize: readonly [number, number, number],
-  image: Float32Array,
-): { sums: number[]; squares: number[] } {
-  const [s0, s1, s2, s3] = sources;
-  const rowStride = cropSize[1] * 4;
-  const totals = new Float64Array(8);
-  walkCropColumns(originalShape, cropStart, cropSize, 4, (first, out, rows) => {
-    let a0 = 0;
-    let a1 = 0;
-    let a2 = 0;
-    let a3 = 0;
-    let q0 = 0;
-    let q1 = 0;
-    let q2 = 0;
-    let q3 = 0;
-    for (let r = 0, o = out, v = first; r < rows; r++, o += rowStride, v++) {
-      const v0 = s0[v]!;
-      const v1 = s1[v]!;
-      const v2 = s2[v]!;
-      const v3 = s3[v]!;
-      image[o] = v0;
-      image[o + 1] = v1;
-      image[o + 2] = v2;
-      image[o + 3] = v3;
-      a0 += v0;
-      a1 += v1;
-      a2 += v2;
-      a3 += v3;
-      q0 += v0 * v0;
-      q1 += v1 * v1;
-      q2 += v2 * v2;
-      q3 += v3 * v3;
-    }
-    totals[0] = totals[0]! + a0;
-    totals[1] = totals[1]! + a1;
-    totals[2] = totals[2]! + a2;
-    totals[3] = totals[3]! + a3;
-    totals[4] = totals[4]! + q0;
-    totals[5] = totals[5]! + q1;
-    totals[6] = totals[6]! + q2;
-    totals[7] = totals[7]! + q3;
-  });
-  return { sums: Array.from(totals.subarray(0, 4)), squares: Array.from(totals.subarray(4)) };
-}
-
-/** Non-zero values of each channel of a channels-last image. */
-function nonzeroCounts(image: Float32Array, channels: number): number[] {
-  const counts = new Array<number>(channels).fill(0);
-  for (let out = 0; out < image.length; ) {
-    for (let c = 0; c < channels; c++, out++) if (image[out] !== 0) counts[c]!++;
-  }
-  return counts;
 }
 
 /**
@@ -410,19 +368,14 @@ function normalizeInPlace(image: Float32Array, means: readonly number[], scales:
   }
 }
 
-/**
- * Crops, normalises and slices one case (the seed's recipe by default: centre crop to 144 on i, j and k,
- * per-channel (x - mean) / std over the whole cropped block, target = every label > 0).
- * Output slices are the z planes, each [height = i, width = j, channels] (channels last).
- * @throws {ArgumentError} for invalid options.
- * @example const slices = preprocessCase(await loadCase(dataset.cases[0]), { crop: 144 });
- */
-export function preprocessCase(caseData: CanonicalCase, options: PreprocessOptions | PreprocessSettings = {}): PreprocessedCase {
-  const settings = resolvePreprocessing(options);
+/** Where the crop window of a case lies in its scan, and the voxel arrays of the kept channels in order. */
+function placeCrop(
+  caseData: CanonicalCase,
+  settings: PreprocessSettings,
+): { originalShape: readonly [number, number, number]; cropStart: readonly [number, number, number]; sources: ArrayLike<number>[] } {
   const reference = caseData.channels[0];
   const originalShape = [reference.shape[0], reference.shape[1], reference.shape[2]] as const;
   const [nx, ny, nz] = originalShape;
-  const [height, width, depth] = settings.cropSize;
   const bounds: [number, number][] =
     settings.cropMode === 'brain'
       ? brainBounds(caseData, originalShape)
@@ -434,40 +387,49 @@ export function preprocessCase(caseData: CanonicalCase, options: PreprocessOptio
   const cropStart = [0, 1, 2].map((axis) =>
     windowStart(originalShape[axis]!, settings.cropSize[axis]!, bounds[axis]![0], bounds[axis]![1]),
   ) as unknown as readonly [number, number, number];
+  const sources = settings.channels.map((name) => caseData.channels[CANONICAL_CHANNELS.indexOf(name)]!.data);
+  return { originalShape, cropStart, sources };
+}
+
+/**
+ * Crops, normalises and slices one case (the seed's recipe by default: centre crop to 144 on i, j and k,
+ * per-channel (x - mean) / std over the whole cropped block, target = every label > 0).
+ * Output slices are the z planes, each [height = i, width = j, channels] (channels last).
+ * @throws {ArgumentError} for invalid options.
+ * @example const slices = preprocessCase(await loadCase(dataset.cases[0]), { crop: 144 });
+ */
+export function preprocessCase(caseData: CanonicalCase, options: PreprocessOptions | PreprocessSettings = {}): PreprocessedCase {
+  const settings = resolvePreprocessing(options);
+  const { originalShape, cropStart, sources } = placeCrop(caseData, settings);
+  const [height, width, depth] = settings.cropSize;
   const channelCount = settings.channels.length;
   const sliceSize = height * width;
   // Each channel is gathered straight into its place in the channels-last image, its statistics are taken there,
   // and the image is normalised in place: no block per channel to allocate, fill and interleave afterwards.
-  const nonzero = settings.normalize === 'nonzero';
   const image = new Float32Array(depth * sliceSize * channelCount);
-  const sources = settings.channels.map((name) => caseData.channels[CANONICAL_CHANNELS.indexOf(name)]!.data);
-  let channelStats: { mean: number; std: number }[] | undefined;
-  if (sources.length === 4 && sources.every(isSmallInteger)) {
-    // Integer voxels (zeros add nothing to either sum, so nonzero mode only counts differently): exact statistics
-    // when the sums of squares stay below 2^53 (always for int16 crops up to 2^23 voxels), else the general way below.
-    const { sums, squares } = gatherCropChannels4(sources as [SmallIntegerArray, SmallIntegerArray, SmallIntegerArray, SmallIntegerArray], originalShape, cropStart, settings.cropSize, image);
-    if (squares.every((total) => total < 2 ** 53)) {
-      const counts = nonzero ? nonzeroCounts(image, 4) : [0, 1, 2, 3].map(() => depth * sliceSize);
-      channelStats = sums.map((sum, c) => exactStats(sum, squares[c]!, counts[c]!));
-    }
+  const integers = prepareIntegerSlices(caseData.id, settings, originalShape, cropStart, sources);
+  let channelStats: readonly { mean: number; std: number }[];
+  if (integers !== undefined) {
+    // Integer channels: one pass for the exact statistics, one that writes every slice normalised.
+    integers.fill(Array.from({ length: depth }, (_, z) => z), image);
+    channelStats = integers.params.channelStats;
   } else {
+    const nonzero = settings.normalize === 'nonzero';
     sources.forEach((source, c) => gatherCropChannel(source, originalShape, cropStart, settings.cropSize, image, channelCount, c));
-  }
-  if (channelStats === undefined) {
     const { sums, counts } = channelSums(image, channelCount, nonzero);
     const means = sums.map((sum, c) => (counts[c]! > 0 ? sum / counts[c]! : 0));
     const squares = channelSquares(image, means, nonzero);
     channelStats = means.map((mean, c) => ({ mean, std: counts[c]! > 0 ? Math.sqrt(squares[c]! / counts[c]!) : 0 }));
+    // A constant channel has no spread: subtract the mean only, rather than divide by zero.
+    normalizeInPlace(
+      image,
+      channelStats.map(({ mean }) => mean),
+      channelStats.map(({ std }) => (std > 0 ? 1 / std : 1)),
+      nonzero,
+    );
   }
-  // A constant channel has no spread: subtract the mean only, rather than divide by zero.
-  normalizeInPlace(
-    image,
-    channelStats.map(({ mean }) => mean),
-    channelStats.map(({ std }) => (std > 0 ? 1 / std : 1)),
-    nonzero,
-  );
 
-  const regions: RegionName[] = settings.target === 'wt' ? ['WT'] : [...REGION_NAMES];
+  const regions = regionsOf(settings);
   const params: PreprocessParams = { ...settings, originalShape, cropStart, channelStats, regions };
   const result: PreprocessedCase = { id: caseData.id, shape: [depth, height, width, channelCount], image, params };
   if (caseData.labels !== undefined) {
@@ -491,6 +453,292 @@ export function preprocessCase(caseData: CanonicalCase, options: PreprocessOptio
     result.tumourVoxels = tumourVoxels;
   }
   return result;
+}
+
+/**
+ * A case preprocessed exactly as {@link preprocessCase} does (same crop, same statistics, the same float32 values
+ * bit for bit), whose slices are normalised when asked for instead of all at once: inference hands the engine its
+ * first slices while the rest wait, and no whole-block image is made. A case of four integer channels (BraTS stores
+ * int16) gets one pass over its crop window for the statistics; any other case is preprocessed whole and its slices
+ * are copied out.
+ */
+export interface PreparedSlices {
+  id: string;
+  /** [depth (k), height (i), width (j), channels], as {@link PreprocessedCase}'s `shape`. */
+  shape: readonly [number, number, number, number];
+  params: PreprocessParams;
+  /**
+   * Writes the slices `indices` (z planes, in that order) into `out`, one after another, each as in
+   * {@link preprocessCase}'s image.
+   * @throws {ArgumentError} when `out` does not hold exactly that many slices or an index is outside the block.
+   */
+  fill(indices: readonly number[], out: Float32Array): void;
+  /**
+   * A key for a slice whose pixels are all alike (each channel one value across the slice: no image), equal for two
+   * slices only when their inputs are equal; undefined for a slice with an image. Integer channels are compared
+   * before normalisation, where in nonzero mode both zero and the mean of the non-zero voxels become 0: a slice of
+   * only those two values is alike once normalised, yet gets no key.
+   */
+  constantKey(slice: number): string | undefined;
+}
+
+/*
+ * The loops of the integer path, one slice at a time, take everything they read as arguments: the same loops reading
+ * their arrays and constants from a closure ran about twice as slowly (V8 loads a closure's variables on every
+ * iteration).
+ */
+
+/**
+ * One slice's part of the statistics pass over four integer channels: adds each channel's sum and sum of squares into
+ * `totals` (sums 0-3, squares 4-7) and returns a non-zero value when any voxel differs from the reference (r0-r3). The
+ * sums are kept per column and added into float64 totals; integers add exactly in float64 while every partial sum
+ * stays below 2^53, which holds when the total sum of squares does (every |value| is at most its square): the caller
+ * checks that total.
+ */
+function scanSlice4(
+  s0: SmallIntegerArray,
+  s1: SmallIntegerArray,
+  s2: SmallIntegerArray,
+  s3: SmallIntegerArray,
+  first: number,
+  rows: number,
+  columns: number,
+  columnStride: number,
+  r0: number,
+  r1: number,
+  r2: number,
+  r3: number,
+  totals: Float64Array,
+): number {
+  let differs = 0;
+  for (let w = 0, start = first; w < columns; w++, start += columnStride) {
+    let a0 = 0;
+    let a1 = 0;
+    let a2 = 0;
+    let a3 = 0;
+    let q0 = 0;
+    let q1 = 0;
+    let q2 = 0;
+    let q3 = 0;
+    for (let v = start, end = start + rows; v < end; v++) {
+      const v0 = s0[v]!;
+      const v1 = s1[v]!;
+      const v2 = s2[v]!;
+      const v3 = s3[v]!;
+      a0 += v0;
+      a1 += v1;
+      a2 += v2;
+      a3 += v3;
+      q0 += v0 * v0;
+      q1 += v1 * v1;
+      q2 += v2 * v2;
+      q3 += v3 * v3;
+      differs |= (v0 ^ r0) | (v1 ^ r1) | (v2 ^ r2) | (v3 ^ r3);
+    }
+    totals[0] = totals[0]! + a0;
+    totals[1] = totals[1]! + a1;
+    totals[2] = totals[2]! + a2;
+    totals[3] = totals[3]! + a3;
+    totals[4] = totals[4]! + q0;
+    totals[5] = totals[5]! + q1;
+    totals[6] = totals[6]! + q2;
+    totals[7] = totals[7]! + q3;
+  }
+  return differs;
+}
+
+/** The non-zero voxels of `source` in one slice's part of the crop window. */
+function countNonzero(source: SmallIntegerArray, first: number, rows: number, columns: number, columnStride: number): number {
+  let count = 0;
+  for (let w = 0, start = first; w < columns; w++, start += columnStride) {
+    for (let v = start, end = start + rows; v < end; v++) if (source[v] !== 0) count++;
+  }
+  return count;
+}
+
+/** One slice's voxels, (x - mean) * scale per channel, into the image `out` from index `o` (block normalisation). */
+function normalizeSlice4(
+  out: Float32Array,
+  o: number,
+  rowStride: number,
+  s0: SmallIntegerArray,
+  s1: SmallIntegerArray,
+  s2: SmallIntegerArray,
+  s3: SmallIntegerArray,
+  first: number,
+  rows: number,
+  columns: number,
+  columnStride: number,
+  m0: number,
+  m1: number,
+  m2: number,
+  m3: number,
+  k0: number,
+  k1: number,
+  k2: number,
+  k3: number,
+): void {
+  for (let w = 0, start = first; w < columns; w++, start += columnStride, o += 4) {
+    for (let v = start, end = start + rows, p = o; v < end; v++, p += rowStride) {
+      out[p] = (s0[v]! - m0) * k0;
+      out[p + 1] = (s1[v]! - m1) * k1;
+      out[p + 2] = (s2[v]! - m2) * k2;
+      out[p + 3] = (s3[v]! - m3) * k3;
+    }
+  }
+}
+
+/** {@link normalizeSlice4} for nonzero normalisation: zero voxels stay zero. */
+function normalizeSliceNonzero4(
+  out: Float32Array,
+  o: number,
+  rowStride: number,
+  s0: SmallIntegerArray,
+  s1: SmallIntegerArray,
+  s2: SmallIntegerArray,
+  s3: SmallIntegerArray,
+  first: number,
+  rows: number,
+  columns: number,
+  columnStride: number,
+  m0: number,
+  m1: number,
+  m2: number,
+  m3: number,
+  k0: number,
+  k1: number,
+  k2: number,
+  k3: number,
+): void {
+  for (let w = 0, start = first; w < columns; w++, start += columnStride, o += 4) {
+    for (let v = start, end = start + rows, p = o; v < end; v++, p += rowStride) {
+      const v0 = s0[v]!;
+      const v1 = s1[v]!;
+      const v2 = s2[v]!;
+      const v3 = s3[v]!;
+      out[p] = v0 === 0 ? 0 : (v0 - m0) * k0;
+      out[p + 1] = v1 === 0 ? 0 : (v1 - m1) * k1;
+      out[p + 2] = v2 === 0 ? 0 : (v2 - m2) * k2;
+      out[p + 3] = v3 === 0 ? 0 : (v3 - m3) * k3;
+    }
+  }
+}
+
+/**
+ * The slices of a case whose four kept channels are small integers, normalised on demand (see
+ * {@link PreparedSlices}); undefined for any other case, or when a sum of squares reaches 2^53 (beyond it float64 sums
+ * are no longer exact). Zeros add nothing to either sum, so nonzero normalisation only counts differently.
+ */
+function prepareIntegerSlices(
+  id: string,
+  settings: PreprocessSettings,
+  originalShape: readonly [number, number, number],
+  cropStart: readonly [number, number, number],
+  sources: readonly ArrayLike<number>[],
+): PreparedSlices | undefined {
+  if (!(sources.length === 4 && sources.every(isSmallInteger))) return undefined;
+  const [s0, s1, s2, s3] = sources as [SmallIntegerArray, SmallIntegerArray, SmallIntegerArray, SmallIntegerArray];
+  const { cropSize } = settings;
+  const [height, width, depth] = cropSize;
+  const shape = [depth, height, width, 4] as const;
+  const nx = originalShape[0];
+  const windows = Array.from({ length: depth }, (_, z) => sliceWindow(originalShape, cropStart, cropSize, z));
+  // One pass: the statistics, and whether each slice has an image. A slice is compared with its first voxel, or with
+  // zeros when padding (zeros) is part of it; its four reference values are its key when nothing differs.
+  const totals = new Float64Array(8);
+  const keys: (string | undefined)[] = windows.map((window) => {
+    if (window === undefined) return '0,0,0,0';
+    const { first, rows, columns, padded } = window;
+    const references = padded ? [0, 0, 0, 0] : [s0[first]!, s1[first]!, s2[first]!, s3[first]!];
+    const [r0, r1, r2, r3] = references as [number, number, number, number];
+    return scanSlice4(s0, s1, s2, s3, first, rows, columns, nx, r0, r1, r2, r3, totals) === 0 ? references.join(',') : undefined;
+  });
+  const squares = Array.from(totals.subarray(4));
+  if (!squares.every((total) => total < 2 ** 53)) return undefined;
+  const nonzero = settings.normalize === 'nonzero';
+  const counts = [s0, s1, s2, s3].map((source) =>
+    nonzero ? windows.reduce((count, window) => count + (window === undefined ? 0 : countNonzero(source, window.first, window.rows, window.columns, nx)), 0) : depth * height * width,
+  );
+  const channelStats = Array.from(totals.subarray(0, 4), (sum, c) => exactStats(sum, squares[c]!, counts[c]!));
+  // A constant channel has no spread: subtract the mean only, rather than divide by zero.
+  const [m0, m1, m2, m3] = channelStats.map(({ mean }) => mean) as [number, number, number, number];
+  const [k0, k1, k2, k3] = channelStats.map(({ std }) => (std > 0 ? 1 / std : 1)) as [number, number, number, number];
+  // The expressions of normalizeInPlace on the same values (an integer channel's values are exact in float32): the
+  // same bits as normalising a gathered image.
+  const normalize = nonzero ? normalizeSliceNonzero4 : normalizeSlice4;
+  const padding = nonzero ? [0, 0, 0, 0] : [(0 - m0) * k0, (0 - m1) * k1, (0 - m2) * k2, (0 - m3) * k3];
+  const sliceValues = height * width * 4;
+  return {
+    id,
+    shape,
+    params: { ...settings, originalShape, cropStart, channelStats, regions: regionsOf(settings) },
+    fill(indices, out) {
+      checkFill(shape, indices, out);
+      indices.forEach((z, j) => {
+        const offset = j * sliceValues;
+        const window = windows[z];
+        if (window === undefined || window.padded) for (let p = offset; p < offset + sliceValues; p += 4) out.set(padding, p);
+        if (window === undefined) return;
+        normalize(out, offset + window.out, width * 4, s0, s1, s2, s3, window.first, window.rows, window.columns, nx, m0, m1, m2, m3, k0, k1, k2, k3);
+      });
+    },
+    constantKey(slice) {
+      return keys[slice];
+    },
+  };
+}
+
+/** The region of each mask (and model output) channel. */
+function regionsOf(settings: PreprocessSettings): RegionName[] {
+  return settings.target === 'wt' ? ['WT'] : [...REGION_NAMES];
+}
+
+/** The checks of {@link PreparedSlices.fill}. */
+function checkFill(shape: readonly [number, number, number, number], indices: readonly number[], out: Float32Array): void {
+  const [depth, height, width, channels] = shape;
+  const sliceValues = height * width * channels;
+  if (out.length !== indices.length * sliceValues) {
+    throw new ArgumentError('PreparedSlices.fill', 'out', `holds ${out.length} values; ${indices.length} slice(s) of [${height}, ${width}, ${channels}] take ${indices.length * sliceValues}`);
+  }
+  const outside = indices.find((z) => !Number.isInteger(z) || z < 0 || z >= depth);
+  if (outside !== undefined) throw new ArgumentError('PreparedSlices.fill', 'indices', `${outside} is not a slice of a block of depth ${depth}`);
+}
+
+/**
+ * Prepares a case for inference: {@link preprocessCase}'s slices without its labels, each normalised when
+ * {@link PreparedSlices.fill} asks for it. The values are the same bits as preprocessCase's image: the same
+ * statistics (exact for integer channels, whatever the order they are summed in) and the same expression per voxel.
+ * @throws {ArgumentError} for invalid options.
+ * @example const prepared = prepareSlices(caseData, manifest.preprocessing); prepared.fill([70, 71], batch);
+ */
+export function prepareSlices(caseData: CanonicalCase, options: PreprocessOptions | PreprocessSettings = {}): PreparedSlices {
+  const settings = resolvePreprocessing(options);
+  const { originalShape, cropStart, sources } = placeCrop(caseData, settings);
+  const integers = prepareIntegerSlices(caseData.id, settings, originalShape, cropStart, sources);
+  if (integers !== undefined) return integers;
+  const { labels: _labels, ...imagesOnly } = caseData;
+  const { id, shape, image, params } = preprocessCase(imagesOnly, settings);
+  const [, height, width, channels] = shape;
+  const sliceValues = height * width * channels;
+  // Compared as bits: exactly equal inputs, whatever they are. Signed: every element is a small integer to V8, where
+  // unsigned ones past 2^31 (any negative float) were boxed one by one.
+  const bits = new Int32Array(image.buffer, image.byteOffset, image.length);
+  return {
+    id,
+    shape,
+    params,
+    fill(indices, out) {
+      checkFill(shape, indices, out);
+      indices.forEach((z, j) => out.set(image.subarray(z * sliceValues, (z + 1) * sliceValues), j * sliceValues));
+    },
+    constantKey(slice) {
+      const base = slice * sliceValues;
+      for (let p = base + channels; p < base + sliceValues; p += channels) {
+        for (let c = 0; c < channels; c++) if (bits[p + c] !== bits[base + c]) return undefined;
+      }
+      return Array.from(bits.subarray(base, base + channels)).join(',');
+    },
+  };
 }
 
 /**
