@@ -114,9 +114,11 @@ export function decodeNifti(raw: Uint8Array, path: string, headerOnly: boolean, 
   if (!nifti.isNIFTI(buffer)) {
     throw new NiftiFormatError(path, 'not a NIfTI-1 or NIfTI-2 file (bad magic or header size)');
   }
-  let header: nifti.NIFTI1 | nifti.NIFTI2;
+  // What nifti.readHeader does, less its gzip check: the bytes here are already inflated, and leaving that path out
+  // lets the build drop fflate (see tsup.config.ts).
+  const header = nifti.isNIFTI1(buffer) ? new nifti.NIFTI1() : new nifti.NIFTI2();
   try {
-    header = nifti.readHeader(buffer);
+    header.readHeader(buffer);
   } catch (error) {
     throw new NiftiFormatError(path, 'header cannot be parsed', { cause: error });
   }
