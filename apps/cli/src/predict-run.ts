@@ -184,6 +184,7 @@ export async function runPrediction(context: CliContext, options: PredictRunOpti
     const running = runCohortInProcess(jobs, {
       engines,
       concurrency: options.jobs ?? 1,
+      releaseEngines: true,
       onJobProgress: (job, slices, all) => {
         underWay.set(job, slices / all);
         progress.update(ended, detail(job.case.id), partial());

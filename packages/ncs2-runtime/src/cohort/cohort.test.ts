@@ -169,6 +169,53 @@ describe('runCohortJob and the in-process runner', () => {
     await expect(fs.access(path.join(dir, 'out-broken', `${brokenRefs[1]!.id}.nii.gz`))).rejects.toThrow();
   });
 
+  it('free the engines with releaseEngines once no job needs them, while the last one still writes, and not without', async () => {
+    // The last case is broken: a job that fails before it segments counts as done with the engine too.
+    const broken = path.join(dir, 'broken-last');
+    await fs.cp(path.join(dir, 'phantoms'), broken, { recursive: true });
+    const brokenRefs = [...(await openDataset(broken)).cases];
+    await fs.writeFile(brokenRefs[3]!.images[0]!, 'not a nifti');
+    for (const [releaseEngines, jobs] of [
+      [true, jobsFor('out-release')],
+      [false, jobsFor('out-keep')],
+      [true, createCohortJobs(brokenRefs, { bundle: path.join(dir, 'bundle'), out: path.join(dir, 'out-release-broken') })],
+    ] as const) {
+      const events: string[] = [];
+      const counts = { runs: 0, disposed: 0 };
+      const logged: ModelOpener = async () => {
+        const engine = brightFlairEngine(counts);
+        return {
+          manifest: MANIFEST,
+          reason: 'the test engine',
+          engine: {
+            ...engine,
+            run: (input: Float32Array, batch: number) => (events.push('run'), engine.run(input, batch)),
+            // Slow to free: the caller's own dispose must wait for it.
+            dispose: async () => {
+              events.push('dispose');
+              await new Promise((resolve) => setTimeout(resolve, 30));
+              await engine.dispose();
+            },
+          },
+        };
+      };
+      const engines = new CohortEngineCache(logged);
+      const outcomes = await runCohortInProcess(jobs, { engines, concurrency: 2, releaseEngines, onOutcome: (outcome) => events.push(outcome.status) });
+      expect(outcomes.filter((outcome) => outcome.status === 'completed').length).toBeGreaterThanOrEqual(3);
+      if (!releaseEngines) {
+        expect(counts.disposed).toBe(0);
+        await engines.dispose();
+      } else {
+        // After the last engine run and before the last case ended (it still wrote its label map).
+        expect(events.indexOf('dispose'), events.join(' ')).toBeGreaterThan(events.lastIndexOf('run'));
+        expect(events.indexOf('dispose'), events.join(' ')).toBeLessThan(events.length - 1);
+        // The caller's own dispose waits for that one and frees nothing twice.
+        await engines.dispose();
+      }
+      expect(counts.disposed).toBe(1);
+    }
+  });
+
   it('stop at an unexpected error and throw it', async () => {
     let opened = 0;
     const failing: ModelOpener = async () => {

@@ -65,6 +65,7 @@ export class CohortEngineCache {
   readonly #open: ModelOpener;
   readonly #readManifest: ManifestReader | undefined;
   readonly #models = new Map<string, Promise<OpenedModel>>();
+  readonly #disposals: Promise<void>[] = [];
 
   /**
    * @param open how to open a model (default {@link openModel}); the CLI passes its own to say why an engine runs.
@@ -109,12 +110,20 @@ export class CohortEngineCache {
     return model;
   }
 
-  /** Frees every opened engine; the cache is empty afterwards. */
+  /**
+   * Frees every opened engine; the cache is empty afterwards. Resolves once every engine this cache ever freed is
+   * freed: a second call waits for an earlier one still under way.
+   */
   async dispose(): Promise<void> {
     const models = [...this.#models.values()];
     this.#models.clear();
-    for (const opened of await Promise.allSettled(models)) {
-      if (opened.status === 'fulfilled') await opened.value.engine.dispose();
-    }
+    this.#disposals.push(
+      (async () => {
+        for (const opened of await Promise.allSettled(models)) {
+          if (opened.status === 'fulfilled') await opened.value.engine.dispose();
+        }
+      })(),
+    );
+    await Promise.all(this.#disposals);
   }
 }

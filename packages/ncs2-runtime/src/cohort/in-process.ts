@@ -20,6 +20,12 @@ export interface InProcessOptions extends Omit<CohortJobContext, 'onProgress'> {
   onOutcome?: (outcome: CohortOutcome, done: number, total: number) => void;
   /** Called as a running job gets on, with its slices segmented so far and in all. */
   onJobProgress?: (job: CohortJob, done: number, total: number) => void;
+  /**
+   * Free the engines (`engines.dispose()`) as soon as no job needs them any more, while the last ones write (default
+   * false): for a run that uses them for nothing else, which ends sooner (a worker thread and its model freed while
+   * the label map is compressed, not after). The caller still awaits `engines.dispose()` for it to be done.
+   */
+  releaseEngines?: boolean;
 }
 
 /**
@@ -33,19 +39,26 @@ export async function runCohortInProcess(jobs: readonly CohortJob[], options: In
   if (!Number.isInteger(concurrency) || concurrency < 1) {
     throw new ArgumentError('runCohortInProcess', 'options.concurrency', `must be a positive integer, found ${concurrency}`);
   }
-  const { concurrency: _concurrency, onOutcome, onJobProgress, ...context } = options;
+  const { concurrency: _concurrency, onOutcome, onJobProgress, releaseEngines, ...context } = options;
   const outcomes: CohortOutcome[] = new Array<CohortOutcome>(jobs.length);
   let next = 0;
   let done = 0;
   let stopError: { error: unknown } | undefined;
+  // Jobs done with the engines (segmented, or ended without): at jobs.length none will use them again.
+  let released = 0;
+  const release = (): void => {
+    if (++released === jobs.length && releaseEngines === true) void context.engines.dispose().catch(() => undefined);
+  };
   const lane = async (): Promise<void> => {
     while (stopError === undefined && next < jobs.length) {
       const index = next++;
       const job = jobs[index]!;
       const jobId = cohortJobId(job);
       let outcome: CohortOutcome;
+      let segmented = false;
       try {
-        const jobContext: CohortJobContext = onJobProgress === undefined ? context : { ...context, onProgress: (slices, all) => onJobProgress(job, slices, all) };
+        const jobContext: CohortJobContext = { ...context, onSegmented: () => ((segmented = true), release()) };
+        if (onJobProgress !== undefined) jobContext.onProgress = (slices, all) => onJobProgress(job, slices, all);
         outcome = { status: 'completed', jobId, job, result: await runCohortJob(job, jobContext) };
       } catch (error) {
         if (!(error instanceof BratsError)) {
@@ -53,6 +66,8 @@ export async function runCohortInProcess(jobs: readonly CohortJob[], options: In
           return;
         }
         outcome = { status: 'failed', jobId, job, error, kind: classifyCohortError(error) };
+      } finally {
+        if (!segmented) release();
       }
       outcomes[index] = outcome;
       done++;

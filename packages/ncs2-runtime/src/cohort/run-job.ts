@@ -64,6 +64,8 @@ export interface CohortJobContext {
   signal?: AbortSignal;
   /** Slices segmented so far and in all. */
   onProgress?: (done: number, total: number) => void;
+  /** Called when the job is done with its engine (its case segmented), before it writes. */
+  onSegmented?: () => void;
 }
 
 /** The completion record of job `jobId` whose label map is `labels`. */
@@ -184,6 +186,7 @@ export async function runCohortJob(job: CohortJob, context: CohortJobContext): P
   }, loadSeconds);
   throwIfAborted(context.signal, jobId);
   const model = await opening;
+  context.onSegmented?.();
 
   const writeStarted = performance.now();
   const caseData = segmentation.case;

@@ -94,7 +94,10 @@ export interface Segmentation {
   readonly probabilities: Float32Array[];
   /** Binary mask per region after threshold and post-processing; ET ⊆ TC ⊆ WT. */
   masks: Uint8Array[];
-  /** Label map (uint8, the scan's shape, spacing, affine and header) in `labelMapping`'s convention. */
+  /**
+   * Label map (uint8, the scan's shape, spacing, affine and header) in `labelMapping`'s convention; a one-region
+   * model's is its mask, `masks[0]` itself.
+   */
   labels: Volume<'uint8'>;
   /** The convention of `labels`: 0/1 for a whole-tumour model, else the input layout's unless asked otherwise. */
   labelMapping: LabelRegionMapping;
@@ -538,10 +541,9 @@ export async function segmentLoadedCase(
   const wt = maskOf('WT');
   const tc = maskOf('TC');
   const et = maskOf('ET');
-  const labelData = new Uint8Array(grid.data.length);
-  if (regions.length === 1) {
-    labelData.set(masks[0]!);
-  } else {
+  // A one-region model's label map is its mask (0/1): the same array, not a copy of 9 MB for a BraTS scan.
+  const labelData = regions.length === 1 ? masks[0]! : new Uint8Array(grid.data.length);
+  if (regions.length > 1) {
     const values = nestedLabelValues(convention.mapping);
     for (let v = 0; v < labelData.length; v++) {
       if (wt !== undefined && wt[v] === 0) continue;
