@@ -94,7 +94,8 @@ export interface InferenceEngine {
   load(bundle: string): Promise<ModelLayout>;
   /**
    * Runs one batch: `input` is float32 NHWC [batch, height, width, channels] flat; resolves to float32 NHWC
-   * [batch, height, width, K] probabilities. Several calls may be in flight at once.
+   * [batch, height, width, K] probabilities. Several calls may be in flight at once. The engine keeps no hold on
+   * `input` once the promise settles (it copies or is done with it): the caller may refill it.
    * @throws {ShapeMismatchError} when `input` does not hold `batch` slices; {@link EngineError} before load.
    */
   run(input: Float32Array, batch: number): Promise<Float32Array>;

@@ -41,7 +41,10 @@ const SPACING_TOLERANCE = 0.01;
 
 /** Anything that maps a batch of preprocessed slices to probabilities (every InferenceEngine is one). */
 export interface SliceRunner {
-  /** `input` float32 NHWC [batch, height, width, channels] → float32 NHWC [batch, height, width, K] probabilities. */
+  /**
+   * `input` float32 NHWC [batch, height, width, channels] → float32 NHWC [batch, height, width, K] probabilities.
+   * Once the promise settles, `input` is the caller's again: segmentation fills it with a later batch.
+   */
   run(input: Float32Array, batch: number): Promise<Float32Array>;
 }
 
@@ -394,7 +397,7 @@ export async function segmentLoadedCase(
     warnings.push(spacingReason);
   }
   // The statistics now, each batch's slices normalised when it goes to the engine (the same values as preprocessCase's
-  // image, and the engine starts about 70 ms sooner on a BraTS scan than after a whole-block image).
+  // image): the engine starts after one pass over the crop window, not after a whole-block image and a pass over it.
   const prepared = prepareSlices(modelGrid, manifest.preprocessing);
   const [depth, height, width, channels] = prepared.shape;
   const [modelHeight, modelWidth, modelChannels] = manifest.model.inputShape;
