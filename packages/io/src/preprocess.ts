@@ -588,7 +588,11 @@ function normalizeSlice4(
   }
 }
 
-/** {@link normalizeSlice4} for nonzero normalisation: zero voxels stay zero. */
+/**
+ * {@link normalizeSlice4} for nonzero normalisation: zero voxels stay zero. A loop of its own, as the statistics'
+ * loops above have per mode: one loop testing the mode inside is slower on the first calls, the only ones a
+ * one-scan process makes.
+ */
 function normalizeSliceNonzero4(
   out: Float32Array,
   o: number,
