@@ -404,8 +404,6 @@ export function preprocessCase(caseData: CanonicalCase, options: PreprocessOptio
   const [height, width, depth] = settings.cropSize;
   const channelCount = settings.channels.length;
   const sliceSize = height * width;
-  // Each channel is gathered straight into its place in the channels-last image, its statistics are taken there,
-  // and the image is normalised in place: no block per channel to allocate, fill and interleave afterwards.
   const image = new Float32Array(depth * sliceSize * channelCount);
   const integers = prepareIntegerSlices(caseData.id, settings, originalShape, cropStart, sources);
   let channelStats: readonly { mean: number; std: number }[];
@@ -414,6 +412,8 @@ export function preprocessCase(caseData: CanonicalCase, options: PreprocessOptio
     integers.fill(Array.from({ length: depth }, (_, z) => z), image);
     channelStats = integers.params.channelStats;
   } else {
+    // Each channel is gathered straight into its place in the channels-last image, its statistics are taken there,
+    // and the image is normalised in place: no block per channel to allocate, fill and interleave afterwards.
     const nonzero = settings.normalize === 'nonzero';
     sources.forEach((source, c) => gatherCropChannel(source, originalShape, cropStart, settings.cropSize, image, channelCount, c));
     const { sums, counts } = channelSums(image, channelCount, nonzero);
@@ -484,8 +484,8 @@ export interface PreparedSlices {
 
 /*
  * The loops of the integer path, one slice at a time, take everything they read as arguments: the same loops reading
- * their arrays and constants from a closure ran about twice as slowly (V8 loads a closure's variables on every
- * iteration).
+ * their arrays and constants from a closure ran about twice as slowly (normalising every slice of a BraTS scan in a
+ * fresh process: 49 to 75 ms against 27 to 37).
  */
 
 /**
