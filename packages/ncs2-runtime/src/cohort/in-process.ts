@@ -13,7 +13,7 @@ export type CohortOutcome =
   | { status: 'failed'; jobId: string; job: CohortJob; error: BratsError; kind: CohortErrorKind };
 
 /** Options of {@link runCohortInProcess}. */
-export interface InProcessOptions extends Omit<CohortJobContext, 'onProgress'> {
+export interface InProcessOptions extends Omit<CohortJobContext, 'onProgress' | 'onSegmented'> {
   /** Jobs running at once (default 1: one case after the other, each using the engine's threads). */
   concurrency?: number;
   /** Called as each job ends, with the jobs ended so far and in all. */
