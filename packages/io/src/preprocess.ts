@@ -138,33 +138,27 @@ function walkCropColumns(
   channels: number,
   column: (first: number, out: number, rows: number) => void,
 ): void {
-  const [nx, ny, nz] = originalShape;
-  const [i0, j0, k0] = cropStart;
   const [height, width, depth] = cropSize;
-  const hStart = Math.max(0, -i0);
-  const rows = Math.min(height, nx - i0) - hStart;
-  if (rows <= 0) return;
+  const nx = originalShape[0];
   for (let z = 0; z < depth; z++) {
-    const k = k0 + z;
-    if (k < 0 || k >= nz) continue;
-    for (let w = 0; w < width; w++) {
-      const j = j0 + w;
-      if (j < 0 || j >= ny) continue;
-      column(i0 + hStart + nx * (j + ny * k), ((z * height + hStart) * width + w) * channels, rows);
-    }
+    const window = sliceWindow(originalShape, cropStart, cropSize, channels, z);
+    if (window === undefined) continue;
+    const out = z * height * width * channels + window.out;
+    for (let w = 0; w < window.columns; w++) column(window.first + w * nx, out + w * channels, window.rows);
   }
 }
 
 /**
- * The part of slice `z` of the crop window that lies inside the scan, for the loops of the integer path: the scan
- * index of its first voxel, the image index (within the slice, channel 0) that voxel goes to, and how many rows
- * (along i) and columns (along j) it spans; undefined when the slice lies wholly outside the scan. Whether any of the
- * slice is padding comes with it.
+ * The part of slice `z` of the crop window that lies inside the scan: the scan index of its first voxel, the image
+ * index (within the slice, channel 0, `channels` to a pixel) that voxel goes to, and how many rows (along i) and
+ * columns (along j, consecutive in the image and `nx` apart in the scan) it spans; undefined when the slice lies
+ * wholly outside the scan. Whether any of the slice is padding comes with it.
  */
 function sliceWindow(
   originalShape: readonly [number, number, number],
   cropStart: readonly [number, number, number],
   cropSize: readonly [number, number, number],
+  channels: number,
   z: number,
 ): { first: number; out: number; rows: number; columns: number; padded: boolean } | undefined {
   const [nx, ny, nz] = originalShape;
@@ -176,7 +170,7 @@ function sliceWindow(
   const columns = Math.min(width, ny - j0) - wStart;
   const k = k0 + z;
   if (rows <= 0 || columns <= 0 || k < 0 || k >= nz) return undefined;
-  return { first: i0 + hStart + nx * (j0 + wStart + ny * k), out: (hStart * width + wStart) * 4, rows, columns, padded: rows < height || columns < width };
+  return { first: i0 + hStart + nx * (j0 + wStart + ny * k), out: (hStart * width + wStart) * channels, rows, columns, padded: rows < height || columns < width };
 }
 
 /** Copies the crop window of `source` (i-j-k order, i fastest) into channel `channel` of `image` (zero-filled). */
@@ -646,7 +640,7 @@ function prepareIntegerSlices(
   const [height, width, depth] = cropSize;
   const shape = [depth, height, width, 4] as const;
   const nx = originalShape[0];
-  const windows = Array.from({ length: depth }, (_, z) => sliceWindow(originalShape, cropStart, cropSize, z));
+  const windows = Array.from({ length: depth }, (_, z) => sliceWindow(originalShape, cropStart, cropSize, 4, z));
   // One pass: the statistics, and whether each slice has an image. A slice is compared with its first voxel, or with
   // zeros when padding (zeros) is part of it; its four reference values are its key when nothing differs.
   const totals = new Float64Array(8);
