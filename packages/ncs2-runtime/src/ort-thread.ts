@@ -105,9 +105,9 @@ class ThreadedOrtEngine implements InferenceEngine {
   async run(input: Float32Array, batch: number): Promise<Float32Array> {
     // Checked here so that a wrong size fails with the caller's own error class, as on the main thread.
     const shape = checkBatch(this.name, this.layout, input, batch);
-    // The caller keeps its array (often a view into a whole scan): the batch crosses as a copy, into an array the
-    // worker gave back when one of the size is there (fresh memory costs a page fault per 4 KiB: one scan's batches
-    // took about 4 000 more without this, in the latency bench).
+    // The caller keeps its array (segmentation refills it with a later batch): the batch crosses as a copy, into an
+    // array the worker gave back when one of the size is there (fresh memory costs a page fault per 4 KiB: one scan's
+    // batches took about 4 000 more without this, in the latency bench).
     const spare = this.#spare.findIndex((array) => array.length === input.length);
     const copy = spare < 0 ? input.slice() : this.#spare.splice(spare, 1)[0]!;
     if (spare >= 0) copy.set(input);
