@@ -147,7 +147,7 @@ describe('the server log', () => {
         if (line === undefined) throw new Error('no error logged yet');
         return line;
       },
-      { timeout: 5000, interval: 100 },
+      { timeout: 15_000, interval: 100 },
     );
     expect(failure.msg).toMatch(new RegExp(`^expired job ${id} could not be removed: ENOTDIR: not a directory`));
     expect(failure.err?.message).toMatch(/^ENOTDIR/);
