@@ -2,7 +2,9 @@
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', '**/*.d.ts'] },
+  // *.bundled_*.mjs: the temporary file tsup writes while it loads its config; a build running beside the lint
+  // deletes it between ESLint's file listing and its read.
+  { ignores: ['dist/**', 'node_modules/**', '**/*.d.ts', '**/*.bundled_*.mjs'] },
   ...tseslint.configs.recommended,
   {
     rules: {

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
-// Load benchmark of the server on loopback: 200 segmentation jobs submitted at once (uploads refused with 503
-// are retried after Retry-After) and 50 malformed uploads in between. Checks that every valid job finishes and
+// Load benchmark of the server on loopback: 200 segmentation jobs submitted at once and 50 malformed uploads in
+// between (any upload refused with 503 is sent again after Retry-After). Checks that every valid job finishes and
 // none is lost, that every malformed upload gets a 4xx, and that the server's memory stays bounded; prints
 // jobs/min and p50/p95 job latency (first upload attempt → succeeded, as the client sees it, 503 waits included).
 // Tiny phantoms, a tiny model; the default queue limit of 64 (BRATS_QUEUE_LIMIT), which 200 uploads at once pass.
@@ -114,16 +114,27 @@ async function main() {
     }
   };
   const malformedStatuses = new Map();
+  let malformedRetries = 0;
   const submitMalformed = async (index) => {
-    const { body, headers } = malformedRequests[index % malformedRequests.length]();
     let status;
-    try {
-      const response = await fetch(`${url}/v1/segmentations`, { method: 'POST', body, ...(headers ? { headers } : {}) });
-      status = response.status;
-      await response.arrayBuffer();
-    } catch (error) {
-      // The server may close the connection after refusing an oversized body before reading it all.
-      status = `connection closed (${error.cause?.code ?? error.message})`;
+    // A full queue answers 503 before it reads a body, malformed or not: like a client, send it again after
+    // Retry-After, until the server has read it and answered.
+    for (;;) {
+      const { body, headers } = malformedRequests[index % malformedRequests.length]();
+      try {
+        const response = await fetch(`${url}/v1/segmentations`, { method: 'POST', body, ...(headers ? { headers } : {}) });
+        status = response.status;
+        await response.arrayBuffer();
+        if (status === 503) {
+          malformedRetries++;
+          await sleep(Number(response.headers.get('retry-after') ?? 1) * 1000);
+          continue;
+        }
+      } catch (error) {
+        // The server may close the connection after refusing an oversized body before reading it all.
+        status = `connection closed (${error.cause?.code ?? error.message})`;
+      }
+      break;
     }
     malformedStatuses.set(status, (malformedStatuses.get(status) ?? 0) + 1);
   };
@@ -173,7 +184,7 @@ async function main() {
   console.log(`  all uploads answered in ${submittedSeconds.toFixed(1)} s; ${retries} upload(s) retried after 503 Retry-After (${retryAfterSeconds.length > 0 ? `${Math.min(...retryAfterSeconds)}-${Math.max(...retryAfterSeconds)} s` : 'none'}); at most ${peakWaiting} job(s) waited`);
   console.log(`  jobs: ${succeeded}/${JOBS} succeeded, ${distinct} distinct ids, in ${elapsedSeconds.toFixed(1)} s → ${((JOBS / elapsedSeconds) * 60).toFixed(0)} jobs/min`);
   console.log(`  job latency (submit → succeeded): p50 ${percentile(latencies, 50).toFixed(2)} s, p95 ${percentile(latencies, 95).toFixed(2)} s, max ${latencies[latencies.length - 1].toFixed(2)} s`);
-  console.log(`  malformed uploads: ${[...malformedStatuses.entries()].map(([status, count]) => `${status} x${count}`).join(', ')}`);
+  console.log(`  malformed uploads: ${[...malformedStatuses.entries()].map(([status, count]) => `${status} x${count}`).join(', ')} (${malformedRetries} sent again after 503 Retry-After)`);
   console.log(`  server memory (RSS): peak ${(peakRss / 1024 ** 2).toFixed(0)} MiB, at the end ${(lastRss / 1024 ** 2).toFixed(0)} MiB (limit ${MEMORY_LIMIT_BYTES / 1024 ** 2} MiB)`);
   console.log(`  server health after the run: ${health.status}; brats_jobs_finished_total ${/^brats_jobs_finished_total\{status="succeeded"\} (\d+)/m.exec(metricsText)?.[1]}`);
   const failures = [];
