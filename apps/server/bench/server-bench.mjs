@@ -96,45 +96,40 @@ async function main() {
   const jobs = [];
   let retries = 0;
   const retryAfterSeconds = [];
-  const submitValid = async (index) => {
-    const submittedAt = performance.now();
+  // A full queue answers 503 before it reads an upload's body, valid or malformed: like a client, send it again
+  // after Retry-After until the server has read it. Returns that answer, its body unread.
+  const uploadUntilRead = async (makeRequest, onRefused) => {
     for (;;) {
-      const response = await fetch(`${url}/v1/segmentations`, { method: 'POST', body: validForm(index) });
-      if (response.status === 202) {
-        const { id } = await response.json();
-        jobs.push({ id, submittedAt, finishedAt: undefined, status: 'queued' });
-        return;
-      }
-      if (response.status !== 503) throw new Error(`valid upload ${index}: ${response.status} ${await response.text()}`);
-      retries++;
+      const { body, headers } = makeRequest();
+      const response = await fetch(`${url}/v1/segmentations`, { method: 'POST', body, ...(headers ? { headers } : {}) });
+      if (response.status !== 503) return response;
       await response.arrayBuffer();
       const wait = Number(response.headers.get('retry-after') ?? 1);
-      retryAfterSeconds.push(wait);
+      onRefused(wait);
       await sleep(wait * 1000);
     }
+  };
+  const submitValid = async (index) => {
+    const submittedAt = performance.now();
+    const response = await uploadUntilRead(() => ({ body: validForm(index) }), (wait) => {
+      retries++;
+      retryAfterSeconds.push(wait);
+    });
+    if (response.status !== 202) throw new Error(`valid upload ${index}: ${response.status} ${await response.text()}`);
+    const { id } = await response.json();
+    jobs.push({ id, submittedAt, finishedAt: undefined, status: 'queued' });
   };
   const malformedStatuses = new Map();
   let malformedRetries = 0;
   const submitMalformed = async (index) => {
     let status;
-    // A full queue answers 503 before it reads a body, malformed or not: like a client, send it again after
-    // Retry-After, until the server has read it and answered.
-    for (;;) {
-      const { body, headers } = malformedRequests[index % malformedRequests.length]();
-      try {
-        const response = await fetch(`${url}/v1/segmentations`, { method: 'POST', body, ...(headers ? { headers } : {}) });
-        status = response.status;
-        await response.arrayBuffer();
-        if (status === 503) {
-          malformedRetries++;
-          await sleep(Number(response.headers.get('retry-after') ?? 1) * 1000);
-          continue;
-        }
-      } catch (error) {
-        // The server may close the connection after refusing an oversized body before reading it all.
-        status = `connection closed (${error.cause?.code ?? error.message})`;
-      }
-      break;
+    try {
+      const response = await uploadUntilRead(() => malformedRequests[index % malformedRequests.length](), () => malformedRetries++);
+      status = response.status;
+      await response.arrayBuffer();
+    } catch (error) {
+      // The server may close the connection after refusing an oversized body before reading it all.
+      status = `connection closed (${error.cause?.code ?? error.message})`;
     }
     malformedStatuses.set(status, (malformedStatuses.get(status) ?? 0) + 1);
   };
