@@ -283,7 +283,7 @@ describe.skipIf(!runnable || !existsSync(path.join(ROOT, 'apps', 'cli', 'dist', 
     const byDefault = cli(['predict', path.join('cases', 'Phantom_001'), '--out', 'out-default']);
     expect([byDefault.status, byDefault.stderr]).toEqual([0, expect.not.stringMatching(/error/i)]);
     expect(existsSync(path.join(work, 'out-default', 'Phantom_001.nii.gz'))).toBe(true);
-    const byName = cli(['infer', '--model', '@brats/model-brats2018-wt', path.join('cases', 'Phantom_001'), '--out', 'out-named']);
+    const byName = cli(['infer', '--model', '@brats/model-brats-regions', path.join('cases', 'Phantom_001'), '--out', 'out-named']);
     expect(byName.status).toBe(0);
     expect(byName.stdout).toMatch(new RegExp(`^engine: ${engines.auto.engine} on CPU`, 'm'));
     expect(readFileSync(path.join(work, 'out-named', 'Phantom_001.nii.gz'))).toEqual(readFileSync(path.join(work, 'out-default', 'Phantom_001.nii.gz')));
@@ -311,7 +311,7 @@ describe.skipIf(!runnable || !existsSync(path.join(ROOT, 'apps', 'cli', 'dist', 
     try {
       expect(await (await fetch(`${url}/healthz`)).json()).toEqual({ status: 'ok' });
       const model = (await (await fetch(`${url}/v1/model`)).json()) as { manifest: { regions: string[] } };
-      expect(model.manifest.regions).toEqual(['WT']);
+      expect(model.manifest.regions).toEqual(['WT', 'TC', 'ET']);
     } finally {
       server.child.kill('SIGTERM');
     }

@@ -66,8 +66,9 @@ const DICE_TOLERANCE = 2e-4;
 const HD95_TOLERANCE_MM = 0.5;
 
 describe('the pretrained regions model (@brats/model-brats-regions)', () => {
-  it('is a complete three-region bundle, found by its package name, with post-processing chosen on validation', async () => {
+  it('is a complete three-region bundle, found by its package name, the default model, with post-processing chosen on validation', async () => {
     expect(await resolveModelArgument('@brats/model-brats-regions')).toBe(bundle);
+    expect(await resolveModelArgument(undefined)).toBe(bundle);
     const manifest = await readModelManifest(bundle);
     expect(manifest.regions).toEqual([...REGIONS]);
     expect(manifest.model.outputChannels).toBe(3);
@@ -140,13 +141,50 @@ describe('the pretrained regions model (@brats/model-brats-regions)', () => {
     900_000,
   );
 
+  it.skipIf(!data)(
+    `its post-processing choice (flips, components, per-region thresholds, smallest enhancing tumour) is the one brats tune writes from the validation cases, figures included (${data ? 'present' : NO_SHARED_DATA})`,
+    async () => {
+      const shipped = await readModelManifest(bundle);
+      const record = shipped.inference!.selection!;
+      expect(record.cases).toEqual(shipped.training!.split.validation);
+      expect(path.basename(path.resolve(bundle, record.data))).toBe(path.basename(data!));
+      // Tune a copy (manifest and model.onnx only): the command must choose the same and score each option alike.
+      const copy = path.join(dir, 'tuned');
+      await fs.mkdir(copy, { recursive: true });
+      for (const file of ['brats-model.json', 'model.onnx']) await fs.copyFile(path.join(bundle, file), path.join(copy, file));
+      const { inference: _dropped, ...untuned } = JSON.parse(await fs.readFile(path.join(copy, 'brats-model.json'), 'utf8'));
+      await fs.writeFile(path.join(copy, 'brats-model.json'), JSON.stringify(untuned));
+      const tuned = await runCaptured(['tune', copy, '--data', data!, '--engine', 'onnxruntime']);
+      expect(tuned.code, tuned.stderr).toBe(0);
+      const written = (await readModelManifest(copy)).inference!;
+      const choice = ({ tta, largestComponent, thresholds, componentRegions, minEnhancingVoxels }: typeof written) => ({ tta, largestComponent, thresholds, componentRegions, minEnhancingVoxels });
+      expect(choice(written)).toEqual(choice(shipped.inference!));
+      const close = (a: readonly number[], b: readonly number[], label: string) => a.forEach((value, index) => expect(Math.abs(value - b[index]!), label).toBeLessThanOrEqual(DICE_TOLERANCE));
+      const final = written.selection!.innerComponentCandidates!;
+      final.forEach((candidate, index) => {
+        const recorded = record.innerComponentCandidates![index]!;
+        expect([candidate.region, candidate.largestComponent]).toEqual([recorded.region, recorded.largestComponent]);
+        close(candidate.perCase, recorded.perCase, `${candidate.region} largest component ${candidate.largestComponent}`);
+      });
+      // The chosen option's per-case figure (the mean of WT, TC and ET Dice) is the bundle's recorded validation Dice.
+      const validation = JSON.parse(await fs.readFile(path.join(bundle, 'validation-evaluation.json'), 'utf8')) as EvaluationFile;
+      const chosen = final.filter((candidate) => candidate.largestComponent === written.componentRegions!.includes(candidate.region)).at(-1)!;
+      for (const c of validation.cases) {
+        const mean = (c.WT.dice + c.TC.dice + c.ET.dice) / 3;
+        expect(Math.abs(chosen.perCase[record.cases.indexOf(c.id)]! - mean), c.id).toBeLessThanOrEqual(DICE_TOLERANCE);
+      }
+    },
+    600_000,
+  );
+
   it.skipIf(!data || !python)(
     `the default model (no --model) is whichever scores the higher mean WT Dice on the regions model's validation cases, the incumbent on a tie (${!data ? NO_SHARED_DATA : python ? 'present' : 'skipped: python3 with nibabel is needed'})`,
     async () => {
       const manifest = await readModelManifest(bundle);
       const ids = manifest.training!.split.validation;
       const wtBundle = path.join(repositoryRoot, 'packages', 'model-brats2018-wt');
-      // Neither model trained on these cases (the two share their split); both chose their post-processing on them.
+      // Neither model trained on these cases; both chose their post-processing on them (with, for the whole-tumour
+      // model, the lower-grade case the regions model trains on).
       const wtTraining = (await readModelManifest(wtBundle)).training!.split.train;
       expect(ids.filter((id) => wtTraining.includes(id))).toEqual([]);
       const out = path.join(dir, 'wt-on-validation');

@@ -29,10 +29,10 @@ afterAll(async () => {
 });
 
 describe('the pretrained model (@brats/model-brats2018-wt)', () => {
-  it('is a complete bundle that --model finds by its package name, and the default model (the rule: pretrained-regions.test.ts)', async () => {
+  it('is a complete bundle that --model finds by its package name, and not the default model (the rule: pretrained-regions.test.ts)', async () => {
     expect(await resolveModelArgument('@brats/model-brats2018-wt')).toBe(bundle);
-    expect(PRETRAINED_PACKAGE).toBe('@brats/model-brats2018-wt');
-    expect(await resolveModelArgument(undefined)).toBe(bundle);
+    expect(PRETRAINED_PACKAGE).toBe('@brats/model-brats-regions');
+    expect(await resolveModelArgument(undefined)).not.toBe(bundle);
     // A folder is taken as given; a name that is neither a folder nor an installed package is a usage error.
     expect(await resolveModelArgument(bundle)).toBe(bundle);
     await expect(resolveModelArgument('@brats/no-such-model')).rejects.toThrow('--model @brats/no-such-model: no such folder, and no installed package of that name with a brats-model.json');
