@@ -10,6 +10,7 @@ import { NO_SHARED_DATA, referencePython, repositoryRoot, runPythonJson, sharedD
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { resolveModelArgument } from '../default-model.js';
 import { runCaptured } from '../../test/run-captured.js';
+import { tuneCopy } from '../../test/tune-copy.js';
 
 const bundle = path.join(repositoryRoot, 'packages', 'model-brats-regions');
 const REGIONS = ['WT', 'TC', 'ET'] as const;
@@ -144,19 +145,9 @@ describe('the pretrained regions model (@brats/model-brats-regions)', () => {
   it.skipIf(!data)(
     `its post-processing choice (flips, components, per-region thresholds, smallest enhancing tumour) is the one brats tune writes from the validation cases, figures included (${data ? 'present' : NO_SHARED_DATA})`,
     async () => {
-      const shipped = await readModelManifest(bundle);
+      const { shipped, written: manifest } = await tuneCopy(bundle, path.join(dir, 'tuned'), data!);
       const record = shipped.inference!.selection!;
-      expect(record.cases).toEqual(shipped.training!.split.validation);
-      expect(path.basename(path.resolve(bundle, record.data))).toBe(path.basename(data!));
-      // Tune a copy (manifest and model.onnx only): the command must choose the same and score each option alike.
-      const copy = path.join(dir, 'tuned');
-      await fs.mkdir(copy, { recursive: true });
-      for (const file of ['brats-model.json', 'model.onnx']) await fs.copyFile(path.join(bundle, file), path.join(copy, file));
-      const { inference: _dropped, ...untuned } = JSON.parse(await fs.readFile(path.join(copy, 'brats-model.json'), 'utf8'));
-      await fs.writeFile(path.join(copy, 'brats-model.json'), JSON.stringify(untuned));
-      const tuned = await runCaptured(['tune', copy, '--data', data!, '--engine', 'onnxruntime']);
-      expect(tuned.code, tuned.stderr).toBe(0);
-      const written = (await readModelManifest(copy)).inference!;
+      const written = manifest.inference!;
       const choice = ({ tta, largestComponent, thresholds, componentRegions, minEnhancingVoxels }: typeof written) => ({ tta, largestComponent, thresholds, componentRegions, minEnhancingVoxels });
       expect(choice(written)).toEqual(choice(shipped.inference!));
       const close = (a: readonly number[], b: readonly number[], label: string) => a.forEach((value, index) => expect(Math.abs(value - b[index]!), label).toBeLessThanOrEqual(DICE_TOLERANCE));
