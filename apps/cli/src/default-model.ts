@@ -11,6 +11,9 @@ import { UsageError } from './errors.js';
  */
 export const PRETRAINED_PACKAGE = '@brats/model-brats-regions';
 
+/** The help text of `--model` for every command that takes one: kept beside the default it names. */
+export const MODEL_OPTION_HELP = `model bundle folder or installed model package (default: ${PRETRAINED_PACKAGE}, WT, TC and ET; @brats/model-brats2018-wt for the whole tumour alone)`;
+
 /** npm package names: `name` or `@scope/name`. */
 const PACKAGE_NAME = /^(@[a-z0-9][\w.-]*\/)?[a-z0-9][\w.-]*$/i;
 

@@ -94,7 +94,6 @@ async function main() {
 
   const started = performance.now();
   const jobs = [];
-  let retries = 0;
   const retryAfterSeconds = [];
   // A full queue answers 503 before it reads an upload's body, valid or malformed: like a client, send it again
   // after Retry-After until the server has read it. Returns that answer, its body unread.
@@ -111,10 +110,7 @@ async function main() {
   };
   const submitValid = async (index) => {
     const submittedAt = performance.now();
-    const response = await uploadUntilRead(() => ({ body: validForm(index) }), (wait) => {
-      retries++;
-      retryAfterSeconds.push(wait);
-    });
+    const response = await uploadUntilRead(() => ({ body: validForm(index) }), (wait) => retryAfterSeconds.push(wait));
     if (response.status !== 202) throw new Error(`valid upload ${index}: ${response.status} ${await response.text()}`);
     const { id } = await response.json();
     jobs.push({ id, submittedAt, finishedAt: undefined, status: 'queued' });
@@ -176,7 +172,7 @@ async function main() {
   const malformedTotal = [...malformedStatuses.values()].reduce((a, b) => a + b, 0);
   const malformedOk = [...malformedStatuses.entries()].every(([status]) => typeof status === 'number' ? status >= 400 && status < 500 : true);
   console.log(`\n${JOBS} jobs + ${malformedTotal} malformed uploads on ${os.availableParallelism()} CPUs (${os.cpus()[0]?.model ?? 'cpu'}), engine onnxruntime`);
-  console.log(`  all uploads answered in ${submittedSeconds.toFixed(1)} s; ${retries} upload(s) retried after 503 Retry-After (${retryAfterSeconds.length > 0 ? `${Math.min(...retryAfterSeconds)}-${Math.max(...retryAfterSeconds)} s` : 'none'}); at most ${peakWaiting} job(s) waited`);
+  console.log(`  all uploads answered in ${submittedSeconds.toFixed(1)} s; ${retryAfterSeconds.length} upload(s) retried after 503 Retry-After (${retryAfterSeconds.length > 0 ? `${Math.min(...retryAfterSeconds)}-${Math.max(...retryAfterSeconds)} s` : 'none'}); at most ${peakWaiting} job(s) waited`);
   console.log(`  jobs: ${succeeded}/${JOBS} succeeded, ${distinct} distinct ids, in ${elapsedSeconds.toFixed(1)} s → ${((JOBS / elapsedSeconds) * 60).toFixed(0)} jobs/min`);
   console.log(`  job latency (submit → succeeded): p50 ${percentile(latencies, 50).toFixed(2)} s, p95 ${percentile(latencies, 95).toFixed(2)} s, max ${latencies[latencies.length - 1].toFixed(2)} s`);
   console.log(`  malformed uploads: ${[...malformedStatuses.entries()].map(([status, count]) => `${status} x${count}`).join(', ')} (${malformedRetries} sent again after 503 Retry-After)`);

@@ -4,7 +4,7 @@ import { ENGINE_CHOICES } from '../engine-choice.js';
 import { parseChoice, parseInteger } from '../parse.js';
 import { runPrediction, runQueuedPrediction, type PredictRunOptions, type PredictRunResult } from '../predict-run.js';
 import { UsageError } from '../errors.js';
-import { PRETRAINED_PACKAGE, resolveModelArgument } from '../default-model.js';
+import { MODEL_OPTION_HELP, resolveModelArgument } from '../default-model.js';
 
 interface PredictFlags {
   model?: string;
@@ -27,7 +27,7 @@ interface PredictFlags {
 function describeCommand(command: Command, name: 'predict' | 'infer', context: CliContext, defaultEngine: string): void {
   command
     .argument('<input...>', 'dataset or case folders, 4D NIfTI files, or flair= t1w= t1gd= t2w= files')
-    .option('--model <bundle>', `model bundle folder or installed model package (default: ${PRETRAINED_PACKAGE}, WT, TC and ET; @brats/model-brats2018-wt for the whole tumour alone)`)
+    .option('--model <bundle>', MODEL_OPTION_HELP)
     .requiredOption('--out <dir>', 'folder for the label maps (and figures, report)')
     .option('--engine <name>', `engine: ${ENGINE_CHOICES.join(', ')}`, defaultEngine)
     .option('--device <name>', 'device for the runtime engines (CPU, GPU, NPU, AUTO)')

@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { printLine, type CliContext } from '../context.js';
 // Registers the TensorFlow.js engine (loaded only if a bundle without model.onnx needs it).
 import '../engine-choice.js';
-import { PRETRAINED_PACKAGE, resolveModelArgument } from '../default-model.js';
+import { MODEL_OPTION_HELP, resolveModelArgument } from '../default-model.js';
 import { UsageError } from '../errors.js';
 import { parseInteger } from '../parse.js';
 
@@ -28,7 +28,7 @@ export function registerServeCommand(program: Command, context: CliContext): voi
   program
     .command('serve')
     .description('serve the segmentation API and the browser viewer (upload scans, get tumour masks)')
-    .option('--model <bundle>', `model bundle folder or installed model package (default: ${PRETRAINED_PACKAGE}, WT, TC and ET; @brats/model-brats2018-wt for the whole tumour alone)`)
+    .option('--model <bundle>', MODEL_OPTION_HELP)
     .option('--port <n>', 'TCP port (0 picks a free one)', '8080')
     .option('--host <address>', 'address to listen on (0.0.0.0 for every interface)', '127.0.0.1')
     .option('--data-dir <dir>', 'folder for uploads and results; jobs in it survive a restart (default ./brats-data or BRATS_DATA_DIR)')

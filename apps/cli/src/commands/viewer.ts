@@ -3,7 +3,7 @@ import path from 'node:path';
 import { writeStaticViewer } from '@brats/server';
 import type { Command } from 'commander';
 import { printLine, type CliContext } from '../context.js';
-import { PRETRAINED_PACKAGE, resolveModelArgument } from '../default-model.js';
+import { MODEL_OPTION_HELP, resolveModelArgument } from '../default-model.js';
 import { UsageError } from '../errors.js';
 
 interface ViewerFlags {
@@ -25,7 +25,7 @@ export function registerViewerCommand(program: Command, context: CliContext): vo
     .command('viewer')
     .description('write the viewer as a static site that segments in the browser (HTML, JS, ONNX Runtime Web, the ONNX model): no server needed, the scans never leave the machine')
     .option('--out <dir>', 'folder to write the site into (created; must be empty unless --force)')
-    .option('--model <bundle>', `model bundle folder or installed model package (default: ${PRETRAINED_PACKAGE}, WT, TC and ET; @brats/model-brats2018-wt for the whole tumour alone); it needs model.onnx`)
+    .option('--model <bundle>', `${MODEL_OPTION_HELP}; it needs model.onnx`)
     .option('--force', 'replace --out when it holds files')
     .action(async (flags: ViewerFlags) => {
       if (flags.out === undefined) throw new UsageError('--out <dir> is required: the folder to write the site into');
