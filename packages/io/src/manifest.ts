@@ -82,6 +82,20 @@ export interface TrainingRecord {
   seed: number;
   durationSeconds: number;
   slicesPerSecond?: number;
+  /** The bundle whose weights the run started from (fine-tuning), instead of a random initialisation. */
+  initialWeights?: InitialWeightsRecord;
+}
+
+/** Where a fine-tuned model's starting weights came from. */
+export interface InitialWeightsRecord {
+  /** The source: its package name when it is an installed model package, else its folder's name. */
+  source: string;
+  /** The source manifest's creation time, which tells two versions of one package apart. */
+  createdAt: string;
+  /** The epoch of the source's training that the weights are from, when it recorded one. */
+  bestEpoch?: number;
+  /** SHA-256 of the source's weights as loaded (the float32 values in layer order), hex. */
+  weightsSha256: string;
 }
 
 /**

@@ -30,3 +30,10 @@ export class UnsupportedKernelError extends BratsError {
     this.reason = reason;
   }
 }
+
+/** Training failed for a reason the user can fix (no validation data, a bundle in the way, …). */
+export class TrainingError extends BratsError {
+  constructor(message: string) {
+    super('TRAINING', message);
+  }
+}

@@ -132,7 +132,7 @@ describe('brats pipeline', () => {
   });
 
   const built = existsSync(path.join(repositoryRoot, 'apps/cli/dist/bin.js'));
-  it.skipIf(!built)('continues training from the last completed epoch after the process is killed', async () => {
+  it.skipIf(!built)('continues training from the last completed epoch after the process is killed; its model starts a fine-tuning run', async () => {
     const out = path.join(dir, 'killed');
     const args = [path.join(repositoryRoot, 'apps/cli/dist/bin.js'), 'pipeline', dataset, '--out', out, '--target', 'wt', ...SMALL];
     args.splice(args.indexOf('--epochs') + 1, 1, '3');
@@ -159,5 +159,21 @@ describe('brats pipeline', () => {
     expect(manifest.training?.epochs).toBe(3);
     const test = JSON.parse(await fs.readFile(path.join(out, 'model', 'test-evaluation.json'), 'utf8')) as { cases: Record<string, unknown>[] };
     expect(Object.keys(test.cases[0]!).sort()).toEqual(['WT', 'id']);
+
+    // Its model is the start of a fine-tuning run, recorded in the command line and the new bundle.
+    const source = path.join(out, 'model');
+    const tunedOut = path.join(dir, 'tuned');
+    const small = [...SMALL];
+    small.splice(small.indexOf('--epochs') + 1, 1, '1');
+    const tuned = await runCaptured(['pipeline', dataset, '--out', tunedOut, '--target', 'wt', ...small, '--init-from', source]);
+    expect(tuned.code, tuned.stderr).toBe(0);
+    expect(tuned.stdout).toMatch(/^ {4}initial weights: model \(epoch \d+, made /m);
+    const tunedState = JSON.parse(await fs.readFile(path.join(tunedOut, 'pipeline.json'), 'utf8')) as { command: string };
+    expect(tunedState.command.endsWith(` --seed 816 --init-from ${source}`)).toBe(true);
+    expect((await readModelManifest(path.join(tunedOut, 'model'))).training?.initialWeights?.createdAt).toBe(manifest.createdAt);
+    const nowhere = await runCaptured(['pipeline', dataset, '--out', path.join(dir, 'nowhere'), ...SMALL, '--init-from', '@brats/model-nowhere']);
+    expect(nowhere.code).toBe(1);
+    expect(nowhere.stderr.trim()).toBe('error: --init-from @brats/model-nowhere: no such folder, and no installed package of that name with a brats-model.json');
+    expect(existsSync(path.join(dir, 'nowhere'))).toBe(false);
   }, 600_000);
 });

@@ -8,12 +8,14 @@ import type { Command } from 'commander';
 import { printLine, type CliContext } from '../context.js';
 import { ENGINE_CHOICES, openEngine, type EngineChoice } from '../engine-choice.js';
 import { UsageError } from '../errors.js';
+import { resolveModelArgument } from '../default-model.js';
 import { parseChoice, parseFraction, parseInteger, parsePositiveNumber } from '../parse.js';
 import { runPrediction } from '../predict-run.js';
 import { createProgress, type ProgressReporter } from '../progress.js';
 import { evaluationFileTable, writeReport } from '../report.js';
 import { loadTrainingPackage } from '../training-package.js';
 import { parseCaseIds } from './convert.js';
+import { describeInitialWeights } from './train.js';
 import { describeInference } from './tune.js';
 
 /** What a pipeline run is: recorded in `pipeline.json`, and the same on every resume. */
@@ -36,6 +38,8 @@ export interface PipelineSettings {
   monitor: 'loss' | 'dice';
   seed: number;
   engine: EngineChoice;
+  /** Fine-tuning: the model bundle folder (absolute) or installed model package whose weights training starts from. */
+  initFrom?: string;
 }
 
 /** The steps, in order; each is done once and recorded. */
@@ -71,6 +75,7 @@ interface PipelineFlags {
   monitor: string;
   seed: string;
   engine: string;
+  initFrom?: string;
   resume?: boolean;
 }
 
@@ -99,6 +104,7 @@ const SETTING_FLAGS: Readonly<Record<string, keyof PipelineSettings>> = {
   monitor: 'monitor',
   seed: 'seed',
   engine: 'engine',
+  initFrom: 'initFrom',
 };
 
 function scheduleFrom(flags: PipelineFlags): Pick<PipelineSettings, 'lrSchedule' | 'decayStart'> {
@@ -136,6 +142,7 @@ function settingsFrom(dataset: string, flags: PipelineFlags): PipelineSettings {
     monitor: parseChoice('--monitor', flags.monitor, ['loss', 'dice'] as const),
     seed: parseInteger('--seed', flags.seed, 0, 0xffffffff),
     engine: parseChoice('--engine', flags.engine, ENGINE_CHOICES),
+    ...(flags.initFrom === undefined ? {} : { initFrom: existsSync(flags.initFrom) ? path.resolve(flags.initFrom) : flags.initFrom }),
   };
 }
 
@@ -162,6 +169,7 @@ export function pipelineCommand(settings: PipelineSettings, out: string): string
     ...(settings.lrSchedule === 'cosine' ? ['--lr-schedule', 'cosine', '--decay-start', String(settings.decayStart ?? 0)] : []),
     '--tumour-fraction', String(settings.tumourFraction), '--steps-per-epoch', String(settings.stepsPerEpoch), '--monitor', settings.monitor, '--seed', String(settings.seed),
   );
+  if (settings.initFrom !== undefined) parts.push('--init-from', settings.initFrom);
   return parts.join(' ');
 }
 
@@ -225,12 +233,15 @@ export function registerPipelineCommand(program: Command, context: CliContext): 
     .option('--monitor <what>', 'keep the model with the lowest validation loss or the highest validation Dice', 'dice')
     .option('--seed <s>', 'seed of initialisation, data order, augmentation and dropout', '816')
     .option('--engine <name>', `engine for tuning and scoring: ${ENGINE_CHOICES.join(', ')}`, 'auto')
+    .option('--init-from <model>', 'fine-tune: training starts from the weights of this model bundle folder or installed model package (same architecture and inputs)')
     .option('--resume', 'continue the run in --out where it stopped, with the settings it started with (or more --epochs and a later decay: training continues and the steps after it run again)')
     .action(async (dataset: string, flags: PipelineFlags, command: Command) => {
       const started = performance.now();
       const out = path.resolve(flags.out);
       const paths = pipelinePaths(out);
       const given = settingsFrom(dataset, flags);
+      // Checked before the conversion's minutes, so a wrong name fails at once.
+      if (given.initFrom !== undefined) await resolveModelArgument(given.initFrom, '--init-from');
       let state = await readState(paths.state);
       if (state !== undefined && flags.resume !== true) {
         throw new UsageError(`--out ${flags.out}: holds a pipeline run (${PIPELINE_FILE}); add --resume to continue it, or choose another folder`);
@@ -319,6 +330,7 @@ export function registerPipelineCommand(program: Command, context: CliContext): 
           stepsPerEpoch: settings.stepsPerEpoch,
           monitor: settings.monitor,
           seed: settings.seed,
+          ...(settings.initFrom === undefined ? {} : { initialWeights: await resolveModelArgument(settings.initFrom, '--init-from') }),
           // A run killed mid-training continues from its last completed epoch.
           resume: true,
         };
@@ -327,6 +339,7 @@ export function registerPipelineCommand(program: Command, context: CliContext): 
           onBackend: (selection) => printLine(context, `    backend: ${selection.name} (${selection.reason})`),
           onThreads: (threads, why) => printLine(context, `    threads: ${threads} (${why})`),
           onResume: (done) => printLine(context, `    resuming after epoch ${done}`),
+          onInitialWeights: (record) => printLine(context, `    initial weights: ${describeInitialWeights(record)}`),
           onWarning: (line) => context.stderr.write(`warning: ${line}\n`),
           onEpochStart: (epoch, epochs, steps) => (progress = createProgress(context, `    epoch ${epoch}/${epochs}`, steps, 'batches')),
           onStep: (done, _steps, loss) => progress?.update(done, `loss ${loss.toFixed(4)}`),

@@ -60,6 +60,25 @@ describe('brats train', () => {
     expect(existsSync(path.join(dir, 'bad'))).toBe(false);
   });
 
+  it('--init-from fine-tunes a bundle of the same architecture, and refuses another or a name that is not installed', async () => {
+    const source = path.join(dir, 'source');
+    expect((await runCaptured(flags(source, 1))).code).toBe(0);
+    const tuned = await runCaptured([...flags(path.join(dir, 'tuned'), 1), '--init-from', source]);
+    expect(tuned.code, tuned.stderr).toBe(0);
+    const record = (await readModelManifest(path.join(dir, 'tuned'))).training!.initialWeights!;
+    expect(record.source).toBe('source');
+    expect(tuned.stdout.split('\n')).toContain(`initial weights: source (epoch ${record.bestEpoch}, made ${record.createdAt}, weights sha256 ${record.weightsSha256.slice(0, 12)}…)`);
+
+    const wider = await runCaptured([...flags(path.join(dir, 'wider'), 1), '--filters', '6', '--init-from', source]);
+    expect(wider.code).toBe(2);
+    expect(wider.stderr).toMatch(/^error: .*source: weight 1 \(encodeAa\/kernel\) has shape \[3, 3, 4, 4\] there and \[3, 3, 4, 6\] in this U-Net/);
+    const missing = await runCaptured([...flags(path.join(dir, 'missing'), 1), '--init-from', '@brats/model-nowhere']);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr.trim()).toBe('error: --init-from @brats/model-nowhere: no such folder, and no installed package of that name with a brats-model.json');
+    expect(existsSync(path.join(dir, 'wider'))).toBe(false);
+    expect(existsSync(path.join(dir, 'missing'))).toBe(false);
+  });
+
   it('exits 2 when the bundle already holds a run and --resume is missing', async () => {
     const { code, stderr } = await runCaptured(flags(path.join(dir, 'bundle-a'), 2));
     expect(code).toBe(2);

@@ -1,3 +1,4 @@
+import type { InitialWeightsRecord } from '@brats/io';
 import type { TrainOptions } from '@brats/unet';
 import type { Command } from 'commander';
 import { printLine, type CliContext } from '../context.js';
@@ -5,6 +6,7 @@ import { createProgress, type ProgressReporter } from '../progress.js';
 import { parseChoice, parseFraction, parseInteger, parsePositiveNumber } from '../parse.js';
 import { loadTrainingPackage } from '../training-package.js';
 import { UsageError } from '../errors.js';
+import { resolveModelArgument } from '../default-model.js';
 
 interface TrainFlags {
   data: string;
@@ -29,6 +31,13 @@ interface TrainFlags {
   seed: string;
   workers: string;
   monitor: string;
+  initFrom?: string;
+}
+
+/** One line naming the weights a fine-tuning run starts from. */
+export function describeInitialWeights(record: InitialWeightsRecord): string {
+  const epoch = record.bestEpoch === undefined ? '' : `epoch ${record.bestEpoch}, `;
+  return `${record.source} (${epoch}made ${record.createdAt}, weights sha256 ${record.weightsSha256.slice(0, 12)}…)`;
 }
 
 /** `brats train --data FILE.h5 --out BUNDLE`: the seed's U-Net training, resumable. */
@@ -58,6 +67,7 @@ export function registerTrainCommand(program: Command, context: CliContext): voi
     .option('--max-validation-slices <n>', 'validate on at most n evenly spaced validation slices')
     .option('--resume', 'continue the run in --out from its last completed epoch')
     .option('--seed <s>', 'seed of initialisation, data order, augmentation and dropout', '816')
+    .option('--init-from <model>', 'fine-tune: start from the weights of this model bundle folder or installed model package (same architecture and inputs) instead of a random initialisation')
     .action(async (flags: TrainFlags) => {
       const options: TrainOptions = {
         dataFile: flags.data,
@@ -84,6 +94,7 @@ export function registerTrainCommand(program: Command, context: CliContext): voi
       if (flags.stepsPerEpoch !== undefined) options.stepsPerEpoch = parseInteger('--steps-per-epoch', flags.stepsPerEpoch, 1);
       if (flags.patience !== undefined) options.patience = parseInteger('--patience', flags.patience, 1);
       if (flags.maxValidationSlices !== undefined) options.maxValidationSlices = parseInteger('--max-validation-slices', flags.maxValidationSlices, 1);
+      if (flags.initFrom !== undefined) options.initialWeights = await resolveModelArgument(flags.initFrom, '--init-from');
 
       let progress: ProgressReporter | undefined;
       let batchSlices = options.batchSize ?? 128;
@@ -94,6 +105,7 @@ export function registerTrainCommand(program: Command, context: CliContext): voi
           for (const fallback of selection.fallbacks) printLine(context, `  not ${fallback.name}: ${fallback.why}`);
         },
         onResume: (done) => printLine(context, `resuming after epoch ${done}`),
+        onInitialWeights: (record) => printLine(context, `initial weights: ${describeInitialWeights(record)}`),
         onThreads: (threads, why) => printLine(context, `threads: ${threads} (${why})`),
         onWarning: (line) => context.stderr.write(`warning: ${line}\n`),
         onMonitorChange: (previous, next, kept) =>

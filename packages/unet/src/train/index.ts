@@ -1,4 +1,4 @@
-export { trainUnet, TrainingError, TRAINING_LOG_FILE, TRAINING_CURVES_FILE } from './trainer.js';
+export { trainUnet, TRAINING_LOG_FILE, TRAINING_CURVES_FILE } from './trainer.js';
 export type { TrainOptions, TrainCallbacks, TrainResult, TrainMonitor } from './trainer.js';
 export type { EpochRecord, TrainingState } from './checkpoint.js';
 export { CHECKPOINT_POINTER } from './checkpoint.js';

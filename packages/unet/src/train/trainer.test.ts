@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { existsSync, promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -238,5 +239,75 @@ describe('trainUnet', () => {
     expect(manifest.training!.split.validation).toEqual([]);
     expect(result.history.map((record) => record.validationLoss)).toEqual([Number.NaN, Number.NaN]);
     expect(existsSync(path.join(dir, 'no-validation', 'training-curves.png'))).toBe(true);
+  });
+
+  describe('fine-tuning (initialWeights)', () => {
+    const floats = async (bundle: string): Promise<Float32Array> => {
+      const bytes = await fs.readFile(path.join(dir, bundle, 'weights.bin'));
+      return new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);
+    };
+    const largestDifference = (a: Float32Array, b: Float32Array): number => a.reduce((worst, value, k) => Math.max(worst, Math.abs(value - b[k]!)), 0);
+
+    beforeAll(async () => {
+      await trainUnet(tiny('ft-source', { epochs: 1 }));
+    }, 120_000);
+
+    it('starts from the source bundle, not from the seed, and records where the weights came from', async () => {
+      // Adam moves each weight by about the learning rate per step: at 1e-10 the run keeps the weights it started with.
+      const calm = { epochs: 1, learningRate: 1e-10, seed: 12 };
+      await trainUnet(tiny('ft', { ...calm, initialWeights: path.join(dir, 'ft-source') }));
+      await trainUnet(tiny('ft-random', calm));
+      const source = await floats('ft-source');
+      expect(source.length).toBeGreaterThan(1000);
+      expect(largestDifference(await floats('ft'), source)).toBeLessThan(1e-6);
+      expect(largestDifference(await floats('ft-random'), source)).toBeGreaterThan(1e-2);
+
+      const sourceManifest = await readModelManifest(path.join(dir, 'ft-source'));
+      const manifest = await readModelManifest(path.join(dir, 'ft'));
+      // weights.bin holds the float32 values in layer order, which is what the record hashes.
+      const sha = createHash('sha256').update(await fs.readFile(path.join(dir, 'ft-source', 'weights.bin'))).digest('hex');
+      expect(manifest.training!.initialWeights).toEqual({ source: 'ft-source', createdAt: sourceManifest.createdAt, bestEpoch: 1, weightsSha256: sha });
+      expect((await readModelManifest(path.join(dir, 'ft-random'))).training!.initialWeights).toBeUndefined();
+    });
+
+    it('a resume must start from the same weights', async () => {
+      await trainUnet(tiny('ft-resumed', { epochs: 1, initialWeights: path.join(dir, 'ft-source') }));
+      const resumed = await trainUnet(tiny('ft-resumed', { epochs: 2, resume: true, initialWeights: path.join(dir, 'ft-source') }));
+      expect(resumed.history.map((record) => record.epoch)).toEqual([1, 2]);
+      await expect(trainUnet(tiny('ft-resumed', { epochs: 3, resume: true, initialWeights: path.join(dir, 'ft-random') }))).rejects.toThrow(/used other options/);
+      await expect(trainUnet(tiny('ft-resumed', { epochs: 3, resume: true }))).rejects.toThrow(/used other options/);
+    });
+
+    it('refuses a source of another architecture before writing anything', async () => {
+      const from = path.join(dir, 'ft-source');
+      await expect(trainUnet(tiny('ft-wide', { filters: 6, initialWeights: from }))).rejects.toThrow(
+        new TrainingError(`${from}: weight 1 (encodeAa/kernel) has shape [3, 3, 4, 4] there and [3, 3, 4, 6] in this U-Net; start from a bundle of the same architecture`),
+      );
+      await expect(trainUnet(tiny('ft-deep', { depth: 3, initialWeights: from }))).rejects.toThrow(/its model has \d+ weight tensors, this U-Net \d+/);
+      expect(existsSync(path.join(dir, 'ft-wide'))).toBe(false);
+      expect(existsSync(path.join(dir, 'ft-deep'))).toBe(false);
+    });
+
+    it('refuses a source fed other channels or another normalisation, and a folder without a model', async () => {
+      const copy = async (name: string, edit: (manifest: { channels: string[]; preprocessing: { channels: string[]; normalize: string } }) => void): Promise<string> => {
+        const target = path.join(dir, name);
+        await fs.cp(path.join(dir, 'ft-source'), target, { recursive: true });
+        const file = path.join(target, 'brats-model.json');
+        const manifest = JSON.parse(await fs.readFile(file, 'utf8'));
+        edit(manifest);
+        await fs.writeFile(file, JSON.stringify(manifest));
+        return target;
+      };
+      const swapped = await copy('ft-swapped', (manifest) => {
+        const [first, second, ...rest] = manifest.channels;
+        manifest.channels = [second!, first!, ...rest];
+        manifest.preprocessing.channels = manifest.channels;
+      });
+      await expect(trainUnet(tiny('ft-a', { initialWeights: swapped }))).rejects.toThrow(/its model was trained on channels T1w,FLAIR,T1gd,T2w, normalisation block, crop center; this run has channels FLAIR,T1w,T1gd,T2w/);
+      const nonzero = await copy('ft-nonzero', (manifest) => (manifest.preprocessing.normalize = 'nonzero'));
+      await expect(trainUnet(tiny('ft-b', { initialWeights: nonzero }))).rejects.toThrow(/normalisation nonzero, .*this run has .*normalisation block/);
+      await expect(trainUnet(tiny('ft-c', { initialWeights: path.join(dir, 'nowhere') }))).rejects.toThrow(TrainingError);
+      await expect(trainUnet(tiny('ft-c', { initialWeights: path.join(dir, 'nowhere') }))).rejects.toThrow(/^cannot start from .*nowhere: /);
+    });
   });
 });

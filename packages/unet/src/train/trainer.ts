@@ -8,7 +8,6 @@ import os from 'node:os';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import {
-  BratsError,
   createRandom,
   deriveCaseSeed,
   openSliceStore,
@@ -18,12 +17,14 @@ import {
   writeModelManifest,
   writePng,
   type ChannelName,
+  type InitialWeightsRecord,
   type ModelManifest,
   type PreprocessSettings,
   type RegionName,
   type SliceStoreReader,
 } from '@brats/io';
 import { initBackend, type BackendChoice, type BackendSelection } from '../backend.js';
+import { TrainingError } from '../errors.js';
 import { computeCombinedLoss, computeSoftDice } from '../losses.js';
 import { buildUnet, type UpsamplingMode } from '../model.js';
 import { locateGradientWorker, startDataParallel, type DataParallelTrainer } from '../parallel/data-parallel.js';
@@ -32,16 +33,13 @@ import { saveLayersModel } from '../model-files.js';
 import { SpatialDropout2D } from '../spatial-dropout.js';
 import { augmentBatch, DEFAULT_AUGMENTATION, type AugmentOptions } from './augment.js';
 import { EPOCH_BASE, loadCheckpoint, saveCheckpoint, type EpochRecord, type TrainingState, type TrainMonitor } from './checkpoint.js';
+import { applyInitialWeights, readInitialWeights, type InitialWeights } from './initial-weights.js';
 import { recordedDataFile } from './provenance.js';
 import { planEpoch } from './sampler.js';
 import { CONSTANT_SCHEDULE, ScheduledAdam, describeSchedule, learningRateAt, scheduleConflict, type LearningRateSchedule } from './schedule.js';
 
-/** Training failed for a reason the user can fix (no validation data, a bundle in the way, …). */
-export class TrainingError extends BratsError {
-  constructor(message: string) {
-    super('TRAINING', message);
-  }
-}
+/** Re-exported for the trainer's callers; defined with the package's other errors. */
+export { TrainingError };
 
 /** Options of {@link trainUnet}; defaults are the seed's recipe. */
 export interface TrainOptions {
@@ -92,6 +90,12 @@ export interface TrainOptions {
    * model stays until a later epoch beats its figure under the new monitor.
    */
   monitor?: TrainMonitor;
+  /**
+   * A model bundle folder whose weights the run starts from (fine-tuning) instead of a random initialisation: the
+   * same architecture, fed the same channels, normalisation and crop placement, predicting the same regions. The
+   * optimizer starts fresh. Part of the run's fingerprint (by the weights' SHA-256): a resume must name the same.
+   */
+  initialWeights?: string;
 }
 
 export type { TrainMonitor };
@@ -110,6 +114,8 @@ export interface TrainCallbacks {
   onMonitorChange?: (previous: TrainMonitor, next: TrainMonitor, keptEpoch: number) => void;
   /** The number of threads that compute each step's gradients (1 = the main thread only) and why. */
   onThreads?: (threads: number, reason: string) => void;
+  /** A new run starts from another bundle's weights (see `initialWeights`), recorded as in the manifest. */
+  onInitialWeights?: (record: InitialWeightsRecord) => void;
   /** Something the user must know that does not stop the run (e.g. no validation cases), one line. */
   onWarning?: (message: string) => void;
 }
@@ -224,8 +230,9 @@ function resolveWorkers(choice: number | 'auto', backend: BackendSelection, batc
  * step's gradients are computed on worker threads too (see startDataParallel).
  * Without validation slices every epoch is kept (the last is the model), with a warning through `onWarning`.
  * @throws {TrainingError} when the store has no training slices, the bundle already holds a run
- * (without `resume`), `resume` finds a run with other options, or `workers` cannot run (tensorflow backend, a
- * count not below the batch size).
+ * (without `resume`), `resume` finds a run with other options, `workers` cannot run (tensorflow backend, a
+ * count not below the batch size), or `initialWeights` names a bundle without a readable model or of another
+ * architecture, feed or regions.
  * @throws {BackendError} when a forced backend cannot load.
  */
 export async function trainUnet(options: TrainOptions, callbacks: TrainCallbacks = {}): Promise<TrainResult> {
@@ -270,6 +277,8 @@ export async function trainUnet(options: TrainOptions, callbacks: TrainCallbacks
       dropout: options.dropout ?? 0.2,
       outputChannels: outputChannels as 1 | 3,
     };
+    const initial: InitialWeights | undefined =
+      options.initialWeights === undefined ? undefined : await readInitialWeights(options.initialWeights, { preprocessing, regions });
     const fingerprint = fingerprintOf({
       architecture,
       batchSize,
@@ -281,12 +290,16 @@ export async function trainUnet(options: TrainOptions, callbacks: TrainCallbacks
       data: path.basename(options.dataFile),
       // Single-thread runs keep the fingerprint they had before workers existed.
       ...(workers > 0 ? { shares: workers + 1 } : {}),
+      // Runs from a random start keep the fingerprint they had before fine-tuning existed.
+      ...(initial === undefined ? {} : { initialWeights: initial.record.weightsSha256 }),
     });
 
     const optimizer = new ScheduledAdam(learningRate);
     let model: tf.LayersModel;
     let state: TrainingState;
     const resumed = await loadCheckpoint(options.bundle, optimizer);
+    // A resume continues from the checkpoint; the source weights only served to check the fingerprint.
+    if (resumed !== undefined && initial !== undefined) tf.dispose(initial.tensors);
     if (resumed !== undefined && options.resume !== true) {
       resumed.model.dispose();
       throw new TrainingError(`${options.bundle}: already holds a training run; pass --resume to continue it or choose another --out`);
@@ -319,6 +332,15 @@ export async function trainUnet(options: TrainOptions, callbacks: TrainCallbacks
       state.monitor = monitor;
     } else {
       model = buildUnet({ ...architecture, seed });
+      if (initial !== undefined) {
+        try {
+          applyInitialWeights(model, initial);
+          callbacks.onInitialWeights?.(initial.record);
+        } catch (error) {
+          model.dispose();
+          throw error;
+        }
+      }
       state = {
         epochBase: EPOCH_BASE,
         epochsCompleted: 0,
@@ -356,6 +378,7 @@ export async function trainUnet(options: TrainOptions, callbacks: TrainCallbacks
           seed,
           durationSeconds: state.elapsedSeconds,
           ...(best === undefined ? {} : { slicesPerSecond: best.slicesPerSecond }),
+          ...(initial === undefined ? {} : { initialWeights: initial.record }),
         },
       };
       if (best !== undefined && hasValidation) {
