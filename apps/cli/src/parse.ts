@@ -42,3 +42,16 @@ export function parseChoice<T extends string>(flag: string, text: string, choice
   if (found === undefined) throw new UsageError(`${flag} must be one of ${choices.join(', ')}, got '${text}'`);
   return found;
 }
+
+/**
+ * Comma-separated weights, each a finite number >= 0, not all 0 (e.g. `1,2,1`).
+ * @throws {UsageError} otherwise.
+ */
+export function parseWeights(flag: string, text: string): number[] {
+  const parts = text.split(',').map((part) => part.trim());
+  const values = parts.map(Number);
+  if (parts.some((part) => part === '') || !values.every((value) => Number.isFinite(value) && value >= 0) || !values.some((value) => value > 0)) {
+    throw new UsageError(`${flag} must be comma-separated numbers >= 0, not all 0 (e.g. 1,2,1), got '${text}'`);
+  }
+  return values;
+}

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { ShapeMismatchError } from '@brats/io';
+import { ArgumentError, ShapeMismatchError } from '@brats/io';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from './backend.js';
 import {
@@ -48,6 +48,22 @@ describe('losses and Dice metrics (hand-computed)', () => {
   ])('Dice loss: %s', (_name, truth, prediction, smooth, expected) => {
     const value = tf.tidy(() => computeDiceLoss(slices(truth), slices(prediction), { smooth }).dataSync()[0]);
     expect(value).toBeCloseTo(expected, 5);
+  });
+
+  it('Dice loss with channel weights: Σ w_k L_k / Σ w_k of the per-channel losses above', () => {
+    const perChannel = [-Math.log(6) + Math.log(5), -Math.log(2) + Math.log(5), -Math.log(2) + Math.log(1)];
+    const weighted = (weights: number[]): number =>
+      tf.tidy(() => computeDiceLoss(slices(truthB), slices(predictionB), { channelWeights: weights }).dataSync()[0]!);
+    expect(weighted([1, 2, 1])).toBeCloseTo((perChannel[0]! + 2 * perChannel[1]! + perChannel[2]!) / 4, 5);
+    expect(weighted([0, 1, 0])).toBeCloseTo(perChannel[1]!, 5);
+    expect(weighted([3, 3, 3])).toBeCloseTo(perChannel.reduce((a, b) => a + b) / 3, 5);
+    // The combined loss passes them on to its Dice term.
+    const combined = tf.tidy(() => computeCombinedLoss(slices(truthB), slices(predictionB), { channelWeights: [0, 1, 0] }).dataSync()[0]!);
+    const crossEntropy = tf.tidy(() => computeBinaryCrossEntropy(slices(truthB), slices(predictionB)).dataSync()[0]!);
+    expect(combined).toBeCloseTo(0.9 * perChannel[1]! + 0.1 * crossEntropy, 5);
+    expect(() => weighted([1, 2])).toThrow(new ArgumentError('computeDiceLoss', 'channelWeights', 'needs one weight per channel (3), found 2'));
+    expect(() => weighted([1, -1, 1])).toThrow(ArgumentError);
+    expect(() => weighted([0, 0, 0])).toThrow(new ArgumentError('computeDiceLoss', 'channelWeights', 'must not all be 0'));
   });
 
   it('binary cross-entropy averages every element, clipping certain predictions', () => {

@@ -4,7 +4,7 @@
  * regions (1: whole tumour; 3: WT, TC, ET); every reduction keeps them apart until the final mean.
  */
 import * as tf from '@tensorflow/tfjs';
-import { ShapeMismatchError } from '@brats/io';
+import { ArgumentError, ShapeMismatchError } from '@brats/io';
 
 /** Options of the Dice computations. */
 export interface DiceOptions {
@@ -24,8 +24,17 @@ export interface BinaryCrossEntropyOptions {
   readonly epsilon?: number;
 }
 
+/** Options of computeDiceLoss. */
+export interface DiceLossOptions extends DiceOptions {
+  /**
+   * Weight of each channel's Dice loss (one per channel, each >= 0, not all 0): the loss is Σ w_k L_k / Σ w_k.
+   * Default: equal weights, the plain mean (the seed).
+   */
+  readonly channelWeights?: readonly number[];
+}
+
 /** Options of computeCombinedLoss. */
-export interface CombinedLossOptions extends DiceOptions, BinaryCrossEntropyOptions {
+export interface CombinedLossOptions extends DiceLossOptions, BinaryCrossEntropyOptions {
   /** Weight of the Dice loss. Default 0.9. */
   readonly diceWeight?: number;
   /** Weight of the binary cross-entropy. Default 0.1. */
@@ -49,21 +58,37 @@ function sumPerSlice(truth: tf.Tensor4D, prediction: tf.Tensor4D): [tf.Tensor2D,
 
 /**
  * The seed's Dice loss `-log(2·mean_b(I_b + s)) + log(mean_b(T_b + P_b + s))` per channel (I, T, P summed over one
- * slice, means over the batch: a ratio of batch means, so empty slices do not dominate), averaged over channels.
+ * slice, means over the batch: a ratio of batch means, so empty slices do not dominate), averaged over channels
+ * (weighted by `channelWeights` when given).
  * @param truth [batch, height, width, channels] of 0/1.
  * @param prediction [batch, height, width, channels] in [0, 1].
  * @throws ShapeMismatchError when the shapes differ or are not rank 4.
+ * @throws ArgumentError when `channelWeights` has not one weight >= 0 per channel, or they are all 0.
  */
-export function computeDiceLoss(truth: tf.Tensor4D, prediction: tf.Tensor4D, options: DiceOptions = {}): tf.Scalar {
+export function computeDiceLoss(truth: tf.Tensor4D, prediction: tf.Tensor4D, options: DiceLossOptions = {}): tf.Scalar {
   checkShapes('computeDiceLoss', truth, prediction);
   const smooth = options.smooth ?? 1;
+  const weights = options.channelWeights;
+  if (weights !== undefined) checkChannelWeights('computeDiceLoss', weights, truth.shape[3]);
   return tf.tidy(() => {
     const [intersection, truthSum, predictionSum] = sumPerSlice(truth, prediction);
     const numerator = tf.mean(tf.add(intersection, smooth), 0);
     const denominator = tf.mean(tf.add(tf.add(truthSum, predictionSum), smooth), 0);
     const perChannel = tf.sub(tf.log(denominator), tf.log(tf.mul(numerator, 2)));
-    return tf.mean(perChannel) as tf.Scalar;
+    if (weights === undefined) return tf.mean(perChannel) as tf.Scalar;
+    const total = weights.reduce((sum, weight) => sum + weight, 0);
+    return tf.sum(tf.mul(perChannel, tf.tensor1d(weights.map((weight) => weight / total)))) as tf.Scalar;
   });
+}
+
+/**
+ * Checks per-channel loss weights: one finite weight >= 0 per channel, not all 0.
+ * @throws ArgumentError otherwise, naming `functionName`.
+ */
+export function checkChannelWeights(functionName: string, weights: readonly number[], channels: number): void {
+  if (weights.length !== channels) throw new ArgumentError(functionName, 'channelWeights', `needs one weight per channel (${channels}), found ${weights.length}`);
+  if (!weights.every((weight) => Number.isFinite(weight) && weight >= 0)) throw new ArgumentError(functionName, 'channelWeights', `must be finite numbers >= 0, found ${weights.join(', ')}`);
+  if (!weights.some((weight) => weight > 0)) throw new ArgumentError(functionName, 'channelWeights', 'must not all be 0');
 }
 
 /**

@@ -119,6 +119,9 @@ describe('brats pipeline', () => {
     const other = await runCaptured(['pipeline', dataset, '--out', out, '--resume', '--filters', '4']);
     expect(other.code).toBe(1);
     expect(other.stderr.trim()).toBe(`error: --filters: the run in ${out} was started with 2; a resume keeps its settings`);
+    const weights = await runCaptured(['pipeline', dataset, '--out', path.join(dir, 'half'), '--region-weights', '1,2']);
+    expect(weights.code).toBe(1);
+    expect(weights.stderr.trim()).toBe('error: --region-weights: --target regions trains 3 regions (WT,TC,ET), got 2 weights');
     const half = await runCaptured(['pipeline', dataset, '--out', path.join(dir, 'half'), '--test-cases', 'Phantom_001']);
     expect(half.code).toBe(1);
     expect(half.stderr.trim()).toBe('error: --validation-cases and --test-cases go together (or neither: the split is drawn with --split-seed)');
@@ -132,7 +135,7 @@ describe('brats pipeline', () => {
   });
 
   const built = existsSync(path.join(repositoryRoot, 'apps/cli/dist/bin.js'));
-  it.skipIf(!built)('continues training from the last completed epoch after the process is killed; its model starts a fine-tuning run', async () => {
+  it.skipIf(!built)('continues training from the last completed epoch after the process is killed; its model starts a fine-tuning run with weighted regions', async () => {
     const out = path.join(dir, 'killed');
     const args = [path.join(repositoryRoot, 'apps/cli/dist/bin.js'), 'pipeline', dataset, '--out', out, '--target', 'wt', ...SMALL];
     args.splice(args.indexOf('--epochs') + 1, 1, '3');
@@ -165,12 +168,14 @@ describe('brats pipeline', () => {
     const tunedOut = path.join(dir, 'tuned');
     const small = [...SMALL];
     small.splice(small.indexOf('--epochs') + 1, 1, '1');
-    const tuned = await runCaptured(['pipeline', dataset, '--out', tunedOut, '--target', 'wt', ...small, '--init-from', source]);
+    const tuned = await runCaptured(['pipeline', dataset, '--out', tunedOut, '--target', 'wt', ...small, '--init-from', source, '--region-weights', '2']);
     expect(tuned.code, tuned.stderr).toBe(0);
     expect(tuned.stdout).toMatch(/^ {4}initial weights: model \(epoch \d+, made /m);
     const tunedState = JSON.parse(await fs.readFile(path.join(tunedOut, 'pipeline.json'), 'utf8')) as { command: string };
-    expect(tunedState.command.endsWith(` --seed 816 --init-from ${source}`)).toBe(true);
-    expect((await readModelManifest(path.join(tunedOut, 'model'))).training?.initialWeights?.createdAt).toBe(manifest.createdAt);
+    expect(tunedState.command.endsWith(` --seed 816 --region-weights 2 --init-from ${source}`)).toBe(true);
+    const tunedManifest = await readModelManifest(path.join(tunedOut, 'model'));
+    expect(tunedManifest.training?.initialWeights?.createdAt).toBe(manifest.createdAt);
+    expect(tunedManifest.training?.regionWeights).toEqual({ WT: 2 });
     const nowhere = await runCaptured(['pipeline', dataset, '--out', path.join(dir, 'nowhere'), ...SMALL, '--init-from', '@brats/model-nowhere']);
     expect(nowhere.code).toBe(1);
     expect(nowhere.stderr.trim()).toBe('error: --init-from @brats/model-nowhere: no such folder, and no installed package of that name with a brats-model.json');

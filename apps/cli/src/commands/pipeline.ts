@@ -9,7 +9,7 @@ import { printLine, type CliContext } from '../context.js';
 import { ENGINE_CHOICES, openEngine, type EngineChoice } from '../engine-choice.js';
 import { UsageError } from '../errors.js';
 import { resolveModelArgument } from '../default-model.js';
-import { parseChoice, parseFraction, parseInteger, parsePositiveNumber } from '../parse.js';
+import { parseChoice, parseFraction, parseInteger, parsePositiveNumber, parseWeights } from '../parse.js';
 import { runPrediction } from '../predict-run.js';
 import { createProgress, type ProgressReporter } from '../progress.js';
 import { evaluationFileTable, writeReport } from '../report.js';
@@ -40,6 +40,8 @@ export interface PipelineSettings {
   engine: EngineChoice;
   /** Fine-tuning: the model bundle folder (absolute) or installed model package whose weights training starts from. */
   initFrom?: string;
+  /** Weight of each region's Dice loss (absent: equal, the seed). */
+  regionWeights?: number[];
 }
 
 /** The steps, in order; each is done once and recorded. */
@@ -76,6 +78,7 @@ interface PipelineFlags {
   seed: string;
   engine: string;
   initFrom?: string;
+  regionWeights?: string;
   resume?: boolean;
 }
 
@@ -105,6 +108,7 @@ const SETTING_FLAGS: Readonly<Record<string, keyof PipelineSettings>> = {
   seed: 'seed',
   engine: 'engine',
   initFrom: 'initFrom',
+  regionWeights: 'regionWeights',
 };
 
 function scheduleFrom(flags: PipelineFlags): Pick<PipelineSettings, 'lrSchedule' | 'decayStart'> {
@@ -125,9 +129,15 @@ function settingsFrom(dataset: string, flags: PipelineFlags): PipelineSettings {
   if ((flags.validationCases === undefined) !== (flags.testCases === undefined)) {
     throw new UsageError('--validation-cases and --test-cases go together (or neither: the split is drawn with --split-seed)');
   }
+  const target = parseChoice('--target', flags.target, ['wt', 'regions'] as const);
+  const regionWeights = flags.regionWeights === undefined ? undefined : parseWeights('--region-weights', flags.regionWeights);
+  const regionCount = target === 'wt' ? 1 : 3;
+  if (regionWeights !== undefined && regionWeights.length !== regionCount) {
+    throw new UsageError(`--region-weights: --target ${target} trains ${regionCount === 1 ? '1 region (WT)' : '3 regions (WT,TC,ET)'}, got ${regionWeights.length} weights`);
+  }
   return {
     dataset: path.resolve(dataset),
-    target: parseChoice('--target', flags.target, ['wt', 'regions'] as const),
+    target,
     crop: parseInteger('--crop', flags.crop, 16, 1024),
     validationCases: flags.validationCases === undefined ? null : parseCaseIds('--validation-cases', flags.validationCases),
     testCases: flags.testCases === undefined ? null : parseCaseIds('--test-cases', flags.testCases),
@@ -142,6 +152,7 @@ function settingsFrom(dataset: string, flags: PipelineFlags): PipelineSettings {
     monitor: parseChoice('--monitor', flags.monitor, ['loss', 'dice'] as const),
     seed: parseInteger('--seed', flags.seed, 0, 0xffffffff),
     engine: parseChoice('--engine', flags.engine, ENGINE_CHOICES),
+    ...(regionWeights === undefined ? {} : { regionWeights }),
     ...(flags.initFrom === undefined ? {} : { initFrom: existsSync(flags.initFrom) ? path.resolve(flags.initFrom) : flags.initFrom }),
   };
 }
@@ -169,6 +180,7 @@ export function pipelineCommand(settings: PipelineSettings, out: string): string
     ...(settings.lrSchedule === 'cosine' ? ['--lr-schedule', 'cosine', '--decay-start', String(settings.decayStart ?? 0)] : []),
     '--tumour-fraction', String(settings.tumourFraction), '--steps-per-epoch', String(settings.stepsPerEpoch), '--monitor', settings.monitor, '--seed', String(settings.seed),
   );
+  if (settings.regionWeights !== undefined) parts.push('--region-weights', settings.regionWeights.join(','));
   if (settings.initFrom !== undefined) parts.push('--init-from', settings.initFrom);
   return parts.join(' ');
 }
@@ -233,6 +245,7 @@ export function registerPipelineCommand(program: Command, context: CliContext): 
     .option('--monitor <what>', 'keep the model with the lowest validation loss or the highest validation Dice', 'dice')
     .option('--seed <s>', 'seed of initialisation, data order, augmentation and dropout', '816')
     .option('--engine <name>', `engine for tuning and scoring: ${ENGINE_CHOICES.join(', ')}`, 'auto')
+    .option('--region-weights <w>', "weight of each region's Dice loss, comma-separated (WT,TC,ET with --target regions; default equal)")
     .option('--init-from <model>', 'fine-tune: training starts from the weights of this model bundle folder or installed model package (same architecture and inputs)')
     .option('--resume', 'continue the run in --out where it stopped, with the settings it started with (or more --epochs and a later decay: training continues and the steps after it run again)')
     .action(async (dataset: string, flags: PipelineFlags, command: Command) => {
@@ -330,6 +343,7 @@ export function registerPipelineCommand(program: Command, context: CliContext): 
           stepsPerEpoch: settings.stepsPerEpoch,
           monitor: settings.monitor,
           seed: settings.seed,
+          ...(settings.regionWeights === undefined ? {} : { regionWeights: settings.regionWeights }),
           ...(settings.initFrom === undefined ? {} : { initialWeights: await resolveModelArgument(settings.initFrom, '--init-from') }),
           // A run killed mid-training continues from its last completed epoch.
           resume: true,

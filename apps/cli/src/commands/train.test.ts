@@ -57,6 +57,10 @@ describe('brats train', () => {
     expect((await runCaptured([...flags(path.join(dir, 'bad'), 2), '--tumour-fraction', '2'])).code).toBe(1);
     expect((await runCaptured([...flags(path.join(dir, 'bad'), 2), '--monitor', 'accuracy'])).code).toBe(1);
     expect((await runCaptured([...flags(path.join(dir, 'bad'), 2), '--workers', 'two'])).code).toBe(1);
+    const weights = await runCaptured([...flags(path.join(dir, 'bad'), 2), '--region-weights', '1,x']);
+    expect(weights.code).toBe(1);
+    expect(weights.stderr.trim()).toBe("error: --region-weights must be comma-separated numbers >= 0, not all 0 (e.g. 1,2,1), got '1,x'");
+    expect((await runCaptured([...flags(path.join(dir, 'bad'), 2), '--region-weights', '0,0'])).code).toBe(1);
     expect(existsSync(path.join(dir, 'bad'))).toBe(false);
   });
 

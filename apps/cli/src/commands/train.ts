@@ -3,7 +3,7 @@ import type { TrainOptions } from '@brats/unet';
 import type { Command } from 'commander';
 import { printLine, type CliContext } from '../context.js';
 import { createProgress, type ProgressReporter } from '../progress.js';
-import { parseChoice, parseFraction, parseInteger, parsePositiveNumber } from '../parse.js';
+import { parseChoice, parseFraction, parseInteger, parsePositiveNumber, parseWeights } from '../parse.js';
 import { loadTrainingPackage } from '../training-package.js';
 import { UsageError } from '../errors.js';
 import { resolveModelArgument } from '../default-model.js';
@@ -32,6 +32,7 @@ interface TrainFlags {
   workers: string;
   monitor: string;
   initFrom?: string;
+  regionWeights?: string;
 }
 
 /** One line naming the weights a fine-tuning run starts from. */
@@ -67,6 +68,7 @@ export function registerTrainCommand(program: Command, context: CliContext): voi
     .option('--max-validation-slices <n>', 'validate on at most n evenly spaced validation slices')
     .option('--resume', 'continue the run in --out from its last completed epoch')
     .option('--seed <s>', 'seed of initialisation, data order, augmentation and dropout', '816')
+    .option('--region-weights <w>', "weight of each region's Dice loss, comma-separated in the store's order (WT,TC,ET; default equal, the seed)")
     .option('--init-from <model>', 'fine-tune: start from the weights of this model bundle folder or installed model package (same architecture and inputs) instead of a random initialisation')
     .action(async (flags: TrainFlags) => {
       const options: TrainOptions = {
@@ -94,6 +96,7 @@ export function registerTrainCommand(program: Command, context: CliContext): voi
       if (flags.stepsPerEpoch !== undefined) options.stepsPerEpoch = parseInteger('--steps-per-epoch', flags.stepsPerEpoch, 1);
       if (flags.patience !== undefined) options.patience = parseInteger('--patience', flags.patience, 1);
       if (flags.maxValidationSlices !== undefined) options.maxValidationSlices = parseInteger('--max-validation-slices', flags.maxValidationSlices, 1);
+      if (flags.regionWeights !== undefined) options.regionWeights = parseWeights('--region-weights', flags.regionWeights);
       if (flags.initFrom !== undefined) options.initialWeights = await resolveModelArgument(flags.initFrom, '--init-from');
 
       let progress: ProgressReporter | undefined;

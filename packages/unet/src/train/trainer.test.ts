@@ -241,6 +241,19 @@ describe('trainUnet', () => {
     expect(existsSync(path.join(dir, 'no-validation', 'training-curves.png'))).toBe(true);
   });
 
+  it('weighs the regions\' Dice terms as asked, records the weights, and a resume must keep them', async () => {
+    const result = await trainUnet(tiny('weighted', { epochs: 1, regionWeights: [2] }));
+    expect(result.manifest.training!.regionWeights).toEqual({ WT: 2 });
+    expect((await readModelManifest(path.join(dir, 'weighted'))).training!.regionWeights).toEqual({ WT: 2 });
+    await expect(trainUnet(tiny('weighted', { epochs: 2, resume: true }))).rejects.toThrow(/used other options/);
+    await expect(trainUnet(tiny('weighted', { epochs: 2, resume: true, regionWeights: [3] }))).rejects.toThrow(/used other options/);
+    expect((await trainUnet(tiny('weighted', { epochs: 2, resume: true, regionWeights: [2] }))).history).toHaveLength(2);
+    await expect(trainUnet(tiny('weighted-3', { regionWeights: [1, 2, 1] }))).rejects.toThrow(
+      new TrainingError(`region weights 1,2,1: ${dataFile} trains WT; give one weight >= 0 per region, not all 0`),
+    );
+    expect(existsSync(path.join(dir, 'weighted-3'))).toBe(false);
+  });
+
   describe('fine-tuning (initialWeights)', () => {
     const floats = async (bundle: string): Promise<Float32Array> => {
       const bytes = await fs.readFile(path.join(dir, bundle, 'weights.bin'));

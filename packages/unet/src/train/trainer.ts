@@ -25,7 +25,7 @@ import {
 } from '@brats/io';
 import { initBackend, type BackendChoice, type BackendSelection } from '../backend.js';
 import { TrainingError } from '../errors.js';
-import { computeCombinedLoss, computeSoftDice } from '../losses.js';
+import { checkChannelWeights, computeCombinedLoss, computeSoftDice, type CombinedLossOptions } from '../losses.js';
 import { buildUnet, type UpsamplingMode } from '../model.js';
 import { locateGradientWorker, startDataParallel, type DataParallelTrainer } from '../parallel/data-parallel.js';
 import { createUnetManifest } from '../bundle.js';
@@ -96,6 +96,12 @@ export interface TrainOptions {
    * optimizer starts fresh. Part of the run's fingerprint (by the weights' SHA-256): a resume must name the same.
    */
   initialWeights?: string;
+  /**
+   * Weight of each region's Dice loss, in the order of the store's regions (WT; or WT, TC, ET): the Dice term is
+   * Σ w_k L_k / Σ w_k (default equal weights, the seed). The cross-entropy term is not weighted. Part of the
+   * run's fingerprint.
+   */
+  regionWeights?: readonly number[];
 }
 
 export type { TrainMonitor };
@@ -161,6 +167,7 @@ async function validate(
   indices: readonly number[],
   batchSize: number,
   threshold: number,
+  lossOptions: CombinedLossOptions,
 ): Promise<{ loss: number; softDice: number[]; dice: number[] }> {
   const outputChannels = store.info('validation').maskShape[3];
   let lossSum = 0;
@@ -174,7 +181,7 @@ async function validate(
       const x = tf.tensor4d(batch.images, batch.shape as [number, number, number, number]);
       const y = tf.tensor4d(Float32Array.from(batch.masks), batch.maskShape as [number, number, number, number]);
       const prediction = model.predict(x) as tf.Tensor4D;
-      const loss = computeCombinedLoss(y, prediction);
+      const loss = computeCombinedLoss(y, prediction, lossOptions);
       const dice = tf.sum(computeSoftDice(y, prediction), 0);
       const binary = tf.cast(tf.greater(prediction, threshold), 'float32');
       const stacked = tf.stack([tf.sum(tf.mul(binary, y), [0, 1, 2]), tf.add(tf.sum(binary, [0, 1, 2]), tf.sum(y, [0, 1, 2]))]);
@@ -277,6 +284,16 @@ export async function trainUnet(options: TrainOptions, callbacks: TrainCallbacks
       dropout: options.dropout ?? 0.2,
       outputChannels: outputChannels as 1 | 3,
     };
+    if (options.regionWeights !== undefined) {
+      try {
+        checkChannelWeights('trainUnet', options.regionWeights, outputChannels);
+      } catch {
+        throw new TrainingError(
+          `region weights ${options.regionWeights.join(',')}: ${options.dataFile} trains ${regions.join(', ')}; give one weight >= 0 per region, not all 0`,
+        );
+      }
+    }
+    const lossOptions: CombinedLossOptions = options.regionWeights === undefined ? {} : { channelWeights: options.regionWeights };
     const initial: InitialWeights | undefined =
       options.initialWeights === undefined ? undefined : await readInitialWeights(options.initialWeights, { preprocessing, regions });
     const fingerprint = fingerprintOf({
@@ -292,6 +309,7 @@ export async function trainUnet(options: TrainOptions, callbacks: TrainCallbacks
       ...(workers > 0 ? { shares: workers + 1 } : {}),
       // Runs from a random start keep the fingerprint they had before fine-tuning existed.
       ...(initial === undefined ? {} : { initialWeights: initial.record.weightsSha256 }),
+      ...(options.regionWeights === undefined ? {} : { regionWeights: options.regionWeights }),
     });
 
     const optimizer = new ScheduledAdam(learningRate);
@@ -379,6 +397,7 @@ export async function trainUnet(options: TrainOptions, callbacks: TrainCallbacks
           durationSeconds: state.elapsedSeconds,
           ...(best === undefined ? {} : { slicesPerSecond: best.slicesPerSecond }),
           ...(initial === undefined ? {} : { initialWeights: initial.record }),
+          ...(options.regionWeights === undefined ? {} : { regionWeights: Object.fromEntries(regions.map((region, k) => [region, options.regionWeights![k]!])) }),
         },
       };
       if (best !== undefined && hasValidation) {
@@ -429,7 +448,7 @@ export async function trainUnet(options: TrainOptions, callbacks: TrainCallbacks
     let parallel: DataParallelTrainer | undefined;
     try {
       if (workers > 0) {
-        parallel = await startDataParallel({ model: { ...architecture, seed }, workers, backend: backend.name === 'cpu' ? 'cpu' : 'wasm' });
+        parallel = await startDataParallel({ model: { ...architecture, seed }, workers, backend: backend.name === 'cpu' ? 'cpu' : 'wasm', loss: lossOptions });
       }
       callbacks.onThreads?.(workers + 1, threadsReason);
       let stoppedEarly = false;
@@ -461,7 +480,7 @@ export async function trainUnet(options: TrainOptions, callbacks: TrainCallbacks
           try {
             if (parallel === undefined) {
               const lossTensor = tf.tidy(
-                () => optimizer.minimize(() => computeCombinedLoss(y, model.apply(x, { training: true }) as tf.Tensor4D), true) as tf.Scalar,
+                () => optimizer.minimize(() => computeCombinedLoss(y, model.apply(x, { training: true }) as tf.Tensor4D, lossOptions), true) as tf.Scalar,
               );
               loss = (await lossTensor.data())[0]!;
               lossTensor.dispose();
@@ -479,7 +498,7 @@ export async function trainUnet(options: TrainOptions, callbacks: TrainCallbacks
         }
         const trainSeconds = (performance.now() - started) / 1000;
         const validation = hasValidation
-          ? await validate(model, store, validationIndices, batchSize, threshold)
+          ? await validate(model, store, validationIndices, batchSize, threshold, lossOptions)
           : { loss: Number.NaN, softDice: regions.map(() => Number.NaN), dice: regions.map(() => Number.NaN) };
         const seconds = (performance.now() - started) / 1000;
         const record: EpochRecord = {
