@@ -239,7 +239,7 @@ function resolveWorkers(choice: number | 'auto', backend: BackendSelection, batc
  * @throws {TrainingError} when the store has no training slices, the bundle already holds a run
  * (without `resume`), `resume` finds a run with other options, `workers` cannot run (tensorflow backend, a
  * count not below the batch size), or `initialWeights` names a bundle without a readable model or of another
- * architecture, feed or regions.
+ * architecture, feed or regions, or `regionWeights` has not one weight >= 0 per region (not all 0).
  * @throws {BackendError} when a forced backend cannot load.
  */
 export async function trainUnet(options: TrainOptions, callbacks: TrainCallbacks = {}): Promise<TrainResult> {
