@@ -168,10 +168,13 @@ describe('brats pipeline', () => {
     const tunedOut = path.join(dir, 'tuned');
     const small = [...SMALL];
     small.splice(small.indexOf('--epochs') + 1, 1, '1');
+    // Without --filters, the source's: 2.
+    small.splice(small.indexOf('--filters'), 2);
     const tuned = await runCaptured(['pipeline', dataset, '--out', tunedOut, '--target', 'wt', ...small, '--init-from', source, '--region-weights', '2']);
     expect(tuned.code, tuned.stderr).toBe(0);
     expect(tuned.stdout).toMatch(/^ {4}initial weights: model \(epoch \d+, made /m);
     const tunedState = JSON.parse(await fs.readFile(path.join(tunedOut, 'pipeline.json'), 'utf8')) as { command: string };
+    expect(tunedState.command).toContain(' --filters 2 --epochs 1 ');
     expect(tunedState.command.endsWith(` --seed 816 --region-weights 2 --init-from ${source}`)).toBe(true);
     const tunedManifest = await readModelManifest(path.join(tunedOut, 'model'));
     expect(tunedManifest.training?.initialWeights?.createdAt).toBe(manifest.createdAt);

@@ -234,7 +234,7 @@ export function registerPipelineCommand(program: Command, context: CliContext): 
     .option('--validation-cases <ids>', 'the validation cases by id (default: drawn with --split-seed)')
     .option('--test-cases <ids>', 'the test cases by id, scored once at the end (default: drawn with --split-seed)')
     .option('--split-seed <n>', "seed of the drawn split (the seed's 0.85/0.075/0.075 by case)", '816')
-    .option('--filters <n>', 'filters of the first U-Net level', '16')
+    .option('--filters <n>', 'filters of the first U-Net level (with --init-from: the model\'s)', '16')
     .option('--epochs <n>', 'training epochs', '60')
     .option('--batch-size <n>', 'slices per batch', '16')
     .option('--lr <x>', 'Adam learning rate', '5e-4')
@@ -253,8 +253,12 @@ export function registerPipelineCommand(program: Command, context: CliContext): 
       const out = path.resolve(flags.out);
       const paths = pipelinePaths(out);
       const given = settingsFrom(dataset, flags);
-      // Checked before the conversion's minutes, so a wrong name fails at once.
-      if (given.initFrom !== undefined) await resolveModelArgument(given.initFrom, '--init-from');
+      // Checked before the conversion's minutes, so a wrong name fails at once; without --filters, fine-tuning builds
+      // the source's network (the trainer takes its other architecture settings too).
+      if (given.initFrom !== undefined) {
+        const source = await readModelManifest(await resolveModelArgument(given.initFrom, '--init-from'));
+        if (command.getOptionValueSource('filters') !== 'cli') given.filters = source.model.filters;
+      }
       let state = await readState(paths.state);
       if (state !== undefined && flags.resume !== true) {
         throw new UsageError(`--out ${flags.out}: holds a pipeline run (${PIPELINE_FILE}); add --resume to continue it, or choose another folder`);

@@ -67,9 +67,15 @@ describe('brats train', () => {
   it('--init-from fine-tunes a bundle of the same architecture, and refuses another or a name that is not installed', async () => {
     const source = path.join(dir, 'source');
     expect((await runCaptured(flags(source, 1))).code).toBe(0);
-    const tuned = await runCaptured([...flags(path.join(dir, 'tuned'), 1), '--init-from', source]);
+    // Without --filters and --depth the run builds the source's network (4 filters, depth 2), not the seed's 16 and 4.
+    const unset = flags(path.join(dir, 'tuned'), 1);
+    unset.splice(unset.indexOf('--filters'), 4);
+    expect(unset).not.toContain('--depth');
+    const tuned = await runCaptured([...unset, '--init-from', source]);
     expect(tuned.code, tuned.stderr).toBe(0);
-    const record = (await readModelManifest(path.join(dir, 'tuned'))).training!.initialWeights!;
+    const tunedManifest = await readModelManifest(path.join(dir, 'tuned'));
+    expect([tunedManifest.model.filters, tunedManifest.model.depth]).toEqual([4, 2]);
+    const record = tunedManifest.training!.initialWeights!;
     expect(record.source).toBe('source');
     expect(tuned.stdout.split('\n')).toContain(`initial weights: source (epoch ${record.bestEpoch}, made ${record.createdAt}, weights sha256 ${record.weightsSha256.slice(0, 12)}…)`);
 

@@ -16,11 +16,11 @@ interface TrainFlags {
   lr: string;
   lrSchedule: string;
   decayStart?: string;
-  filters: string;
-  depth: string;
-  upsampling: string;
+  filters?: string;
+  depth?: string;
+  upsampling?: string;
   batchNorm?: boolean;
-  dropout: string;
+  dropout?: string;
   backend: string;
   tumourFraction?: string;
   stepsPerEpoch?: string;
@@ -53,11 +53,11 @@ export function registerTrainCommand(program: Command, context: CliContext): voi
     .option('--lr <x>', 'Adam learning rate', '1e-4')
     .option('--lr-schedule <kind>', 'constant (the seed), or cosine: the rate held to --decay-start, then annealed along a half cosine to 0 at the last epoch', 'constant')
     .option('--decay-start <epoch>', 'with --lr-schedule cosine: the last epoch at the full rate (default 0)')
-    .option('--filters <n>', 'filters of the first level (doubling per level)', '16')
-    .option('--depth <n>', 'number of 2x2 poolings', '4')
-    .option('--upsampling <mode>', 'bilinear or transpose', 'bilinear')
-    .option('--batch-norm', 'batch normalisation after each convolution (not in the seed)')
-    .option('--dropout <rate>', 'SpatialDropout2D rate in the two deepest encoder levels', '0.2')
+    .option('--filters <n>', 'filters of the first level, doubling per level (default: 16, or the --init-from model\'s)')
+    .option('--depth <n>', 'number of 2x2 poolings (default: 4, or the --init-from model\'s)')
+    .option('--upsampling <mode>', 'bilinear or transpose (default: bilinear, or the --init-from model\'s)')
+    .option('--batch-norm', 'batch normalisation after each convolution (not in the seed; default: off, or as the --init-from model)')
+    .option('--dropout <rate>', 'SpatialDropout2D rate in the two deepest encoder levels (default: 0.2, or the --init-from model\'s)')
     .option('--backend <name>', 'auto, tensorflow, wasm or cpu', 'auto')
     .option('--tumour-fraction <f>', 'fraction of each batch drawn from tumour slices (default: plain shuffle)')
     .option('--steps-per-epoch <n>', 'batches per epoch with --tumour-fraction')
@@ -77,11 +77,6 @@ export function registerTrainCommand(program: Command, context: CliContext): voi
         epochs: parseInteger('--epochs', flags.epochs, 1),
         batchSize: parseInteger('--batch-size', flags.batchSize, 1),
         learningRate: parsePositiveNumber('--lr', flags.lr),
-        filters: parseInteger('--filters', flags.filters, 1),
-        depth: parseInteger('--depth', flags.depth, 1),
-        upsampling: parseChoice('--upsampling', flags.upsampling, ['bilinear', 'transpose'] as const),
-        batchNorm: flags.batchNorm === true,
-        dropout: parseFraction('--dropout', flags.dropout),
         backend: parseChoice('--backend', flags.backend, ['auto', 'tensorflow', 'wasm', 'cpu'] as const),
         augment: flags.augment,
         resume: flags.resume === true,
@@ -92,6 +87,12 @@ export function registerTrainCommand(program: Command, context: CliContext): voi
       const schedule = parseChoice('--lr-schedule', flags.lrSchedule, ['constant', 'cosine'] as const);
       if (schedule === 'cosine') options.learningRateSchedule = { kind: 'cosine', decayStart: flags.decayStart === undefined ? 0 : parseInteger('--decay-start', flags.decayStart, 0) };
       else if (flags.decayStart !== undefined) throw new UsageError('--decay-start goes with --lr-schedule cosine');
+      // Unset architecture flags take the seed's values, or the --init-from model's (the trainer decides).
+      if (flags.filters !== undefined) options.filters = parseInteger('--filters', flags.filters, 1);
+      if (flags.depth !== undefined) options.depth = parseInteger('--depth', flags.depth, 1);
+      if (flags.upsampling !== undefined) options.upsampling = parseChoice('--upsampling', flags.upsampling, ['bilinear', 'transpose'] as const);
+      if (flags.batchNorm === true) options.batchNorm = true;
+      if (flags.dropout !== undefined) options.dropout = parseFraction('--dropout', flags.dropout);
       if (flags.tumourFraction !== undefined) options.tumourFraction = parseFraction('--tumour-fraction', flags.tumourFraction);
       if (flags.stepsPerEpoch !== undefined) options.stepsPerEpoch = parseInteger('--steps-per-epoch', flags.stepsPerEpoch, 1);
       if (flags.patience !== undefined) options.patience = parseInteger('--patience', flags.patience, 1);

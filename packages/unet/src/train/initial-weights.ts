@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { ModelBundleError, readModelManifest, type InitialWeightsRecord, type PreprocessSettings, type RegionName } from '@brats/io';
+import { ModelBundleError, readModelManifest, type InitialWeightsRecord, type PreprocessSettings, type RegionName, type UnetArchitecture } from '@brats/io';
 import { loadLayersModel } from '../model-files.js';
 import { TrainingError } from '../errors.js';
 
@@ -17,6 +17,8 @@ import { TrainingError } from '../errors.js';
 export interface InitialWeights {
   readonly bundle: string;
   readonly record: InitialWeightsRecord;
+  /** The source's architecture, as its manifest records it: the defaults of a run that starts from it. */
+  readonly architecture: UnetArchitecture;
   /** The source's weights in layer order; owned here until disposed by applyInitialWeights. */
   readonly tensors: tf.Tensor[];
 }
@@ -47,6 +49,7 @@ export async function readInitialWeights(
   expected: { preprocessing: PreprocessSettings; regions: readonly RegionName[] },
 ): Promise<InitialWeights> {
   let createdAt: string;
+  let architecture: UnetArchitecture;
   let bestEpoch: number | undefined;
   let model: tf.LayersModel;
   try {
@@ -65,6 +68,7 @@ export async function readInitialWeights(
       throw new TrainingError(`${bundle}: its model predicts ${manifest.regions.join(', ')}; this run trains ${expected.regions.join(', ')}`);
     }
     createdAt = manifest.createdAt;
+    architecture = manifest.model;
     bestEpoch = manifest.training?.bestEpoch;
     model = await loadLayersModel(bundle);
   } catch (error) {
@@ -81,6 +85,7 @@ export async function readInitialWeights(
   return {
     bundle,
     tensors,
+    architecture,
     record: { source: await sourceName(bundle), createdAt, ...(bestEpoch === undefined ? {} : { bestEpoch }), weightsSha256: hash.digest('hex') },
   };
 }

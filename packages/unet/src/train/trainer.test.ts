@@ -283,6 +283,14 @@ describe('trainUnet', () => {
       expect((await readModelManifest(path.join(dir, 'ft-random'))).training!.initialWeights).toBeUndefined();
     });
 
+    it('builds the source\'s network unless the options name another', async () => {
+      const { filters: _filters, depth: _depth, ...unset } = tiny('ft-defaults', { epochs: 1, initialWeights: path.join(dir, 'ft-source') });
+      await trainUnet(unset);
+      const model = (await readModelManifest(path.join(dir, 'ft-defaults'))).model;
+      // The source: 4 filters, depth 2 (tiny); the seed's defaults would be 16 and 4.
+      expect([model.filters, model.depth, model.upsampling, model.dropout]).toEqual([4, 2, 'bilinear', 0.2]);
+    });
+
     it('a resume must start from the same weights', async () => {
       await trainUnet(tiny('ft-resumed', { epochs: 1, initialWeights: path.join(dir, 'ft-source') }));
       const resumed = await trainUnet(tiny('ft-resumed', { epochs: 2, resume: true, initialWeights: path.join(dir, 'ft-source') }));

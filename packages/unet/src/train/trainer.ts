@@ -26,7 +26,7 @@ import {
 import { initBackend, type BackendChoice, type BackendSelection } from '../backend.js';
 import { TrainingError } from '../errors.js';
 import { checkChannelWeights, computeCombinedLoss, computeSoftDice, type CombinedLossOptions } from '../losses.js';
-import { buildUnet, type UpsamplingMode } from '../model.js';
+import { buildUnet, UNET_DEFAULTS, type UpsamplingMode } from '../model.js';
 import { locateGradientWorker, startDataParallel, type DataParallelTrainer } from '../parallel/data-parallel.js';
 import { createUnetManifest } from '../bundle.js';
 import { saveLayersModel } from '../model-files.js';
@@ -56,6 +56,7 @@ export interface TrainOptions {
    * with a decay that starts after its last epoch).
    */
   learningRateSchedule?: LearningRateSchedule;
+  /** Architecture (defaults: the seed's; with `initialWeights`, the source model's). */
   filters?: number;
   depth?: number;
   upsampling?: UpsamplingMode;
@@ -275,15 +276,6 @@ export async function trainUnet(options: TrainOptions, callbacks: TrainCallbacks
     const outputChannels = train.maskShape[3];
     const preprocessing = settingsFromStore(store, height, width);
     const regions: RegionName[] = outputChannels === 3 ? ['WT', 'TC', 'ET'] : ['WT'];
-    const architecture = {
-      inputShape: [height, width, channels] as [number, number, number],
-      filters: options.filters ?? 16,
-      depth: options.depth ?? 4,
-      upsampling: options.upsampling ?? ('bilinear' as const),
-      batchNorm: options.batchNorm ?? false,
-      dropout: options.dropout ?? 0.2,
-      outputChannels: outputChannels as 1 | 3,
-    };
     if (options.regionWeights !== undefined) {
       try {
         checkChannelWeights('trainUnet', options.regionWeights, outputChannels);
@@ -293,9 +285,20 @@ export async function trainUnet(options: TrainOptions, callbacks: TrainCallbacks
         );
       }
     }
-    const lossOptions: CombinedLossOptions = options.regionWeights === undefined ? {} : { channelWeights: options.regionWeights };
     const initial: InitialWeights | undefined =
       options.initialWeights === undefined ? undefined : await readInitialWeights(options.initialWeights, { preprocessing, regions });
+    // Fine-tuning builds the source's network unless told otherwise (and a different one is then refused below).
+    const defaults = initial?.architecture ?? UNET_DEFAULTS;
+    const architecture = {
+      inputShape: [height, width, channels] as [number, number, number],
+      filters: options.filters ?? defaults.filters,
+      depth: options.depth ?? defaults.depth,
+      upsampling: options.upsampling ?? defaults.upsampling,
+      batchNorm: options.batchNorm ?? defaults.batchNorm,
+      dropout: options.dropout ?? defaults.dropout,
+      outputChannels: outputChannels as 1 | 3,
+    };
+    const lossOptions: CombinedLossOptions = options.regionWeights === undefined ? {} : { channelWeights: options.regionWeights };
     const fingerprint = fingerprintOf({
       architecture,
       batchSize,
