@@ -89,6 +89,22 @@ describe('brats train', () => {
     expect(existsSync(path.join(dir, 'missing'))).toBe(false);
   });
 
+  it('--init-from @brats/model-brats-regions fine-tunes the shipped model on cases converted with the defaults', async () => {
+    // The defaults of brats convert and brats pipeline (FLAIR, T1w, T1gd, T2w; block normalisation; centre crop
+    // 144 in-plane) feed the shipped model; 8 slices per case keep the test short.
+    const phantoms = path.join(dir, 'regions-phantoms');
+    await writePhantomDataset(phantoms, { layout: 'brats2018', cases: 3, size: [150, 150, 16], seed: 3 });
+    const store = path.join(dir, 'regions.h5');
+    await convertDataset(phantoms, store, { crop: [144, 144, 8], target: 'regions', split: { train: 0.67, validation: 0.33, testing: 0 }, seed: 1, workers: 0 });
+    const out = path.join(dir, 'shipped-tuned');
+    const run = await runCaptured(['train', '--data', store, '--out', out, '--epochs', '1', '--batch-size', '2', '--tumour-fraction', '0.5', '--steps-per-epoch', '1', '--backend', 'wasm', '--init-from', '@brats/model-brats-regions']);
+    expect(run.code, run.stderr).toBe(0);
+    const manifest = await readModelManifest(out);
+    expect(manifest.model.filters).toBe(8);
+    expect(manifest.regions).toEqual(['WT', 'TC', 'ET']);
+    expect(manifest.training!.initialWeights!.source).toBe('@brats/model-brats-regions');
+  }, 300_000);
+
   it('exits 2 when the bundle already holds a run and --resume is missing', async () => {
     const { code, stderr } = await runCaptured(flags(path.join(dir, 'bundle-a'), 2));
     expect(code).toBe(2);
