@@ -52,5 +52,6 @@ describe('describeSchedule', () => {
   it('says where the decay starts and ends', () => {
     expect(describeSchedule({ kind: 'cosine', decayStart: 50 }, 90)).toBe('constant to epoch 50, then cosine to 0 at epoch 90');
     expect(describeSchedule({ kind: 'constant' }, 90)).toBe('constant');
+    expect(describeSchedule({ kind: 'cosine', decayStart: 0 }, 40)).toBe('cosine from the first epoch to 0 at epoch 40');
   });
 });

@@ -37,7 +37,8 @@ export function scheduleConflict(history: readonly EpochRate[], base: number, sc
 
 /** One line, e.g. `constant to epoch 50, then cosine to 0 at epoch 90`, or `constant`. */
 export function describeSchedule(schedule: LearningRateSchedule, epochs: number): string {
-  return schedule.kind === 'constant' ? 'constant' : `constant to epoch ${schedule.decayStart}, then cosine to 0 at epoch ${epochs}`;
+  if (schedule.kind === 'constant') return 'constant';
+  return schedule.decayStart === 0 ? `cosine from the first epoch to 0 at epoch ${epochs}` : `constant to epoch ${schedule.decayStart}, then cosine to 0 at epoch ${epochs}`;
 }
 
 /**
