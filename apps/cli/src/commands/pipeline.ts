@@ -246,7 +246,7 @@ export function registerPipelineCommand(program: Command, context: CliContext): 
     .option('--seed <s>', 'seed of initialisation, data order, augmentation and dropout', '816')
     .option('--engine <name>', `engine for tuning and scoring: ${ENGINE_CHOICES.join(', ')}`, 'auto')
     .option('--region-weights <w>', "weight of each region's Dice loss, comma-separated (WT,TC,ET with --target regions; default equal)")
-    .option('--init-from <model>', 'fine-tune: training starts from the weights of this model bundle folder or installed model package (same architecture and inputs)')
+    .option('--init-from <model>', 'fine-tune: training starts from the weights of this model bundle folder or installed model package and builds its network (its inputs must be those of the conversion)')
     .option('--resume', 'continue the run in --out where it stopped, with the settings it started with (or more --epochs and a later decay: training continues and the steps after it run again)')
     .action(async (dataset: string, flags: PipelineFlags, command: Command) => {
       const started = performance.now();

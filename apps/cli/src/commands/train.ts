@@ -69,7 +69,7 @@ export function registerTrainCommand(program: Command, context: CliContext): voi
     .option('--resume', 'continue the run in --out from its last completed epoch')
     .option('--seed <s>', 'seed of initialisation, data order, augmentation and dropout', '816')
     .option('--region-weights <w>', "weight of each region's Dice loss, comma-separated in the store's order (WT,TC,ET; default equal, the seed)")
-    .option('--init-from <model>', 'fine-tune: start from the weights of this model bundle folder or installed model package (same architecture and inputs) instead of a random initialisation')
+    .option('--init-from <model>', 'fine-tune: start from the weights of this model bundle folder or installed model package, and build its network, instead of a random initialisation (its inputs must be this store\'s)')
     .action(async (flags: TrainFlags) => {
       const options: TrainOptions = {
         dataFile: flags.data,
