@@ -179,6 +179,9 @@ describe('brats pipeline', () => {
     const tunedManifest = await readModelManifest(path.join(tunedOut, 'model'));
     expect(tunedManifest.training?.initialWeights?.createdAt).toBe(manifest.createdAt);
     expect(tunedManifest.training?.regionWeights).toEqual({ WT: 2 });
+    const tunedReport = await fs.readFile(path.join(tunedOut, 'report.html'), 'utf8');
+    expect(tunedReport).toMatch(/Fine-tuned: training started from model \(epoch \d+, made [^)]+\)\. Dice loss weights per region: WT 2\./);
+    expect(await fs.readFile(path.join(out, 'report.html'), 'utf8')).not.toContain('Fine-tuned');
     const nowhere = await runCaptured(['pipeline', dataset, '--out', path.join(dir, 'nowhere'), ...SMALL, '--init-from', '@brats/model-nowhere']);
     expect(nowhere.code).toBe(1);
     expect(nowhere.stderr.trim()).toBe('error: --init-from @brats/model-nowhere: no such folder, and no installed package of that name with a brats-model.json');

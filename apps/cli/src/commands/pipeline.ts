@@ -1,6 +1,6 @@
 import { existsSync, promises as fs } from 'node:fs';
 import path from 'node:path';
-import { DatasetError, TRAINING_CURVES_FILE, TRAINING_LOG_FILE, convertDataset, getLabelMapping, openDataset, pairPredictionsWithReferences, readModelManifest, writeFileAtomic, writeModelManifest, type ConvertDatasetOptions, type ReportBlock } from '@brats/io';
+import { DatasetError, TRAINING_CURVES_FILE, TRAINING_LOG_FILE, convertDataset, getLabelMapping, openDataset, pairPredictionsWithReferences, readModelManifest, writeFileAtomic, writeModelManifest, type ConvertDatasetOptions, type ReportBlock, type TrainingRecord } from '@brats/io';
 import { evaluateCases, evaluationToJson, type EvaluationJson, type RegionName } from '@brats/metrics';
 import { EngineUnavailableError, convertBundleToIr, tuneInference } from '@brats/ncs2-runtime';
 import type { EpochRate, LearningRateSchedule, TrainOptions } from '@brats/unet';
@@ -183,6 +183,15 @@ export function pipelineCommand(settings: PipelineSettings, out: string): string
   if (settings.regionWeights !== undefined) parts.push('--region-weights', settings.regionWeights.join(','));
   if (settings.initFrom !== undefined) parts.push('--init-from', settings.initFrom);
   return parts.join(' ');
+}
+
+/** What the report says of a run that did not start from the seed's initialisation or loss: its start and its weights. */
+function trainingFacts(training: TrainingRecord | undefined): ReportBlock[] {
+  const facts: string[] = [];
+  if (training?.initialWeights !== undefined) facts.push(`Fine-tuned: training started from ${describeInitialWeights(training.initialWeights)}.`);
+  const weights = training?.regionWeights;
+  if (weights !== undefined) facts.push(`Dice loss weights per region: ${Object.entries(weights).map(([region, weight]) => `${region} ${weight}`).join(', ')}.`);
+  return facts.length === 0 ? [] : [{ kind: 'paragraph', text: facts.join(' ') }];
 }
 
 /** The learning rate of each epoch a run's training log records (none before training started). */
@@ -433,6 +442,7 @@ export function registerPipelineCommand(program: Command, context: CliContext): 
           { kind: 'paragraph', text: `Dataset ${settings.dataset}; target ${settings.target} (${regions.join(', ')}); command: ${state.command}` },
           { kind: 'heading', text: 'Training' },
           { kind: 'figure', src: path.relative(out, path.join(paths.bundle, TRAINING_CURVES_FILE)), caption: `loss and validation Dice per epoch; best epoch ${manifest.training?.bestEpoch ?? '?'}` },
+          ...trainingFacts(manifest.training),
           { kind: 'heading', text: 'Validation cases (post-processing chosen here)' },
           evaluationFileTable(await read('validation-evaluation.json'), regions),
           { kind: 'heading', text: 'Test cases (scored once, at the end)' },
