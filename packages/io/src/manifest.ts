@@ -82,7 +82,7 @@ export interface TrainingRecord {
   seed: number;
   durationSeconds: number;
   slicesPerSecond?: number;
-  /** Weight of each region's Dice loss, when not equal (the seed's plain mean). */
+  /** Weight of each region's Dice loss, when the run was given weights (absent: equal, the seed's plain mean). */
   regionWeights?: Partial<Record<RegionName, number>>;
   /** The bundle whose weights the run started from (fine-tuning), instead of a random initialisation. */
   initialWeights?: InitialWeightsRecord;
