@@ -36,6 +36,8 @@ export interface PredictRunOptions {
   tta?: boolean | undefined;
   /** Largest whole-tumour component only; undefined: what the bundle chose on validation, else off. */
   largestComponent?: boolean | undefined;
+  /** False: segment the model's window alone, not beyond it where the tumour reaches it. */
+  extendWindow?: boolean;
   probabilities: boolean;
   figures: boolean;
   /** Set NaN or infinite image voxels to 0 (with a warning) instead of refusing the case. */
@@ -82,6 +84,7 @@ async function prepareJobs(options: PredictRunOptions): Promise<{ manifest: Mode
     ...(options.int8 === true ? { int8: true } : {}),
     tta: options.tta,
     largestComponent: options.largestComponent,
+    ...(options.extendWindow === false ? { extendWindow: false } : {}),
     probabilities: options.probabilities,
     figures: options.figures,
     ...(options.replaceNonFinite === true ? { replaceNonFinite: true } : {}),

@@ -310,6 +310,44 @@ describe('prepareSlices', () => {
     expect(unkeyed).toBeGreaterThan(0);
   });
 
+  it('fills another window of the case with the statistics it is given: (x - mean) / std, zero beyond the scan', () => {
+    // A 9 x 8 x 7 case; a window of 5 x 4 x 3 at (6, -1, 2): i 6..8 then 2 rows beyond the scan, j from -1.
+    for (const dtype of ['float32', 'int16'] as const) {
+      for (const normalize of ['block', 'nonzero'] as const) {
+        const caseData = slicedCase([9, 8, 7], dtype, 37);
+        const own = prepareSlices(caseData, { crop: [5, 4, 3], normalize });
+        const stats = [
+          { mean: 3, std: 2 },
+          { mean: -1, std: 4 },
+          { mean: 0.5, std: 0 },
+          { mean: 10, std: 0.25 },
+        ];
+        const prepared = prepareSlices(caseData, { crop: [5, 4, 3], normalize }, { cropStart: [6, -1, 2], channelStats: stats });
+        expect(prepared.params.cropStart).toEqual([6, -1, 2]);
+        expect(prepared.params.channelStats).toEqual(stats);
+        const out = new Float32Array(3 * 5 * 4 * 4);
+        prepared.fill([0, 1, 2], out);
+        for (let z = 0; z < 3; z++) for (let h = 0; h < 5; h++) for (let w = 0; w < 4; w++) for (let c = 0; c < 4; c++) {
+          const [i, j, k] = [6 + h, -1 + w, 2 + z];
+          const inside = i < 9 && j >= 0;
+          const x = inside ? caseData.channels[c]!.data[i + 9 * (j + 8 * k)]! : 0;
+          const { mean, std } = stats[c]!;
+          // A channel without spread has its mean subtracted only; nonzero mode leaves zeros at zero.
+          const expected = normalize === 'nonzero' && x === 0 ? 0 : (x - mean) * (std > 0 ? 1 / std : 1);
+          // float32 arithmetic: within a relative 1e-6.
+          const got = out[((z * 5 + h) * 4 + w) * 4 + c]!;
+          expect(Math.abs(got - expected), `${dtype} ${normalize} (${i}, ${j}, ${k}) channel ${c}: ${got} vs ${expected}`).toBeLessThanOrEqual(1e-6 * Math.max(1, Math.abs(expected)));
+        }
+        // The case's own window is untouched by the other.
+        expect(own.params.cropStart).toEqual([2, 2, 2]);
+      }
+    }
+    const caseData = slicedCase([9, 8, 7], 'int16', 37);
+    expect(() => prepareSlices(caseData, { crop: [5, 4, 3] }, { cropStart: [0, 0.5, 0], channelStats: [{ mean: 0, std: 1 }] })).toThrow(/window.cropStart/);
+    expect(() => prepareSlices(caseData, { crop: [5, 4, 3] }, { cropStart: [0, 0, 0], channelStats: [{ mean: 0, std: 1 }] })).toThrow(/window.channelStats/);
+    expect(() => prepareSlices(caseData, { crop: [5, 4, 3] }, { cropStart: [0, 0, 0], channelStats: [0, 1, 2, 3].map(() => ({ mean: Number.NaN, std: 1 })) })).toThrow(ArgumentError);
+  });
+
   it('refuses an array of the wrong size and a slice outside the block with an ArgumentError', () => {
     for (const dtype of ['float32', 'int16'] as const) {
       const prepared = prepareSlices(slicedCase([9, 8, 7], dtype, 37), { crop: [5, 4, 3] });

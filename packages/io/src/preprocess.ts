@@ -47,6 +47,18 @@ export interface PreprocessParams extends PreprocessSettings {
   regions: readonly RegionName[];
 }
 
+/**
+ * Another window onto a case than the one its settings place: where it starts and the statistics its slices are
+ * normalised with. Segmenting a scan beyond the model's window uses the statistics of the case's own window, so the
+ * model sees the same intensities in every window.
+ */
+export interface CropWindow {
+  /** First voxel [i, j, k] of the window (may be negative: zero padding). */
+  cropStart: readonly [number, number, number];
+  /** Mean and standard deviation of each kept channel, as in {@link PreprocessParams}. */
+  channelStats: readonly { mean: number; std: number }[];
+}
+
 /** A preprocessed case: z slices, each [height = i, width = j, channels], channels last. */
 export interface PreprocessedCase {
   id: string;
@@ -366,9 +378,12 @@ function normalizeInPlace(image: Float32Array, means: readonly number[], scales:
 function placeCrop(
   caseData: CanonicalCase,
   settings: PreprocessSettings,
+  start?: readonly [number, number, number],
 ): { originalShape: readonly [number, number, number]; cropStart: readonly [number, number, number]; sources: ArrayLike<number>[] } {
   const reference = caseData.channels[0];
   const originalShape = [reference.shape[0], reference.shape[1], reference.shape[2]] as const;
+  const sources = settings.channels.map((name) => caseData.channels[CANONICAL_CHANNELS.indexOf(name)]!.data);
+  if (start !== undefined) return { originalShape, cropStart: start, sources };
   const [nx, ny, nz] = originalShape;
   const bounds: [number, number][] =
     settings.cropMode === 'brain'
@@ -381,7 +396,6 @@ function placeCrop(
   const cropStart = [0, 1, 2].map((axis) =>
     windowStart(originalShape[axis]!, settings.cropSize[axis]!, bounds[axis]![0], bounds[axis]![1]),
   ) as unknown as readonly [number, number, number];
-  const sources = settings.channels.map((name) => caseData.channels[CANONICAL_CHANNELS.indexOf(name)]!.data);
   return { originalShape, cropStart, sources };
 }
 
@@ -393,13 +407,17 @@ function placeCrop(
  * @example const slices = preprocessCase(await loadCase(dataset.cases[0]), { crop: 144 });
  */
 export function preprocessCase(caseData: CanonicalCase, options: PreprocessOptions | PreprocessSettings = {}): PreprocessedCase {
-  const settings = resolvePreprocessing(options);
-  const { originalShape, cropStart, sources } = placeCrop(caseData, settings);
+  return preprocessWindow(caseData, resolvePreprocessing(options));
+}
+
+/** {@link preprocessCase} in the window its settings place, or in `window` with that window's statistics. */
+function preprocessWindow(caseData: CanonicalCase, settings: PreprocessSettings, window?: CropWindow): PreprocessedCase {
+  const { originalShape, cropStart, sources } = placeCrop(caseData, settings, window?.cropStart);
   const [height, width, depth] = settings.cropSize;
   const channelCount = settings.channels.length;
   const sliceSize = height * width;
   const image = new Float32Array(depth * sliceSize * channelCount);
-  const integers = prepareIntegerSlices(caseData.id, settings, originalShape, cropStart, sources);
+  const integers = prepareIntegerSlices(caseData.id, settings, originalShape, cropStart, sources, window?.channelStats);
   let channelStats: readonly { mean: number; std: number }[];
   if (integers !== undefined) {
     // Integer channels: one pass for the exact statistics, one that writes every slice normalised.
@@ -410,10 +428,14 @@ export function preprocessCase(caseData: CanonicalCase, options: PreprocessOptio
     // and the image is normalised in place: no block per channel to allocate, fill and interleave afterwards.
     const nonzero = settings.normalize === 'nonzero';
     sources.forEach((source, c) => gatherCropChannel(source, originalShape, cropStart, settings.cropSize, image, channelCount, c));
-    const { sums, counts } = channelSums(image, channelCount, nonzero);
-    const means = sums.map((sum, c) => (counts[c]! > 0 ? sum / counts[c]! : 0));
-    const squares = channelSquares(image, means, nonzero);
-    channelStats = means.map((mean, c) => ({ mean, std: counts[c]! > 0 ? Math.sqrt(squares[c]! / counts[c]!) : 0 }));
+    if (window !== undefined) {
+      channelStats = window.channelStats;
+    } else {
+      const { sums, counts } = channelSums(image, channelCount, nonzero);
+      const means = sums.map((sum, c) => (counts[c]! > 0 ? sum / counts[c]! : 0));
+      const squares = channelSquares(image, means, nonzero);
+      channelStats = means.map((mean, c) => ({ mean, std: counts[c]! > 0 ? Math.sqrt(squares[c]! / counts[c]!) : 0 }));
+    }
     // A constant channel has no spread: subtract the mean only, rather than divide by zero.
     normalizeInPlace(
       image,
@@ -633,6 +655,7 @@ function prepareIntegerSlices(
   originalShape: readonly [number, number, number],
   cropStart: readonly [number, number, number],
   sources: readonly ArrayLike<number>[],
+  givenStats?: readonly { mean: number; std: number }[],
 ): PreparedSlices | undefined {
   if (!(sources.length === 4 && sources.every(isSmallInteger))) return undefined;
   const [s0, s1, s2, s3] = sources as [SmallIntegerArray, SmallIntegerArray, SmallIntegerArray, SmallIntegerArray];
@@ -652,12 +675,17 @@ function prepareIntegerSlices(
     return scanSlice4(s0, s1, s2, s3, first, rows, columns, nx, r0, r1, r2, r3, totals) === 0 ? references.join(',') : undefined;
   });
   const squares = Array.from(totals.subarray(4));
-  if (!squares.every((total) => total < 2 ** 53)) return undefined;
   const nonzero = settings.normalize === 'nonzero';
-  const counts = [s0, s1, s2, s3].map((source) =>
-    nonzero ? windows.reduce((count, window) => count + (window === undefined ? 0 : countNonzero(source, window.first, window.rows, window.columns, nx)), 0) : depth * height * width,
-  );
-  const channelStats = Array.from(totals.subarray(0, 4), (sum, c) => exactStats(sum, squares[c]!, counts[c]!));
+  let channelStats: readonly { mean: number; std: number }[];
+  if (givenStats !== undefined) {
+    channelStats = givenStats;
+  } else {
+    if (!squares.every((total) => total < 2 ** 53)) return undefined;
+    const counts = [s0, s1, s2, s3].map((source) =>
+      nonzero ? windows.reduce((count, window) => count + (window === undefined ? 0 : countNonzero(source, window.first, window.rows, window.columns, nx)), 0) : depth * height * width,
+    );
+    channelStats = Array.from(totals.subarray(0, 4), (sum, c) => exactStats(sum, squares[c]!, counts[c]!));
+  }
   // A constant channel has no spread: subtract the mean only, rather than divide by zero.
   const [m0, m1, m2, m3] = channelStats.map(({ mean }) => mean) as [number, number, number, number];
   const [k0, k1, k2, k3] = channelStats.map(({ std }) => (std > 0 ? 1 / std : 1)) as [number, number, number, number];
@@ -706,16 +734,18 @@ function checkFill(shape: readonly [number, number, number, number], indices: re
  * Prepares a case for inference: {@link preprocessCase}'s slices without its labels, each normalised when
  * {@link PreparedSlices.fill} asks for it. The values are the same bits as preprocessCase's image: the same
  * statistics (exact for integer channels, whatever the order they are summed in) and the same expression per voxel.
- * @throws {ArgumentError} for invalid options.
+ * With `window`, the slices of that window instead, normalised with its statistics (those of another window).
+ * @throws {ArgumentError} for invalid options or window.
  * @example const prepared = prepareSlices(caseData, manifest.preprocessing); prepared.fill([70, 71], batch);
  */
-export function prepareSlices(caseData: CanonicalCase, options: PreprocessOptions | PreprocessSettings = {}): PreparedSlices {
+export function prepareSlices(caseData: CanonicalCase, options: PreprocessOptions | PreprocessSettings = {}, window?: CropWindow): PreparedSlices {
   const settings = resolvePreprocessing(options);
-  const { originalShape, cropStart, sources } = placeCrop(caseData, settings);
-  const integers = prepareIntegerSlices(caseData.id, settings, originalShape, cropStart, sources);
+  if (window !== undefined) checkCropWindow(window, settings);
+  const { originalShape, cropStart, sources } = placeCrop(caseData, settings, window?.cropStart);
+  const integers = prepareIntegerSlices(caseData.id, settings, originalShape, cropStart, sources, window?.channelStats);
   if (integers !== undefined) return integers;
   const { labels: _labels, ...imagesOnly } = caseData;
-  const { id, shape, image, params } = preprocessCase(imagesOnly, settings);
+  const { id, shape, image, params } = preprocessWindow(imagesOnly, settings, window);
   const [, height, width, channels] = shape;
   const sliceValues = height * width * channels;
   // Compared as bits: exactly equal inputs, whatever they are. Signed: every element is a small integer to V8, where
@@ -737,6 +767,17 @@ export function prepareSlices(caseData: CanonicalCase, options: PreprocessOption
       return Array.from(bits.subarray(base, base + channels)).join(',');
     },
   };
+}
+
+/** A window given to {@link prepareSlices}: an integer start per axis and a mean and spread per kept channel. */
+function checkCropWindow(window: CropWindow, settings: PreprocessSettings): void {
+  if (window.cropStart.length !== 3 || !window.cropStart.every((value) => Number.isInteger(value))) {
+    throw new ArgumentError('prepareSlices', 'window.cropStart', `must be three integers, got [${window.cropStart.join(', ')}]`);
+  }
+  const stats = window.channelStats;
+  if (stats.length !== settings.channels.length || !stats.every(({ mean, std }) => Number.isFinite(mean) && Number.isFinite(std) && std >= 0)) {
+    throw new ArgumentError('prepareSlices', 'window.channelStats', `must be a finite mean and a spread >= 0 for each of the ${settings.channels.length} channels`);
+  }
 }
 
 /**

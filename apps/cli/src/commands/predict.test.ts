@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { createVolume, readModelManifest, readNifti, writeModelManifest, writeNifti, writePhantomDataset } from '@brats/io';
 import { exportBundleToOnnx, writeUntrainedBundle } from '@brats/unet';
+import { writePreparedBundle } from '@brats/unet/tf';
 import { NO_SHARED_DATA, referencePython, runPythonJson, sharedDataDir } from '@brats/vitest-config/fixtures';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCaptured } from '../../test/run-captured.js';
@@ -161,6 +162,38 @@ describe('brats predict', () => {
     expect(overridden.stdout).toMatch(/^post-processing: tta off, largest component on \(as the bundle chose on its validation cases\)$/m);
     const plain = await runCaptured(['predict', '--model', path.join(dir, 'wt'), input, '--largest-component', '--out', path.join(dir, 'out-plain'), '--engine', 'tfjs']);
     expect(plain.stdout).toMatch(/^post-processing: tta off, largest component on \(as asked\)$/m);
+  });
+
+  it('segments beyond the model window where the tumour reaches its edge, and with --no-extend-window only warns', async () => {
+    // A bundle that calls every voxel of its 32 x 32 x 16 window tumour, on 40 x 40 x 20 phantoms: the tumour reaches
+    // all six faces, and windows beyond them cover the rest of the scan.
+    const everywhere = path.join(dir, 'wt-everywhere');
+    await writePreparedBundle(everywhere, {
+      crop: [32, 32, 16],
+      filters: 2,
+      depth: 1,
+      dropout: 0,
+      outputChannels: 1,
+      prepare: (model) => {
+        const output = model.layers[model.layers.length - 1]!;
+        const [kernel, bias] = output.getWeights();
+        output.setWeights([kernel!.mul(0), bias!.mul(0).add(8)]);
+      },
+    });
+    const input = path.join(dir, 'phantoms', 'Phantom_001');
+    const tumour = async (out: string): Promise<number> => (await readNifti(path.join(out, 'Phantom_001.nii.gz'))).data.reduce((sum: number, value: number) => sum + (value > 0 ? 1 : 0), 0);
+    const extended = await runCaptured(['predict', '--model', everywhere, input, '--out', path.join(dir, 'out-extended'), '--engine', 'tfjs']);
+    expect(extended.code).toBe(0);
+    expect(extended.stdout).toContain(
+      "Phantom_001: predicted tumour reached the i-low, i-high, j-low, j-high, k-low, k-high face(s) of the model's 32x32x16 window, with scan beyond: 26 more window(s) segmented it there",
+    );
+    expect(await tumour(path.join(dir, 'out-extended'))).toBe(40 * 40 * 20);
+    const alone = await runCaptured(['predict', '--model', everywhere, input, '--no-extend-window', '--out', path.join(dir, 'out-window'), '--engine', 'tfjs']);
+    expect(alone.code).toBe(0);
+    expect(alone.stderr).toContain(
+      "warning: case Phantom_001: predicted tumour reaches the i-low, i-high, j-low, j-high, k-low, k-high face(s) of the model's 32x32x16 window and the scan goes on beyond: that part was not segmented (window extension is off)",
+    );
+    expect(await tumour(path.join(dir, 'out-window'))).toBe(32 * 32 * 16);
   });
 
   it('brats infer needs an exported model', async () => {

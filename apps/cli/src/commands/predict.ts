@@ -13,6 +13,7 @@ interface PredictFlags {
   device?: string;
   tta?: boolean;
   largestComponent?: boolean;
+  extendWindow: boolean;
   probabilities?: boolean;
   replaceNonFinite?: boolean;
   figures?: boolean;
@@ -37,6 +38,7 @@ function describeCommand(command: Command, name: 'predict' | 'infer', context: C
     .option('--no-tta', 'predict the slices as they are only')
     .option('--largest-component', 'keep only the largest whole-tumour component (default: what the bundle chose on validation)')
     .option('--no-largest-component', 'keep every predicted component')
+    .option('--no-extend-window', "segment the model's window alone (the seed's 144-voxel centre crop), not the scan beyond it where the predicted tumour reaches its edge")
     .option('--probabilities', 'also write float32 probability maps per region')
     .option('--replace-non-finite', 'set NaN or infinite image voxels to 0 (each case says how many) instead of refusing the case')
     .option('--figures', 'write the seed figures, overlay montages and report.html')
@@ -56,6 +58,7 @@ function describeCommand(command: Command, name: 'predict' | 'infer', context: C
         ...(flags.device === undefined ? {} : { device: flags.device }),
         tta: flags.tta,
         largestComponent: flags.largestComponent,
+        ...(flags.extendWindow === false ? { extendWindow: false } : {}),
         probabilities: flags.probabilities === true,
         replaceNonFinite: flags.replaceNonFinite === true,
         figures: flags.figures === true,
@@ -82,7 +85,8 @@ function describeCommand(command: Command, name: 'predict' | 'infer', context: C
         const dice = entry.evaluation === undefined ? '' : `  Dice ${Object.entries(entry.evaluation.regions).map(([r, v]) => `${r} ${v.dice.toFixed(4)}`).join(', ')}`;
         printLine(context, `${entry.id}: ${volumes}${dice}`);
         // A scan not at the model's spacing is resampled (and its mask back): the user hears it per case.
-        for (const reason of entry.reasons ?? []) if (/^spacing .* resampled to/.test(reason)) printLine(context, `${entry.id}: ${reason}`);
+        // So is a tumour that reached the edge of the model's window and was segmented beyond it.
+        for (const reason of entry.reasons ?? []) if (/^spacing .* resampled to|^predicted tumour reached/.test(reason)) printLine(context, `${entry.id}: ${reason}`);
         for (const warning of entry.warnings ?? []) context.stderr.write(`warning: case ${entry.id}: ${warning}\n`);
       }
       printLine(context, `${result.cases.length} label map(s) written to ${flags.out}`);

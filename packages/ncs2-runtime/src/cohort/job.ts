@@ -37,6 +37,8 @@ export interface CohortJob {
   tta?: boolean;
   /** Largest whole-tumour component only; absent: what the bundle chose on validation. */
   largestComponent?: boolean;
+  /** Segment beyond the model's window where the tumour reaches it (default true; false: the window alone, with a warning). */
+  extendWindow?: boolean;
   /** Read the case's reference label map when it has one and score the prediction against it (default true). */
   readReference?: boolean;
   /** Cap on each file's decompressed size in bytes (a gzip bomb stops here); absent: no cap. */
@@ -57,6 +59,8 @@ export interface CohortSettings {
   int8?: boolean;
   tta?: boolean | undefined;
   largestComponent?: boolean | undefined;
+  /** False: the model's window alone (see {@link CohortJob.extendWindow}). */
+  extendWindow?: boolean;
   probabilities?: boolean;
   figures?: boolean;
   /** Set NaN or infinite image voxels to 0 (with a warning) instead of refusing the case. */
@@ -92,6 +96,7 @@ export function createCohortJobs(refs: readonly CaseRef[], settings: CohortSetti
     if (settings.int8 === true) job.int8 = true;
     if (settings.tta !== undefined) job.tta = settings.tta;
     if (settings.largestComponent !== undefined) job.largestComponent = settings.largestComponent;
+    if (settings.extendWindow === false) job.extendWindow = false;
     if (settings.probabilities === true) job.outputs.probabilities = out;
     if (settings.figures === true) job.outputs.figures = path.join(out, 'figures');
     if (settings.replaceNonFinite === true) job.replaceNonFinite = true;
@@ -160,7 +165,7 @@ export function parseCohortJob(value: unknown): CohortJob {
   for (const key of ['probabilities', 'figures', 'channels'] as const) {
     if (outputs![key] !== undefined && (typeof outputs![key] !== 'string' || !path.isAbsolute(outputs![key]))) fail(`outputs.${key}`, 'an absolute path when given');
   }
-  for (const key of ['tta', 'largestComponent', 'runtimeOnly', 'int8', 'readReference', 'replaceNonFinite'] as const) {
+  for (const key of ['tta', 'largestComponent', 'extendWindow', 'runtimeOnly', 'int8', 'readReference', 'replaceNonFinite'] as const) {
     if (job[key] !== undefined && typeof job[key] !== 'boolean') fail(key, 'true or false when given');
   }
   if (job.device !== undefined && typeof job.device !== 'string') fail('device', 'a device name when given');

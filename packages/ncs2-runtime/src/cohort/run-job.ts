@@ -177,6 +177,7 @@ export async function runCohortJob(job: CohortJob, context: CohortJobContext): P
   const segmentation = await segmentLoadedCase(loaded, manifest, engine, {
     tta: job.tta,
     largestComponent: job.largestComponent,
+    ...(job.extendWindow === false ? { extendWindow: false } : {}),
     // Probability maps need every flipped pass; a label map alone does not (the labels are the same).
     labelsOnly: job.outputs.probabilities === undefined,
     onSlices: (done, total) => {

@@ -203,7 +203,7 @@ describe('segmentCase results', () => {
   });
 
   it('gives volumes in mL from the scan spacing, and says why it chose each setting', async () => {
-    const result = await segmentCase(makeCase(), manifestFor(1, [8, 8, 4]), thresholdRunner(1));
+    const result = await segmentCase(makeCase(), manifestFor(1, [8, 8, 4]), thresholdRunner(1), { extendWindow: false });
     // The box is 4 x 4 x 3 = 48 voxels of 1 x 1 x 2 mm (the affine's column norms): 96 mm³ = 0.096 mL.
     expect(result.volumesMl.WT).toBeCloseTo(0.096, 9);
     expect(result.labelMapping).toBe(WHOLE_TUMOUR_LABELS);
@@ -272,9 +272,9 @@ describe('segmentCase results', () => {
     const cases: [object, number][] = [[{}, 15], [{ largestComponent: false }, 15], [{ threshold: 0.4 }, 15], [{ threshold: 0.3 }, 18]];
     for (const [options, slices] of cases) {
       const full = counting(graded);
-      const all = await segmentCase(makeCase(), manifest, full, { batchSize: 3, ...options });
+      const all = await segmentCase(makeCase(), manifest, full, { extendWindow: false, batchSize: 3, ...options });
       const early = counting(graded);
-      const decided = await segmentCase(makeCase(), manifest, early, { batchSize: 3, labelsOnly: true, ...options });
+      const decided = await segmentCase(makeCase(), manifest, early, { extendWindow: false, batchSize: 3, labelsOnly: true, ...options });
       const name = JSON.stringify(options);
       expect(Array.from(decided.labels.data), name).toEqual(Array.from(all.labels.data));
       expect(decided.masks.map((mask) => Array.from(mask)), name).toEqual(all.masks.map((mask) => Array.from(mask)));
@@ -296,23 +296,23 @@ describe('segmentCase results', () => {
     // (0.6 + 0.6 on top) cannot tell 0.42 from 0.45; the labels must be those of all three passes at either.
     const banded = (p: number): number => (Math.floor((p % 96) / 12) < 4 ? 0.6 : 0.1);
     for (const threshold of [0.42, 0.45]) {
-      const all = await segmentCase(makeCase(), manifest, counting(banded), { batchSize: 3, threshold, largestComponent: false });
-      const decided = await segmentCase(makeCase(), manifest, counting(banded), { batchSize: 3, threshold, largestComponent: false, labelsOnly: true });
+      const all = await segmentCase(makeCase(), manifest, counting(banded), { extendWindow: false, batchSize: 3, threshold, largestComponent: false });
+      const decided = await segmentCase(makeCase(), manifest, counting(banded), { extendWindow: false, batchSize: 3, threshold, largestComponent: false, labelsOnly: true });
       expect(Array.from(decided.labels.data), `threshold ${threshold}`).toEqual(Array.from(all.labels.data));
       expect(all.labels.data.some((value) => value > 0)).toBe(threshold === 0.42);
     }
     // Outputs that are not probabilities (above 1) decide nothing: every pass runs, and the probabilities are there.
     const wide = counting((p, r, flair) => (flair > 0 ? 1.5 : 0.02 + (p % 2) * 1.2));
-    const result = await segmentCase(makeCase(), manifest, wide, { batchSize: 3, labelsOnly: true });
+    const result = await segmentCase(makeCase(), manifest, wide, { extendWindow: false, batchSize: 3, labelsOnly: true });
     expect(wide.slices).toBe(18);
     expect(result.probabilities).toHaveLength(3);
     // A resampled scan thresholds interpolated probabilities: no early decision there either.
     const resampledManifest: ModelManifest = { ...manifest, spacing: [1, 1, 1] };
     const resampled = counting(graded);
-    await segmentCase(makeCase(), resampledManifest, resampled, { batchSize: 3, labelsOnly: true });
+    await segmentCase(makeCase(), resampledManifest, resampled, { extendWindow: false, batchSize: 3, labelsOnly: true });
     expect(resampled.slices % 3).toBe(0);
     const resampledAll = counting(graded);
-    await segmentCase(makeCase(), resampledManifest, resampledAll, { batchSize: 3 });
+    await segmentCase(makeCase(), resampledManifest, resampledAll, { extendWindow: false, batchSize: 3 });
     expect(resampled.slices).toBe(resampledAll.slices);
   });
 
@@ -322,7 +322,7 @@ describe('segmentCase results', () => {
 
   it('runs three engine calls per batch with tta and reports the slices done', async () => {
     const seen: [number, number][] = [];
-    const result = await segmentCase(makeCase(), manifestFor(1, [8, 8, 4]), thresholdRunner(1), { tta: true, batchSize: 3, onSlices: (done, total) => seen.push([done, total]) });
+    const result = await segmentCase(makeCase(), manifestFor(1, [8, 8, 4]), thresholdRunner(1), { extendWindow: false, tta: true, batchSize: 3, onSlices: (done, total) => seen.push([done, total]) });
     expect(seen).toEqual([
       [3, 4],
       [4, 4],
@@ -425,10 +425,10 @@ describe('segmentCase results', () => {
         return inner.run(input, batch);
       },
     };
-    const shortcut = await segmentCase(caseData, manifestFor(1, [8, 8, 6]), runner);
+    const shortcut = await segmentCase(caseData, manifestFor(1, [8, 8, 6]), runner, { extendWindow: false });
     expect(shortcut.reasons).toContain('1 of 6 slices repeat an image-free (constant) slice the model already ran (1 distinct): they took its answer instead of running again');
     expect(slices).toBe(5);
-    const plain = await segmentCase(caseData, manifestFor(1, [8, 8, 6]), thresholdRunner(1), { reuseConstantSlices: false });
+    const plain = await segmentCase(caseData, manifestFor(1, [8, 8, 6]), thresholdRunner(1), { extendWindow: false, reuseConstantSlices: false });
     expect(Array.from(shortcut.probabilities[0]!)).toEqual(Array.from(plain.probabilities[0]!));
   });
 
@@ -513,6 +513,110 @@ describe('segmentCase warnings and spacing', () => {
     // Without resampling the 12-voxel-deep scan is cropped to the model's 12 slices as it is, and says so.
     const asIs = await segmentCase(scan, manifest, flairRunner(), { resample: false });
     expect(asIs.warnings).toEqual(["spacing 2 x 2 x 2 mm segmented as it is, although the model learnt 1 x 1 x 1 mm (recorded in the bundle): resampling was switched off"]);
+  });
+});
+
+describe('segmentCase beyond the model window', () => {
+  /** makeCase with FLAIR 10 in the box i0..i1, j0..j1, k0..k1 instead. */
+  const boxAt = ([i0, i1]: [number, number], [j0, j1]: [number, number], [k0, k1]: [number, number]): CanonicalCase => {
+    const base = makeCase();
+    const flair = new Float32Array(SHAPE[0] * SHAPE[1] * SHAPE[2]);
+    for (let k = k0; k <= k1; k++) for (let j = j0; j <= j1; j++) for (let i = i0; i <= i1; i++) flair[i + 12 * (j + 10 * k)] = 10;
+    const channels = [createVolume('float32', flair, SHAPE, { affine: AFFINE }), ...base.channels.slice(1)] as unknown as CanonicalCase['channels'];
+    return { ...base, channels };
+  };
+  const count = (data: ArrayLike<number>): number => Array.from(data).filter((value) => value > 0).length;
+  const box = (labels: ArrayLike<number>, [i0, i1]: [number, number], [j0, j1]: [number, number], [k0, k1]: [number, number]): boolean => {
+    for (let k = 0; k < 6; k++) for (let j = 0; j < 10; j++) for (let i = 0; i < 12; i++) {
+      const inside = i >= i0 && i <= i1 && j >= j0 && j <= j1 && k >= k0 && k <= k1;
+      if ((labels[i + 12 * (j + 10 * k)]! > 0) !== inside) return false;
+    }
+    return true;
+  };
+  /** 0.6 + 0.01·h where normalised FLAIR is positive, else 0.1: the answer depends on where the window puts a voxel. */
+  const rowRunner = (): SliceRunner & { slices: number } => ({
+    slices: 0,
+    async run(input, batch) {
+      this.slices += batch;
+      const pixels = input.length / 4;
+      const out = new Float32Array(pixels);
+      for (let p = 0; p < pixels; p++) out[p] = input[p * 4]! > 0 ? 0.6 + 0.01 * (Math.floor(p / 8) % 8) : 0.1;
+      return out;
+    },
+  });
+
+  it('segments a tumour that crosses the i-low face of the window in a window beyond it, normalised like the window', async () => {
+    // The 8 x 8 x 4 window of the 12 x 10 x 6 scan starts at (2, 1, 1); the box i 0..4 crosses its i-low face.
+    const caseData = boxAt([0, 4], [3, 5], [2, 3]);
+    const runner = rowRunner();
+    const result = await segmentCase(caseData, manifestFor(1, [8, 8, 4]), runner, { batchSize: 4 });
+    expect(box(result.labels.data, [0, 4], [3, 5], [2, 3])).toBe(true);
+    expect(result.volumesMl.WT).toBeCloseTo((30 * 2) / 1000, 9);
+    // One more window, at i 0 (the scan's edge): its 4 slices once more through the engine.
+    expect(runner.slices).toBe(8);
+    expect(result.reasons).toContain(
+      "predicted tumour reached the i-low face(s) of the model's 8x8x4 window, with scan beyond: 1 more window(s) segmented it there (4 slices, 4 through the engine), normalised with the window's statistics",
+    );
+    expect(result.warnings).toEqual([]);
+    // Where the windows overlap, the model's own window answers (h = i - 2); beyond it the new one (h = i).
+    const at = (i: number): number => result.probabilities[0]![i + 12 * (4 + 10 * 2)]!;
+    expect([at(0), at(1), at(2), at(3), at(4)].map((value) => Number(value.toFixed(6)))).toEqual([0.6, 0.61, 0.6, 0.61, 0.62]);
+  });
+
+  it('without extension keeps the window alone and warns that the tumour reaches its edge', async () => {
+    const caseData = boxAt([0, 4], [3, 5], [2, 3]);
+    const runner = rowRunner();
+    const result = await segmentCase(caseData, manifestFor(1, [8, 8, 4]), runner, { batchSize: 4, extendWindow: false });
+    expect(box(result.labels.data, [2, 4], [3, 5], [2, 3])).toBe(true);
+    expect(runner.slices).toBe(4);
+    expect(result.warnings).toEqual([
+      "predicted tumour reaches the i-low face(s) of the model's 8x8x4 window and the scan goes on beyond: that part was not segmented (window extension is off)",
+    ]);
+    expect(result.reasons.some((reason) => reason.includes('more window'))).toBe(false);
+  });
+
+  it('segments the slices beyond the k-low face, only those, in the model window and in the windows beyond', async () => {
+    // Box k 0..2 crosses the window's k-low face (k 1); j 6..9 crosses its j-high face (j 8) as well.
+    const caseData = boxAt([4, 6], [6, 9], [0, 2]);
+    const runner = rowRunner();
+    const result = await segmentCase(caseData, manifestFor(1, [8, 8, 4]), runner, { batchSize: 4 });
+    expect(box(result.labels.data, [4, 6], [6, 9], [0, 2])).toBe(true);
+    // The window at j 2 (to the scan's edge) runs 4 slices; then slice k 0 in both windows.
+    expect(runner.slices).toBe(4 + 4 + 1 + 1);
+    expect(result.reasons).toContain(
+      "predicted tumour reached the j-high, k-low face(s) of the model's 8x8x4 window, with scan beyond: 3 more window(s) segmented it there (6 slices, 6 through the engine), normalised with the window's statistics",
+    );
+  });
+
+  it('needs no window beyond a tumour inside the window, and none beyond a face at the scan edge', async () => {
+    const inside = rowRunner();
+    const plain = await segmentCase(boxAt([4, 6], [3, 5], [2, 3]), manifestFor(1, [8, 8, 4]), inside);
+    expect(inside.slices).toBe(4);
+    expect(plain.reasons.some((reason) => reason.includes('face'))).toBe(false);
+    // A window as large as the scan along i and j: the box touches faces the scan ends at.
+    const edge = rowRunner();
+    const whole = await segmentCase(boxAt([0, 3], [0, 2], [2, 3]), manifestFor(1, [12, 10, 4]), edge);
+    expect(edge.slices).toBe(4);
+    expect(box(whole.labels.data, [0, 3], [0, 2], [2, 3])).toBe(true);
+  });
+
+  it('extends a resampled scan on the model grid, before the probabilities go back to the scan grid', async () => {
+    // A 1 mm model on the 1 x 1 x 2 mm scan: k is resampled to 12 slices, the window of 4 sits at k 4..7 of them.
+    const manifest = testManifest([8, 8, 4], { outputChannels: 1, spacing: [1, 1, 1] });
+    const caseData = boxAt([0, 4], [3, 5], [2, 3]);
+    const extended = await segmentCase(caseData, manifest, rowRunner());
+    const alone = await segmentCase(caseData, manifest, rowRunner(), { extendWindow: false });
+    const columns = (labels: ArrayLike<number>, i: number): number => {
+      let found = 0;
+      for (let k = 0; k < 6; k++) for (let j = 0; j < 10; j++) found += labels[i + 12 * (j + 10 * k)]! > 0 ? 1 : 0;
+      return found;
+    };
+    // Column i 0 (outside the window along i) is segmented only with the extension; i 3 (inside) in both alike.
+    expect(columns(alone.labels.data, 0)).toBe(0);
+    expect(columns(extended.labels.data, 0)).toBe(columns(extended.labels.data, 3));
+    expect(columns(extended.labels.data, 3)).toBe(columns(alone.labels.data, 3));
+    expect(columns(extended.labels.data, 3)).toBeGreaterThan(0);
+    expect(count(extended.labels.data)).toBeGreaterThan(count(alone.labels.data));
   });
 });
 

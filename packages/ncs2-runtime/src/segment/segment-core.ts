@@ -24,6 +24,7 @@ import { keepLargestComponent } from './components.js';
 import { resolveInference, type InferenceRequest, type ResolvedInference } from './inference-settings.js';
 import { chooseOutputConvention, nestedLabelValues, regionVolumesMl } from './labels.js';
 import { resampleLinear, resampledAffine, resampledShape, type Shape3, type Spacing3 } from './resample.js';
+import { describeFace, extensionStarts, inPlaneStarts, ownerMap, touchedFaces, writeWindow, type WindowFace } from './window-extension.js';
 
 /** The spacing a manifest without one implies: BraTS and the Decathlon are 1 mm isotropic. */
 export const DEFAULT_MODEL_SPACING: Spacing3 = [1, 1, 1];
@@ -72,6 +73,12 @@ export interface SegmentOptions extends InferenceRequest {
    * are those of all three passes, voxel for voxel, but `probabilities` are then not all computed and throw.
    */
   labelsOnly?: boolean;
+  /**
+   * Segment the scan beyond the model's window where the predicted whole tumour reaches a face of it and the scan
+   * goes on (default true): more windows of the same size, normalised with the window's statistics, cover the scan
+   * beyond that face. False keeps the window alone, and warns when the tumour reaches its edge.
+   */
+  extendWindow?: boolean;
 }
 
 /** Seconds spent in each step of one segmentation. */
@@ -93,7 +100,7 @@ export interface Segmentation {
   case: CanonicalCase;
   /** Region of each output channel, as in the manifest. */
   regions: readonly RegionName[];
-  /** Probability volume per region, flat i-j-k, 0 outside the crop window (made when first read). */
+  /** Probability volume per region, flat i-j-k, 0 outside the windows segmented (made when first read). */
   readonly probabilities: Float32Array[];
   /** Binary mask per region after threshold and post-processing; ET ⊆ TC ⊆ WT. */
   masks: Uint8Array[];
@@ -205,19 +212,28 @@ function slicesNeedingThirdPass(output: Float32Array, first: Float32Array, count
   return open;
 }
 
+/** The slices a window runs through the engine, and the twins that take a slice's answer (see {@link planSlices}). */
+interface SlicePlan {
+  run: number[];
+  twinOf: Int32Array;
+  twins: Int32Array;
+  groups: number;
+}
+
 /**
- * Which slices the model must run: every slice with an image, and one of each group of constant slices (each
- * channel one value across the slice) with equal values. `twinOf[s]` is the slice whose answer slice s takes (s
+ * Which slices the model must run (of `wanted`, by default all): every slice with an image, and one of each group
+ * of constant slices (each channel one value across the slice) with equal values. `twinOf[s]` is the slice whose answer slice s takes (s
  * itself when it runs); `twins[s]` counts the slices that take s's answer besides s; `groups` counts the
  * distinct constant slices.
  */
-function planSlices(prepared: PreparedSlices): { run: number[]; twinOf: Int32Array; twins: Int32Array; groups: number } {
+function planSlices(prepared: PreparedSlices, wanted?: readonly number[]): SlicePlan {
   const depth = prepared.shape[0];
   const run: number[] = [];
-  const twinOf = new Int32Array(depth);
+  // A slice not wanted is its own twin: it neither runs nor takes another's answer.
+  const twinOf = Int32Array.from({ length: depth }, (_, slice) => slice);
   const twins = new Int32Array(depth);
   const constant = new Map<string, number>();
-  for (let slice = 0; slice < depth; slice++) {
+  for (const slice of wanted ?? Array.from({ length: depth }, (_, z) => z)) {
     const key = prepared.constantKey(slice);
     const source = key === undefined ? undefined : constant.get(key);
     if (source === undefined) {
@@ -232,9 +248,9 @@ function planSlices(prepared: PreparedSlices): { run: number[]; twinOf: Int32Arr
   return { run, twinOf, twins, groups: constant.size };
 }
 
-/** The plan that runs every slice. */
-function everySlice(depth: number): { run: number[]; twinOf: Int32Array; twins: Int32Array; groups: number } {
-  return { run: Array.from({ length: depth }, (_, slice) => slice), twinOf: Int32Array.from({ length: depth }, (_, slice) => slice), twins: new Int32Array(depth), groups: 0 };
+/** The plan that runs every slice (of `wanted`, by default all). */
+function everySlice(depth: number, wanted?: readonly number[]): SlicePlan {
+  return { run: wanted === undefined ? Array.from({ length: depth }, (_, slice) => slice) : [...wanted], twinOf: Int32Array.from({ length: depth }, (_, slice) => slice), twins: new Int32Array(depth), groups: 0 };
 }
 
 /** The slices `indices` of an NHWC block, copied into one batch. */
@@ -366,6 +382,7 @@ export async function segmentLoadedCase(
   const regions = manifest.regions;
   const convention = chooseOutputConvention(regions, caseData.layout, options.labelMapping);
   const warnings = [...(caseData.warnings ?? [])];
+  const extensionNotes: string[] = [];
   const grid = caseData.channels[0];
   const shape3: Shape3 = [grid.shape[0], grid.shape[1], grid.shape[2]];
 
@@ -439,12 +456,12 @@ export async function segmentLoadedCase(
     return spare < 0 ? new Float32Array(count * sliceValues) : inputs.splice(spare, 1)[0]!;
   };
   let fillSeconds = 0;
-  /** One batch's probabilities: its slices normalised into an input array, then run with their flips. */
-  const runBatch = async (indices: readonly number[]): Promise<Float32Array> => {
+  /** One batch's probabilities: its slices of `source` normalised into an input array, then run with their flips. */
+  const runBatch = async (source: PreparedSlices, indices: readonly number[]): Promise<Float32Array> => {
     const count = indices.length;
     const slices = takeInput(count);
     const filling = performance.now();
-    prepared.fill(indices, slices);
+    source.fill(indices, slices);
     fillSeconds += (performance.now() - filling) / 1000;
     try {
       return await runFlips(slices, count);
@@ -485,46 +502,138 @@ export async function segmentLoadedCase(
     thirdPassSkipped += count - open.length;
     return output!;
   };
-  const batches: number[][] = [];
-  for (let start = 0; start < plan.run.length; start += batchSize) batches.push(plan.run.slice(start, start + batchSize));
-  // Two batches in flight: the engine starts the next while this thread stores the last one's answer. Results are
-  // taken in order, and each slice's answer is computed alone, so the block is the same as one batch at a time.
-  const inferenceStarted = performance.now();
-  const inFlight: Promise<Float32Array>[] = [];
-  let submitted = 0;
-  const submit = (): void => {
-    const batch = runBatch(batches[submitted++]!);
-    // Awaited in order below; a later batch's failure must not go unhandled while an earlier one is awaited.
-    batch.catch(() => undefined);
-    inFlight.push(batch);
+  /**
+   * Runs the slices of `source` that `slicePlan` names, batchSize at a time, into the block `into`. Two batches are in
+   * flight: the engine starts the next while this thread stores the last one's answer. Results are taken in order,
+   * and each slice's answer is computed alone, so the block is the same as one batch at a time.
+   */
+  const runPlan = async (source: PreparedSlices, slicePlan: SlicePlan, into: Float32Array, onStored: (slice: number) => void, onBatch?: () => void): Promise<void> => {
+    const batches: number[][] = [];
+    for (let start = 0; start < slicePlan.run.length; start += batchSize) batches.push(slicePlan.run.slice(start, start + batchSize));
+    const inFlight: Promise<Float32Array>[] = [];
+    let submitted = 0;
+    const submit = (): void => {
+      const batch = runBatch(source, batches[submitted++]!);
+      // Awaited in order below; a later batch's failure must not go unhandled while an earlier one is awaited.
+      batch.catch(() => undefined);
+      inFlight.push(batch);
+    };
+    try {
+      while (submitted < Math.min(2, batches.length)) submit();
+      for (let index = 0; index < batches.length; index++) {
+        const output = await inFlight.shift()!;
+        if (submitted < batches.length) submit();
+        batches[index]!.forEach((slice, j) => {
+          into.set(output.subarray(j * outputValues, (j + 1) * outputValues), slice * outputValues);
+          onStored(slice);
+        });
+        onBatch?.();
+      }
+    } finally {
+      // A failed batch (or a caller's abort thrown from onSlices) leaves none running behind it.
+      await Promise.allSettled(inFlight);
+    }
   };
   const cropShape = [depth, height, width, K] as const;
   // On the model's own grid each batch is thresholded onto the scan's grid as it comes in, while the engine computes
   // the next: the masks are done when the last batch is (a resampled scan thresholds interpolated volumes instead).
   const thresholded = modelGrid === caseData ? new ThresholdedCrop(cropShape, prepared.params, inference.thresholds) : undefined;
+  const inferenceStarted = performance.now();
   let covered = 0;
-  try {
-    while (submitted < Math.min(2, batches.length)) submit();
-    for (let index = 0; index < batches.length; index++) {
-      const output = await inFlight.shift()!;
-      if (submitted < batches.length) submit();
-      batches[index]!.forEach((slice, j) => {
-        block.set(output.subarray(j * outputValues, (j + 1) * outputValues), slice * outputValues);
-        thresholded?.addSlices(block, slice, slice + 1);
-        covered += 1 + plan.twins[slice]!;
-      });
-      options.onSlices?.(covered, depth);
-    }
-  } finally {
-    // A failed batch (or a caller's abort thrown from onSlices) leaves none running behind it.
-    await Promise.allSettled(inFlight);
-  }
-  const inferenceSeconds = (performance.now() - inferenceStarted) / 1000;
+  await runPlan(
+    prepared,
+    plan,
+    block,
+    (slice) => {
+      thresholded?.addSlices(block, slice, slice + 1);
+      covered += 1 + plan.twins[slice]!;
+    },
+    () => options.onSlices?.(covered, depth),
+  );
   for (let slice = 0; slice < plan.twinOf.length; slice++) {
     const source = plan.twinOf[slice]!;
     if (source === slice) continue;
     block.copyWithin(slice * outputValues, source * outputValues, (source + 1) * outputValues);
     thresholded?.addSlices(block, slice, slice + 1);
+  }
+
+  // Beyond the window: where the predicted whole tumour reaches a face of it and the scan goes on (window-extension.ts).
+  const windowStart = prepared.params.cropStart;
+  const windowSize = manifest.preprocessing.cropSize;
+  const wtChannel = Math.max(0, regions.indexOf('WT'));
+  const wtThreshold = inference.thresholds[wtChannel]!;
+  const extend = options.extendWindow !== false;
+  /** The in-plane windows [i, j], the model's own first, and the blocks run beyond the window with their places. */
+  let rects: [number, number][] = [[windowStart[0], windowStart[1]]];
+  const extraBlocks: { start: readonly [number, number, number]; rect: number; block: Float32Array; slices: number[] }[] = [];
+  const reached: WindowFace[] = [];
+  let extraRun = 0;
+  let extraSlices = 0;
+  const runWindow = async (start: readonly [number, number, number], wanted: number[], rect: number): Promise<Float32Array> => {
+    const source = prepareSlices(modelGrid, manifest.preprocessing, { cropStart: start, channelStats: prepared.params.channelStats });
+    const windowPlan = options.reuseConstantSlices === false ? everySlice(depth, wanted) : planSlices(source, wanted);
+    const into = new Float32Array(depth * outputValues);
+    await runPlan(source, windowPlan, into, () => undefined);
+    for (const slice of wanted) {
+      const from = windowPlan.twinOf[slice]!;
+      if (from !== slice) into.copyWithin(slice * outputValues, from * outputValues, (from + 1) * outputValues);
+    }
+    extraBlocks.push({ start, rect, block: into, slices: wanted });
+    extraRun += windowPlan.run.length;
+    extraSlices += wanted.length;
+    return into;
+  };
+  /** The slices of a window starting at k0 that lie in the scan and are not yet in `done` (then marked done). */
+  const newSlices = (k0: number, done: Uint8Array): number[] => {
+    const slices: number[] = [];
+    for (let z = 0; z < depth; z++) {
+      const k = k0 + z;
+      if (k < 0 || k >= modelShape[2] || done[k] === 1) continue;
+      done[k] = 1;
+      slices.push(z);
+    }
+    return slices;
+  };
+  if (!blank) {
+    const inPlane = touchedFaces(block, cropShape, windowStart, modelShape, wtChannel, wtThreshold, [0, 1]);
+    reached.push(...inPlane);
+    if (extend && inPlane.length > 0) rects = [rects[0]!, ...inPlaneStarts(windowStart, windowSize, modelShape, inPlane)];
+    const atWindowDepth: Float32Array[] = [block];
+    for (let r = 1; r < rects.length; r++) {
+      atWindowDepth.push(await runWindow([rects[r]![0], rects[r]![1], windowStart[2]], newSlices(windowStart[2], new Uint8Array(modelShape[2])), r));
+    }
+    // Along k, the faces of every in-plane window: the slices beyond them are segmented in each.
+    const alongK = (['low', 'high'] as const)
+      .filter((side) => atWindowDepth.some((values) => touchedFaces(values, cropShape, windowStart, modelShape, wtChannel, wtThreshold, [2]).some((face) => face.side === side)))
+      .map((side): WindowFace => ({ axis: 2, side }));
+    reached.push(...alongK);
+    if (extend && alongK.length > 0) {
+      const starts = alongK.flatMap((face) => extensionStarts(modelShape[2], depth, windowStart[2], face.side));
+      for (let r = 0; r < rects.length; r++) {
+        const done = new Uint8Array(modelShape[2]);
+        newSlices(windowStart[2], done);
+        for (const k0 of starts) {
+          const wanted = newSlices(k0, done);
+          if (wanted.length > 0) await runWindow([rects[r]![0], rects[r]![1], k0], wanted, r);
+        }
+      }
+    }
+  }
+  const inferenceSeconds = (performance.now() - inferenceStarted) / 1000;
+  const owner = extraBlocks.length > 0 ? ownerMap(rects, [windowSize[0], windowSize[1]], modelShape) : undefined;
+  const writeExtra = (targets: readonly (Float32Array | Uint8Array)[], thresholds?: readonly number[]): void => {
+    for (const extra of extraBlocks) writeWindow(targets, extra.block, cropShape, extra.start, extra.slices, owner!, extra.rect, modelShape, thresholds);
+  };
+  if (thresholded !== undefined) writeExtra(thresholded.masks, inference.thresholds);
+  const faceNames = reached.map(describeFace).join(', ');
+  const windowText = `${windowSize[0]}x${windowSize[1]}x${windowSize[2]}`;
+  if (reached.length > 0 && extend) {
+    const windows = new Set(extraBlocks.map(({ start }) => start.join(','))).size;
+    extensionNotes.push(
+      `predicted tumour reached the ${faceNames} face(s) of the model's ${windowText} window, with scan beyond: ${windows} more window(s) segmented it there (${extraSlices} slices, ${extraRun} through the engine), normalised with the window's statistics`,
+    );
+  } else if (reached.length > 0) {
+    warnings.push(`predicted tumour reaches the ${faceNames} face(s) of the model's ${windowText} window and the scan goes on beyond: that part was not segmented (window extension is off)`);
   }
 
   const postprocessStarted = performance.now();
@@ -534,6 +643,7 @@ export async function segmentLoadedCase(
   const probabilitiesOnGrid = (): Float32Array[] => {
     if (probabilities === undefined) {
       const onModelGrid = restoreCrop(block, cropShape, prepared.params);
+      writeExtra(onModelGrid);
       probabilities = modelGrid === caseData ? onModelGrid : onModelGrid.map((volume) => resampleLinear(volume, modelShape, shape3));
     }
     return probabilities;
@@ -566,8 +676,9 @@ export async function segmentLoadedCase(
       ? [`${skipped} of ${depth} slices repeat an image-free (constant) slice the model already ran (${plan.groups} distinct): they took its answer instead of running again`]
       : []),
     ...(thirdPassSkipped > 0
-      ? [`${thirdPassSkipped} of ${plan.run.length} slices run skipped the third flipped pass: the plain and width-flipped outputs already decided every voxel's label, whatever the third could add`]
+      ? [`${thirdPassSkipped} of ${plan.run.length + extraRun} slices run skipped the third flipped pass: the plain and width-flipped outputs already decided every voxel's label, whatever the third could add`]
       : []),
+    ...extensionNotes,
     ...notes,
     convention.reason,
   ];

@@ -85,7 +85,8 @@ function spuriousRunner(): SliceRunner & { calls: number } {
 describe('tuneInference', () => {
   it('scores every option through segmentCase, keeps the simplest best, and runs each engine pass once', async () => {
     const runner = spuriousRunner();
-    const inference = await tuneInference([boxCase()], MANIFEST, runner, { bundle: '/m/bundle', data: '/m/data/val', now: new Date('2026-12-01T00:00:00Z') });
+    // The window alone: the spurious pixel sits on its edge, where windows beyond it would add more (window-extension.ts).
+    const inference = await tuneInference([boxCase()], MANIFEST, runner, { bundle: '/m/bundle', data: '/m/data/val', now: new Date('2026-12-01T00:00:00Z'), extendWindow: false });
     // Plain: 48 box voxels + 4 spurious → Dice 2·48 / (52 + 48) = 0.96. The largest component drops the 4 → 1.
     // Flips: the spurious pixel moves with each flip, so its mean is 0.3 < 0.5 and it vanishes → 1; both → 1.
     expect(inference.selection.candidates).toEqual([

@@ -32,6 +32,8 @@ export interface TuneInferenceOptions {
   bundle: string;
   /** Slices per engine call (default 16). */
   batchSize?: number;
+  /** Segment beyond the model's window where the tumour reaches it, as predict does (default true; see SegmentOptions). */
+  extendWindow?: boolean;
   /** Called after each case is scored under every option. */
   onCase?: (done: number, total: number, id: string) => void;
   /** The time recorded (default now). */
@@ -101,7 +103,13 @@ export async function tuneInference(cases: readonly (CaseRef | CanonicalCase)[],
     if (!labelled) throw new ArgumentError('tuneInference', 'cases', `case ${ref.id} has no reference label map`);
     let loaded: CanonicalCase | undefined;
     for (const [optionIndex, option] of INFERENCE_OPTIONS.entries()) {
-      const segmentation = await segmentCase(loaded ?? ref, untuned, memo, { ...option, threshold: manifest.threshold, minEnhancingVoxels: 0, ...(options.batchSize === undefined ? {} : { batchSize: options.batchSize }) });
+      const segmentation = await segmentCase(loaded ?? ref, untuned, memo, {
+        ...option,
+        threshold: manifest.threshold,
+        minEnhancingVoxels: 0,
+        ...(options.batchSize === undefined ? {} : { batchSize: options.batchSize }),
+        ...(options.extendWindow === undefined ? {} : { extendWindow: options.extendWindow }),
+      });
       loaded = segmentation.case;
       const reference = segmentation.case.labels!;
       const scores = regions.map((region, r) =>
@@ -167,6 +175,7 @@ async function tuneRegions(
       threshold: manifest.threshold,
       minEnhancingVoxels: 0,
       ...(options.batchSize === undefined ? {} : { batchSize: options.batchSize }),
+      ...(options.extendWindow === undefined ? {} : { extendWindow: options.extendWindow }),
     });
     const labels = segmentation.case.labels!;
     const [x, y, z] = segmentation.labels.shape;
