@@ -1,6 +1,7 @@
 // Scan to mask, whole processes, beside a plain Python script (scan-to-mask.py: nibabel, PyTorch 1.13, the same
 // U-Net with the same weights) in the same run, alternating so machine load hits every side alike:
-//   1. one scan: `brats infer CASE --no-tta --no-largest-component`, the same with the bundle's own post-processing,
+//   1. one scan: `brats infer CASE --no-tta --no-largest-component --no-extend-window` (the model's window alone, as
+//      the script segments it), the same with the bundle's own post-processing and the windows beyond the model's,
 //      the INT8 model where the bundle has one, and the Python script; start to NIfTI written, median of --runs after
 //      one warm-up each;
 //   2. a cohort of --cohort scans through one `brats infer` (one case in flight, then two) and through one Python
@@ -130,9 +131,9 @@ try {
   const { kind, cases } = await prepareCases(work, Math.max(cohortSize, 1));
   const one = cases[0];
   const sides = [
-    ['brats infer, no flips, no largest component', (out) => infer(one, '--out', out, '--no-tta', '--no-largest-component')],
+    ['brats infer, no flips, no largest component, window alone', (out) => infer(one, '--out', out, '--no-tta', '--no-largest-component', '--no-extend-window')],
     [`brats infer, the bundle's post-processing (tta ${manifest.inference?.tta ? 'on' : 'off'}, largest component ${manifest.inference?.largestComponent ? 'on' : 'off'})`, (out) => infer(one, '--out', out)],
-    ...(manifest.files.onnxInt8 === undefined ? [] : [['brats infer --precision int8, no flips, no largest component', (out) => infer(one, '--out', out, '--no-tta', '--no-largest-component', '--precision', 'int8')]]),
+    ...(manifest.files.onnxInt8 === undefined ? [] : [['brats infer --precision int8, no flips, no largest component, window alone', (out) => infer(one, '--out', out, '--no-tta', '--no-largest-component', '--no-extend-window', '--precision', 'int8')]]),
     ...(BASELINE_BIN === undefined
       ? []
       : [[`baseline ${cli.baseline}: brats infer, no flips, no largest component`, (out) => inferWith(BASELINE_BIN, one, '--out', out, '--no-tta', '--no-largest-component')]]),
@@ -166,10 +167,10 @@ try {
 
   const cohort = cases.slice(0, cohortSize);
   console.log('');
-  console.log(`cohort of ${cohort.length} scans, no flips, no largest component, one process each:`);
+  console.log(`cohort of ${cohort.length} scans, no flips, no largest component, the model's window alone, one process each:`);
   const cohortSides = [
-    ['brats infer, one case in flight', () => infer(...cohort, '--out', path.join(work, 'cohort-1'), '--no-tta', '--no-largest-component', '--jobs', '1')],
-    ['brats infer --jobs 2', () => infer(...cohort, '--out', path.join(work, 'cohort-2'), '--no-tta', '--no-largest-component', '--jobs', '2')],
+    ['brats infer, one case in flight', () => infer(...cohort, '--out', path.join(work, 'cohort-1'), '--no-tta', '--no-largest-component', '--no-extend-window', '--jobs', '1')],
+    ['brats infer --jobs 2', () => infer(...cohort, '--out', path.join(work, 'cohort-2'), '--no-tta', '--no-largest-component', '--no-extend-window', '--jobs', '2')],
     [`Python script (${threads} threads)`, () => run(PYTHON, [path.join(here, 'scan-to-mask.py'), MODEL, path.join(work, 'cohort-py'), String(threads), ...cohort])],
   ];
   const results = cohortSides.map(([name, side]) => ({ name, ...side() }));

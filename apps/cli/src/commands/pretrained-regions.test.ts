@@ -142,6 +142,52 @@ describe('the pretrained regions model (@brats/model-brats-regions)', () => {
     900_000,
   );
 
+  it.skipIf(!data || !python)(
+    `segments the part of BraTS2021_00006 outside the model's window: the window alone labels none of it and warns, the window beyond labels it and every region's Dice rises (${!data ? NO_SHARED_DATA : python ? 'present' : 'skipped: python3 with nibabel is needed'})`,
+    async () => {
+      const id = 'BraTS2021_00006';
+      const extended = path.join(dir, 'window-extended');
+      const alone = path.join(dir, 'window-alone');
+      const withWindows = await runCaptured(['predict', caseFolder(id), '--model', bundle, '--out', extended, '--engine', 'onnxruntime']);
+      expect(withWindows.code, withWindows.stderr).toBe(0);
+      expect(withWindows.stdout).toContain(`${id}: predicted tumour reached the j-low face(s) of the model's 144x144x144 window, with scan beyond: 1 more window(s) segmented it there`);
+      const windowOnly = await runCaptured(['predict', caseFolder(id), '--model', bundle, '--out', alone, '--engine', 'onnxruntime', '--no-extend-window']);
+      expect(windowOnly.code, windowOnly.stderr).toBe(0);
+      expect(windowOnly.stderr).toContain(`warning: case ${id}: predicted tumour reaches the j-low face(s) of the model's 144x144x144 window and the scan goes on beyond: that part was not segmented`);
+      // Counted by nibabel and numpy: each region's voxels outside the centred window (i, j 48..191, k 5..148 of the
+      // 240 x 240 x 155 grid) in the reference and in both predictions, and how many predicted ones the reference holds.
+      const outside = runPythonJson<Record<string, { reference: number; fraction: number; extended: number; agreed: number; alone: number }>>(
+        python!,
+        `
+import json, sys
+import nibabel as nib, numpy as np
+r, e, a = (np.asanyarray(nib.load(f).dataobj) for f in sys.argv[1:4])
+window = np.zeros(r.shape, bool)
+window[48:192, 48:192, 5:149] = True
+regions = {"WT": lambda m: m > 0, "TC": lambda m: (m == 1) | (m == 4), "ET": lambda m: m == 4}
+out = {}
+for name, f in regions.items():
+    ref, ext, alone = f(r) & ~window, f(e) & ~window, f(a) & ~window
+    out[name] = {"reference": int(ref.sum()), "fraction": float(ref.sum() / f(r).sum()), "extended": int(ext.sum()), "agreed": int((ext & ref).sum()), "alone": int(alone.sum())}
+print(json.dumps(out))
+`,
+        [path.join(caseFolder(id), `${id}_seg.nii.gz`), path.join(extended, `${id}.nii.gz`), path.join(alone, `${id}.nii.gz`)],
+      );
+      // The README's figures: 5.8 % of the whole tumour, 7.3 % of the core and 13.2 % of the enhancing tumour.
+      expect([outside.WT!, outside.TC!, outside.ET!].map((region) => Math.round(region.fraction * 1000) / 10)).toEqual([5.8, 7.3, 13.2]);
+      for (const region of REGIONS) {
+        expect(outside[region]!.alone, region).toBe(0);
+        // Most of what the windows beyond label there is tumour in the reference too.
+        expect(outside[region]!.agreed / outside[region]!.extended, region).toBeGreaterThan(0.8);
+      }
+      const score = (folder: string) =>
+        runPythonJson<{ dice: Record<string, number> }>(python!, READ_AND_SCORE, [path.join(folder, `${id}.nii.gz`), path.join(caseFolder(id), `${id}_seg.nii.gz`), '4']).dice;
+      const [withBeyond, windowAlone] = [score(extended), score(alone)];
+      for (const region of REGIONS) expect(withBeyond[region]!, `${region}: ${withBeyond[region]} with the window beyond, ${windowAlone[region]} alone`).toBeGreaterThan(windowAlone[region]! + 0.02);
+    },
+    600_000,
+  );
+
   it.skipIf(!data)(
     `its post-processing choice (flips, components, per-region thresholds, smallest enhancing tumour) is the one brats tune writes from the validation cases, figures included (${data ? 'present' : NO_SHARED_DATA})`,
     async () => {
