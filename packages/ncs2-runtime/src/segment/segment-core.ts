@@ -503,11 +503,18 @@ export async function segmentLoadedCase(
     return output!;
   };
   /**
-   * Runs the slices of `source` that `slicePlan` names, batchSize at a time, into the block `into`. Two batches are in
+   * Runs the slices of `source` that `slicePlan` names, batchSize at a time, into `into` (slice s at slot `slotOf(s)`). Two batches are in
    * flight: the engine starts the next while this thread stores the last one's answer. Results are taken in order,
    * and each slice's answer is computed alone, so the block is the same as one batch at a time.
    */
-  const runPlan = async (source: PreparedSlices, slicePlan: SlicePlan, into: Float32Array, onStored: (slice: number) => void, onBatch?: () => void): Promise<void> => {
+  const runPlan = async (
+    source: PreparedSlices,
+    slicePlan: SlicePlan,
+    into: Float32Array,
+    slotOf: (slice: number) => number,
+    onStored: (slice: number) => void,
+    onBatch?: () => void,
+  ): Promise<void> => {
     const batches: number[][] = [];
     for (let start = 0; start < slicePlan.run.length; start += batchSize) batches.push(slicePlan.run.slice(start, start + batchSize));
     const inFlight: Promise<Float32Array>[] = [];
@@ -524,7 +531,7 @@ export async function segmentLoadedCase(
         const output = await inFlight.shift()!;
         if (submitted < batches.length) submit();
         batches[index]!.forEach((slice, j) => {
-          into.set(output.subarray(j * outputValues, (j + 1) * outputValues), slice * outputValues);
+          into.set(output.subarray(j * outputValues, (j + 1) * outputValues), slotOf(slice) * outputValues);
           onStored(slice);
         });
         onBatch?.();
@@ -544,6 +551,7 @@ export async function segmentLoadedCase(
     prepared,
     plan,
     block,
+    (slice) => slice,
     (slice) => {
       thresholded?.addSlices(block, slice, slice + 1);
       covered += 1 + plan.twins[slice]!;
@@ -569,14 +577,20 @@ export async function segmentLoadedCase(
   const reached: WindowFace[] = [];
   let extraRun = 0;
   let extraSlices = 0;
+  /**
+   * Runs the slices `wanted` of a window beyond the model's into a block of those slices alone (one after another; a
+   * window along k wants a few slices, not its whole depth), which it keeps with the window's place.
+   */
   const runWindow = async (start: readonly [number, number, number], wanted: number[], rect: number): Promise<Float32Array> => {
     const source = prepareSlices(modelGrid, manifest.preprocessing, { cropStart: start, channelStats: prepared.params.channelStats });
     const windowPlan = options.reuseConstantSlices === false ? everySlice(depth, wanted) : planSlices(source, wanted);
-    const into = new Float32Array(depth * outputValues);
-    await runPlan(source, windowPlan, into, () => undefined);
+    const slot = new Int32Array(depth).fill(-1);
+    wanted.forEach((slice, position) => (slot[slice] = position));
+    const into = new Float32Array(wanted.length * outputValues);
+    await runPlan(source, windowPlan, into, (slice) => slot[slice]!, () => undefined);
     for (const slice of wanted) {
       const from = windowPlan.twinOf[slice]!;
-      if (from !== slice) into.copyWithin(slice * outputValues, from * outputValues, (from + 1) * outputValues);
+      if (from !== slice) into.copyWithin(slot[slice]! * outputValues, slot[from]! * outputValues, (slot[from]! + 1) * outputValues);
     }
     extraBlocks.push({ start, rect, block: into, slices: wanted });
     extraRun += windowPlan.run.length;
@@ -600,7 +614,8 @@ export async function segmentLoadedCase(
     if (extend && inPlane.length > 0) rects = [rects[0]!, ...inPlaneStarts(windowStart, windowSize, modelShape, inPlane)];
     const atWindowDepth: Float32Array[] = [block];
     for (let r = 1; r < rects.length; r++) {
-      atWindowDepth.push(await runWindow([rects[r]![0], rects[r]![1], windowStart[2]], newSlices(windowStart[2], new Uint8Array(modelShape[2])), r));
+      // Every slice, as the model's own window runs them: its faces along k are read at its first and last slice.
+      atWindowDepth.push(await runWindow([rects[r]![0], rects[r]![1], windowStart[2]], Array.from({ length: depth }, (_, z) => z), r));
     }
     // Along k, the faces of every in-plane window: the slices beyond them are segmented in each.
     const alongK = (['low', 'high'] as const)

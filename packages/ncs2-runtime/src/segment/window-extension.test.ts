@@ -104,7 +104,8 @@ describe('writeWindow', () => {
     const owner = new Int16Array(12).fill(1);
     owner[3 + 4 * 2] = 0; // (i 3, j 2) belongs to another window
     const values = new Float32Array(24);
-    writeWindow([values], block, blockShape, [2, 1, 0], [1], owner, 1, [4, 3, 2]);
+    // Slice z 1 alone: the block holds that slice only.
+    writeWindow([values], block.subarray(4), blockShape, [2, 1, 0], [1], owner, 1, [4, 3, 2]);
     // Slice z 1 (k 1): h, w → block index (1 * 2 + h) * 2 + w: (0,0) 0.5 → i 2 j 1; (0,1) 0.6 → i 2 j 2;
     // (1,0) 0.7 → i 3 j 1; (1,1) 0.8 → i 3 j 2, not owned.
     const at = (i: number, j: number, k: number): number => values[i + 4 * (j + 3 * k)]!;

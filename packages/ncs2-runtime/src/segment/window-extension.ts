@@ -124,8 +124,10 @@ export function ownerMap(rects: readonly (readonly [number, number])[], size: re
 }
 
 /**
- * Writes the slices `slices` of a window's block into volumes on the scan's grid, at the columns `owner` gives to
- * window `index`: probabilities as they are, or with `thresholds` 0/1 masks (1 above the region's threshold).
+ * Writes a window's slices into volumes on the scan's grid, at the columns `owner` gives to window `index`:
+ * probabilities as they are, or with `thresholds` 0/1 masks (1 above the region's threshold). `block` holds the
+ * slices `slices` of the window one after another ([slices.length, height, width, K]): only those a window beyond
+ * the model's computes, not a whole block of its depth.
  */
 export function writeWindow(
   targets: readonly (Float32Array | Uint8Array)[],
@@ -141,7 +143,7 @@ export function writeWindow(
   const [, height, width, K] = blockShape;
   const [nx, ny, nz] = shape;
   const [i0, j0, k0] = start;
-  for (const z of slices) {
+  for (const [position, z] of slices.entries()) {
     const k = k0 + z;
     if (k < 0 || k >= nz) continue;
     for (let w = Math.max(0, -j0); w < Math.min(width, ny - j0); w++) {
@@ -150,7 +152,7 @@ export function writeWindow(
         const i = i0 + h;
         if (owner[i + nx * j] !== index) continue;
         const target = i + nx * (j + ny * k);
-        const source = ((z * height + h) * width + w) * K;
+        const source = ((position * height + h) * width + w) * K;
         for (let r = 0; r < K; r++) {
           const value = block[source + r]!;
           targets[r]![target] = thresholds === undefined ? value : value > thresholds[r]! ? 1 : 0;
