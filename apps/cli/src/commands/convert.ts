@@ -1,4 +1,4 @@
-import { caseMessage, convertDataset, parseChannelName, type ChannelName, type ConvertDatasetOptions, type SplitFractions } from '@brats/io';
+import { caseMessage, convertDataset, formatSpacing, parseChannelName, type ChannelName, type ConvertDatasetOptions, type SplitFractions } from '@brats/io';
 import type { Command } from 'commander';
 import { printLine, type CliContext } from '../context.js';
 import { UsageError } from '../errors.js';
@@ -141,6 +141,10 @@ export function registerConvertCommand(program: Command, context: CliContext): v
         printLine(context, `  slices      train ${train.slices}, validation ${validation.slices}, testing ${testing.slices}`);
         printLine(context, `  slice       ${height} x ${width} x ${summary.geometry.channels} (${summary.settings.channels.join(', ')}), masks x ${summary.geometry.maskChannels}`);
         printLine(context, `  workers     ${summary.workers}`);
+        printLine(
+          context,
+          `  spacing     ${summary.spacing === undefined ? 'none recorded: the cases differ (see the warning), so a model trained on it is taken to be 1 mm' : `${formatSpacing(summary.spacing)} mm, every case: recorded, so a model trained on it resamples scans to it`}`,
+        );
       } finally {
         process.removeListener('SIGINT', interrupt);
         process.removeListener('SIGTERM', interrupt);

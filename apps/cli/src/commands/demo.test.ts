@@ -30,6 +30,10 @@ describe('brats demo', () => {
     expect(metrics.cases.length).toBeGreaterThanOrEqual(1);
     expect(typeof metrics.cases[0].WT.dice).toBe('number');
     expect(metrics.summary.WT.dice.count).toBe(metrics.cases.length);
+    // The phantoms are 2 mm: the model records it, and predicts them as they are, not resampled to 1 mm.
+    expect(JSON.parse(await fs.readFile(path.join(out, 'model', 'brats-model.json'), 'utf8')).spacing).toEqual([2, 2, 2]);
+    const predictions = JSON.parse(await fs.readFile(path.join(out, 'predictions', 'predictions.json'), 'utf8')) as { cases: { reasons: string[] }[] };
+    for (const entry of predictions.cases) expect(entry.reasons).toContain("spacing 2 x 2 x 2 mm: the model's own (recorded in the bundle)");
     const html = await fs.readFile(path.join(out, 'report.html'), 'utf8');
     const sources = [...html.matchAll(/<img src="([^"]+)"/g)].map((match) => match[1]!);
     expect(sources).toContain('model/training-curves.png');

@@ -6,7 +6,6 @@ import { isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { BratsError, DatasetError, NiftiFormatError } from '../errors.js';
 import { loadCase, type CaseRef } from '../layouts/dataset.js';
 import { preprocessCase, type PreprocessOptions, type PreprocessParams } from '../preprocess.js';
-import { formatSpacing } from '../volume.js';
 
 /** URL of the module holding the worker loop: this file from sources, the bundle once built. */
 export const CONVERT_WORKER_URL = import.meta.url;
@@ -24,6 +23,8 @@ export interface PreparedCase {
   mask: Uint8Array;
   tumourVoxels: Uint32Array;
   params: PreprocessParams;
+  /** Voxel size in mm (i, j, k) of the scan: the store records the spacing its cases share. */
+  spacing: [number, number, number];
   /** What looked wrong with the case but did not stop it (loadCase's warnings). */
   warnings: string[];
 }
@@ -73,17 +74,9 @@ export async function prepareCase(ref: CaseRef, options: PrepareOptions): Promis
     mask: preprocessed.mask,
     tumourVoxels: preprocessed.tumourVoxels,
     params: preprocessed.params,
-    warnings: [...(canonical.warnings ?? []), ...spacingWarnings(canonical.channels[0].spacing, ref.images[0]!)],
+    spacing: [...canonical.channels[0].spacing] as [number, number, number],
+    warnings: [...(canonical.warnings ?? [])],
   };
-}
-
-/**
- * A store keeps the scans' own voxels, and a model trained on it is taken to be a 1 mm model (the bundle records
- * no other spacing, and predict resamples scans to it): a case at another spacing is said out loud.
- */
-function spacingWarnings(spacing: readonly number[], file: string): string[] {
-  if (spacing.every((value) => Math.abs(value - 1) <= 0.01)) return [];
-  return [`${file}: spacing ${formatSpacing(spacing)} mm, not the 1 mm of BraTS: its slices are stored at this spacing, and a model trained on them would still be taken as a 1 mm model; resample the scans to 1 mm first`];
 }
 
 /** Flattens an error for postMessage, keeping the structured fields of @brats errors. */

@@ -19,14 +19,18 @@ const SHAPE = [20, 18, 10] as const;
 const CASES = ['Case01', 'Case02', 'Case03', 'Case04', 'Case05', 'Case06'];
 
 /** A tiny BraTS 2017 layout: deterministic int16 images and a label map with labels 1, 2, 4. */
-async function makeDataset(root: string, ids: readonly string[], options: { unlabelled?: string; corrupt?: string } = {}): Promise<void> {
+async function makeDataset(
+  root: string,
+  ids: readonly string[],
+  options: { unlabelled?: string; corrupt?: string; spacing?: (caseNumber: number) => [number, number, number] } = {},
+): Promise<void> {
   const voxels = SHAPE[0] * SHAPE[1] * SHAPE[2];
   for (const [caseNumber, id] of ids.entries()) {
     const folder = path.join(root, id);
     mkdirSync(folder, { recursive: true });
     for (const [channel, suffix] of ['_flair', '_t1', '_t1ce', '_t2'].entries()) {
       const data = Int16Array.from({ length: voxels }, (_, n) => ((n * (7 + channel) + caseNumber * 31) % 97) + channel * 10);
-      await writeNifti(path.join(folder, `${id}${suffix}.nii.gz`), createVolume('int16', data, SHAPE));
+      await writeNifti(path.join(folder, `${id}${suffix}.nii.gz`), createVolume('int16', data, SHAPE, options.spacing === undefined ? {} : { spacing: options.spacing(caseNumber) }));
     }
     if (id === options.unlabelled) continue;
     const labels = new Uint8Array(voxels);
@@ -34,7 +38,7 @@ async function makeDataset(root: string, ids: readonly string[], options: { unla
     labels.fill(2, centre - 40, centre + 40);
     labels.fill(1, centre - 10, centre + 10);
     labels.fill(4, centre, centre + 4 + caseNumber);
-    await writeNifti(path.join(folder, `${id}_seg.nii.gz`), createVolume('uint8', labels, SHAPE));
+    await writeNifti(path.join(folder, `${id}_seg.nii.gz`), createVolume('uint8', labels, SHAPE, options.spacing === undefined ? {} : { spacing: options.spacing(caseNumber) }));
     if (id === options.corrupt) writeFileSync(path.join(folder, `${id}_t1.nii.gz`), Buffer.from([0x1f, 0x8b, 8, 0, 0, 0]));
   }
 }
@@ -85,6 +89,44 @@ describe('convertDataset on a small built dataset', () => {
     }
     await expect(convertDataset(synthetic, path.join(directory, 'named-bad.h5'), { crop: 8, workers: 0, namedSplits: { testing: ['nobody'] } })).rejects.toThrow(/names case\(s\) the dataset does not have: nobody/);
     expect(existsSync(path.join(directory, 'named-bad.h5'))).toBe(false);
+  });
+
+  it('records the spacing its cases share, so that a model trained on the store is a model of that spacing', async () => {
+    const spacings = [
+      ['one mm', undefined, [1, 1, 1]],
+      ['2 x 2 x 3 mm', () => [2, 2, 3], [2, 2, 3]],
+    ] as const;
+    for (const [name, spacing, expected] of spacings) {
+      const root = path.join(directory, `spacing-${name.replace(/ /g, '-')}`);
+      await makeDataset(root, CASES.slice(0, 3), spacing === undefined ? {} : { spacing: spacing as () => [number, number, number] });
+      const out = path.join(root, 'store.h5');
+      const summary = await convertDataset(root, out, { crop: 8, workers: 0, split: 0.5 });
+      expect(summary.spacing, name).toEqual(expected);
+      expect(summary.warnings, name).toEqual([]);
+      const store = await openSliceStore(out);
+      try {
+        expect(store.attributes()['spacing'], name).toEqual(expected);
+      } finally {
+        store.close();
+      }
+    }
+    // Cases that differ: none is recorded, and the warning names the first odd file and both spacings.
+    const mixed = path.join(directory, 'spacing-mixed');
+    await makeDataset(mixed, CASES.slice(0, 3), { spacing: (caseNumber) => (caseNumber === 2 ? [1, 1, 2] : [1, 1, 1]) });
+    const summary = await convertDataset(mixed, path.join(mixed, 'store.h5'), { crop: 8, workers: 1, split: 0.5 });
+    expect(summary.spacing).toBeUndefined();
+    expect(summary.warnings).toEqual([
+      {
+        caseId: CASES[2],
+        message: `${path.join(mixed, CASES[2]!, `${CASES[2]}_flair.nii.gz`)}: spacing 1 x 1 x 2 mm, but ${CASES[0]} has 1 x 1 x 1 mm: the store records no spacing, and a model trained on it is taken to be a 1 mm model; resample the scans to one spacing first`,
+      },
+    ]);
+    const store = await openSliceStore(path.join(mixed, 'store.h5'));
+    try {
+      expect(store.attributes()['spacing']).toBeUndefined();
+    } finally {
+      store.close();
+    }
   });
 
   it('splits by case with the seeded draws, in dataset order, with every slice of a case together', async () => {

@@ -11,6 +11,7 @@ import { ArgumentError, BratsError, DatasetError } from '../errors.js';
 import { openDataset, type CaseRef, type Dataset } from '../layouts/dataset.js';
 import { resolvePreprocessing, type PreprocessOptions, type PreprocessSettings } from '../preprocess.js';
 import { REGION_NAMES } from '../regions.js';
+import { formatSpacing } from '../volume.js';
 import {
   CONVERT_WORKER_ROLE,
   CONVERT_WORKER_URL,
@@ -73,6 +74,12 @@ export interface ConvertSummary {
   workers: number;
   /** Every case's warnings, in dataset order. */
   warnings: { caseId: string; message: string }[];
+  /**
+   * The voxel size in mm (i, j, k) every case shares, recorded in the store (`spacing`): a model trained on it is a
+   * model of that spacing, and predict resamples other scans to it. Undefined when the cases differ (then none is
+   * recorded, the model is taken to be 1 mm, and a warning says so).
+   */
+  spacing: [number, number, number] | undefined;
 }
 
 /** How the split is drawn, stored in the file beside the seed and fractions. */
@@ -199,6 +206,11 @@ function untilAborted<T>(promise: Promise<T>, signal: AbortSignal | undefined): 
   });
 }
 
+/** Two voxel sizes alike within 1 % on every axis (what a NIfTI header's float rounding leaves of one spacing). */
+function sameSpacing(a: readonly number[], b: readonly number[]): boolean {
+  return a.every((value, axis) => Math.abs(value - b[axis]!) <= 0.01 * b[axis]!);
+}
+
 /**
  * Converts a dataset folder (Decathlon Task01, BraTS 2017-2021 or 2023+ layout) into one slice store:
  * each case is decoded, cropped and normalised (preprocessCase), split by case with the seed's draws, and its
@@ -261,6 +273,8 @@ export async function convertDataset(datasetDir: string, outPath: string, option
   const total = cases.length;
   const caseIds: Record<SplitName, string[]> = { train: [], validation: [], testing: [] };
   const warnings: { caseId: string; message: string }[] = [];
+  const spacings: { caseId: string; spacing: [number, number, number]; file: string }[] = [];
+  let spacing: [number, number, number] | undefined;
   try {
     const counts = await writeSliceStore(
       outPath,
@@ -299,8 +313,20 @@ export async function convertDataset(datasetDir: string, outPath: string, option
             params: { cropStart: prepared.params.cropStart, originalShape: prepared.params.originalShape, channelStats: prepared.params.channelStats },
           });
           caseIds[split].push(prepared.id);
+          spacings.push({ caseId: prepared.id, spacing: prepared.spacing, file: ref.images[0]! });
           for (const message of prepared.warnings) warnings.push({ caseId: prepared.id, message });
           options.onCase?.({ done: index + 1, total, caseId: prepared.id, split, warnings: prepared.warnings });
+        }
+        // Written with the other attributes when the store is finished.
+        const odd = spacings.find(({ spacing: other }) => !sameSpacing(other, spacings[0]!.spacing));
+        if (odd === undefined) {
+          spacing = spacings[0]!.spacing;
+          attributes['spacing'] = spacing;
+        } else {
+          warnings.push({
+            caseId: odd.caseId,
+            message: `${odd.file}: spacing ${formatSpacing(odd.spacing)} mm, but ${spacings[0]!.caseId} has ${formatSpacing(spacings[0]!.spacing)} mm: the store records no spacing, and a model trained on it is taken to be a 1 mm model; resample the scans to one spacing first`,
+          });
         }
         return writer.counts;
       },
@@ -316,6 +342,7 @@ export async function convertDataset(datasetDir: string, outPath: string, option
       settings,
       workers,
       warnings,
+      spacing,
     };
   } finally {
     await decoder.close();

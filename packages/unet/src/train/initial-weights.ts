@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { ModelBundleError, readModelManifest, type InitialWeightsRecord, type PreprocessSettings, type RegionName, type UnetArchitecture } from '@brats/io';
+import { ModelBundleError, formatSpacing, readModelManifest, type InitialWeightsRecord, type PreprocessSettings, type RegionName, type UnetArchitecture } from '@brats/io';
 import { loadLayersModel } from '../model-files.js';
 import { TrainingError } from '../errors.js';
 
@@ -41,12 +41,12 @@ function describeSettings(settings: Pick<PreprocessSettings, 'channels' | 'norma
 /**
  * Reads the model of bundle `bundle` and checks that it is fed like the run that will start from it.
  * @param expected the run's preprocessing (from the slice store) and regions.
- * @throws {TrainingError} when the bundle has no readable model, or its channels, normalisation, crop placement or
- *   regions differ from the run's.
+ * @throws {TrainingError} when the bundle has no readable model, or its channels, normalisation, crop placement,
+ *   spacing or regions differ from the run's.
  */
 export async function readInitialWeights(
   bundle: string,
-  expected: { preprocessing: PreprocessSettings; regions: readonly RegionName[] },
+  expected: { preprocessing: PreprocessSettings; regions: readonly RegionName[]; spacing?: readonly [number, number, number] | undefined },
 ): Promise<InitialWeights> {
   let createdAt: string;
   let architecture: UnetArchitecture;
@@ -63,6 +63,11 @@ export async function readInitialWeights(
       source.channels.every((channel, k) => channel === wanted.channels[k]);
     if (!sameFeed) {
       throw new TrainingError(`${bundle}: its model was trained on ${describeSettings(source)}; this run has ${describeSettings(wanted)}`);
+    }
+    // A bundle or a store without a spacing is 1 mm, as BraTS and the Decathlon are.
+    const [sourceSpacing, wantedSpacing] = [manifest.spacing ?? [1, 1, 1], expected.spacing ?? [1, 1, 1]];
+    if (sourceSpacing.some((value, axis) => Math.abs(value - wantedSpacing[axis]!) > 0.01 * wantedSpacing[axis]!)) {
+      throw new TrainingError(`${bundle}: its model learnt scans of ${formatSpacing(sourceSpacing)} mm; this run's slices are ${formatSpacing(wantedSpacing)} mm`);
     }
     if (manifest.regions.join(',') !== expected.regions.join(',')) {
       throw new TrainingError(`${bundle}: its model predicts ${manifest.regions.join(', ')}; this run trains ${expected.regions.join(', ')}`);

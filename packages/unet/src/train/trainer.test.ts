@@ -57,6 +57,8 @@ describe('trainUnet', () => {
     const manifest = await readModelManifest(bundle);
     expect(manifest.model.inputShape).toEqual([32, 32, 4]);
     expect(manifest.preprocessing.cropSize).toEqual([32, 32, 16]);
+    // The spacing the store records for its (1 mm) phantoms.
+    expect(manifest.spacing).toEqual([1, 1, 1]);
     expect(manifest.training!.epochs).toBe(4);
     expect(manifest.training!.split.validation).toHaveLength(validationCases);
     expect(manifest.validation!.WTDice).toBeGreaterThanOrEqual(0);
@@ -309,7 +311,7 @@ describe('trainUnet', () => {
       expect(existsSync(path.join(dir, 'ft-deep'))).toBe(false);
     });
 
-    it('refuses a source fed other channels or another normalisation, one of other regions, and a folder without a model', async () => {
+    it('refuses a source fed other channels, another normalisation or another spacing, one of other regions, and a folder without a model', async () => {
       const copy = async (name: string, edit: (manifest: { channels: string[]; preprocessing: { channels: string[]; normalize: string } }) => void): Promise<string> => {
         const target = path.join(dir, name);
         await fs.cp(path.join(dir, 'ft-source'), target, { recursive: true });
@@ -327,6 +329,10 @@ describe('trainUnet', () => {
       await expect(trainUnet(tiny('ft-a', { initialWeights: swapped }))).rejects.toThrow(/its model was trained on channels T1w,FLAIR,T1gd,T2w, normalisation block, crop center; this run has channels FLAIR,T1w,T1gd,T2w/);
       const nonzero = await copy('ft-nonzero', (manifest) => (manifest.preprocessing.normalize = 'nonzero'));
       await expect(trainUnet(tiny('ft-b', { initialWeights: nonzero }))).rejects.toThrow(/normalisation nonzero, .*this run has .*normalisation block/);
+      const coarse = await copy('ft-coarse', (manifest) => ((manifest as { spacing?: number[] }).spacing = [2, 2, 2]));
+      await expect(trainUnet(tiny('ft-e', { initialWeights: coarse }))).rejects.toThrow(
+        new TrainingError(`${coarse}: its model learnt scans of 2 x 2 x 2 mm; this run's slices are 1 x 1 x 1 mm`),
+      );
       const tumourCore = await copy('ft-tc', (manifest) => ((manifest as { regions?: string[] }).regions = ['TC']));
       await expect(trainUnet(tiny('ft-d', { initialWeights: tumourCore }))).rejects.toThrow(new TrainingError(`${tumourCore}: its model predicts TC; this run trains WT`));
       await expect(trainUnet(tiny('ft-c', { initialWeights: path.join(dir, 'nowhere') }))).rejects.toThrow(TrainingError);

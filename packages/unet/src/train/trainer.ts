@@ -152,6 +152,14 @@ function settingsFromStore(store: SliceStoreReader, height: number, width: numbe
   });
 }
 
+/** The voxel size the store's cases share (`brats convert` records it), undefined where it records none. */
+function spacingFromStore(store: SliceStoreReader): [number, number, number] | undefined {
+  const spacing = store.attributes()['spacing'];
+  if (!Array.isArray(spacing) || spacing.length !== 3) return undefined;
+  const values = spacing.map(Number);
+  return values.every((value) => Number.isFinite(value) && value > 0) ? (values as [number, number, number]) : undefined;
+}
+
 function evenlySpaced(count: number, limit: number | undefined): number[] {
   if (limit === undefined || limit >= count) return Array.from({ length: count }, (_, i) => i);
   return Array.from({ length: limit }, (_, i) => Math.floor(((i + 0.5) * count) / limit));
@@ -275,6 +283,7 @@ export async function trainUnet(options: TrainOptions, callbacks: TrainCallbacks
     const [, height, width, channels] = train.imageShape;
     const outputChannels = train.maskShape[3];
     const preprocessing = settingsFromStore(store, height, width);
+    const spacing = spacingFromStore(store);
     const regions: RegionName[] = outputChannels === 3 ? ['WT', 'TC', 'ET'] : ['WT'];
     if (options.regionWeights !== undefined) {
       try {
@@ -286,7 +295,7 @@ export async function trainUnet(options: TrainOptions, callbacks: TrainCallbacks
       }
     }
     const initial: InitialWeights | undefined =
-      options.initialWeights === undefined ? undefined : await readInitialWeights(options.initialWeights, { preprocessing, regions });
+      options.initialWeights === undefined ? undefined : await readInitialWeights(options.initialWeights, { preprocessing, regions, spacing });
     // Fine-tuning builds the source's network unless told otherwise (and a different one is then refused below).
     const defaults = initial?.architecture ?? UNET_DEFAULTS;
     const architecture = {
@@ -387,6 +396,8 @@ export async function trainUnet(options: TrainOptions, callbacks: TrainCallbacks
       const best = state.history.find((record) => record.epoch === state.bestEpoch);
       const manifest: ModelManifest = {
         ...createUnetManifest(model, { ...architecture, seed }, preprocessing, threshold),
+        // The spacing of the slices it learnt: predict resamples scans at another spacing to it.
+        ...(spacing === undefined ? {} : { spacing }),
         training: {
           backend: backend.name,
           dataFile,
