@@ -549,8 +549,14 @@ describe('segmentCase beyond the model window', () => {
     // The 8 x 8 x 4 window of the 12 x 10 x 6 scan starts at (2, 1, 1); the box i 0..4 crosses its i-low face.
     const caseData = boxAt([0, 4], [3, 5], [2, 3]);
     const runner = rowRunner();
-    const result = await segmentCase(caseData, manifestFor(1, [8, 8, 4]), runner, { batchSize: 4 });
+    const progress: [number, number][] = [];
+    const result = await segmentCase(caseData, manifestFor(1, [8, 8, 4]), runner, { batchSize: 4, onSlices: (done, total) => progress.push([done, total]) });
     expect(box(result.labels.data, [0, 4], [3, 5], [2, 3])).toBe(true);
+    // The window's 4 slices, then the 4 of the window beyond: the slices in all grow when it starts.
+    expect(progress).toEqual([
+      [4, 4],
+      [8, 8],
+    ]);
     expect(result.volumesMl.WT).toBeCloseTo((30 * 2) / 1000, 9);
     // One more window, at i 0 (the scan's edge): its 4 slices once more through the engine.
     expect(runner.slices).toBe(8);

@@ -55,7 +55,10 @@ export interface SegmentOptions extends InferenceRequest {
   batchSize?: number;
   /** Label convention of the written label map (default: 0/1 for a one-region model, else the input layout's). */
   labelMapping?: LabelRegionMapping;
-  /** Called after each engine batch with the slices done and the slices in all. */
+  /**
+   * Called after each engine batch with the slices done and the slices in all (more when windows beyond the model's
+   * start: see `extendWindow`).
+   */
   onSlices?: (done: number, total: number) => void;
   /**
    * Run the model once for each distinct constant slice (no image) and give its answer to the equal ones
@@ -587,7 +590,16 @@ export async function segmentLoadedCase(
     const slot = new Int32Array(depth).fill(-1);
     wanted.forEach((slice, position) => (slot[slice] = position));
     const into = new Float32Array(wanted.length * outputValues);
-    await runPlan(source, windowPlan, into, (slice) => slot[slice]!, () => undefined);
+    // Progress counts these slices too: the slices in all grow by each window as it starts.
+    const total = depth + extraSlices + wanted.length;
+    await runPlan(
+      source,
+      windowPlan,
+      into,
+      (slice) => slot[slice]!,
+      (slice) => (covered += 1 + windowPlan.twins[slice]!),
+      () => options.onSlices?.(covered, total),
+    );
     for (const slice of wanted) {
       const from = windowPlan.twinOf[slice]!;
       if (from !== slice) into.copyWithin(slot[slice]! * outputValues, slot[from]! * outputValues, (slot[from]! + 1) * outputValues);
