@@ -180,6 +180,15 @@ export function constantValue(data: ArrayLike<number>): number | undefined {
   return first;
 }
 
+/**
+ * Whether two voxel sizes are one spacing: alike within 1 % of `reference` on every axis (what a NIfTI header's
+ * float rounding leaves of one spacing). Segmentation resamples a scan whose spacing is not the model's; a slice store
+ * records a spacing only when its cases share one; fine-tuning refuses a source of another spacing.
+ */
+export function sameSpacing(spacing: readonly number[], reference: readonly number[]): boolean {
+  return spacing.every((value, axis) => Math.abs(value - reference[axis]!) <= 0.01 * reference[axis]!);
+}
+
 /** A spacing as people read it: `1 x 1 x 3` (mm), three decimals at most. */
 export function formatSpacing(spacing: readonly number[]): string {
   return spacing.map((value) => Number(value.toFixed(3))).join(' x ');

@@ -11,7 +11,7 @@ import { ArgumentError, BratsError, DatasetError } from '../errors.js';
 import { openDataset, type CaseRef, type Dataset } from '../layouts/dataset.js';
 import { resolvePreprocessing, type PreprocessOptions, type PreprocessSettings } from '../preprocess.js';
 import { REGION_NAMES } from '../regions.js';
-import { formatSpacing } from '../volume.js';
+import { formatSpacing, sameSpacing } from '../volume.js';
 import {
   CONVERT_WORKER_ROLE,
   CONVERT_WORKER_URL,
@@ -204,11 +204,6 @@ function untilAborted<T>(promise: Promise<T>, signal: AbortSignal | undefined): 
       },
     );
   });
-}
-
-/** Two voxel sizes alike within 1 % on every axis (what a NIfTI header's float rounding leaves of one spacing). */
-function sameSpacing(a: readonly number[], b: readonly number[]): boolean {
-  return a.every((value, axis) => Math.abs(value - b[axis]!) <= 0.01 * b[axis]!);
 }
 
 /**

@@ -12,6 +12,7 @@ import {
   formatSpacing,
   prepareSlices,
   restoreCrop,
+  sameSpacing,
   ThresholdedCrop,
   type PreparedSlices,
   type CanonicalCase,
@@ -36,9 +37,6 @@ export const DEFAULT_MODEL_SPACING: Spacing3 = [1, 1, 1];
  * label maps are the same bytes. `brats serve` warms its engine up with batches of this size (`warmupBatch`).
  */
 export const DEFAULT_BATCH_SIZE = 4;
-
-/** Relative difference per axis below which a scan counts as being at the model's spacing. */
-const SPACING_TOLERANCE = 0.01;
 
 /** Anything that maps a batch of preprocessed slices to probabilities (every InferenceEngine is one). */
 export interface SliceRunner {
@@ -404,7 +402,7 @@ export async function segmentLoadedCase(
   const spacing: Spacing3 = [grid.spacing[0], grid.spacing[1], grid.spacing[2]];
   const modelSpacing: Spacing3 = manifest.spacing ?? DEFAULT_MODEL_SPACING;
   const spacingSource = manifest.spacing === undefined ? '1 mm, as BraTS and the Decathlon; the bundle records none' : 'recorded in the bundle';
-  const differs = spacing.some((value, d) => Math.abs(value - modelSpacing[d]!) > SPACING_TOLERANCE * modelSpacing[d]!);
+  const differs = !sameSpacing(spacing, modelSpacing);
   let modelGrid = caseData;
   let modelShape: Shape3 = shape3;
   let spacingReason = `spacing ${formatSpacing(spacing)} mm: the model's own (${spacingSource})`;
@@ -630,9 +628,8 @@ export async function segmentLoadedCase(
       atWindowDepth.push(await runWindow([rects[r]![0], rects[r]![1], windowStart[2]], Array.from({ length: depth }, (_, z) => z), r));
     }
     // Along k, the faces of every in-plane window: the slices beyond them are segmented in each.
-    const alongK = (['low', 'high'] as const)
-      .filter((side) => atWindowDepth.some((values) => touchedFaces(values, cropShape, windowStart, modelShape, wtChannel, wtThreshold, [2]).some((face) => face.side === side)))
-      .map((side): WindowFace => ({ axis: 2, side }));
+    const sidesK = new Set(atWindowDepth.flatMap((values) => touchedFaces(values, cropShape, windowStart, modelShape, wtChannel, wtThreshold, [2]).map((face) => face.side)));
+    const alongK = (['low', 'high'] as const).filter((side) => sidesK.has(side)).map((side): WindowFace => ({ axis: 2, side }));
     reached.push(...alongK);
     if (extend && alongK.length > 0) {
       const starts = alongK.flatMap((face) => extensionStarts(modelShape[2], depth, windowStart[2], face.side));
@@ -655,9 +652,9 @@ export async function segmentLoadedCase(
   const faceNames = reached.map(describeFace).join(', ');
   const windowText = `${windowSize[0]}x${windowSize[1]}x${windowSize[2]}`;
   if (reached.length > 0 && extend) {
-    const windows = new Set(extraBlocks.map(({ start }) => start.join(','))).size;
+    // Each block is a window of its own: no two start at the same voxel.
     extensionNotes.push(
-      `predicted tumour reached the ${faceNames} face(s) of the model's ${windowText} window, with scan beyond: ${windows} more window(s) segmented it there (${extraSlices} slices, ${extraRun} through the engine), normalised with the window's statistics`,
+      `predicted tumour reached the ${faceNames} face(s) of the model's ${windowText} window, with scan beyond: ${extraBlocks.length} more window(s) segmented it there (${extraSlices} slices, ${extraRun} through the engine), normalised with the window's statistics`,
     );
   } else if (reached.length > 0) {
     warnings.push(`predicted tumour reaches the ${faceNames} face(s) of the model's ${windowText} window and the scan goes on beyond: that part was not segmented (window extension is off)`);

@@ -7,7 +7,7 @@
 import path from 'node:path';
 import { ArgumentError, regionMask, type CanonicalCase, type CaseRef, type InferenceDefaults, type InferenceSelectionRecord, type ModelManifest, type RegionName } from '@brats/io';
 import { computeDice } from '@brats/metrics';
-import { postprocessRegions, type PostprocessSettings } from './segment-core.js';
+import { postprocessRegions, type PostprocessSettings, type SegmentOptions } from './segment-core.js';
 import { segmentCase, type SliceRunner } from './segment-case.js';
 
 /** One post-processing option. */
@@ -38,6 +38,14 @@ export interface TuneInferenceOptions {
   onCase?: (done: number, total: number, id: string) => void;
   /** The time recorded (default now). */
   now?: Date;
+}
+
+/** The options of tuning that every segmentation it scores runs with: the batch size and the windows beyond. */
+function segmentSettings(options: TuneInferenceOptions): Pick<SegmentOptions, 'batchSize' | 'extendWindow'> {
+  return {
+    ...(options.batchSize === undefined ? {} : { batchSize: options.batchSize }),
+    ...(options.extendWindow === undefined ? {} : { extendWindow: options.extendWindow }),
+  };
 }
 
 /**
@@ -107,8 +115,7 @@ export async function tuneInference(cases: readonly (CaseRef | CanonicalCase)[],
         ...option,
         threshold: manifest.threshold,
         minEnhancingVoxels: 0,
-        ...(options.batchSize === undefined ? {} : { batchSize: options.batchSize }),
-        ...(options.extendWindow === undefined ? {} : { extendWindow: options.extendWindow }),
+        ...segmentSettings(options),
       });
       loaded = segmentation.case;
       const reference = segmentation.case.labels!;
@@ -174,8 +181,7 @@ async function tuneRegions(
       largestComponent: chosen.largestComponent,
       threshold: manifest.threshold,
       minEnhancingVoxels: 0,
-      ...(options.batchSize === undefined ? {} : { batchSize: options.batchSize }),
-      ...(options.extendWindow === undefined ? {} : { extendWindow: options.extendWindow }),
+      ...segmentSettings(options),
     });
     const labels = segmentation.case.labels!;
     const [x, y, z] = segmentation.labels.shape;

@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { ModelBundleError, formatSpacing, readModelManifest, type InitialWeightsRecord, type PreprocessSettings, type RegionName, type UnetArchitecture } from '@brats/io';
+import { ModelBundleError, formatSpacing, readModelManifest, sameSpacing, type InitialWeightsRecord, type PreprocessSettings, type RegionName, type UnetArchitecture } from '@brats/io';
 import { loadLayersModel } from '../model-files.js';
 import { TrainingError } from '../errors.js';
 
@@ -66,7 +66,7 @@ export async function readInitialWeights(
     }
     // A bundle or a store without a spacing is 1 mm, as BraTS and the Decathlon are.
     const [sourceSpacing, wantedSpacing] = [manifest.spacing ?? [1, 1, 1], expected.spacing ?? [1, 1, 1]];
-    if (sourceSpacing.some((value, axis) => Math.abs(value - wantedSpacing[axis]!) > 0.01 * wantedSpacing[axis]!)) {
+    if (!sameSpacing(sourceSpacing, wantedSpacing)) {
       throw new TrainingError(`${bundle}: its model learnt scans of ${formatSpacing(sourceSpacing)} mm; this run's slices are ${formatSpacing(wantedSpacing)} mm`);
     }
     if (manifest.regions.join(',') !== expected.regions.join(',')) {
