@@ -31,7 +31,7 @@ interface EvaluationFile {
 describe('brats pipeline', () => {
   it('converts, trains, exports, tunes, scores validation then test with the BraTS rules, and reports; a rerun resumes', async () => {
     const out = path.join(dir, 'run');
-    const run = await runCaptured(['pipeline', dataset, '--out', out, '--target', 'regions', ...SMALL]);
+    const run = await runCaptured(['pipeline', dataset, '--out', out, '--target', 'regions', '--normalize', 'nonzero', ...SMALL]);
     expect(run.code, run.stderr).toBe(0);
     expect(run.stdout).toMatch(/^1\/7 convert$/m);
     expect(run.stdout).toMatch(/^ {4}6 cases: train 3, validation Phantom_002, test Phantom_004, Phantom_006$/m);
@@ -40,10 +40,12 @@ describe('brats pipeline', () => {
     const state = JSON.parse(await fs.readFile(path.join(out, 'pipeline.json'), 'utf8')) as { steps: Record<string, unknown>; command: string; settings: { target: string } };
     expect(Object.keys(state.steps)).toEqual(['convert', 'train', 'export', 'tune', 'validation', 'test', 'report']);
     expect(state.command).toBe(
-      `brats pipeline ${dataset} --out ${out} --target regions --crop 32 --validation-cases Phantom_002 --test-cases Phantom_004,Phantom_006 --filters 2 --epochs 2 --batch-size 4 --lr 0.0005 --tumour-fraction 0.5 --steps-per-epoch 2 --monitor dice --seed 816`,
+      `brats pipeline ${dataset} --out ${out} --target regions --crop 32 --normalize nonzero --validation-cases Phantom_002 --test-cases Phantom_004,Phantom_006 --filters 2 --epochs 2 --batch-size 4 --lr 0.0005 --tumour-fraction 0.5 --steps-per-epoch 2 --monitor dice --seed 816`,
     );
     const manifest = await readModelManifest(path.join(out, 'model'));
     expect(manifest.regions).toEqual(['WT', 'TC', 'ET']);
+    // Each scan was normalised over its non-zero voxels, and the bundle says so to every engine that runs it.
+    expect(manifest.preprocessing.normalize).toBe('nonzero');
     expect(manifest.files.onnx).toBe('model.onnx');
     expect(manifest.training?.split).toMatchObject({ train: ['Phantom_001', 'Phantom_003', 'Phantom_005'], validation: ['Phantom_002'], testing: ['Phantom_004', 'Phantom_006'] });
     // The post-processing was chosen on the validation case and recorded.
@@ -119,6 +121,12 @@ describe('brats pipeline', () => {
     const other = await runCaptured(['pipeline', dataset, '--out', out, '--resume', '--filters', '4']);
     expect(other.code).toBe(1);
     expect(other.stderr.trim()).toBe(`error: --filters: the run in ${out} was started with 2; a resume keeps its settings`);
+    const normalised = await runCaptured(['pipeline', dataset, '--out', out, '--resume', '--normalize', 'nonzero']);
+    expect(normalised.code).toBe(1);
+    expect(normalised.stderr.trim()).toBe(`error: --normalize: the run in ${out} was started with its default; a resume keeps its settings`);
+    const unknown = await runCaptured(['pipeline', dataset, '--out', path.join(dir, 'half'), '--normalize', 'brain']);
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr.trim()).toBe("error: --normalize must be one of block, nonzero, got 'brain'");
     const weights = await runCaptured(['pipeline', dataset, '--out', path.join(dir, 'half'), '--region-weights', '1,2']);
     expect(weights.code).toBe(1);
     expect(weights.stderr.trim()).toBe('error: --region-weights: --target regions trains 3 regions (WT,TC,ET), got 2 weights');

@@ -23,6 +23,8 @@ export interface PipelineSettings {
   dataset: string;
   target: 'wt' | 'regions';
   crop: number;
+  /** Normalisation of each scan's channels: `nonzero` over the brain's voxels (absent: `block`, the seed's). */
+  normalize?: 'nonzero';
   validationCases: string[] | null;
   testCases: string[] | null;
   splitSeed: number;
@@ -63,6 +65,7 @@ interface PipelineFlags {
   out: string;
   target: string;
   crop: string;
+  normalize: string;
   validationCases?: string;
   testCases?: string;
   splitSeed: string;
@@ -93,6 +96,7 @@ const EXTENDING_FLAGS = new Set(['epochs', 'lrSchedule', 'decayStart']);
 const SETTING_FLAGS: Readonly<Record<string, keyof PipelineSettings>> = {
   target: 'target',
   crop: 'crop',
+  normalize: 'normalize',
   validationCases: 'validationCases',
   testCases: 'testCases',
   splitSeed: 'splitSeed',
@@ -132,6 +136,7 @@ function settingsFrom(dataset: string, flags: PipelineFlags): PipelineSettings {
   const target = parseChoice('--target', flags.target, ['wt', 'regions'] as const);
   const regionWeights = flags.regionWeights === undefined ? undefined : parseWeights('--region-weights', flags.regionWeights);
   const regionCount = target === 'wt' ? 1 : 3;
+  const normalize = parseChoice('--normalize', flags.normalize, ['block', 'nonzero'] as const);
   if (regionWeights !== undefined && regionWeights.length !== regionCount) {
     throw new UsageError(`--region-weights: --target ${target} trains ${regionCount === 1 ? '1 region (WT)' : '3 regions (WT,TC,ET)'}, got ${regionWeights.length} weights`);
   }
@@ -139,6 +144,7 @@ function settingsFrom(dataset: string, flags: PipelineFlags): PipelineSettings {
     dataset: path.resolve(dataset),
     target,
     crop: parseInteger('--crop', flags.crop, 16, 1024),
+    ...(normalize === 'block' ? {} : { normalize }),
     validationCases: flags.validationCases === undefined ? null : parseCaseIds('--validation-cases', flags.validationCases),
     testCases: flags.testCases === undefined ? null : parseCaseIds('--test-cases', flags.testCases),
     splitSeed: parseInteger('--split-seed', flags.splitSeed, 0, 0xffffffff),
@@ -172,6 +178,7 @@ export function pipelinePaths(out: string): { state: string; data: string; bundl
 /** The command line that reproduces a run from its settings. */
 export function pipelineCommand(settings: PipelineSettings, out: string): string {
   const parts = ['brats pipeline', settings.dataset, '--out', out, '--target', settings.target, '--crop', String(settings.crop)];
+  if (settings.normalize !== undefined) parts.push('--normalize', settings.normalize);
   if (settings.validationCases !== null) parts.push('--validation-cases', settings.validationCases.join(','));
   if (settings.testCases !== null) parts.push('--test-cases', settings.testCases.join(','));
   if (settings.validationCases === null || settings.testCases === null) parts.push('--split-seed', String(settings.splitSeed));
@@ -240,6 +247,7 @@ export function registerPipelineCommand(program: Command, context: CliContext): 
     .requiredOption('--out <dir>', 'folder of the run: pipeline.json, slices.h5, model/, validation/, test/, report.html')
     .option('--target <target>', 'wt: whole tumour; regions: WT, TC and ET (nested, three sigmoid outputs)', 'regions')
     .option('--crop <n>', 'centre crop of each slice and of k (the seed: 144)', '144')
+    .option('--normalize <mode>', "each scan's channels: block, z-score over the cropped block (the seed); nonzero, over the non-zero (brain) voxels", 'block')
     .option('--validation-cases <ids>', 'the validation cases by id (default: drawn with --split-seed)')
     .option('--test-cases <ids>', 'the test cases by id, scored once at the end (default: drawn with --split-seed)')
     .option('--split-seed <n>', "seed of the drawn split (the seed's 0.85/0.075/0.075 by case)", '816')
@@ -286,7 +294,10 @@ export function registerPipelineCommand(program: Command, context: CliContext): 
         for (const [flag, key] of Object.entries(SETTING_FLAGS)) {
           if (!fromCli(flag) || EXTENDING_FLAGS.has(flag)) continue;
           if (JSON.stringify(given[key]) !== JSON.stringify(state.settings[key])) {
-            throw new UsageError(`--${flag.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}: the run in ${flags.out} was started with ${JSON.stringify(state.settings[key])}; a resume keeps its settings`);
+            const recorded = state.settings[key];
+            throw new UsageError(
+              `--${flag.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}: the run in ${flags.out} was started with ${recorded === undefined ? 'its default' : JSON.stringify(recorded)}; a resume keeps its settings`,
+            );
           }
         }
         if (given.dataset !== state.settings.dataset) throw new UsageError(`${dataset}: the run in ${flags.out} was started on ${state.settings.dataset}`);
@@ -334,7 +345,7 @@ export function registerPipelineCommand(program: Command, context: CliContext): 
       };
 
       await step('convert', async () => {
-        const options: ConvertDatasetOptions = { crop: settings.crop, target: settings.target, seed: settings.splitSeed };
+        const options: ConvertDatasetOptions = { crop: settings.crop, target: settings.target, seed: settings.splitSeed, normalize: settings.normalize ?? 'block' };
         if (settings.validationCases !== null && settings.testCases !== null) options.namedSplits = { validation: settings.validationCases, testing: settings.testCases };
         const cases = (await openDataset(settings.dataset)).cases.length;
         const progress = createProgress(context, '    convert', cases, 'cases');
