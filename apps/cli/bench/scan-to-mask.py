@@ -1,7 +1,8 @@
 """The Python reference of latency-bench.mjs: scans to masks as a plain script would do it, one process for all the
 cases given. Per case: nibabel reads the four modalities (FLAIR, T1w, T1gd, T2w), a centre crop of the bundle's size,
-z-score over the cropped block per channel, the bundle's U-Net in PyTorch (bundle_unet.py, the weights ONNX Runtime
-runs) over the slices in batches of 16, threshold, the mask put back on the scan's grid and written with nibabel.
+z-score per channel over the cropped block (or over its non-zero voxels, as the bundle says), the bundle's U-Net in
+PyTorch (bundle_unet.py, the weights ONNX Runtime runs) over the slices in batches of 16, threshold, the mask put back
+on the scan's grid and written with nibabel.
 Import of torch counts: it is part of what a user waits for. Benchmark tool only (Debian python3-torch,
 python3-nibabel); never a dependency of the product.
 
@@ -27,6 +28,7 @@ model, manifest, _ = load_unet(bundle)
 imported = time.perf_counter() - started
 height, width, depth = manifest["preprocessing"]["cropSize"]
 threshold = manifest["threshold"]
+nonzero = manifest["preprocessing"].get("normalize") == "nonzero"
 SUFFIXES = ["flair", "t1", "t1ce", "t2"]
 totals = {"read": 0.0, "preprocess": 0.0, "forward": 0.0, "write": 0.0}
 
@@ -43,7 +45,13 @@ with torch.inference_mode():
         channels = []
         for volume in volumes:
             block = volume[i0 : i0 + height, j0 : j0 + width, k0 : k0 + depth]
-            channels.append((block - block.mean()) / block.std())
+            if nonzero:
+                # The bundle's nonzero normalisation: statistics over the brain's voxels, the background kept at 0.
+                inside = block != 0
+                values = block[inside]
+                channels.append(np.where(inside, (block - values.mean()) / values.std(), 0).astype(np.float32))
+            else:
+                channels.append((block - block.mean()) / block.std())
         # [k][i][j] slices, channels first for PyTorch.
         x = torch.from_numpy(np.ascontiguousarray(np.stack(channels, axis=0).transpose(3, 0, 1, 2)))
         t2 = time.perf_counter()
