@@ -102,6 +102,7 @@ function reportCaseOf(result: CohortJobResult): ReportCase {
   if (result.evaluation !== undefined) entry.evaluation = result.evaluation;
   if (result.warnings.length > 0) entry.warnings = result.warnings;
   if (result.reasons.length > 0) entry.reasons = result.reasons;
+  if (result.notices.length > 0) entry.notices = result.notices;
   return entry;
 }
 

@@ -13,6 +13,8 @@ export interface ReportCase {
   warnings?: string[];
   /** One line per choice the segmentation made for this case (spacing, preprocessing, flips, labels). */
   reasons?: string[];
+  /** The reasons the terminal shows beside the case: a resampled scan, a tumour segmented beyond the model's window. */
+  notices?: string[];
 }
 
 /** Per-case table rows (Dice and HD95 per region when a reference exists, volumes always). */

@@ -84,9 +84,8 @@ function describeCommand(command: Command, name: 'predict' | 'infer', context: C
         const volumes = Object.entries(entry.volumesMl).map(([region, ml]) => `${region} ${ml.toFixed(1)} mL`).join(', ');
         const dice = entry.evaluation === undefined ? '' : `  Dice ${Object.entries(entry.evaluation.regions).map(([r, v]) => `${r} ${v.dice.toFixed(4)}`).join(', ')}`;
         printLine(context, `${entry.id}: ${volumes}${dice}`);
-        // A scan not at the model's spacing is resampled (and its mask back): the user hears it per case.
-        // So is a tumour that reached the edge of the model's window and was segmented beyond it.
-        for (const reason of entry.reasons ?? []) if (/^spacing .* resampled to|^predicted tumour reached/.test(reason)) printLine(context, `${entry.id}: ${reason}`);
+        // A scan resampled to the model's spacing, and a tumour segmented beyond the model's window: the user hears it per case.
+        for (const notice of entry.notices ?? []) printLine(context, `${entry.id}: ${notice}`);
         for (const warning of entry.warnings ?? []) context.stderr.write(`warning: case ${entry.id}: ${warning}\n`);
       }
       printLine(context, `${result.cases.length} label map(s) written to ${flags.out}`);

@@ -322,4 +322,11 @@ describe('runCohortJob and the in-process runner', () => {
     expect(decoded.evaluation!.regions.WT!.assd).toBe(1.5);
     expect(decoded.evaluation!.regions.WT!.referenceEmpty).toBe(true);
   });
+
+  it('read a result recorded before results carried notices as one with none, and keep the notices of a newer one', () => {
+    const older = { jobId: 'j', caseId: 'c', reasons: ['tta off (the default)'] };
+    expect(decodeCohortResult(JSON.parse(JSON.stringify(older))).notices).toEqual([]);
+    const newer = { ...older, notices: ['predicted tumour reached the i-low face(s)'] } as unknown as Parameters<typeof encodeCohortResult>[0];
+    expect(decodeCohortResult(JSON.parse(JSON.stringify(encodeCohortResult(newer)))).notices).toEqual(['predicted tumour reached the i-low face(s)']);
+  });
 });

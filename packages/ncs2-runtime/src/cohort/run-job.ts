@@ -37,6 +37,8 @@ export interface CohortJobResult {
   largestComponent: boolean;
   /** One line per choice the segmentation made. */
   reasons: string[];
+  /** The reasons to show beside the case: a resampled scan, a tumour segmented beyond the model's window. */
+  notices: string[];
   /** What looked wrong with the case but did not stop it (a constant channel, a resampled grid, …). */
   warnings: string[];
   engine: { name: string; device: string; reason: string };
@@ -92,7 +94,9 @@ export function encodeCohortResult(result: CohortJobResult): Record<string, unkn
 
 /** The inverse of {@link encodeCohortResult}. */
 export function decodeCohortResult(data: unknown): CohortJobResult {
-  const result = data as CohortJobResult;
+  const decoded = data as CohortJobResult;
+  // A record written before results carried notices has none to show.
+  const result = Array.isArray(decoded.notices) ? decoded : { ...decoded, notices: [] };
   if (result.evaluation === undefined) return result;
   const regions = Object.fromEntries(
     Object.entries(result.evaluation.regions).map(([region, values]) => [
@@ -251,6 +255,7 @@ export async function runCohortJob(job: CohortJob, context: CohortJobContext): P
     tta: segmentation.inference.tta,
     largestComponent: segmentation.inference.largestComponent,
     reasons: segmentation.reasons,
+    notices: segmentation.notices,
     warnings: segmentation.warnings,
     engine: { name: model.engine.name, device: model.engine.device, reason: model.reason },
     timings: { ...segmentation.timings, write: (finished - writeStarted) / 1000, total: (finished - started) / 1000 },

@@ -215,6 +215,8 @@ describe('segmentCase results', () => {
       "threshold 0.5 (the bundle's)",
       'labels 0/1 whole tumour (the model has one output region, WT)',
     ]);
+    // Nothing here changed what was segmented: no notice for the caller to show.
+    expect(result.notices).toEqual([]);
     expect(result.engineCalls).toBe(1);
   });
 
@@ -510,6 +512,7 @@ describe('segmentCase warnings and spacing', () => {
     expect(result.reasons[0]).toBe(
       "spacing 2 x 2 x 2 mm resampled to the model's 1 x 1 x 1 mm (recorded in the bundle): grid [12, 10, 6] to [24, 20, 12], images linear, probabilities linear back onto the scan's grid",
     );
+    expect(result.notices).toEqual([result.reasons[0]]);
     // Without resampling the 12-voxel-deep scan is cropped to the model's 12 slices as it is, and says so.
     const asIs = await segmentCase(scan, manifest, flairRunner(), { resample: false });
     expect(asIs.warnings).toEqual(["spacing 2 x 2 x 2 mm segmented as it is, although the model learnt 1 x 1 x 1 mm (recorded in the bundle): resampling was switched off"]);
@@ -560,9 +563,9 @@ describe('segmentCase beyond the model window', () => {
     expect(result.volumesMl.WT).toBeCloseTo((30 * 2) / 1000, 9);
     // One more window, at i 0 (the scan's edge): its 4 slices once more through the engine.
     expect(runner.slices).toBe(8);
-    expect(result.reasons).toContain(
-      "predicted tumour reached the i-low face(s) of the model's 8x8x4 window, with scan beyond: 1 more window(s) segmented it there (4 slices, 4 through the engine), normalised with the window's statistics",
-    );
+    const note = "predicted tumour reached the i-low face(s) of the model's 8x8x4 window, with scan beyond: 1 more window(s) segmented it there (4 slices, 4 through the engine), normalised with the window's statistics";
+    expect(result.reasons).toContain(note);
+    expect(result.notices).toEqual([note]);
     expect(result.warnings).toEqual([]);
     // Where the windows overlap, the model's own window answers (h = i - 2); beyond it the new one (h = i).
     const at = (i: number): number => result.probabilities[0]![i + 12 * (4 + 10 * 2)]!;
@@ -579,6 +582,7 @@ describe('segmentCase beyond the model window', () => {
       "predicted tumour reaches the i-low face(s) of the model's 8x8x4 window and the scan goes on beyond: that part was not segmented (window extension is off)",
     ]);
     expect(result.reasons.some((reason) => reason.includes('more window'))).toBe(false);
+    expect(result.notices).toEqual([]);
   });
 
   it('segments the slices beyond the k-low face, only those, in the model window and in the windows beyond', async () => {

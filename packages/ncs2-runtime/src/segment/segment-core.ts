@@ -118,6 +118,11 @@ export interface Segmentation {
   inference: ResolvedInference;
   /** One line per choice made (spacing, preprocessing, flips, largest component, threshold, label convention). */
   reasons: string[];
+  /**
+   * The reasons a caller shows beside the case's result, because they change what was segmented: the scan resampled
+   * to the model's spacing, the tumour segmented beyond the model's window. Each is also one of `reasons`.
+   */
+  notices: string[];
   /** What the caller must know about the input (constant images, extra frames, repaired voxels), one line each. */
   warnings: string[];
   /** Engine calls made. */
@@ -383,7 +388,6 @@ export async function segmentLoadedCase(
   const regions = manifest.regions;
   const convention = chooseOutputConvention(regions, caseData.layout, options.labelMapping);
   const warnings = [...(caseData.warnings ?? [])];
-  const extensionNotes: string[] = [];
   const grid = caseData.channels[0];
   const shape3: Shape3 = [grid.shape[0], grid.shape[1], grid.shape[2]];
 
@@ -406,10 +410,12 @@ export async function segmentLoadedCase(
   let modelGrid = caseData;
   let modelShape: Shape3 = shape3;
   let spacingReason = `spacing ${formatSpacing(spacing)} mm: the model's own (${spacingSource})`;
+  const notices: string[] = [];
   if (differs && options.resample !== false) {
     modelShape = resampledShape(shape3, spacing, modelSpacing);
     modelGrid = resampleCase(caseData, shape3, modelShape, modelSpacing);
     spacingReason = `spacing ${formatSpacing(spacing)} mm resampled to the model's ${formatSpacing(modelSpacing)} mm (${spacingSource}): grid [${shape3.join(', ')}] to [${modelShape.join(', ')}], images linear, probabilities linear back onto the scan's grid`;
+    notices.push(spacingReason);
   } else if (differs) {
     spacingReason = `spacing ${formatSpacing(spacing)} mm segmented as it is, although the model learnt ${formatSpacing(modelSpacing)} mm (${spacingSource}): resampling was switched off`;
     warnings.push(spacingReason);
@@ -650,12 +656,12 @@ export async function segmentLoadedCase(
   };
   if (thresholded !== undefined) writeExtra(thresholded.masks, inference.thresholds);
   const faceNames = reached.map(describeFace).join(', ');
+  let extensionNote: string | undefined;
   const windowText = `${windowSize[0]}x${windowSize[1]}x${windowSize[2]}`;
   if (reached.length > 0 && extend) {
     // Each block is a window of its own: no two start at the same voxel.
-    extensionNotes.push(
-      `predicted tumour reached the ${faceNames} face(s) of the model's ${windowText} window, with scan beyond: ${extraBlocks.length} more window(s) segmented it there (${extraSlices} slices, ${extraRun} through the engine), normalised with the window's statistics`,
-    );
+    extensionNote = `predicted tumour reached the ${faceNames} face(s) of the model's ${windowText} window, with scan beyond: ${extraBlocks.length} more window(s) segmented it there (${extraSlices} slices, ${extraRun} through the engine), normalised with the window's statistics`;
+    notices.push(extensionNote);
   } else if (reached.length > 0) {
     warnings.push(`predicted tumour reaches the ${faceNames} face(s) of the model's ${windowText} window and the scan goes on beyond: that part was not segmented (window extension is off)`);
   }
@@ -702,7 +708,7 @@ export async function segmentLoadedCase(
     ...(thirdPassSkipped > 0
       ? [`${thirdPassSkipped} of ${plan.run.length + extraRun} slices run skipped the third flipped pass: the plain and width-flipped outputs already decided every voxel's label, whatever the third could add`]
       : []),
-    ...extensionNotes,
+    ...(extensionNote === undefined ? [] : [extensionNote]),
     ...notes,
     convention.reason,
   ];
@@ -722,6 +728,7 @@ export async function segmentLoadedCase(
     volumesMl: regionVolumesMl(regions, masks, [grid.spacing[0], grid.spacing[1], grid.spacing[2]]),
     inference,
     reasons,
+    notices,
     warnings,
     engineCalls,
     timings: { load: loadSeconds, preprocess: preprocess + fillSeconds, inference: inferenceSeconds, postprocess },
