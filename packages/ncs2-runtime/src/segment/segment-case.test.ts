@@ -572,6 +572,23 @@ describe('segmentCase beyond the model window', () => {
     expect([at(0), at(1), at(2), at(3), at(4)].map((value) => Number(value.toFixed(6)))).toEqual([0.6, 0.61, 0.6, 0.61, 0.62]);
   });
 
+  it('gives the image-free slices of a window beyond the answer of the one it ran: the same result as running every slice', async () => {
+    // FLAIR alone, the box at k 2..3: slices k 1 and 4 of each window hold no image, one input that runs once.
+    const boxed = boxAt([0, 4], [3, 5], [2, 3]);
+    const empty = createVolume('float32', new Float32Array(SHAPE[0] * SHAPE[1] * SHAPE[2]), SHAPE, { affine: AFFINE });
+    const caseData = { ...boxed, channels: [boxed.channels[0], empty, empty, empty] } as unknown as CanonicalCase;
+    const reused = rowRunner();
+    const shortcut = await segmentCase(caseData, manifestFor(1, [8, 8, 4]), reused, { batchSize: 4 });
+    const everyOne = rowRunner();
+    const plain = await segmentCase(caseData, manifestFor(1, [8, 8, 4]), everyOne, { batchSize: 4, reuseConstantSlices: false });
+    // 3 of 4 slices in each window, the model's and the one beyond at i 0.
+    expect([reused.slices, everyOne.slices]).toEqual([6, 8]);
+    expect(box(shortcut.labels.data, [0, 4], [3, 5], [2, 3])).toBe(true);
+    // Slice k 4 at i 0..1, where the window beyond answers, is 0.1 as run, not the 0 of a slice left empty.
+    expect(shortcut.probabilities[0]![0 + 12 * (4 + 10 * 4)]).toBeCloseTo(0.1, 6);
+    expect(Array.from(shortcut.probabilities[0]!)).toEqual(Array.from(plain.probabilities[0]!));
+  });
+
   it('without extension keeps the window alone and warns that the tumour reaches its edge', async () => {
     const caseData = boxAt([0, 4], [3, 5], [2, 3]);
     const runner = rowRunner();

@@ -218,6 +218,20 @@ function slicesNeedingThirdPass(output: Float32Array, first: Float32Array, count
   return open;
 }
 
+/**
+ * Gives each twin among `slices` the answer of the slice it repeats, in `outputs` at the slots `slotOf` gives; then
+ * `onCopied` of the twin.
+ */
+function copyTwins(outputs: Float32Array, plan: SlicePlan, slices: readonly number[], slotOf: (slice: number) => number, outputValues: number, onCopied?: (slice: number) => void): void {
+  for (const slice of slices) {
+    const source = plan.twinOf[slice]!;
+    if (source === slice) continue;
+    const from = slotOf(source);
+    outputs.copyWithin(slotOf(slice) * outputValues, from * outputValues, (from + 1) * outputValues);
+    onCopied?.(slice);
+  }
+}
+
 /** The slices a window runs through the engine, and the twins that take a slice's answer (see {@link planSlices}). */
 interface SlicePlan {
   run: number[];
@@ -565,12 +579,8 @@ export async function segmentLoadedCase(
     },
     () => options.onSlices?.(covered, depth),
   );
-  for (let slice = 0; slice < plan.twinOf.length; slice++) {
-    const source = plan.twinOf[slice]!;
-    if (source === slice) continue;
-    block.copyWithin(slice * outputValues, source * outputValues, (source + 1) * outputValues);
-    thresholded?.addSlices(block, slice, slice + 1);
-  }
+  // Every slice of the plan (none for a blank scan, whose plan runs nothing).
+  copyTwins(block, plan, Array.from({ length: plan.twinOf.length }, (_, slice) => slice), (slice) => slice, outputValues, (slice) => thresholded?.addSlices(block, slice, slice + 1));
 
   // Beyond the window: where the predicted whole tumour reaches a face of it and the scan goes on (window-extension.ts).
   const windowStart = prepared.params.cropStart;
@@ -604,10 +614,7 @@ export async function segmentLoadedCase(
       (slice) => (covered += 1 + windowPlan.twins[slice]!),
       () => options.onSlices?.(covered, total),
     );
-    for (const slice of wanted) {
-      const from = windowPlan.twinOf[slice]!;
-      if (from !== slice) into.copyWithin(slot[slice]! * outputValues, slot[from]! * outputValues, (slot[from]! + 1) * outputValues);
-    }
+    copyTwins(into, windowPlan, wanted, (slice) => slot[slice]!, outputValues);
     extraBlocks.push({ start, rect, block: into, slices: wanted });
     extraRun += windowPlan.run.length;
     extraSlices += wanted.length;
