@@ -181,6 +181,11 @@ export function constantValue(data: ArrayLike<number>): number | undefined {
 }
 
 /**
+ * The spacing of a model bundle or a slice store that records none: BraTS and the Decathlon are 1 mm isotropic.
+ */
+export const DEFAULT_MODEL_SPACING: readonly [number, number, number] = [1, 1, 1];
+
+/**
  * Whether two voxel sizes are one spacing: alike within 1 % of `reference` on every axis (what a NIfTI header's
  * float rounding leaves of one spacing). Segmentation resamples a scan whose spacing is not the model's; a slice store
  * records a spacing only when its cases share one; fine-tuning refuses a source of another spacing.

@@ -9,6 +9,7 @@ import {
   ArgumentError,
   CANONICAL_CHANNELS,
   constantValue,
+  DEFAULT_MODEL_SPACING,
   formatSpacing,
   prepareSlices,
   restoreCrop,
@@ -27,8 +28,8 @@ import { chooseOutputConvention, nestedLabelValues, regionVolumesMl } from './la
 import { resampleLinear, resampledAffine, resampledShape, type Shape3, type Spacing3 } from './resample.js';
 import { describeFace, extensionStarts, inPlaneStarts, ownerMap, touchedFaces, writeWindow, type WindowFace } from './window-extension.js';
 
-/** The spacing a manifest without one implies: BraTS and the Decathlon are 1 mm isotropic. */
-export const DEFAULT_MODEL_SPACING: Spacing3 = [1, 1, 1];
+/** The spacing a manifest without one implies (from @brats/io, where fine-tuning reads it too). */
+export { DEFAULT_MODEL_SPACING };
 
 /**
  * Slices per engine call when the caller does not say. Small batches start the engine sooner and leave a shorter

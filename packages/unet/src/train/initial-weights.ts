@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { ModelBundleError, formatSpacing, readModelManifest, sameSpacing, type InitialWeightsRecord, type PreprocessSettings, type RegionName, type UnetArchitecture } from '@brats/io';
+import { DEFAULT_MODEL_SPACING, ModelBundleError, formatSpacing, readModelManifest, sameSpacing, type InitialWeightsRecord, type PreprocessSettings, type RegionName, type UnetArchitecture } from '@brats/io';
 import { loadLayersModel } from '../model-files.js';
 import { TrainingError } from '../errors.js';
 
@@ -65,7 +65,7 @@ export async function readInitialWeights(
       throw new TrainingError(`${bundle}: its model was trained on ${describeSettings(source)}; this run has ${describeSettings(wanted)}`);
     }
     // A bundle or a store without a spacing is 1 mm, as BraTS and the Decathlon are.
-    const [sourceSpacing, wantedSpacing] = [manifest.spacing ?? [1, 1, 1], expected.spacing ?? [1, 1, 1]];
+    const [sourceSpacing, wantedSpacing] = [manifest.spacing ?? DEFAULT_MODEL_SPACING, expected.spacing ?? DEFAULT_MODEL_SPACING];
     if (!sameSpacing(sourceSpacing, wantedSpacing)) {
       throw new TrainingError(`${bundle}: its model learnt scans of ${formatSpacing(sourceSpacing)} mm; this run's slices are ${formatSpacing(wantedSpacing)} mm`);
     }
