@@ -241,11 +241,16 @@ interface SlicePlan {
   groups: number;
 }
 
+/** The slice indices 0 … count - 1. */
+function allSlices(count: number): number[] {
+  return Array.from({ length: count }, (_, slice) => slice);
+}
+
 /**
  * Which slices the model must run (of `wanted`, by default all): every slice with an image, and one of each group
- * of constant slices (each channel one value across the slice) with equal values. `twinOf[s]` is the slice whose answer slice s takes (s
- * itself when it runs); `twins[s]` counts the slices that take s's answer besides s; `groups` counts the
- * distinct constant slices.
+ * of constant slices (each channel one value across the slice) with equal values. `twinOf[s]` is the slice whose
+ * answer slice s takes (s itself when it runs); `twins[s]` counts the slices that take s's answer besides s;
+ * `groups` counts the distinct constant slices.
  */
 function planSlices(prepared: PreparedSlices, wanted?: readonly number[]): SlicePlan {
   const depth = prepared.shape[0];
@@ -254,7 +259,7 @@ function planSlices(prepared: PreparedSlices, wanted?: readonly number[]): Slice
   const twinOf = Int32Array.from({ length: depth }, (_, slice) => slice);
   const twins = new Int32Array(depth);
   const constant = new Map<string, number>();
-  for (const slice of wanted ?? Array.from({ length: depth }, (_, z) => z)) {
+  for (const slice of wanted ?? allSlices(depth)) {
     const key = prepared.constantKey(slice);
     const source = key === undefined ? undefined : constant.get(key);
     if (source === undefined) {
@@ -271,7 +276,7 @@ function planSlices(prepared: PreparedSlices, wanted?: readonly number[]): Slice
 
 /** The plan that runs every slice (of `wanted`, by default all). */
 function everySlice(depth: number, wanted?: readonly number[]): SlicePlan {
-  return { run: wanted === undefined ? Array.from({ length: depth }, (_, slice) => slice) : [...wanted], twinOf: Int32Array.from({ length: depth }, (_, slice) => slice), twins: new Int32Array(depth), groups: 0 };
+  return { run: wanted === undefined ? allSlices(depth) : [...wanted], twinOf: Int32Array.from({ length: depth }, (_, slice) => slice), twins: new Int32Array(depth), groups: 0 };
 }
 
 /** The slices `indices` of an NHWC block, copied into one batch. */
@@ -581,7 +586,7 @@ export async function segmentLoadedCase(
     () => options.onSlices?.(covered, depth),
   );
   // Every slice of the plan (none for a blank scan, whose plan runs nothing).
-  copyTwins(block, plan, Array.from({ length: plan.twinOf.length }, (_, slice) => slice), (slice) => slice, outputValues, (slice) => thresholded?.addSlices(block, slice, slice + 1));
+  copyTwins(block, plan, allSlices(plan.twinOf.length), (slice) => slice, outputValues, (slice) => thresholded?.addSlices(block, slice, slice + 1));
 
   // Beyond the window: where the predicted whole tumour reaches a face of it and the scan goes on (window-extension.ts).
   const windowStart = prepared.params.cropStart;
@@ -639,7 +644,7 @@ export async function segmentLoadedCase(
     const atWindowDepth: Float32Array[] = [block];
     for (let r = 1; r < rects.length; r++) {
       // Every slice, as the model's own window runs them: its faces along k are read at its first and last slice.
-      atWindowDepth.push(await runWindow([rects[r]![0], rects[r]![1], windowStart[2]], Array.from({ length: depth }, (_, z) => z), r));
+      atWindowDepth.push(await runWindow([rects[r]![0], rects[r]![1], windowStart[2]], allSlices(depth), r));
     }
     // Along k, the faces of every in-plane window: the slices beyond them are segmented in each.
     const sidesK = new Set(atWindowDepth.flatMap((values) => touchedFaces(values, cropShape, windowStart, modelShape, wtChannel, wtThreshold, [2]).map((face) => face.side)));
