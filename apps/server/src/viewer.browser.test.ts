@@ -8,14 +8,14 @@ import { exportBundleToOnnx } from '@brats/unet';
 import { CHROMIUM, hasChromium, launchChromium, type BrowserContext } from '@brats/vitest-config/browser';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NESTED_BOX_VOXELS, PHANTOM_SIZE, writeNestedBoxCase, writePhantomFiles, writeRegionsPointwiseBundle, writeTinyBundle, type PhantomFiles } from '../test/fixtures.js';
+import { startServer, type BratsServer } from './server.js';
+import { buildViewer } from './viewer-build.js';
 
 /**
  * The all-tumour bundle calls every voxel of its 32 x 32 x 16 window tumour, so the tumour reaches every face of it and
  * windows beyond them segment the rest of the 48 x 48 x 32 phantom: every voxel, of 1 mm³.
  */
 const ALL_VOXELS = PHANTOM_SIZE[0] * PHANTOM_SIZE[1] * PHANTOM_SIZE[2];
-import { startServer, type BratsServer } from './server.js';
-import { buildViewer } from './viewer-build.js';
 
 const chromiumThere = hasChromium();
 
