@@ -71,6 +71,7 @@ const JOB_SCHEMA = {
     },
     labelConvention: { type: 'string' },
     reasons: { type: 'array', items: { type: 'string' } },
+    notices: { type: 'array', items: { type: 'string' } },
     warnings: { type: 'array', items: { type: 'string' } },
     error: ERROR_SCHEMA,
     links: { type: 'object', additionalProperties: { type: 'string' } },

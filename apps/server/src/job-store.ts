@@ -56,6 +56,8 @@ export interface JobRecord {
   labelConvention?: string;
   /** One line per choice the segmentation made (preprocessing, flips, largest component, threshold, labels). */
   reasons?: string[];
+  /** The reasons to show beside the result: a scan resampled to the model's spacing, a tumour segmented beyond the model's window. */
+  notices?: string[];
   /** What the user must know about the input (constant images, extra frames), one line each. */
   warnings?: string[];
   error?: { code: string; message: string };

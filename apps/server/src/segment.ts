@@ -33,6 +33,8 @@ export interface SegmentationResult {
   labelConvention: string;
   /** One line per choice the segmentation made. */
   reasons: string[];
+  /** The reasons to show beside the result (a scan resampled to the model's spacing, a tumour segmented beyond the model's window). */
+  notices: string[];
   /** What the user must know about the input (constant images, extra frames), one line each. */
   warnings: string[];
   loadSeconds: number;
@@ -58,6 +60,7 @@ export function succeededFields(record: JobRecord, result: SegmentationResult, s
     labels: result.labels,
     labelConvention: result.labelConvention,
     reasons: result.reasons,
+    notices: result.notices,
     warnings: result.warnings,
   };
 }
@@ -116,6 +119,7 @@ export function segmentationResultOf(result: CohortJobResult): SegmentationResul
     labels: result.labels.map(({ value, region, meaning }) => ({ value, region, meaning })),
     labelConvention: result.labelConvention,
     reasons: result.reasons,
+    notices: result.notices,
     warnings: result.warnings,
     loadSeconds: result.timings.load + result.timings.write,
     inferenceSeconds: result.timings.inference,

@@ -2,7 +2,7 @@ import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { encodeNifti, parseNifti, readNifti } from '@brats/io';
+import { createVolume, encodeNifti, parseNifti, readNifti } from '@brats/io';
 import { exportBundleToOnnx } from '@brats/unet';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -163,6 +163,30 @@ describe('POST /v1/segmentations and the job routes', () => {
       }
     },
   );
+
+  it('gives the notices of a scan resampled to the model\'s spacing and of windows beyond the model\'s in the job', async () => {
+    // The 4D phantom with 2 mm voxels: the 1 mm model sees it resampled, and the job says so beside the result.
+    const original = await readNifti(files.scan4d);
+    const twoMm = createVolume(original.dtype, original.data, original.shape, {
+      affine: original.affine.map((row, i) => (i === 3 ? row : row.map((value, j) => (j === 3 ? value : value * 2)))) as unknown as typeof original.affine,
+    });
+    const response = await submit(server, [{ field: 'scan', filename: 'two-mm.nii.gz', bytes: gzipSync(encodeNifti(twoMm)) }]);
+    expect(response.statusCode).toBe(202);
+    const job = await finished(server, response.json<JobRecord>().id);
+    expect(job.status, JSON.stringify(job.error)).toBe('succeeded');
+    const [i, j, k] = PHANTOM_SIZE;
+    const notice = `spacing 2 x 2 x 2 mm resampled to the model's 1 x 1 x 1 mm (1 mm, as BraTS and the Decathlon; the bundle records none): grid [${i}, ${j}, ${k}] to [${2 * i}, ${2 * j}, ${2 * k}], images linear, probabilities linear back onto the scan's grid`;
+    // The tiny model's tumour fills its window at 2 mm: the windows beyond it are the second notice.
+    expect(job.notices).toHaveLength(2);
+    expect(job.notices![0]).toBe(notice);
+    expect(job.notices![1]).toMatch(/^predicted tumour reached the .* face\(s\) of the model's 32x32x16 window, with scan beyond: \d+ more window\(s\) segmented it there/);
+    for (const line of job.notices!) expect(job.reasons).toContain(line);
+    expect(job.shape).toEqual(PHANTOM_SIZE);
+
+    const atOneMm = await finished(server, (await submit(server, await uploadParts(files, '4d'))).json<JobRecord>().id);
+    // At the model's spacing only the windows beyond remain.
+    expect(atOneMm.notices).toEqual([expect.stringMatching(/^predicted tumour reached the /)]);
+  });
 
   it('reports a job whose files do not share one grid as failed, and its mask as 409', async () => {
     const parts = await uploadParts(files, 'roles');

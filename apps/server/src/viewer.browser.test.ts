@@ -124,9 +124,18 @@ describe.skipIf(!chromiumThere)(`viewer in headless Chromium${chromiumThere ? ''
 
     const rows = await page.locator('#volume-table tbody tr').allTextContents();
     expect(rows).toHaveLength(1);
-    const job = (await (await fetch(`${server.url}/v1/segmentations/${(await page.locator('#mask-link').getAttribute('href'))!.split('/')[3]}`)).json()) as { volumesMl: { WT: number } };
+    const job = (await (await fetch(`${server.url}/v1/segmentations/${(await page.locator('#mask-link').getAttribute('href'))!.split('/')[3]}`)).json()) as {
+      volumesMl: { WT: number };
+      notices: string[];
+      warnings: string[];
+    };
     expect(rows[0]).toContain(job.volumesMl.WT.toFixed(2));
     expect(job.volumesMl.WT).toBeCloseTo(ALL_VOXELS / 1000, 6);
+    // The tumour fills the model's 32 x 32 x 16 window and the scan goes on: the windows beyond are a notice, shown
+    // beside the result.
+    expect(job.notices).toEqual([expect.stringMatching(/^predicted tumour reached the .* window, with scan beyond/)]);
+    expect(await page.locator('#notes').isVisible()).toBe(true);
+    expect(await page.locator('#notes li').allTextContents()).toEqual([...job.warnings, ...job.notices]);
 
     await page.locator('#sequence-select').selectOption('t2w');
     await page.waitForSelector('body[data-state="shown"]');
@@ -209,6 +218,8 @@ describe.skipIf(!chromiumThere)(`viewer in headless Chromium${chromiumThere ? ''
     expect(await page.locator('#status').textContent()).toContain('Showing FLAIR');
     expect(await page.locator('#volume-table tbody tr').allTextContents()).toEqual([`Whole tumour (WT)${(ALL_VOXELS / 1000).toFixed(2)}`]);
     expect(await page.locator('#mask-link').getAttribute('download')).toBe('PHANTOM_001.nii.gz');
+    // Segmented here, the page shows the same notice as the server's job: the windows beyond the model's.
+    expect(await page.locator('#notes li').allTextContents()).toEqual([expect.stringMatching(/^predicted tumour reached the .* window, with scan beyond/)]);
 
     // Not NIfTI at all: the page says which file and why, in one line, and stays usable.
     const bogus = path.join(dir, 'not-a-scan.nii.gz');
@@ -265,6 +276,8 @@ describe.skipIf(!chromiumThere)(`viewer in headless Chromium${chromiumThere ? ''
     await page.waitForSelector('body[data-state="shown"], body[data-state="failed"]', { timeout: 90_000 });
     expect(await page.locator('#status').textContent()).toContain('Showing FLAIR');
     expect(await page.locator('#volume-table tbody tr').allTextContents()).toEqual(expectedRows);
+    // The boxes lie inside the model's window at its spacing: nothing to note beside the result.
+    expect(await page.locator('#notes').isVisible()).toBe(false);
     const onServer = await colourCounts();
     // The page opens on the slice through the tumour's centre (k 16), where all three boxes show: oedema ring
     // 24² - 16² voxels, core ring 16² - 8², enhancing 8², each voxel many pixels wide.

@@ -30,6 +30,8 @@ interface Job {
   regions?: Region[];
   volumesMl?: Partial<Record<Region, number>>;
   labels?: { value: number; region: Region; meaning: string }[];
+  notices?: string[];
+  warnings?: string[];
   error?: { code: string; message: string };
 }
 
@@ -61,6 +63,7 @@ const opacitySlider = element<HTMLInputElement>('opacity-slider');
 const maskLink = element<HTMLAnchorElement>('mask-link');
 const volumeTable = element<HTMLTableElement>('volume-table');
 const timing = element<HTMLParagraphElement>('timing');
+const notes = element<HTMLUListElement>('notes');
 const modeBox = element<HTMLFieldSetElement>('mode-box');
 const browserMode = element<HTMLInputElement>('mode-browser');
 const engineInfo = element<HTMLParagraphElement>('engine-info');
@@ -207,6 +210,8 @@ interface Shown {
   labels: readonly LabelEntry[];
   regions: readonly Region[];
   volumesMl: Partial<Record<Region, number>>;
+  /** What the user must know beside the mask: the input's warnings, then the segmentation's notices. */
+  notes: readonly string[];
   timing: string;
   /** The mask's download: a server URL, or an object URL of the NIfTI made here. */
   maskHref: string;
@@ -242,6 +247,7 @@ function serverResult(job: Job): Shown {
     labels: job.labels ?? [{ value: 1, region: 'WT', meaning: 'whole tumour' }],
     regions: job.regions ?? [],
     volumesMl: job.volumesMl ?? {},
+    notes: [...(job.warnings ?? []), ...(job.notices ?? [])],
     timing: t === undefined ? '' : `Segmented on the server: engine ${job.engine ?? '?'}; ${t.totalSeconds.toFixed(2)} s (inference ${t.inferenceSeconds.toFixed(2)} s, waited ${t.queuedSeconds.toFixed(2)} s).`,
     maskHref: `/v1/segmentations/${job.id}/mask`,
     maskDownload: '',
@@ -333,6 +339,8 @@ function showVolumes(result: Shown): void {
     cell.className = 'number';
     cell.textContent = (result.volumesMl[region] ?? 0).toFixed(2);
   }
+  notes.replaceChildren(...result.notes.map((line) => Object.assign(document.createElement('li'), { textContent: line })));
+  notes.hidden = result.notes.length === 0;
   timing.textContent = result.timing;
 }
 
@@ -454,6 +462,7 @@ async function segmentHere(): Promise<void> {
     labels: describeLabels(segmentation.labelMapping),
     regions: segmentation.regions,
     volumesMl: segmentation.volumesMl,
+    notes: [...segmentation.warnings, ...segmentation.notices],
     timing: '',
     maskHref: URL.createObjectURL(new Blob([gzipped], { type: 'application/gzip' })),
     maskDownload: `${segmentation.id}.nii.gz`,
