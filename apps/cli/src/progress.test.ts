@@ -1,7 +1,7 @@
 import { Writable } from 'node:stream';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { CliContext } from './context.js';
-import { createProgress } from './progress.js';
+import { createProgress, formatSeconds, trainingEta } from './progress.js';
 
 function capture(isTTY: boolean): { context: CliContext; text: () => string } {
   let text = '';
@@ -46,5 +46,25 @@ describe('progress', () => {
     const { context, text } = capture(false);
     createProgress(context, 'predict', 1, 'cases').finish('0 of 1 case(s) segmented, 1 failed');
     expect(text()).toMatch(/^predict: done in \d+\.\ds, 0 of 1 case\(s\) segmented, 1 failed\n$/);
+  });
+
+  it('writes durations in seconds, minutes and seconds, or hours and minutes', () => {
+    expect(formatSeconds(4.24)).toBe('4.2s');
+    expect(formatSeconds(37.4)).toBe('37s');
+    expect(formatSeconds(206)).toBe('3m26s');
+    // 59 min 59.6 s rounds to a whole hour, not to "59m60s".
+    expect(formatSeconds(3599.6)).toBe('1h00m');
+    expect(formatSeconds(3600 * 5 + 40 * 60 + 10)).toBe('5h40m');
+    expect(formatSeconds(Number.NaN)).toBe('--');
+  });
+
+  it('gives a training run\'s time left from the mean pace of the epochs this process ran', () => {
+    const eta = trainingEta();
+    // A resumed run: epoch 41 of 100 is the first this process runs, 200 s; 59 left at 200 s each.
+    expect(eta(41, 100, 200)).toBe('59 epochs left, about 3h17m');
+    // Then 220 s: a mean of 210 s, 58 left.
+    expect(eta(42, 100, 220)).toBe('58 epochs left, about 3h23m');
+    expect(eta(99, 100, 210)).toBe('1 epoch left, about 3m30s');
+    expect(eta(100, 100, 210)).toBe('last epoch');
   });
 });

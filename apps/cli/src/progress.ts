@@ -14,11 +14,31 @@ export interface ProgressReporter {
 /** Seconds of work before a rate (and an ETA) is shown. */
 const MIN_RATE_SECONDS = 1;
 
-function formatSeconds(seconds: number): string {
+/** `4.2s`, `37s`, `3m26s`, `5h40m`: a duration as a person reads it. */
+export function formatSeconds(seconds: number): string {
   if (!Number.isFinite(seconds)) return '--';
   if (seconds < 60) return `${seconds.toFixed(seconds < 10 ? 1 : 0)}s`;
-  const minutes = Math.floor(seconds / 60);
-  return `${minutes}m${String(Math.round(seconds - minutes * 60)).padStart(2, '0')}s`;
+  const whole = Math.round(seconds);
+  if (whole < 3600) return `${Math.floor(whole / 60)}m${String(whole % 60).padStart(2, '0')}s`;
+  const minutes = Math.round(seconds / 60);
+  return `${Math.floor(minutes / 60)}h${String(minutes % 60).padStart(2, '0')}m`;
+}
+
+/**
+ * The time a training run has left, from the pace of the epochs this process ran (a resumed run's earlier epochs
+ * ran elsewhere, perhaps on a busier machine): call it once per finished epoch with that epoch's seconds.
+ * @returns `99 epochs left, about 5h40m`, or `last epoch` after the last.
+ */
+export function trainingEta(): (epoch: number, epochs: number, seconds: number) => string {
+  let ran = 0;
+  let spent = 0;
+  return (epoch, epochs, seconds) => {
+    ran++;
+    spent += seconds;
+    const left = epochs - epoch;
+    if (left <= 0) return 'last epoch';
+    return `${left} epoch${left === 1 ? '' : 's'} left, about ${formatSeconds((left * spent) / ran)}`;
+  };
 }
 
 /**

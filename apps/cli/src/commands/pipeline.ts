@@ -11,7 +11,7 @@ import { UsageError } from '../errors.js';
 import { resolveModelArgument } from '../default-model.js';
 import { parseChoice, parseFraction, parseInteger, parsePositiveNumber, parseWeights } from '../parse.js';
 import { runPrediction } from '../predict-run.js';
-import { createProgress, type ProgressReporter } from '../progress.js';
+import { createProgress, trainingEta, type ProgressReporter } from '../progress.js';
 import { evaluationFileTable, writeReport } from '../report.js';
 import { loadTrainingPackage } from '../training-package.js';
 import { parseCaseIds } from './convert.js';
@@ -373,6 +373,7 @@ export function registerPipelineCommand(program: Command, context: CliContext): 
           resume: true,
         };
         let progress: ProgressReporter | undefined;
+        const eta = trainingEta();
         const result = await trainUnet(options, {
           onBackend: (selection) => printLine(context, `    backend: ${selection.name} (${selection.reason})`),
           onThreads: (threads, why) => printLine(context, `    threads: ${threads} (${why})`),
@@ -382,7 +383,10 @@ export function registerPipelineCommand(program: Command, context: CliContext): 
           onEpochStart: (epoch, epochs, steps) => (progress = createProgress(context, `    epoch ${epoch}/${epochs}`, steps, 'batches')),
           onStep: (done, _steps, loss) => progress?.update(done, `loss ${loss.toFixed(4)}`),
           onEpochEnd: (record, improved) =>
-            progress?.finish(`loss ${record.loss.toFixed(4)}, validation Dice ${record.validationDice.map((value) => value.toFixed(3)).join('/')}${improved ? ' (best, saved)' : ''}`),
+            progress?.finish(
+              `loss ${record.loss.toFixed(4)}, validation Dice ${record.validationDice.map((value) => value.toFixed(3)).join('/')}${improved ? ' (best, saved)' : ''}; ` +
+                eta(record.epoch, settings.epochs, record.seconds),
+            ),
         });
         return `best epoch ${result.manifest.training?.bestEpoch ?? '?'} of ${settings.epochs}; ${((result.manifest.training?.durationSeconds ?? 0) / 3600).toFixed(2)} h of training`;
       });

@@ -2,7 +2,7 @@ import type { InitialWeightsRecord } from '@brats/io';
 import type { TrainOptions } from '@brats/unet';
 import type { Command } from 'commander';
 import { printLine, type CliContext } from '../context.js';
-import { createProgress, type ProgressReporter } from '../progress.js';
+import { createProgress, trainingEta, type ProgressReporter } from '../progress.js';
 import { parseChoice, parseFraction, parseInteger, parsePositiveNumber, parseWeights } from '../parse.js';
 import { loadTrainingPackage } from '../training-package.js';
 import { UsageError } from '../errors.js';
@@ -102,6 +102,8 @@ export function registerTrainCommand(program: Command, context: CliContext): voi
 
       let progress: ProgressReporter | undefined;
       let batchSlices = options.batchSize ?? 128;
+      let epochCount = 0;
+      const eta = trainingEta();
       const { trainUnet } = await loadTrainingPackage('train');
       const result = await trainUnet(options, {
         onBackend: (selection) => {
@@ -116,6 +118,7 @@ export function registerTrainCommand(program: Command, context: CliContext): voi
           printLine(context, `monitor: ${next} instead of ${previous}; the kept model (epoch ${kept}) stays until a later epoch has a better validation ${next}`),
         onEpochStart: (epoch, epochs, steps) => {
           batchSlices = options.batchSize ?? 128;
+          epochCount = epochs;
           progress = createProgress(context, `epoch ${epoch}/${epochs}`, steps * batchSlices, 'slices');
         },
         onStep: (step, _steps, loss) => progress?.update(step * batchSlices, `loss ${loss.toFixed(4)}`),
@@ -125,7 +128,8 @@ export function registerTrainCommand(program: Command, context: CliContext): voi
           printLine(
             context,
             `epoch ${record.epoch}: loss ${record.loss.toFixed(4)}  val loss ${record.validationLoss.toFixed(4)}  val Dice ${dice}  ` +
-              `${record.slicesPerSecond.toFixed(1)} slices/s  ${record.seconds.toFixed(1)} s${improved ? '  (best, saved)' : ''}`,
+              `${record.slicesPerSecond.toFixed(1)} slices/s  ${record.seconds.toFixed(1)} s${improved ? '  (best, saved)' : ''}  ` +
+              eta(record.epoch, epochCount, record.seconds),
           );
         },
       });
