@@ -22,8 +22,11 @@ export type Outcome =
   | { stdout: RegExp }
   /** The command does not read what this kind damages: it runs on the clean files and must give the same result. */
   | 'unread'
-  /** Exit 0 and a label map on the damaged scan's own grid (its shape and affine). */
-  | 'on-grid';
+  /**
+   * Exit 0, the orientation noted, and on the changed scan's own grid (its shape and affine) the clean case's label map
+   * put through the same change: the scan is turned back to the model's orientation, so the model saw the same slices.
+   */
+  | { turned: (volume: NiftiVolume) => Volume };
 
 export interface HostileKind {
   name: string;
@@ -180,8 +183,8 @@ export function hostileKinds(): HostileKind[] {
     { name: 'an uncompressed .nii FLAIR', target: 'flair', apply: async (c, id) => { const raw = await rawBytes(file(c, id, 'flair')); await fs.rm(file(c, id, 'flair')); await fs.writeFile(file(c, id, 'flair').replace(/\.gz$/, ''), raw); }, inspect: 'unread', predict: 'same', convert: 'same', evaluate: 'unread' },
     { name: 'sform only (qform_code 0)', target: 'flair', apply: header((h) => h.writeInt16LE(0, 252)), inspect: { stdout: /sform/ }, predict: 'same', convert: 'same', evaluate: 'unread' },
     { name: 'qform only (sform_code 0)', target: 'flair', apply: header((h) => h.writeInt16LE(0, 254)), inspect: { stdout: /qform/ }, predict: 'same', convert: 'same', evaluate: 'unread' },
-    { name: 'every image flipped on i, affines updated', target: 'case', apply: async (c, id) => { await everyModality(c, id, flipI); await editVolume(file(c, id, 'seg'), flipI); }, inspect: { stdout: /cases\s+1 \(1 labelled\)/ }, predict: 'on-grid', convert: { stdout: /1 labelled cases/ }, evaluate: 'same' },
-    { name: 'every image with i and j swapped, affines updated', target: 'case', apply: async (c, id) => { await everyModality(c, id, swapIJ); await editVolume(file(c, id, 'seg'), swapIJ); }, inspect: { stdout: /cases\s+1 \(1 labelled\)/ }, predict: 'on-grid', convert: { stdout: /1 labelled cases/ }, evaluate: 'same' },
+    { name: 'every image flipped on i, affines updated', target: 'case', apply: async (c, id) => { await everyModality(c, id, flipI); await editVolume(file(c, id, 'seg'), flipI); }, inspect: { stdout: /cases\s+1 \(1 labelled\)/ }, predict: { turned: flipI }, convert: 'same', evaluate: 'same' },
+    { name: 'every image with i and j swapped, affines updated', target: 'case', apply: async (c, id) => { await everyModality(c, id, swapIJ); await editVolume(file(c, id, 'seg'), swapIJ); }, inspect: { stdout: /cases\s+1 \(1 labelled\)/ }, predict: { turned: swapIJ }, convert: 'same', evaluate: 'same' },
 
     // Geometry that does not fit.
     { name: 'a FLAIR of another shape', target: 'flair', apply: async (c, id) => editVolume(file(c, id, 'flair'), (v) => createVolume('int16', new Int16Array(38 * 40 * 20), [38, 40, 20], { affine: v.affine })), inspect: { stdout: /38/ }, predict: { exit: 2, stderr: /shape|grid/ }, convert: { exit: 2, stderr: /shape|grid/ }, evaluate: 'unread' },

@@ -136,6 +136,7 @@ function describeOutcome(outcome: Outcome): string {
   if (typeof outcome === 'string') return outcome;
   if ('exit' in outcome) return `exit ${outcome.exit} ${outcome.stderr}`;
   if ('warn' in outcome) return `warning ${outcome.warn}`;
+  if ('turned' in outcome) return "the clean case's label map, turned as the scan was";
   return `stdout ${outcome.stdout}`;
 }
 
@@ -196,11 +197,14 @@ describe('the hostile-input corpus', () => {
         if (!outcome.stdout.test(result.stdout)) fail('stdout');
         continue;
       }
-      if (outcome === 'on-grid') {
+      if (typeof outcome === 'object' && 'turned' in outcome) {
         const scan = await readNifti(file(caseDir, ID, 'flair'));
         if (JSON.stringify(result.shape) !== JSON.stringify(scan.shape)) fail(`label map of shape ${JSON.stringify(result.shape)} on a scan of ${JSON.stringify(scan.shape)}`);
         if (JSON.stringify(result.affine) !== JSON.stringify(scan.affine)) fail("label map's affine is not the scan's");
-        if (!(result.labels ?? []).some((value) => value > 0)) fail('empty label map');
+        const expected = outcome.turned(await readNifti(path.join(dir, 'out', 'clean', 'predict', `${ID}.nii.gz`)));
+        if (!expected.data.some((value) => value > 0)) fail('the clean label map is empty: nothing to compare');
+        if (Buffer.compare(Buffer.from(result.labels!), Buffer.from(Uint8Array.from(expected.data, Number))) !== 0) fail("label map is not the clean case's, turned as the scan was");
+        if (!/orientation [A-Z]{3} \(.*\) turned to the model's LPS/.test(result.stdout)) fail('no orientation notice on stdout');
         continue;
       }
       // 'same' or 'unread': the clean case's result.

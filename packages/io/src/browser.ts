@@ -6,6 +6,7 @@
 export * from './errors.js';
 export * from './volume.js';
 export * from './regions.js';
+export * from './orientation.js';
 export * from './layouts/channels.js';
 export * from './layouts/case.js';
 export * from './preprocess.js';

@@ -32,6 +32,11 @@ describe('model manifest', () => {
     expect(await readModelManifest(path.join(dir, 'ok'))).toEqual(manifest);
   });
 
+  it('keeps the orientation the model learnt', async () => {
+    await writeModelManifest(path.join(dir, 'oriented'), { ...manifest, orientation: 'RAS' });
+    expect((await readModelManifest(path.join(dir, 'oriented'))).orientation).toBe('RAS');
+  });
+
   it('keeps the inference settings chosen on validation', async () => {
     const tuned: ModelManifest = { ...manifest, inference: { tta: true, largestComponent: false } };
     await writeModelManifest(path.join(dir, 'tuned'), tuned);
@@ -46,6 +51,7 @@ describe('model manifest', () => {
     ['inference settings that are not booleans', { ...manifest, inference: { tta: 'yes', largestComponent: false } }, /inference must be/],
     ['a threshold for a region the model lacks', { ...manifest, inference: { tta: false, largestComponent: false, thresholds: { ET: 0.4 } } }, /inference\.thresholds must map the model's regions/],
     ['a region threshold of 0', { ...manifest, inference: { tta: false, largestComponent: false, thresholds: { WT: 0 } } }, /inference\.thresholds must map the model's regions to numbers in \(0, 1\)/],
+    ['an orientation with two letters for one axis', { ...manifest, orientation: 'LPR' }, /orientation must be three letters, one per world axis/],
     ['a fractional enhancing minimum', { ...manifest, inference: { tta: false, largestComponent: false, minEnhancingVoxels: 2.5 } }, /minEnhancingVoxels must be a non-negative integer/],
   ])('rejects %s with a ModelBundleError', async (name, content, reason) => {
     const bundle = path.join(dir, name.replace(/ /g, '-'));

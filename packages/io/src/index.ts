@@ -1,6 +1,7 @@
 export * from './errors.js';
 export * from './volume.js';
 export * from './regions.js';
+export * from './orientation.js';
 export { writeFileAtomic, withAtomicPath, temporaryPathFor } from './atomic.js';
 export { readNifti, parseNifti, DEFAULT_MAX_NIFTI_BYTES } from './nifti/read.js';
 export type { ReadNiftiOptions, NiftiHeaderSummary, NiftiVolume } from './nifti/read.js';

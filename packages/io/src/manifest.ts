@@ -4,6 +4,7 @@
  */
 import { BratsError } from './errors.js';
 import type { ChannelName } from './layouts/channels.js';
+import { isOrientation } from './orientation.js';
 import type { PreprocessSettings } from './preprocess.js';
 import type { RegionName } from './regions.js';
 
@@ -177,6 +178,12 @@ export interface ModelManifest {
    * Absent: 1 mm isotropic, the spacing of BraTS and the Decathlon.
    */
   spacing?: readonly [number, number, number];
+  /**
+   * Voxel orientation of the slices the model learnt (three letters, e.g. `LPS`: i toward the left, j posterior,
+   * k superior); scans stored otherwise are turned to it, exactly, and their label maps back. Absent: LPS, the
+   * orientation of BraTS and the Decathlon.
+   */
+  orientation?: string;
   /** Inference settings that won on the validation cases; absent means plain prediction. */
   inference?: InferenceDefaults;
   /** Present with `files.onnxInt8`: how the INT8 model was made and its measured Dice and speed. */
@@ -212,6 +219,7 @@ export function parseModelManifest(text: string, file: string): ModelManifest {
   check(Array.isArray(manifest.regions) && manifest.regions.length === manifest.model.outputChannels, file, 'regions must list one region per output channel');
   check(typeof manifest.threshold === 'number' && manifest.threshold > 0 && manifest.threshold < 1, file, 'threshold must be in (0, 1)');
   check(manifest.preprocessing !== undefined && Array.isArray(manifest.preprocessing.cropSize), file, 'preprocessing is missing');
+  check(manifest.orientation === undefined || isOrientation(manifest.orientation), file, 'orientation must be three letters, one per world axis (e.g. LPS)');
   const inference = manifest.inference;
   check(
     inference === undefined || (typeof inference === 'object' && inference !== null && typeof inference.tta === 'boolean' && typeof inference.largestComponent === 'boolean'),

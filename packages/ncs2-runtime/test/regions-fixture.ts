@@ -40,7 +40,7 @@ export interface NestedBoxFiles {
 }
 
 /**
- * The four files of a case (48 x 48 x 32, 1 mm) with nested bright boxes: FLAIR (and T2w) in i, j 12..35, k 10..21;
+ * The four files of a case (48 x 48 x 32, 1 mm, LPS) with nested bright boxes: FLAIR (and T2w) in i, j 12..35, k 10..21;
  * T1w in i, j 16..31, k 12..19; T1gd in i, j 20..27, k 14..17, all inside the bundle's crop window. Named as BraTS
  * 2017-2021 names them (`Boxes_001_flair.nii.gz`, …) or, with `naming: 'brats2023'`, as BraTS 2023+ does
  * (`Boxes-001-t2f.nii.gz`, …), in a case folder under `dir`.
@@ -60,7 +60,8 @@ export async function writeNestedBoxCase(dir: string, naming: 'brats2017' | 'bra
   const files = {} as NestedBoxFiles;
   for (const role of ['flair', 't1w', 't1gd', 't2w'] as const) {
     files[role] = path.join(folder, `${id}${suffixes[role]}.nii.gz`);
-    await writeNifti(files[role], createVolume('int16', images[role], shape));
+    // LPS, as BraTS stores its scans: the model's own orientation, nothing to turn.
+    await writeNifti(files[role], createVolume('int16', images[role], shape, { affine: [[-1, 0, 0, 0], [0, -1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]] }));
   }
   return files;
 }

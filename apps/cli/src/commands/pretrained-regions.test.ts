@@ -188,6 +188,62 @@ print(json.dumps(out))
     600_000,
   );
 
+  it.skipIf(!data || !python)(
+    `segments a real case stored in other orientations (RAS, and sagittal PIR, turned by nibabel) to the labels of the case as BraTS stores it, voxel for voxel (${!data ? NO_SHARED_DATA : python ? 'present' : 'skipped: python3 with nibabel is needed'})`,
+    async () => {
+      const id = 'Brats18_CBICA_AQN_1';
+      // nibabel turns every file of the case (images and reference) to each orientation, each voxel at its world position.
+      const turned = runPythonJson<Record<string, string>>(
+        python!,
+        `
+import json, os, sys
+import nibabel as nib
+source, out, case = sys.argv[1:4]
+folders = {}
+for codes in ("RAS", "PIR"):
+    folder = os.path.join(out, codes, case)
+    os.makedirs(folder, exist_ok=True)
+    for name in sorted(os.listdir(source)):
+        image = nib.load(os.path.join(source, name))
+        transform = nib.orientations.ornt_transform(nib.io_orientation(image.affine), nib.orientations.axcodes2ornt(tuple(codes)))
+        turned = image.as_reoriented(transform)
+        assert "".join(nib.aff2axcodes(turned.affine)) == codes
+        nib.save(turned, os.path.join(folder, name))
+    folders[codes] = folder
+print(json.dumps(folders))
+`,
+        [caseFolder(id), path.join(dir, 'oriented'), id],
+      );
+      const predict = async (folder: string, out: string) => {
+        const run = await runCaptured(['predict', folder, '--model', bundle, '--out', out, '--engine', 'onnxruntime']);
+        expect(run.code, run.stderr).toBe(0);
+        return run;
+      };
+      await predict(caseFolder(id), path.join(dir, 'oriented-pred', 'LPS'));
+      for (const codes of ['RAS', 'PIR'] as const) {
+        const run = await predict(turned[codes]!, path.join(dir, 'oriented-pred', codes));
+        expect(run.stdout).toMatch(new RegExp(`${id}: orientation ${codes} \\(voxel axes i, j, k toward [a-z, ]+\\) turned to the model's LPS`));
+        // nibabel turns the prediction back to LPS: the same labels as the case stored as BraTS stores it, on the
+        // turned scan's own grid, and scored against the turned reference, the same Dice.
+        const compared = runPythonJson<{ differ: number; tumour: number; sameAffine: boolean; codes: string }>(
+          python!,
+          `
+import json, sys
+import nibabel as nib, numpy as np
+lps, other, scan = (nib.load(f) for f in sys.argv[1:4])
+back = other.as_reoriented(nib.orientations.ornt_transform(nib.io_orientation(other.affine), nib.orientations.axcodes2ornt(("L", "P", "S"))))
+a, b = np.asanyarray(lps.dataobj), np.asanyarray(back.dataobj)
+print(json.dumps({"differ": int((a != b).sum()), "tumour": int((a > 0).sum()), "sameAffine": bool(np.allclose(other.affine, scan.affine)), "codes": "".join(nib.aff2axcodes(other.affine))}))
+`,
+          [path.join(dir, 'oriented-pred', 'LPS', `${id}.nii.gz`), path.join(dir, 'oriented-pred', codes, `${id}.nii.gz`), path.join(turned[codes]!, `${id}_flair.nii.gz`)],
+        );
+        expect(compared, codes).toEqual({ differ: 0, tumour: compared.tumour, sameAffine: true, codes });
+        expect(compared.tumour).toBeGreaterThan(10_000);
+      }
+    },
+    600_000,
+  );
+
   it.skipIf(!data)(
     `its post-processing choice (flips, components, per-region thresholds, smallest enhancing tumour) is the one brats tune writes from the validation cases, figures included (${data ? 'present' : NO_SHARED_DATA})`,
     async () => {

@@ -5,6 +5,7 @@
 import { isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { BratsError, DatasetError, NiftiFormatError } from '../errors.js';
 import { loadCase, type CaseRef } from '../layouts/dataset.js';
+import { DEFAULT_MODEL_ORIENTATION, describeOrientation, reorientCase } from '../orientation.js';
 import { preprocessCase, type PreprocessOptions, type PreprocessParams } from '../preprocess.js';
 
 /** URL of the module holding the worker loop: this file from sources, the bundle once built. */
@@ -62,7 +63,12 @@ export type ConvertReply = { index: number; ok: true; prepared: PreparedCase } |
  */
 export async function prepareCase(ref: CaseRef, options: PrepareOptions): Promise<PreparedCase> {
   const { nonFinite, ...preprocess } = options;
-  const canonical = await loadCase(ref, nonFinite === undefined ? {} : { nonFinite });
+  const loaded = await loadCase(ref, nonFinite === undefined ? {} : { nonFinite });
+  // The store's slices are all in one orientation, the one its model will segment in (a no-op for BraTS files).
+  const { case: canonical, plan } = reorientCase(loaded, DEFAULT_MODEL_ORIENTATION);
+  const turned = plan.identity
+    ? []
+    : [`${ref.images[0] ?? ref.id}: orientation ${describeOrientation(plan.from)} turned to ${describeOrientation(plan.to)} for the store (axes permuted and reversed, no interpolation)`];
   const preprocessed = preprocessCase(canonical, preprocess);
   if (preprocessed.mask === undefined || preprocessed.tumourVoxels === undefined) {
     throw new DatasetError(ref.images[0] ?? ref.id, 'has no label map; a slice store needs labelled cases', ref.id);
@@ -75,7 +81,7 @@ export async function prepareCase(ref: CaseRef, options: PrepareOptions): Promis
     tumourVoxels: preprocessed.tumourVoxels,
     params: preprocessed.params,
     spacing: [...canonical.channels[0].spacing] as [number, number, number],
-    warnings: [...(canonical.warnings ?? [])],
+    warnings: [...(canonical.warnings ?? []), ...turned],
   };
 }
 

@@ -6,7 +6,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NO_SHARED_DATA, referencePython, runPythonJson, sharedDataDir } from '@brats/vitest-config/fixtures';
 import { BratsError, DatasetError } from '../errors.js';
 import { writeNifti } from '../nifti/write.js';
-import { createVolume } from '../volume.js';
+import { planReorientation } from '../orientation.js';
+import { readNifti } from '../nifti/read.js';
+import { createVolume, type Affine } from '../volume.js';
 import { NAMED_SPLIT_METHOD, convertDataset } from './convert.js';
 import { splitDatasetNames } from './format.js';
 import { openSliceStore, type SliceStoreReader } from './reader.js';
@@ -18,7 +20,12 @@ afterAll(() => rmSync(directory, { recursive: true, force: true }));
 const SHAPE = [20, 18, 10] as const;
 const CASES = ['Case01', 'Case02', 'Case03', 'Case04', 'Case05', 'Case06'];
 
-/** A tiny BraTS 2017 layout: deterministic int16 images and a label map with labels 1, 2, 4. */
+/** The geometry of BraTS files (LPS: i toward the left, j posterior, k superior) at `spacing`. */
+function lps(spacing: readonly [number, number, number] = [1, 1, 1]): { affine: Affine } {
+  return { affine: [[-spacing[0], 0, 0, 0], [0, -spacing[1], 0, 0], [0, 0, spacing[2], 0], [0, 0, 0, 1]] };
+}
+
+/** A tiny BraTS 2017 layout (LPS, as BraTS): deterministic int16 images and a label map with labels 1, 2, 4. */
 async function makeDataset(
   root: string,
   ids: readonly string[],
@@ -30,7 +37,7 @@ async function makeDataset(
     mkdirSync(folder, { recursive: true });
     for (const [channel, suffix] of ['_flair', '_t1', '_t1ce', '_t2'].entries()) {
       const data = Int16Array.from({ length: voxels }, (_, n) => ((n * (7 + channel) + caseNumber * 31) % 97) + channel * 10);
-      await writeNifti(path.join(folder, `${id}${suffix}.nii.gz`), createVolume('int16', data, SHAPE, options.spacing === undefined ? {} : { spacing: options.spacing(caseNumber) }));
+      await writeNifti(path.join(folder, `${id}${suffix}.nii.gz`), createVolume('int16', data, SHAPE, lps(options.spacing?.(caseNumber))));
     }
     if (id === options.unlabelled) continue;
     const labels = new Uint8Array(voxels);
@@ -38,7 +45,7 @@ async function makeDataset(
     labels.fill(2, centre - 40, centre + 40);
     labels.fill(1, centre - 10, centre + 10);
     labels.fill(4, centre, centre + 4 + caseNumber);
-    await writeNifti(path.join(folder, `${id}_seg.nii.gz`), createVolume('uint8', labels, SHAPE, options.spacing === undefined ? {} : { spacing: options.spacing(caseNumber) }));
+    await writeNifti(path.join(folder, `${id}_seg.nii.gz`), createVolume('uint8', labels, SHAPE, lps(options.spacing?.(caseNumber))));
     if (id === options.corrupt) writeFileSync(path.join(folder, `${id}_t1.nii.gz`), Buffer.from([0x1f, 0x8b, 8, 0, 0, 0]));
   }
 }
@@ -124,6 +131,37 @@ describe('convertDataset on a small built dataset', () => {
     const store = await openSliceStore(path.join(mixed, 'store.h5'));
     try {
       expect(store.attributes()['spacing']).toBeUndefined();
+    } finally {
+      store.close();
+    }
+  });
+
+  it('turns a case stored in another orientation to LPS: the same slices as the case stored as BraTS stores it', async () => {
+    const root = path.join(directory, 'orientation');
+    await makeDataset(root, ['Case01', 'Case02']);
+    // Case02 becomes Case01 stored sagittally (PIR), every file turned voxel for voxel, each voxel at its world position.
+    const plan = planReorientation(SHAPE, lps().affine, 'PIR');
+    for (const suffix of ['_flair', '_t1', '_t1ce', '_t2', '_seg']) {
+      const volume = await readNifti(path.join(root, 'Case01', `Case01${suffix}.nii.gz`));
+      const turned = createVolume(volume.dtype, plan.toTarget(volume.data), plan.shape, { affine: plan.affine });
+      await writeNifti(path.join(root, 'Case02', `Case02${suffix}.nii.gz`), turned);
+    }
+    const out = path.join(root, 'store.h5');
+    const summary = await convertDataset(root, out, { crop: 8, workers: 0, namedSplits: { validation: ['Case02'], testing: [] } });
+    expect(summary.warnings).toEqual([
+      {
+        caseId: 'Case02',
+        message: `${path.join(root, 'Case02', 'Case02_flair.nii.gz')}: orientation PIR (voxel axes i, j, k toward posterior, inferior, right) turned to LPS (voxel axes i, j, k toward left, posterior, superior) for the store (axes permuted and reversed, no interpolation)`,
+      },
+    ]);
+    const store = await openSliceStore(out);
+    try {
+      expect(store.attributes()['orientation']).toBe('LPS');
+      const train = store.readRange('train', 0, store.info('train').slices);
+      const validation = store.readRange('validation', 0, store.info('validation').slices);
+      expect(validation.shape).toEqual(train.shape);
+      expect(Array.from(validation.images)).toEqual(Array.from(train.images));
+      expect(Array.from(validation.masks)).toEqual(Array.from(train.masks));
     } finally {
       store.close();
     }

@@ -10,6 +10,7 @@ import { Worker } from 'node:worker_threads';
 import { ArgumentError, BratsError, DatasetError } from '../errors.js';
 import { openDataset, type CaseRef, type Dataset } from '../layouts/dataset.js';
 import { resolvePreprocessing, type PreprocessOptions, type PreprocessSettings } from '../preprocess.js';
+import { DEFAULT_MODEL_ORIENTATION } from '../orientation.js';
 import { REGION_NAMES } from '../regions.js';
 import { formatSpacing, sameSpacing } from '../volume.js';
 import {
@@ -252,6 +253,8 @@ export async function convertDataset(datasetDir: string, outPath: string, option
     channels: settings.channels,
     mask_regions: settings.target === 'wt' ? ['WT'] : REGION_NAMES,
     slice_axis: 'k',
+    // Every case is turned to this orientation before slicing (prepareCase): each k slice axial, as in BraTS.
+    orientation: DEFAULT_MODEL_ORIENTATION,
     slice_layout: '[height = i, width = j, channels] channels last',
     ...(options.namedSplits === undefined
       ? { split_seed: seed, split_fractions: [fractions.train, fractions.validation, fractions.testing], split_method: SPLIT_METHOD }

@@ -10,7 +10,7 @@ import {
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { ArgumentError, WHOLE_TUMOUR_LABELS, writeNifti, type Affine } from '@brats/io';
+import { ArgumentError, WHOLE_TUMOUR_LABELS, planReorientation, writeNifti, type Affine } from '@brats/io';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testManifest } from '../../test/segment-fixtures.js';
 import { EngineError } from '../errors.js';
@@ -208,6 +208,7 @@ describe('segmentCase results', () => {
     expect(result.volumesMl.WT).toBeCloseTo(0.096, 9);
     expect(result.labelMapping).toBe(WHOLE_TUMOUR_LABELS);
     expect(result.reasons).toEqual([
+      "orientation LPS (voxel axes i, j, k toward left, posterior, superior): the model's own (as BraTS and the Decathlon; the bundle records none)",
       'spacing 1 x 1 x 2 mm: the model\'s own (recorded in the bundle)',
       'preprocessing from the bundle: center crop 8x8x4, block z-score, channels FLAIR, T1w, T1gd, T2w',
       'tta off (the default)',
@@ -492,8 +493,8 @@ describe('segmentCase warnings and spacing', () => {
   it('resamples a 2 mm scan to a 1 mm model and puts the mask back on the scan grid', async () => {
     // The box scan with an isotropic 2 mm affine: the model (1 mm, crop 24 x 20 x 12) sees it at twice the size.
     const twoMm: Affine = [
-      [2, 0, 0, 0],
-      [0, 2, 0, 0],
+      [-2, 0, 0, 0],
+      [0, -2, 0, 0],
       [0, 0, 2, 0],
       [0, 0, 0, 1],
     ];
@@ -509,13 +510,61 @@ describe('segmentCase warnings and spacing', () => {
     for (let k = 1; k <= 3; k++) for (let j = 2; j <= 5; j++) for (let i = 3; i <= 6; i++) box[i + 12 * (j + 10 * k)] = 1;
     expect(Array.from(result.labels.data)).toEqual(Array.from(box));
     expect(result.volumesMl.WT).toBeCloseTo(0.384, 9);
-    expect(result.reasons[0]).toBe(
+    expect(result.reasons[1]).toBe(
       "spacing 2 x 2 x 2 mm resampled to the model's 1 x 1 x 1 mm (recorded in the bundle): grid [12, 10, 6] to [24, 20, 12], images linear, probabilities linear back onto the scan's grid",
     );
-    expect(result.notices).toEqual([result.reasons[0]]);
+    expect(result.notices).toEqual([result.reasons[1]]);
     // Without resampling the 12-voxel-deep scan is cropped to the model's 12 slices as it is, and says so.
     const asIs = await segmentCase(scan, manifest, flairRunner(), { resample: false });
     expect(asIs.warnings).toEqual(["spacing 2 x 2 x 2 mm segmented as it is, although the model learnt 1 x 1 x 1 mm (recorded in the bundle): resampling was switched off"]);
+  });
+});
+
+describe('segmentCase orientation', () => {
+  const regionsRunner = (): SliceRunner => thresholdRunner(3, (h) => (h < 3 ? 1 : h < 5 ? 2 : 3));
+
+  it('turns a scan stored in another orientation to the model\'s, and writes every output back on the scan\'s grid', async () => {
+    const lps = makeCase();
+    const manifest = manifestFor(3, [8, 8, 4]);
+    // The engine's answer depends on the row of the window a voxel lands in: only the same slices give the same labels.
+    const reference = await segmentCase(lps, manifest, regionsRunner());
+    expect(new Set(reference.labels.data)).toEqual(new Set([0, 1, 2]));
+    // The same scan stored sagittally (PIR: i toward posterior, j inferior, k toward the right), each voxel at the same
+    // world position (planReorientation agrees with nibabel: @brats/io orientation.test.ts).
+    const plan = planReorientation(SHAPE, AFFINE, 'PIR');
+    const channels = lps.channels.map((channel) => createVolume('float32', plan.toTarget(channel.data as Float32Array), plan.shape, { affine: plan.affine }));
+    const sagittal: CanonicalCase = { ...lps, channels: channels as unknown as CanonicalCase['channels'] };
+    const result = await segmentCase(sagittal, manifest, regionsRunner());
+    expect(result.labels.shape).toEqual([10, 6, 12]);
+    expect(result.labels.affine).toEqual(plan.affine);
+    expect(Array.from(result.labels.data)).toEqual(Array.from(plan.toTarget(reference.labels.data)));
+    result.masks.forEach((mask, r) => expect(Array.from(mask)).toEqual(Array.from(plan.toTarget(reference.masks[r]!))));
+    result.probabilities.forEach((volume, r) => expect(Array.from(volume)).toEqual(Array.from(plan.toTarget(reference.probabilities[r]!))));
+    expect(result.volumesMl).toEqual(reference.volumesMl);
+    expect(result.case).toBe(sagittal);
+    const note =
+      "orientation PIR (voxel axes i, j, k toward posterior, inferior, right) turned to the model's LPS (voxel axes i, j, k toward left, posterior, superior) " +
+      "(as BraTS and the Decathlon; the bundle records none): axes permuted and reversed, no interpolation, the outputs turned back onto the scan's grid";
+    // The orientation first, then what the LPS scan notes as well (here a window beyond the model's along k).
+    expect(result.notices).toEqual([note, ...reference.notices]);
+    expect(result.reasons).toEqual([note, ...reference.reasons.slice(1)]);
+    expect(reference.notices.some((line) => line.startsWith('orientation'))).toBe(false);
+
+    // Only the labels wanted, with flips: the same labels, and no probabilities read on the way.
+    const labelsOnly = await segmentCase(sagittal, manifest, regionsRunner(), { labelsOnly: true, tta: true });
+    const withTta = await segmentCase(lps, manifest, regionsRunner(), { tta: true });
+    expect(Array.from(labelsOnly.labels.data)).toEqual(Array.from(plan.toTarget(withTta.labels.data)));
+  });
+
+  it('turns a scan to the orientation the bundle records', async () => {
+    const manifest: ModelManifest = { ...manifestFor(1, [8, 8, 4]), orientation: 'RAS' };
+    const result = await segmentCase(makeCase(), manifest, thresholdRunner(1));
+    expect(result.notices[0]).toMatch(/^orientation LPS \(voxel axes i, j, k toward left, posterior, superior\) turned to the model's RAS \(.*\) \(recorded in the bundle\)/);
+    // The box is a box in either orientation: the same 48 voxels on the scan's grid.
+    const box = new Uint8Array(720);
+    for (let k = 1; k <= 3; k++) for (let j = 2; j <= 5; j++) for (let i = 3; i <= 6; i++) box[i + 12 * (j + 10 * k)] = 1;
+    expect(Array.from(result.labels.data)).toEqual(Array.from(box));
+    expect(result.labels.affine).toEqual(AFFINE);
   });
 });
 

@@ -9,9 +9,12 @@ import {
   ArgumentError,
   CANONICAL_CHANNELS,
   constantValue,
+  DEFAULT_MODEL_ORIENTATION,
   DEFAULT_MODEL_SPACING,
+  describeOrientation,
   formatSpacing,
   prepareSlices,
+  reorientCase,
   restoreCrop,
   sameSpacing,
   ThresholdedCrop,
@@ -401,6 +404,62 @@ export async function segmentLoadedCase(
   runner: SliceRunner | PromiseLike<SliceRunner>,
   options: SegmentOptions = {},
   loadSeconds = 0,
+): Promise<Segmentation> {
+  const modelOrientation = manifest.orientation ?? DEFAULT_MODEL_ORIENTATION;
+  const source = manifest.orientation === undefined ? 'as BraTS and the Decathlon; the bundle records none' : 'recorded in the bundle';
+  const { case: oriented, plan } = reorientCase(caseData, modelOrientation);
+  if (plan.identity) {
+    const result = await segmentInModelOrientation(caseData, manifest, runner, options, loadSeconds);
+    result.reasons.unshift(`orientation ${describeOrientation(plan.from)}: the model's own (${source})`);
+    return result;
+  }
+  // The model learnt its slices in one orientation: a scan stored in another is turned to it (axes permuted and
+  // reversed, no interpolation), segmented there, and every output turned back onto the scan's own grid.
+  const reason =
+    `orientation ${describeOrientation(plan.from)} turned to the model's ${describeOrientation(modelOrientation)} (${source}): ` +
+    `axes permuted and reversed, no interpolation, the outputs turned back onto the scan's grid`;
+  const inner = await segmentInModelOrientation(oriented, manifest, runner, options, loadSeconds);
+  const masks = inner.masks.map((mask) => plan.toSource(mask));
+  const grid = caseData.channels[0];
+  // A one-region model's label map is its mask, as in the scan's own orientation.
+  const labels: Volume<'uint8'> = {
+    dtype: 'uint8',
+    data: inner.regions.length === 1 ? masks[0]! : plan.toSource(inner.labels.data),
+    shape: [grid.shape[0], grid.shape[1], grid.shape[2]],
+    spacing: grid.spacing,
+    affine: grid.affine,
+  };
+  if (grid.header !== undefined) labels.header = grid.header;
+  let probabilities: Float32Array[] | undefined;
+  // Field by field: spreading `inner` would read its probabilities, which are made (or refused) only when read.
+  return {
+    id: inner.id,
+    case: caseData,
+    regions: inner.regions,
+    get probabilities() {
+      probabilities ??= inner.probabilities.map((volume) => plan.toSource(volume));
+      return probabilities;
+    },
+    masks,
+    labels,
+    labelMapping: inner.labelMapping,
+    volumesMl: inner.volumesMl,
+    inference: inner.inference,
+    reasons: [reason, ...inner.reasons],
+    notices: [reason, ...inner.notices],
+    warnings: inner.warnings,
+    engineCalls: inner.engineCalls,
+    timings: inner.timings,
+  };
+}
+
+/** {@link segmentLoadedCase} of a case already in the model's orientation. */
+async function segmentInModelOrientation(
+  caseData: CanonicalCase,
+  manifest: ModelManifest,
+  runner: SliceRunner | PromiseLike<SliceRunner>,
+  options: SegmentOptions,
+  loadSeconds: number,
 ): Promise<Segmentation> {
   const batchSize = options.batchSize ?? DEFAULT_BATCH_SIZE;
   if (!Number.isInteger(batchSize) || batchSize < 1) throw new ArgumentError('segmentCase', 'options.batchSize', `must be a positive integer, found ${batchSize}`);

@@ -59,6 +59,8 @@ describe('trainUnet', () => {
     expect(manifest.preprocessing.cropSize).toEqual([32, 32, 16]);
     // The spacing the store records for its (1 mm) phantoms.
     expect(manifest.spacing).toEqual([1, 1, 1]);
+    // The orientation `brats convert` turns every case to: the model segments scans turned to it.
+    expect(manifest.orientation).toBe('LPS');
     expect(manifest.training!.epochs).toBe(4);
     expect(manifest.training!.split.validation).toHaveLength(validationCases);
     expect(manifest.validation!.WTDice).toBeGreaterThanOrEqual(0);

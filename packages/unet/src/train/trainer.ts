@@ -10,6 +10,7 @@ import * as tf from '@tensorflow/tfjs';
 import {
   createRandom,
   deriveCaseSeed,
+  isOrientation,
   openSliceStore,
   renderLineCharts,
   resolvePreprocessing,
@@ -398,6 +399,8 @@ export async function trainUnet(options: TrainOptions, callbacks: TrainCallbacks
         ...createUnetManifest(model, { ...architecture, seed }, preprocessing, threshold),
         // The spacing of the slices it learnt: predict resamples scans at another spacing to it.
         ...(spacing === undefined ? {} : { spacing }),
+        // The orientation of its slices (`brats convert` turns every case to it); a store without one holds BraTS's.
+        ...(isOrientation(store.attributes()['orientation']) ? { orientation: store.attributes()['orientation'] as string } : {}),
         training: {
           backend: backend.name,
           dataFile,
