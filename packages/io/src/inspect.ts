@@ -2,6 +2,7 @@
 import { BratsError } from './errors.js';
 import { loadCase, openDataset, type LayoutName } from './layouts/dataset.js';
 import { readNifti, type ReadNiftiOptions } from './nifti/read.js';
+import { orientationOf } from './orientation.js';
 import type { Affine, DType, Spacing, VolumeShape } from './volume.js';
 
 /** What `brats inspect FILE.nii.gz` shows. */
@@ -13,6 +14,8 @@ export interface NiftiSummary {
   shape: VolumeShape;
   spacing: Spacing;
   affine: Affine;
+  /** The voxel axes' directions (e.g. `LPS`, as BraTS stores its scans; see `orientationOf`); absent for an affine without one. */
+  orientation?: string;
   qformCode: number;
   sformCode: number;
   sclSlope: number;
@@ -74,6 +77,11 @@ export async function inspectNifti(path: string, options: ReadNiftiOptions = {})
     range: { min, max, mean: volume.data.length - nan - infinite > 0 ? sum / (volume.data.length - nan - infinite) : Number.NaN },
     nonFinite: { nan, infinite },
   };
+  try {
+    summary.orientation = orientationOf(volume.affine);
+  } catch {
+    // An affine with a zero axis has no orientation: the summary leaves it out.
+  }
   if (integral) {
     summary.labelCounts = Object.fromEntries([...counts.entries()].sort((a, b) => a[0] - b[0]).map(([value, count]) => [String(value), count]));
   }

@@ -23,6 +23,7 @@ describe('brats inspect', () => {
     const summary = JSON.parse(stdout);
     expect(summary.shape).toEqual([2, 2, 2]);
     expect(summary.spacing).toEqual([1, 1, 2]);
+    expect(summary.orientation).toBe('RAS');
     expect(summary.dtype).toBe('uint8');
     expect(summary.labelCounts).toEqual({ 0: 4, 1: 1, 2: 2, 4: 1 });
     expect(summary.range).toEqual({ min: 0, max: 4, mean: 9 / 8 });
@@ -34,6 +35,7 @@ describe('brats inspect', () => {
     const { code, stdout } = await runCaptured(['inspect', file]);
     expect(code).toBe(0);
     expect(stdout).toContain('shape       2 x 1 x 1');
+    expect(stdout).toContain("orientation RAS (voxel axes i, j, k toward right, anterior, superior): segmentation turns it to its model's orientation (LPS for the shipped models, as BraTS)");
     expect(stdout).toContain('range       0.500000 .. 1.50000');
   });
 

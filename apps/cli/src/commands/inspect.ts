@@ -1,5 +1,14 @@
 import { promises as fs } from 'node:fs';
-import { inspectDataset, inspectNifti, inspectSliceStore, type DatasetSummary, type NiftiSummary, type SliceStoreSummary } from '@brats/io';
+import {
+  DEFAULT_MODEL_ORIENTATION,
+  describeOrientation,
+  inspectDataset,
+  inspectNifti,
+  inspectSliceStore,
+  type DatasetSummary,
+  type NiftiSummary,
+  type SliceStoreSummary,
+} from '@brats/io';
 import type { Command } from 'commander';
 import { printLine, type CliContext } from '../context.js';
 import { UsageError } from '../errors.js';
@@ -15,6 +24,13 @@ function printNifti(context: CliContext, summary: NiftiSummary): void {
   printLine(context, `  dtype       ${summary.dtype}`);
   printLine(context, `  shape       ${summary.shape.join(' x ')}`);
   printLine(context, `  spacing     ${summary.spacing.map(formatNumber).join(' x ')} mm`);
+  if (summary.orientation !== undefined) {
+    const turned =
+      summary.orientation === DEFAULT_MODEL_ORIENTATION
+        ? 'as BraTS stores scans'
+        : `segmentation turns it to its model's orientation (${DEFAULT_MODEL_ORIENTATION} for the shipped models, as BraTS)`;
+    printLine(context, `  orientation ${describeOrientation(summary.orientation)}: ${turned}`);
+  }
   printLine(context, `  qform/sform codes ${summary.qformCode}/${summary.sformCode}`);
   printLine(context, '  affine');
   for (const row of summary.affine) printLine(context, `    ${row.map((v) => formatNumber(v).padStart(10)).join(' ')}`);
