@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { DEFAULT_MODEL_SPACING, ModelBundleError, formatSpacing, readModelManifest, sameSpacing, type InitialWeightsRecord, type PreprocessSettings, type RegionName, type UnetArchitecture } from '@brats/io';
+import { DEFAULT_MODEL_ORIENTATION, DEFAULT_MODEL_SPACING, ModelBundleError, formatSpacing, readModelManifest, sameSpacing, type InitialWeightsRecord, type PreprocessSettings, type RegionName, type UnetArchitecture } from '@brats/io';
 import { loadLayersModel } from '../model-files.js';
 import { TrainingError } from '../errors.js';
 
@@ -42,11 +42,11 @@ function describeSettings(settings: Pick<PreprocessSettings, 'channels' | 'norma
  * Reads the model of bundle `bundle` and checks that it is fed like the run that will start from it.
  * @param expected the run's preprocessing (from the slice store) and regions.
  * @throws {TrainingError} when the bundle has no readable model, or its channels, normalisation, crop placement,
- *   spacing or regions differ from the run's.
+ *   spacing, orientation or regions differ from the run's.
  */
 export async function readInitialWeights(
   bundle: string,
-  expected: { preprocessing: PreprocessSettings; regions: readonly RegionName[]; spacing?: readonly [number, number, number] | undefined },
+  expected: { preprocessing: PreprocessSettings; regions: readonly RegionName[]; spacing?: readonly [number, number, number] | undefined; orientation?: string | undefined },
 ): Promise<InitialWeights> {
   let createdAt: string;
   let architecture: UnetArchitecture;
@@ -68,6 +68,11 @@ export async function readInitialWeights(
     const [sourceSpacing, wantedSpacing] = [manifest.spacing ?? DEFAULT_MODEL_SPACING, expected.spacing ?? DEFAULT_MODEL_SPACING];
     if (!sameSpacing(sourceSpacing, wantedSpacing)) {
       throw new TrainingError(`${bundle}: its model learnt scans of ${formatSpacing(sourceSpacing)} mm; this run's slices are ${formatSpacing(wantedSpacing)} mm`);
+    }
+    // A bundle or a store without an orientation holds LPS slices, as BraTS and the Decathlon store scans.
+    const [sourceOrientation, wantedOrientation] = [manifest.orientation ?? DEFAULT_MODEL_ORIENTATION, expected.orientation ?? DEFAULT_MODEL_ORIENTATION];
+    if (sourceOrientation !== wantedOrientation) {
+      throw new TrainingError(`${bundle}: its model learnt slices in orientation ${sourceOrientation}; this run's slices are ${wantedOrientation}`);
     }
     if (manifest.regions.join(',') !== expected.regions.join(',')) {
       throw new TrainingError(`${bundle}: its model predicts ${manifest.regions.join(', ')}; this run trains ${expected.regions.join(', ')}`);

@@ -313,7 +313,7 @@ describe('trainUnet', () => {
       expect(existsSync(path.join(dir, 'ft-deep'))).toBe(false);
     });
 
-    it('refuses a source fed other channels, another normalisation or another spacing, one of other regions, and a folder without a model', async () => {
+    it('refuses a source fed other channels, another normalisation, spacing or orientation, one of other regions, and a folder without a model', async () => {
       const copy = async (name: string, edit: (manifest: { channels: string[]; preprocessing: { channels: string[]; normalize: string } }) => void): Promise<string> => {
         const target = path.join(dir, name);
         await fs.cp(path.join(dir, 'ft-source'), target, { recursive: true });
@@ -334,6 +334,10 @@ describe('trainUnet', () => {
       const coarse = await copy('ft-coarse', (manifest) => ((manifest as { spacing?: number[] }).spacing = [2, 2, 2]));
       await expect(trainUnet(tiny('ft-e', { initialWeights: coarse }))).rejects.toThrow(
         new TrainingError(`${coarse}: its model learnt scans of 2 x 2 x 2 mm; this run's slices are 1 x 1 x 1 mm`),
+      );
+      const sagittal = await copy('ft-pir', (manifest) => ((manifest as { orientation?: string }).orientation = 'PIR'));
+      await expect(trainUnet(tiny('ft-f', { initialWeights: sagittal }))).rejects.toThrow(
+        new TrainingError(`${sagittal}: its model learnt slices in orientation PIR; this run's slices are LPS`),
       );
       const tumourCore = await copy('ft-tc', (manifest) => ((manifest as { regions?: string[] }).regions = ['TC']));
       await expect(trainUnet(tiny('ft-d', { initialWeights: tumourCore }))).rejects.toThrow(new TrainingError(`${tumourCore}: its model predicts TC; this run trains WT`));

@@ -285,6 +285,8 @@ export async function trainUnet(options: TrainOptions, callbacks: TrainCallbacks
     const outputChannels = train.maskShape[3];
     const preprocessing = settingsFromStore(store, height, width);
     const spacing = spacingFromStore(store);
+    const storeOrientation = store.attributes()['orientation'];
+    const orientation = isOrientation(storeOrientation) ? storeOrientation : undefined;
     const regions: RegionName[] = outputChannels === 3 ? ['WT', 'TC', 'ET'] : ['WT'];
     if (options.regionWeights !== undefined) {
       try {
@@ -296,7 +298,7 @@ export async function trainUnet(options: TrainOptions, callbacks: TrainCallbacks
       }
     }
     const initial: InitialWeights | undefined =
-      options.initialWeights === undefined ? undefined : await readInitialWeights(options.initialWeights, { preprocessing, regions, spacing });
+      options.initialWeights === undefined ? undefined : await readInitialWeights(options.initialWeights, { preprocessing, regions, spacing, orientation });
     // Fine-tuning builds the source's network unless told otherwise (and a different one is then refused below).
     const defaults = initial?.architecture ?? UNET_DEFAULTS;
     const architecture = {
@@ -400,7 +402,7 @@ export async function trainUnet(options: TrainOptions, callbacks: TrainCallbacks
         // The spacing of the slices it learnt: predict resamples scans at another spacing to it.
         ...(spacing === undefined ? {} : { spacing }),
         // The orientation of its slices (`brats convert` turns every case to it); a store without one holds BraTS's.
-        ...(isOrientation(store.attributes()['orientation']) ? { orientation: store.attributes()['orientation'] as string } : {}),
+        ...(orientation === undefined ? {} : { orientation }),
         training: {
           backend: backend.name,
           dataFile,
