@@ -89,6 +89,12 @@ function flipI(volume: NiftiVolume): Volume {
   return createVolume(volume.dtype, data as never, volume.shape, { affine, spacing: volume.spacing });
 }
 
+/** The volume with the affine's j column zeroed (the voxel size kept): axis j points nowhere, so the grid has no orientation. */
+function flattenJ(volume: NiftiVolume): Volume {
+  const affine = toAffine(volume.affine.map((row, r) => (r === 3 ? [...row] : [row[0]!, 0, row[2]!, row[3]!])));
+  return createVolume(volume.dtype, volume.data, volume.shape, { affine, spacing: volume.spacing });
+}
+
 /** The volume with axes i and j swapped, the affine updated. */
 function swapIJ(volume: NiftiVolume): Volume {
   const [ni, nj, nk] = volume.shape as [number, number, number];
@@ -184,6 +190,7 @@ export function hostileKinds(): HostileKind[] {
     { name: 'sform only (qform_code 0)', target: 'flair', apply: header((h) => h.writeInt16LE(0, 252)), inspect: { stdout: /sform/ }, predict: 'same', convert: 'same', evaluate: 'unread' },
     { name: 'qform only (sform_code 0)', target: 'flair', apply: header((h) => h.writeInt16LE(0, 254)), inspect: { stdout: /qform/ }, predict: 'same', convert: 'same', evaluate: 'unread' },
     { name: 'every image flipped on i, affines updated', target: 'case', apply: async (c, id) => { await everyModality(c, id, flipI); await editVolume(file(c, id, 'seg'), flipI); }, inspect: { stdout: /cases\s+1 \(1 labelled\)/ }, predict: { turned: flipI }, convert: 'same', evaluate: 'same' },
+    { name: 'every file with an affine whose j axis has no direction', target: 'case', apply: async (c, id) => { await everyModality(c, id, flattenJ); await editVolume(file(c, id, 'seg'), flattenJ); }, inspect: { stdout: /cases\s+1 \(1 labelled\)/ }, predict: { exit: 2, stderr: /Phantom_001_flair\.nii\.gz: its voxel-to-world affine has no orientation \(voxel axis j has no direction \(column 1 is \[0, 0, 0\]\)\)/ }, convert: { exit: 2, stderr: /Phantom_001_flair\.nii\.gz: its voxel-to-world affine has no orientation/ }, evaluate: 'same' },
     { name: 'every image with i and j swapped, affines updated', target: 'case', apply: async (c, id) => { await everyModality(c, id, swapIJ); await editVolume(file(c, id, 'seg'), swapIJ); }, inspect: { stdout: /cases\s+1 \(1 labelled\)/ }, predict: { turned: swapIJ }, convert: 'same', evaluate: 'same' },
 
     // Geometry that does not fit.

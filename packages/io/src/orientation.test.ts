@@ -1,6 +1,6 @@
 import { referencePython, runPythonJson } from '@brats/vitest-config/fixtures';
 import { describe, expect, it } from 'vitest';
-import { ArgumentError } from './errors.js';
+import { ArgumentError, DatasetError } from './errors.js';
 import { DEFAULT_MODEL_ORIENTATION, describeOrientation, isOrientation, orientationOf, planReorientation, reorientCase } from './orientation.js';
 import { BRATS2017_LABELS } from './regions.js';
 import { createVolume, type Affine } from './volume.js';
@@ -135,6 +135,19 @@ describe('planReorientation', () => {
     expect(caseData.channels[0].data[0]).toBe(0);
     const back = reorientCase(turned, 'LPS');
     expect(back.case).toBe(turned);
+    // A grid whose j axis has no direction has no orientation: the case's file is named.
+    const flat: Affine = [[1, 0, 0, 0], [0, 0, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]];
+    const broken: CanonicalCase = { ...caseData, ref: { id: 'ras', layout: 'brats2017', images: ['/data/ras/ras_flair.nii.gz'] }, channels: caseData.channels.map((channel) => ({ ...channel, affine: flat })) as unknown as CanonicalCase['channels'] };
+    const error = (() => {
+      try {
+        reorientCase(broken, 'LPS');
+      } catch (caught) {
+        return caught;
+      }
+      return undefined;
+    })();
+    expect(error).toBeInstanceOf(DatasetError);
+    expect((error as Error).message).toBe("case ras: /data/ras/ras_flair.nii.gz: its voxel-to-world affine has no orientation (voxel axis j has no direction (column 1 is [0, 0, 0])): which way its slices run is unknown");
   });
 });
 

@@ -7,7 +7,7 @@
  * Written here because it is a few lines of index arithmetic on our own volume type, browser-safe, where the Python
  * tools that do it (nibabel's `io_orientation`, MONAI's `Orientation`) are not available to a Node or browser caller.
  */
-import { ArgumentError } from './errors.js';
+import { ArgumentError, DatasetError } from './errors.js';
 import type { CanonicalCase } from './layouts/case.js';
 import { spacingFromAffine, type Affine, type Spacing, type Volume, type VoxelArray } from './volume.js';
 
@@ -50,10 +50,11 @@ export function describeOrientation(codes: string): string {
  * @throws {ArgumentError} when two voxel axes have no direction of their own (a zero or non-finite column).
  */
 export function orientationOf(affine: Affine): string {
+  const problem = directionProblem(affine);
+  if (problem !== undefined) throw new ArgumentError('orientationOf', 'affine', problem);
   const columns = [0, 1, 2].map((v) => {
     const column = [affine[0][v]!, affine[1][v]!, affine[2][v]!];
     const length = Math.hypot(...column);
-    if (!(length > 0) || !Number.isFinite(length)) throw new ArgumentError('orientationOf', 'affine', `voxel axis ${'ijk'[v]} has no direction (column ${v} is [${column.join(', ')}])`);
     return column.map((value) => value / length);
   });
   const letters = ['', '', ''];
@@ -73,6 +74,16 @@ export function orientationOf(affine: Affine): string {
     letters[best.v] = TOWARD[best.w]![columns[best.v]![best.w]! >= 0 ? 0 : 1]!;
   }
   return letters.join('');
+}
+
+/** Why an affine has no orientation (a voxel axis with a zero or non-finite direction), or undefined when it has one. */
+function directionProblem(affine: Affine): string | undefined {
+  for (let v = 0; v < 3; v++) {
+    const column = [affine[0][v]!, affine[1][v]!, affine[2][v]!];
+    const length = Math.hypot(...column);
+    if (!(length > 0) || !Number.isFinite(length)) return `voxel axis ${'ijk'[v]} has no direction (column ${v} is [${column.join(', ')}])`;
+  }
+  return undefined;
 }
 
 /** How a scan's voxel grid becomes a grid in another orientation, and back. */
@@ -167,10 +178,15 @@ function reorientVolume<V extends Volume>(volume: V, plan: Reorientation): V {
 /**
  * A case turned to the orientation `to`: its channels and label map permuted and reversed voxel for voxel, and the
  * plan that puts arrays on the reoriented grid back on the scan's. The case itself when it is already so oriented.
- * @throws {ArgumentError} when `to` is not an orientation or the scan's affine has none.
+ * @throws {DatasetError} naming the scan's first file when its affine has no orientation; {@link ArgumentError} when
+ *   `to` is not an orientation.
  */
 export function reorientCase(caseData: CanonicalCase, to: string): { case: CanonicalCase; plan: Reorientation } {
   const grid = caseData.channels[0];
+  const problem = directionProblem(grid.affine);
+  if (problem !== undefined) {
+    throw new DatasetError(caseData.ref.images[0] ?? caseData.id, `its voxel-to-world affine has no orientation (${problem}): which way its slices run is unknown`, caseData.id);
+  }
   const plan = planReorientation(grid.shape, grid.affine, to, grid.spacing);
   if (plan.identity) return { case: caseData, plan };
   const channels = caseData.channels.map((channel) => reorientVolume(channel, plan)) as unknown as CanonicalCase['channels'];
