@@ -16,7 +16,7 @@ import { testManifest } from '../../test/segment-fixtures.js';
 import { EngineError } from '../errors.js';
 import { keepLargestComponent, labelComponents } from './components.js';
 import { resolveInference } from './inference-settings.js';
-import { postprocessRegions, segmentLoadedCase } from './segment-core.js';
+import { MAX_BRAIN_ML, postprocessRegions, segmentLoadedCase } from './segment-core.js';
 import { segmentCase, type SliceRunner } from './segment-case.js';
 
 const SHAPE = [12, 10, 6] as const;
@@ -517,6 +517,37 @@ describe('segmentCase warnings and spacing', () => {
     // Without resampling the 12-voxel-deep scan is cropped to the model's 12 slices as it is, and says so.
     const asIs = await segmentCase(scan, manifest, flairRunner(), { resample: false });
     expect(asIs.warnings).toEqual(["spacing 2 x 2 x 2 mm segmented as it is, although the model learnt 1 x 1 x 1 mm (recorded in the bundle): resampling was switched off"]);
+  });
+});
+
+describe('segmentCase on a scan that is not a skull-stripped brain', () => {
+  it('warns when the FLAIR is non-zero over more than a brain, and not for a brain on a background of zeros', async () => {
+    // 12 x 10 x 6 voxels of 16 mm: 4.096 mL each, 2949 mL in all; the model is a 16 mm model, so nothing is resampled.
+    const coarse: Affine = [
+      [-16, 0, 0, 0],
+      [0, -16, 0, 0],
+      [0, 0, 16, 0],
+      [0, 0, 0, 1],
+    ];
+    const base = makeCase();
+    const withBackground = (fill: number): CanonicalCase => {
+      const channels = base.channels.map((channel, index) => {
+        const data = Float32Array.from(channel.data as Float32Array, (value) => (index === 0 && value === 0 ? fill : value));
+        return createVolume('float32', data, SHAPE, { affine: coarse });
+      });
+      return { ...base, ref: { ...base.ref, images: ['/scans/head_flair.nii.gz'] }, channels: channels as unknown as CanonicalCase['channels'] };
+    };
+    const manifest: ModelManifest = { ...manifestFor(1, [8, 8, 4]), spacing: [16, 16, 16] };
+    // Every FLAIR voxel non-zero (a background of noise, or a head): 2.9 L, more than the 2.5 L limit.
+    const head = await segmentCase(withBackground(3), manifest, thresholdRunner(1));
+    expect(head.warnings).toEqual([
+      '/scans/head_flair.nii.gz: FLAIR is non-zero over 2.9 L, more than any skull-stripped brain (BraTS brains are 1.2 to 1.8 L, on a background of zeros): ' +
+        'the scan may still have its skull, or a background that is not 0. The model learnt skull-stripped brains: strip the skull first (e.g. with HD-BET or SynthStrip), or expect a wrong label map',
+    ]);
+    // The box alone is non-zero: 48 voxels, 197 mL.
+    const brain = await segmentCase(withBackground(0), manifest, thresholdRunner(1));
+    expect(brain.warnings).toEqual([]);
+    expect(MAX_BRAIN_ML).toBe(2500);
   });
 });
 
