@@ -79,6 +79,8 @@ describe.skipIf(!chromiumThere)(`static viewer site in headless Chromium${chromi
     await page.goto(`${host.url}/`);
     // A static site has no server: no mode choice and no API token.
     expect(await page.locator('#mode-box').isVisible()).toBe(false);
+    // The model's description arrives after the page loads (a fetch of the manifest): wait for it, not for a timer.
+    await page.waitForFunction(() => !(document.getElementById('model-info')?.textContent ?? '').startsWith('Loading'), undefined, { timeout: 60_000 });
     expect(await page.locator('#model-info').textContent()).toMatch(/regions WT; it runs in this browser/);
     await page.locator('#file-input').setInputFiles(Object.values(testCase.files));
     await page.locator('#upload-button').click();
