@@ -43,6 +43,16 @@ function makeCase(): CanonicalCase {
   };
 }
 
+/** An LPS affine (as BraTS stores scans) of isotropic `mm` voxels at the origin. */
+function lpsAffine(mm: number): Affine {
+  return [
+    [-mm, 0, 0, 0],
+    [0, -mm, 0, 0],
+    [0, 0, mm, 0],
+    [0, 0, 0, 1],
+  ];
+}
+
 /** The scans of these tests are 1 x 1 x 2 mm: the model's own, so nothing is resampled. */
 function manifestFor(outputChannels: 1 | 3, crop: [number, number, number]): ModelManifest {
   return testManifest(crop, { outputChannels, spacing: [1, 1, 2] });
@@ -492,12 +502,7 @@ describe('segmentCase warnings and spacing', () => {
 
   it('resamples a 2 mm scan to a 1 mm model and puts the mask back on the scan grid', async () => {
     // The box scan with an isotropic 2 mm affine: the model (1 mm, crop 24 x 20 x 12) sees it at twice the size.
-    const twoMm: Affine = [
-      [-2, 0, 0, 0],
-      [0, -2, 0, 0],
-      [0, 0, 2, 0],
-      [0, 0, 0, 1],
-    ];
+    const twoMm = lpsAffine(2);
     const base = makeCase();
     const scan: CanonicalCase = { ...base, channels: base.channels.map((channel) => createVolume('float32', channel.data as Float32Array, SHAPE, { affine: twoMm })) as unknown as CanonicalCase['channels'] };
     const manifest: ModelManifest = { ...manifestFor(1, [24, 20, 12]), spacing: [1, 1, 1] };
@@ -523,12 +528,7 @@ describe('segmentCase warnings and spacing', () => {
 describe('segmentCase on a scan that is not a skull-stripped brain', () => {
   it('warns when the FLAIR is non-zero over more than a brain, and not for a brain on a background of zeros', async () => {
     // 12 x 10 x 6 voxels of 16 mm: 4.096 mL each, 2949 mL in all; the model is a 16 mm model, so nothing is resampled.
-    const coarse: Affine = [
-      [-16, 0, 0, 0],
-      [0, -16, 0, 0],
-      [0, 0, 16, 0],
-      [0, 0, 0, 1],
-    ];
+    const coarse = lpsAffine(16);
     const base = makeCase();
     const withBackground = (fill: number): CanonicalCase => {
       const channels = base.channels.map((channel, index) => {
