@@ -47,7 +47,7 @@ export function describeOrientation(codes: string): string {
  * The orientation of a voxel-to-world affine: for each voxel axis, the world direction it runs closest to, each world
  * axis taken once (the largest remaining component first, as nibabel's `aff2axcodes` does for a non-degenerate
  * affine). An oblique scan gets the orientation nearest to it.
- * @throws {ArgumentError} when two voxel axes have no direction of their own (a zero or non-finite column).
+ * @throws {ArgumentError} when a voxel axis has no direction (a zero or non-finite column).
  */
 export function orientationOf(affine: Affine): string {
   const problem = directionProblem(affine);

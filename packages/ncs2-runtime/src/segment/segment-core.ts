@@ -445,14 +445,7 @@ export async function segmentLoadedCase(
   const masks = inner.masks.map((mask) => plan.toSource(mask));
   const grid = caseData.channels[0];
   // A one-region model's label map is its mask, as in the scan's own orientation.
-  const labels: Volume<'uint8'> = {
-    dtype: 'uint8',
-    data: inner.regions.length === 1 ? masks[0]! : plan.toSource(inner.labels.data),
-    shape: [grid.shape[0], grid.shape[1], grid.shape[2]],
-    spacing: grid.spacing,
-    affine: grid.affine,
-  };
-  if (grid.header !== undefined) labels.header = grid.header;
+  const labels = labelMapOn(grid, inner.regions.length === 1 ? masks[0]! : plan.toSource(inner.labels.data));
   let probabilities: Float32Array[] | undefined;
   // Field by field: spreading `inner` would read its probabilities, which are made (or refused) only when read.
   return {
@@ -474,6 +467,13 @@ export async function segmentLoadedCase(
     engineCalls: inner.engineCalls,
     timings: inner.timings,
   };
+}
+
+/** A label map of `data` on the scan's grid: its 3D shape, spacing, affine and header, so that it overlays the scan. */
+function labelMapOn(grid: Volume, data: Uint8Array): Volume<'uint8'> {
+  const labels: Volume<'uint8'> = { dtype: 'uint8', data, shape: [grid.shape[0], grid.shape[1], grid.shape[2]], spacing: grid.spacing, affine: grid.affine };
+  if (grid.header !== undefined) labels.header = grid.header;
+  return labels;
 }
 
 /** {@link segmentLoadedCase} of a case already in the model's orientation. */
@@ -790,8 +790,7 @@ async function segmentInModelOrientation(
       labelData[v] = et !== undefined && et[v] === 1 ? values.enhancing : tc !== undefined && tc[v] === 1 ? values.core : values.oedema;
     }
   }
-  const labels: Volume<'uint8'> = { dtype: 'uint8', data: labelData, shape: [shape3[0], shape3[1], shape3[2]], spacing: grid.spacing, affine: grid.affine };
-  if (grid.header !== undefined) labels.header = grid.header;
+  const labels = labelMapOn(grid, labelData);
   const postprocess = (performance.now() - postprocessStarted) / 1000;
 
   const settings = manifest.preprocessing;
