@@ -1,7 +1,7 @@
 import { referencePython, runPythonJson } from '@brats/vitest-config/fixtures';
 import { describe, expect, it } from 'vitest';
 import { ArgumentError, DatasetError } from './errors.js';
-import { DEFAULT_MODEL_ORIENTATION, describeOrientation, isOrientation, orientationOf, planReorientation, reorientCase } from './orientation.js';
+import { DEFAULT_MODEL_ORIENTATION, axisEndDirection, describeOrientation, isOrientation, orientationOf, planReorientation, reorientCase } from './orientation.js';
 import { BRATS2017_LABELS } from './regions.js';
 import { createVolume, type Affine } from './volume.js';
 import type { CanonicalCase } from './layouts/case.js';
@@ -47,6 +47,13 @@ describe('orientationOf', () => {
     expect(describeOrientation('LPS')).toBe('LPS (voxel axes i, j, k toward left, posterior, superior)');
     expect(describeOrientation('PIR')).toBe('PIR (voxel axes i, j, k toward posterior, inferior, right)');
     expect(DEFAULT_MODEL_ORIENTATION).toBe('LPS');
+  });
+
+  it('names the direction each end of a voxel axis faces', () => {
+    const ends = (codes: string): string[] => ([0, 1, 2] as const).flatMap((axis) => [axisEndDirection(codes, axis, 'low'), axisEndDirection(codes, axis, 'high')]);
+    expect(ends('LPS')).toEqual(['right', 'left', 'anterior', 'posterior', 'inferior', 'superior']);
+    expect(ends('PIR')).toEqual(['anterior', 'posterior', 'superior', 'inferior', 'left', 'right']);
+    expect(() => axisEndDirection('LPR', 0, 'low')).toThrow(ArgumentError);
   });
 });
 

@@ -44,6 +44,19 @@ export function describeOrientation(codes: string): string {
 }
 
 /**
+ * The anatomical direction (`left`, `inferior`, …) toward which voxel axis `axis` (0 i, 1 j, 2 k) of a grid in
+ * orientation `codes` runs at its `low` end (index 0) or its `high` end: `axisEndDirection('LPS', 2, 'low')` is
+ * `inferior`. It names a face of a grid the same way whatever order its axes are stored in.
+ * @throws {ArgumentError} when `codes` is not an orientation.
+ */
+export function axisEndDirection(codes: string, axis: 0 | 1 | 2, end: 'low' | 'high'): string {
+  if (!isOrientation(codes)) throw new ArgumentError('axisEndDirection', 'codes', `must be three orientation letters, one per world axis (e.g. LPS, RAS), found ${JSON.stringify(codes)}`);
+  const { axis: world, sign } = letterAxis(codes[axis]!)!;
+  const towardHigh = sign === 1 ? 0 : 1;
+  return WORDS[TOWARD[world]![end === 'high' ? towardHigh : 1 - towardHigh]!]!;
+}
+
+/**
  * The orientation of a voxel-to-world affine: for each voxel axis, the world direction it runs closest to, each world
  * axis taken once (the largest remaining component first, as nibabel's `aff2axcodes` does for a non-degenerate
  * affine). An oblique scan gets the orientation nearest to it.

@@ -189,13 +189,13 @@ describe('brats predict', () => {
     const extended = await runCaptured(['predict', '--model', everywhere, input, '--out', path.join(dir, 'out-extended'), '--engine', 'tfjs']);
     expect(extended.code).toBe(0);
     expect(extended.stdout).toContain(
-      "Phantom_001: predicted tumour reached the i-low, i-high, j-low, j-high, k-low, k-high face(s) of the model's 32x32x16 window, with scan beyond: 26 more window(s) segmented it there",
+      "Phantom_001: predicted tumour reached the right (i-low), left (i-high), anterior (j-low), posterior (j-high), inferior (k-low), superior (k-high) face(s) of the model's 32x32x16 window, with scan beyond: 26 more window(s) segmented it there",
     );
     expect(await tumour(path.join(dir, 'out-extended'))).toBe(40 * 40 * 20);
     const alone = await runCaptured(['predict', '--model', everywhere, input, '--no-extend-window', '--out', path.join(dir, 'out-window'), '--engine', 'tfjs']);
     expect(alone.code).toBe(0);
     expect(alone.stderr).toContain(
-      "warning: case Phantom_001: predicted tumour reaches the i-low, i-high, j-low, j-high, k-low, k-high face(s) of the model's 32x32x16 window and the scan goes on beyond: that part was not segmented (window extension is off)",
+      "warning: case Phantom_001: predicted tumour reaches the right (i-low), left (i-high), anterior (j-low), posterior (j-high), inferior (k-low), superior (k-high) face(s) of the model's 32x32x16 window and the scan goes on beyond: that part was not segmented (window extension is off)",
     );
     expect(await tumour(path.join(dir, 'out-window'))).toBe(32 * 32 * 16);
   });

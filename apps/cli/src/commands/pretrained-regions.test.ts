@@ -152,10 +152,10 @@ describe('the pretrained regions model (@brats/model-brats-regions)', () => {
       const alone = path.join(dir, 'window-alone');
       const withWindows = await runCaptured(['predict', caseFolder(id), '--model', bundle, '--out', extended, '--engine', 'onnxruntime']);
       expect(withWindows.code, withWindows.stderr).toBe(0);
-      expect(withWindows.stdout).toContain(`${id}: predicted tumour reached the j-low face(s) of the model's 144x144x144 window, with scan beyond: 1 more window(s) segmented it there`);
+      expect(withWindows.stdout).toContain(`${id}: predicted tumour reached the anterior (j-low) face(s) of the model's 144x144x144 window, with scan beyond: 1 more window(s) segmented it there`);
       const windowOnly = await runCaptured(['predict', caseFolder(id), '--model', bundle, '--out', alone, '--engine', 'onnxruntime', '--no-extend-window']);
       expect(windowOnly.code, windowOnly.stderr).toBe(0);
-      expect(windowOnly.stderr).toContain(`warning: case ${id}: predicted tumour reaches the j-low face(s) of the model's 144x144x144 window and the scan goes on beyond: that part was not segmented`);
+      expect(windowOnly.stderr).toContain(`warning: case ${id}: predicted tumour reaches the anterior (j-low) face(s) of the model's 144x144x144 window and the scan goes on beyond: that part was not segmented`);
       // Counted by nibabel and numpy: each region's voxels outside the centred window (i, j 48..191, k 5..148 of the
       // 240 x 240 x 155 grid) in the reference and in both predictions, and how many predicted ones the reference holds.
       const outside = runPythonJson<Record<string, { reference: number; fraction: number; extended: number; agreed: number; alone: number }>>(

@@ -576,9 +576,13 @@ describe('segmentCase orientation', () => {
     const note =
       "orientation PIR (voxel axes i, j, k toward posterior, inferior, right) turned to the model's LPS (voxel axes i, j, k toward left, posterior, superior) " +
       "(as BraTS and the Decathlon; the bundle records none): axes permuted and reversed, no interpolation, the outputs turned back onto the scan's grid";
-    // The orientation first, then what the LPS scan notes as well (here a window beyond the model's along k).
-    expect(result.notices).toEqual([note, ...reference.notices]);
-    expect(result.reasons).toEqual([note, ...reference.reasons.slice(1)]);
+    // The orientation first, then what the LPS scan notes as well (here a window beyond the model's along k), the
+    // window's inferior face named by the end of the scan's own axis that faces it: k-low in LPS, j-high in PIR.
+    const beyond = (face: string): string =>
+      `predicted tumour reached the inferior (${face}) face(s) of the model's 8x8x4 window, with scan beyond: 1 more window(s) segmented it there (1 slices, 1 through the engine), normalised with the window's statistics`;
+    expect(reference.notices).toEqual([beyond('k-low')]);
+    expect(result.notices).toEqual([note, beyond('j-high')]);
+    expect(result.reasons).toEqual([note, ...reference.reasons.slice(1).map((line) => (line === beyond('k-low') ? beyond('j-high') : line))]);
     expect(reference.notices.some((line) => line.startsWith('orientation'))).toBe(false);
 
     // Only the labels wanted, with flips: the same labels, and no probabilities read on the way.
@@ -643,7 +647,7 @@ describe('segmentCase beyond the model window', () => {
     expect(result.volumesMl.WT).toBeCloseTo((30 * 2) / 1000, 9);
     // One more window, at i 0 (the scan's edge): its 4 slices once more through the engine.
     expect(runner.slices).toBe(8);
-    const note = "predicted tumour reached the i-low face(s) of the model's 8x8x4 window, with scan beyond: 1 more window(s) segmented it there (4 slices, 4 through the engine), normalised with the window's statistics";
+    const note = "predicted tumour reached the right (i-low) face(s) of the model's 8x8x4 window, with scan beyond: 1 more window(s) segmented it there (4 slices, 4 through the engine), normalised with the window's statistics";
     expect(result.reasons).toContain(note);
     expect(result.notices).toEqual([note]);
     expect(result.warnings).toEqual([]);
@@ -676,7 +680,7 @@ describe('segmentCase beyond the model window', () => {
     expect(box(result.labels.data, [2, 4], [3, 5], [2, 3])).toBe(true);
     expect(runner.slices).toBe(4);
     expect(result.warnings).toEqual([
-      "predicted tumour reaches the i-low face(s) of the model's 8x8x4 window and the scan goes on beyond: that part was not segmented (window extension is off)",
+      "predicted tumour reaches the right (i-low) face(s) of the model's 8x8x4 window and the scan goes on beyond: that part was not segmented (window extension is off)",
     ]);
     expect(result.reasons.some((reason) => reason.includes('more window'))).toBe(false);
     expect(result.notices).toEqual([]);
@@ -691,7 +695,7 @@ describe('segmentCase beyond the model window', () => {
     // The window at j 2 (to the scan's edge) runs 4 slices; then slice k 0 in both windows.
     expect(runner.slices).toBe(4 + 4 + 1 + 1);
     expect(result.reasons).toContain(
-      "predicted tumour reached the j-high, k-low face(s) of the model's 8x8x4 window, with scan beyond: 3 more window(s) segmented it there (6 slices, 6 through the engine), normalised with the window's statistics",
+      "predicted tumour reached the posterior (j-high), inferior (k-low) face(s) of the model's 8x8x4 window, with scan beyond: 3 more window(s) segmented it there (6 slices, 6 through the engine), normalised with the window's statistics",
     );
   });
 

@@ -432,7 +432,7 @@ export async function segmentLoadedCase(
   const source = manifest.orientation === undefined ? 'as BraTS and the Decathlon; the bundle records none' : 'recorded in the bundle';
   const { case: oriented, plan } = reorientCase(caseData, modelOrientation);
   if (plan.identity) {
-    const result = await segmentInModelOrientation(caseData, manifest, runner, options, loadSeconds);
+    const result = await segmentInModelOrientation(caseData, manifest, runner, options, loadSeconds, plan.from);
     result.reasons.unshift(`orientation ${describeOrientation(plan.from)}: the model's own (${source})`);
     return result;
   }
@@ -441,7 +441,7 @@ export async function segmentLoadedCase(
   const reason =
     `orientation ${describeOrientation(plan.from)} turned to the model's ${describeOrientation(modelOrientation)} (${source}): ` +
     `axes permuted and reversed, no interpolation, the outputs turned back onto the scan's grid`;
-  const inner = await segmentInModelOrientation(oriented, manifest, runner, options, loadSeconds);
+  const inner = await segmentInModelOrientation(oriented, manifest, runner, options, loadSeconds, plan.from);
   const masks = inner.masks.map((mask) => plan.toSource(mask));
   const grid = caseData.channels[0];
   // A one-region model's label map is its mask, as in the scan's own orientation.
@@ -476,13 +476,17 @@ function labelMapOn(grid: Volume, data: Uint8Array): Volume<'uint8'> {
   return labels;
 }
 
-/** {@link segmentLoadedCase} of a case already in the model's orientation. */
+/**
+ * {@link segmentLoadedCase} of a case already in the model's orientation; `scanOrientation` is the orientation the
+ * scan was stored in, for naming the window's faces in the scan's own axes.
+ */
 async function segmentInModelOrientation(
   caseData: CanonicalCase,
   manifest: ModelManifest,
   runner: SliceRunner | PromiseLike<SliceRunner>,
   options: SegmentOptions,
   loadSeconds: number,
+  scanOrientation: string,
 ): Promise<Segmentation> {
   const batchSize = options.batchSize ?? DEFAULT_BATCH_SIZE;
   if (!Number.isInteger(batchSize) || batchSize < 1) throw new ArgumentError('segmentCase', 'options.batchSize', `must be a positive integer, found ${batchSize}`);
@@ -752,7 +756,7 @@ async function segmentInModelOrientation(
     for (const extra of extraBlocks) writeWindow(targets, extra.block, cropShape, extra.start, extra.slices, owner!, extra.rect, modelShape, thresholds);
   };
   if (thresholded !== undefined) writeExtra(thresholded.masks, inference.thresholds);
-  const faceNames = reached.map(describeFace).join(', ');
+  const faceNames = reached.map((face) => describeFace(face, manifest.orientation ?? DEFAULT_MODEL_ORIENTATION, scanOrientation)).join(', ');
   let extensionNote: string | undefined;
   const windowText = `${windowSize[0]}x${windowSize[1]}x${windowSize[2]}`;
   if (reached.length > 0 && extend) {

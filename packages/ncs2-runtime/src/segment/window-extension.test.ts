@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { EXTENSION_OVERLAP, extensionStarts, inPlaneStarts, ownerMap, touchedFaces, writeWindow } from './window-extension.js';
+import { EXTENSION_OVERLAP, describeFace, extensionStarts, inPlaneStarts, ownerMap, touchedFaces, writeWindow } from './window-extension.js';
 
 describe('extensionStarts', () => {
   it('covers a BraTS scan beyond the centred 144 window with one window per side, each at the scan edge', () => {
@@ -59,6 +59,17 @@ describe('touchedFaces', () => {
     ]);
     // A window larger than the scan (negative start) on every axis.
     expect(touchedFaces(block, blockShape, [-1, -1, -1], [2, 3, 1], 0, 0.5, [0, 1, 2])).toEqual([]);
+  });
+});
+
+describe('describeFace', () => {
+  it('names a face of the window by its side of the head and by the end of the scan\'s own axis that faces it', () => {
+    expect(describeFace({ axis: 2, side: 'low' }, 'LPS')).toBe('inferior (k-low)');
+    expect(describeFace({ axis: 0, side: 'high' }, 'LPS')).toBe('left (i-high)');
+    // A scan turned from RAS: the window's i-low (right) is the scan's i-high; from PIR, its k-low (inferior) is j-high.
+    expect(describeFace({ axis: 0, side: 'low' }, 'LPS', 'RAS')).toBe('right (i-high)');
+    expect(describeFace({ axis: 2, side: 'low' }, 'LPS', 'PIR')).toBe('inferior (j-high)');
+    expect(describeFace({ axis: 1, side: 'high' }, 'LPS', 'PIR')).toBe('posterior (i-high)');
   });
 });
 

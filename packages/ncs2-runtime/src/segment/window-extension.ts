@@ -7,6 +7,7 @@
  * beyond the window), each normalised with the statistics of the case's own window so the model sees the same
  * intensities everywhere. No library does this for a slice engine of fixed input size; it is a few loops.
  */
+import { axisEndDirection } from '@brats/io';
 import type { Shape3 } from './resample.js';
 
 /** A face of the window: the axis (0 = i, 1 = j, 2 = k) and which end of it. */
@@ -18,9 +19,20 @@ export interface WindowFace {
 /** How far windows beyond a face reach back into the scan already segmented, in voxels: context for the model. */
 export const EXTENSION_OVERLAP = 16;
 
-/** `i-low`, `k-high`, … for messages. */
-export function describeFace(face: WindowFace): string {
-  return `${'ijk'[face.axis]}-${face.side}`;
+/**
+ * `inferior (k-low)`, `posterior (j-high)`, … for messages: the anatomical side of a face of the model's window (a grid
+ * in `modelOrientation`) and the end of the scan's own voxel axis that faces that side (the scan in `scanOrientation`,
+ * which differs when the scan was turned to the model's orientation), so the user reads it in the scan's own terms.
+ */
+export function describeFace(face: WindowFace, modelOrientation: string, scanOrientation: string = modelOrientation): string {
+  const side = axisEndDirection(modelOrientation, face.axis, face.side);
+  for (const axis of [0, 1, 2] as const) {
+    for (const end of ['low', 'high'] as const) {
+      if (axisEndDirection(scanOrientation, axis, end) === side) return `${side} (${'ijk'[axis]}-${end})`;
+    }
+  }
+  // Two orientations name every side once each: unreachable for valid orientations.
+  return side;
 }
 
 /**
