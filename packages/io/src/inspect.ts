@@ -1,5 +1,6 @@
 /** JSON-able summaries of a NIfTI file or a dataset folder, for `brats inspect`. */
 import { BratsError } from './errors.js';
+import { caseMessage } from './layouts/case.js';
 import { loadCase, openDataset, type LayoutName } from './layouts/dataset.js';
 import { readNifti, type ReadNiftiOptions } from './nifti/read.js';
 import { orientationOf } from './orientation.js';
@@ -97,9 +98,14 @@ export interface DatasetSummary {
   metadata: Record<string, string>;
   caseCount: number;
   labelledCount: number;
-  cases: { id: string; labelled: boolean; shape?: readonly number[]; labels?: number[]; problem?: string }[];
+  cases: { id: string; labelled: boolean; shape?: readonly number[]; labels?: number[]; problem?: string; warnings?: string[] }[];
   /** One line per problem found (missing files, mismatched grids, unknown labels), naming the case and file. */
   problems: string[];
+  /**
+   * One line per warning of a case that loads (a constant channel, extra 4D frames, a FLAIR that fills more than a
+   * brain), naming the case and file: what predict and convert would warn of.
+   */
+  warnings: string[];
 }
 
 /** Options of {@link inspectDataset}. */
@@ -133,6 +139,7 @@ export async function inspectDataset(dir: string, options: InspectDatasetOptions
     labelledCount: dataset.cases.filter((c) => c.label !== undefined).length,
     cases: [],
     problems: [],
+    warnings: [],
   };
   let done = 0;
   for (const ref of dataset.cases) {
@@ -142,6 +149,10 @@ export async function inspectDataset(dir: string, options: InspectDatasetOptions
         const loaded = await loadCase(ref);
         entry.shape = loaded.channels[0].shape;
         if (loaded.labels !== undefined) entry.labels = [...new Set(loaded.labels.data)].sort((a, b) => a - b);
+        if (loaded.warnings !== undefined) {
+          entry.warnings = [...loaded.warnings];
+          summary.warnings.push(...loaded.warnings.map((warning) => caseMessage(ref.id, warning)));
+        }
       } catch (error) {
         if (!(error instanceof BratsError)) throw error;
         entry.problem = error.message;

@@ -1,7 +1,7 @@
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { convertDataset, createVolume, writeNifti, writePhantomDataset } from '@brats/io';
+import { convertDataset, createVolume, readNifti, writeNifti, writePhantomDataset } from '@brats/io';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NO_SHARED_DATA, sharedDataDir } from '@brats/vitest-config/fixtures';
 import { runCaptured } from '../../test/run-captured.js';
@@ -77,6 +77,23 @@ describe('brats inspect', () => {
     expect(summary.problems).toHaveLength(1);
     expect(summary.problems[0]).toContain('case Case_1: ');
     expect(summary.problems[0]).toContain('Case_1_t2.nii.gz: missing file');
+    expect(summary.warnings).toEqual([]);
+  });
+
+  it('lists what predict and convert would warn of, case by case, and exits 0', async () => {
+    const root = path.join(dir, 'warned');
+    await writePhantomDataset(root, { layout: 'brats2018', cases: 2, size: [40, 40, 20], seed: 3 });
+    const ids = (await fs.readdir(root)).filter((name) => name.startsWith('Phantom')).sort();
+    const t2 = path.join(root, ids[1]!, `${ids[1]}_t2.nii.gz`);
+    await writeNifti(t2, createVolume('int16', new Int16Array(40 * 40 * 20), [40, 40, 20], { affine: (await readNifti(path.join(root, ids[1]!, `${ids[1]}_flair.nii.gz`))).affine }));
+    const { code, stdout } = await runCaptured(['inspect', root, '--json']);
+    expect(code).toBe(0);
+    const summary = JSON.parse(stdout);
+    const warning = `${t2}: T2w is constant (every voxel 0): it holds no image`;
+    expect(summary.warnings).toEqual([`case ${ids[1]}: ${warning}`]);
+    expect(summary.cases.map((entry: { warnings?: string[] }) => entry.warnings)).toEqual([undefined, [warning]]);
+    const text = await runCaptured(['inspect', root]);
+    expect(text.stdout).toContain(`  warnings    1\n    - case ${ids[1]}: ${warning}\n`);
   });
 });
 
@@ -91,5 +108,7 @@ describe.skipIf(!data)(`brats inspect on real samples (${data ? 'present' : NO_S
     expect(summary.cases[0].shape).toEqual([240, 240, 155]);
     expect(summary.cases[0].labels).toEqual([0, 1, 2, 3]);
     expect(summary.problems).toEqual([]);
+    // Skull-stripped brains on zeros, every channel an image: nothing to warn of.
+    expect(summary.warnings).toEqual([]);
   });
 });

@@ -55,6 +55,8 @@ function printDataset(context: CliContext, summary: DatasetSummary): void {
   if (shapes.size > 0) printLine(context, `  shapes      ${[...shapes].join(', ')}`);
   printLine(context, `  problems    ${summary.problems.length === 0 ? 'none' : summary.problems.length}`);
   for (const problem of summary.problems) printLine(context, `    - ${problem}`);
+  printLine(context, `  warnings    ${summary.warnings.length === 0 ? 'none' : summary.warnings.length}`);
+  for (const warning of summary.warnings) printLine(context, `    - ${warning}`);
 }
 
 function printSliceStore(context: CliContext, summary: SliceStoreSummary): void {

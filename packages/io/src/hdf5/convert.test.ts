@@ -136,6 +136,18 @@ describe('convertDataset on a small built dataset', () => {
     }
   });
 
+  it('warns, naming the file, of a case whose FLAIR fills more than a brain', async () => {
+    // 3562 of the 3600 FLAIR voxels are non-zero; at 10 mm each is 1 mL: 3.6 L, more than a skull-stripped brain.
+    const root = path.join(directory, 'unstripped');
+    await makeDataset(root, CASES.slice(0, 2), { spacing: () => [10, 10, 10] });
+    const summary = await convertDataset(root, path.join(root, 'store.h5'), { crop: 8, workers: 0, split: 0.5 });
+    expect(summary.warnings.map(({ caseId }) => caseId)).toEqual(CASES.slice(0, 2));
+    expect(summary.warnings[0]!.message).toBe(
+      `${path.join(root, CASES[0]!, `${CASES[0]}_flair.nii.gz`)}: FLAIR is non-zero over 3.6 L, more than any skull-stripped brain (BraTS brains are 1.2 to 1.8 L, on a background of zeros): ` +
+        'the scan may still have its skull, or a background that is not 0. Models learn skull-stripped brains: strip the skull first (e.g. with HD-BET or SynthStrip), or expect wrong label maps',
+    );
+  });
+
   it('turns a case stored in another orientation to LPS: the same slices as the case stored as BraTS stores it', async () => {
     const root = path.join(directory, 'orientation');
     await makeDataset(root, ['Case01', 'Case02']);

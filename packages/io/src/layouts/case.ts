@@ -131,6 +131,31 @@ function toChannel(volume: Volume): ChannelVolume {
 }
 
 /**
+ * Above this volume of non-zero FLAIR voxels (mL) a scan is no skull-stripped brain on a zero background. BraTS and
+ * the Decathlon ship skull-stripped brains with every voxel outside them 0: 1.17 to 1.75 L of FLAIR in the 26 labelled
+ * BraTS cases and the 2 Decathlon cases that @brats is developed on, and the intracranial volume of adults stays
+ * under about 2.1 L. A head with its skull and scalp fills more, and a background of scanner noise fills the whole
+ * field of view.
+ */
+export const MAX_BRAIN_ML = 2500;
+
+/**
+ * The warning for a FLAIR whose non-zero voxels fill more than a brain ({@link MAX_BRAIN_ML}), naming `file`, or
+ * undefined: the models learnt skull-stripped brains, and a head with its skull gets a wrong label map without it.
+ */
+export function unstrippedWarning(flair: Pick<Volume, 'data' | 'spacing'>, file?: string): string | undefined {
+  let nonZero = 0;
+  for (let v = 0; v < flair.data.length; v++) if (flair.data[v] !== 0) nonZero++;
+  const millilitres = (nonZero * flair.spacing[0]! * flair.spacing[1]! * flair.spacing[2]!) / 1000;
+  if (millilitres <= MAX_BRAIN_ML) return undefined;
+  return (
+    `${file === undefined ? '' : `${file}: `}FLAIR is non-zero over ${(millilitres / 1000).toFixed(1)} L, more than any skull-stripped brain ` +
+    `(BraTS brains are 1.2 to 1.8 L, on a background of zeros): the scan may still have its skull, or a background that is not 0. ` +
+    'Models learn skull-stripped brains: strip the skull first (e.g. with HD-BET or SynthStrip), or expect wrong label maps'
+  );
+}
+
+/**
  * Builds a case in canonical form from its decoded image volumes: for the msd layout one 4D volume (frames as
  * `ref.frames` says, FLAIR, T1w, T1gd, T2w by default), else four 3D volumes in canonical order. `ref.images`
  * names the volumes in messages. Labels are not read here ({@link caseLabels}).
@@ -171,10 +196,14 @@ export function assembleCase(ref: CaseRef, volumes: readonly Volume[], options: 
   const reference = channels[0]!;
   channels.forEach((channel, index) => checkSameGrid(ref, ref.images[ref.layout === 'msd' ? 0 : index]!, reference, channel));
   // A blank or constant image is no image: whoever uses the case must hear it (nothing downstream can tell).
-  channels.forEach((channel, index) => {
+  const constant = channels.map((channel, index) => {
     const value = constantValue(channel.data);
     if (value !== undefined) warnings.push(`${ref.images[ref.layout === 'msd' ? 0 : index]!}: ${CANONICAL_CHANNELS[index]!} is constant (every voxel ${value}): it holds no image`);
+    return value !== undefined;
   });
+  // A FLAIR that is no image at all is said above; one that fills more than a brain is said here.
+  const unstripped = constant[0] ? undefined : unstrippedWarning(channels[0]!, ref.images[0]);
+  if (unstripped !== undefined) warnings.push(unstripped);
   const result: CanonicalCase = {
     id: ref.id,
     layout: ref.layout,

@@ -10,13 +10,13 @@ import {
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { ArgumentError, WHOLE_TUMOUR_LABELS, planReorientation, writeNifti, type Affine } from '@brats/io';
+import { ArgumentError, MAX_BRAIN_ML, WHOLE_TUMOUR_LABELS, planReorientation, writeNifti, type Affine } from '@brats/io';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testManifest } from '../../test/segment-fixtures.js';
 import { EngineError } from '../errors.js';
 import { keepLargestComponent, labelComponents } from './components.js';
 import { resolveInference } from './inference-settings.js';
-import { MAX_BRAIN_ML, postprocessRegions, segmentLoadedCase } from './segment-core.js';
+import { postprocessRegions, segmentLoadedCase } from './segment-core.js';
 import { segmentCase, type SliceRunner } from './segment-case.js';
 
 const SHAPE = [12, 10, 6] as const;
@@ -526,6 +526,14 @@ describe('segmentCase warnings and spacing', () => {
 });
 
 describe('segmentCase on a scan that is not a skull-stripped brain', () => {
+  let dir: string;
+  beforeAll(async () => {
+    dir = await fs.mkdtemp(path.join(os.tmpdir(), 'brats-skull-'));
+  });
+  afterAll(async () => {
+    await fs.rm(dir, { recursive: true, force: true });
+  });
+
   it('warns when the FLAIR is non-zero over more than a brain, and not for a brain on a background of zeros', async () => {
     // 12 x 10 x 6 voxels of 16 mm: 4.096 mL each, 2949 mL in all; the model is a 16 mm model, so nothing is resampled.
     const coarse = lpsAffine(16);
@@ -542,12 +550,27 @@ describe('segmentCase on a scan that is not a skull-stripped brain', () => {
     const head = await segmentCase(withBackground(3), manifest, thresholdRunner(1));
     expect(head.warnings).toEqual([
       '/scans/head_flair.nii.gz: FLAIR is non-zero over 2.9 L, more than any skull-stripped brain (BraTS brains are 1.2 to 1.8 L, on a background of zeros): ' +
-        'the scan may still have its skull, or a background that is not 0. The model learnt skull-stripped brains: strip the skull first (e.g. with HD-BET or SynthStrip), or expect a wrong label map',
+        'the scan may still have its skull, or a background that is not 0. Models learn skull-stripped brains: strip the skull first (e.g. with HD-BET or SynthStrip), or expect wrong label maps',
     ]);
     // The box alone is non-zero: 48 voxels, 197 mL.
     const brain = await segmentCase(withBackground(0), manifest, thresholdRunner(1));
     expect(brain.warnings).toEqual([]);
     expect(MAX_BRAIN_ML).toBe(2500);
+
+    // Read from its files, the head is warned of once (loadCase says it, naming the file; segmentation does not repeat it).
+    const files = await Promise.all(
+      ['flair', 't1', 't1ce', 't2'].map(async (suffix, index) => {
+        const file = path.join(dir, `head_${suffix}.nii.gz`);
+        await writeNifti(file, withBackground(3).channels[index]!);
+        return file;
+      }),
+    );
+    const read = await segmentCase({ id: 'head', layout: 'brats2017', images: files }, manifest, thresholdRunner(1));
+    expect(read.warnings).toEqual([head.warnings[0]!.replace('/scans/head_flair.nii.gz', files[0]!)]);
+    // A constant FLAIR is said to hold no image, not to be a head.
+    const flat = withBackground(3);
+    const constant = { ...flat, channels: [createVolume('float32', new Float32Array(720).fill(3), SHAPE, { affine: coarse }), ...flat.channels.slice(1)] } as unknown as CanonicalCase;
+    expect((await segmentCase(constant, manifest, thresholdRunner(1))).warnings).toEqual(['FLAIR is constant (every voxel 3): it holds no image']);
   });
 });
 

@@ -24,6 +24,7 @@ import {
   type ModelManifest,
   type RegionName,
   type Volume,
+  unstrippedWarning,
 } from '@brats/io/browser';
 import { keepLargestComponent } from './components.js';
 import { resolveInference, type InferenceRequest, type ResolvedInference } from './inference-settings.js';
@@ -375,29 +376,6 @@ function constantChannels(caseData: CanonicalCase): { name: string; value: numbe
   return found;
 }
 
-/**
- * Above this volume of non-zero FLAIR voxels (mL) a scan is no skull-stripped brain on a zero background. BraTS and
- * the Decathlon ship skull-stripped brains with every voxel outside them 0: 1.17 to 1.75 L of FLAIR in the 26 labelled
- * BraTS cases and the 2 Decathlon cases that @brats is developed on. A head with its skull and scalp fills twice that, and a background of scanner
- * noise fills the whole field of view.
- */
-export const MAX_BRAIN_ML = 2500;
-
-/** The warning for a FLAIR whose non-zero voxels fill more than a brain, or undefined. */
-function unstrippedWarning(caseData: CanonicalCase): string | undefined {
-  const flair = caseData.channels[0];
-  let nonZero = 0;
-  for (let v = 0; v < flair.data.length; v++) if (flair.data[v] !== 0) nonZero++;
-  const millilitres = (nonZero * flair.spacing[0] * flair.spacing[1] * flair.spacing[2]) / 1000;
-  if (millilitres <= MAX_BRAIN_ML) return undefined;
-  const file = caseData.ref.images[0];
-  return (
-    `${file === undefined ? '' : `${file}: `}FLAIR is non-zero over ${(millilitres / 1000).toFixed(1)} L, more than any skull-stripped brain ` +
-    `(BraTS brains are 1.2 to 1.8 L, on a background of zeros): the scan may still have its skull, or a background that is not 0. ` +
-    'The model learnt skull-stripped brains: strip the skull first (e.g. with HD-BET or SynthStrip), or expect a wrong label map'
-  );
-}
-
 /** The case on the model's grid: every channel resampled linearly to `target` spacing, affine to match. */
 function resampleCase(caseData: CanonicalCase, from: Shape3, to: Shape3, target: Spacing3): CanonicalCase {
   const grid = caseData.channels[0];
@@ -503,7 +481,9 @@ async function segmentInModelOrientation(
   for (const { name, value } of constant) {
     if (!warnings.some((warning) => warning.includes(`${name} is constant`))) warnings.push(`${name} is constant (every voxel ${value}): it holds no image`);
   }
-  const unstripped = blank ? undefined : unstrippedWarning(caseData);
+  // loadCase (assembleCase) warns of a FLAIR that fills more than a brain; a case passed in loaded may not have.
+  const skipSkullCheck = blank || constant.some(({ name }) => name === CANONICAL_CHANNELS[0]) || warnings.some((warning) => warning.includes('FLAIR is non-zero over'));
+  const unstripped = skipSkullCheck ? undefined : unstrippedWarning(grid, caseData.ref.images[0]);
   if (unstripped !== undefined) warnings.push(unstripped);
   if (blank) {
     // No image at all: no tumour, by rule, and no engine run that would only add noise to a blank.

@@ -7,7 +7,7 @@
  * beyond the window), each normalised with the statistics of the case's own window so the model sees the same
  * intensities everywhere. No library does this for a slice engine of fixed input size; it is a few loops.
  */
-import { axisEndDirection } from '@brats/io';
+import { axisEndDirection } from '@brats/io/browser';
 import type { Shape3 } from './resample.js';
 
 /** A face of the window: the axis (0 = i, 1 = j, 2 = k) and which end of it. */
