@@ -28,6 +28,12 @@ export interface NiftiSummary {
   nonFinite: { nan: number; infinite: number };
   /** Voxel count of each value, when the data are integers with at most 32 distinct values (a label map). */
   labelCounts?: Record<string, number>;
+  /**
+   * The volume (mL) of the non-zero voxels of each 3D frame (one for a 3D file), and of the whole field of view: a
+   * skull-stripped BraTS FLAIR is 1.2 to 1.8 L on a background of zeros, a head with its skull more.
+   */
+  nonZeroMl: number[];
+  fieldOfViewMl: number;
 }
 
 /**
@@ -43,8 +49,13 @@ export async function inspectNifti(path: string, options: ReadNiftiOptions = {})
   let nan = 0;
   let infinite = 0;
   const counts = new Map<number, number>();
+  const voxelMl = (volume.spacing[0]! * volume.spacing[1]! * volume.spacing[2]!) / 1000;
+  const frameVoxels = volume.shape[0] * volume.shape[1] * volume.shape[2];
+  const nonZero = new Array<number>(Math.max(1, Math.round(volume.data.length / frameVoxels))).fill(0);
   for (let i = 0; i < volume.data.length; i++) {
     const value = volume.data[i]!;
+    // NaN and infinite voxels are non-zero too: they are not background.
+    if (value !== 0) nonZero[Math.floor(i / frameVoxels)]!++;
     if (!Number.isFinite(value)) {
       if (Number.isNaN(value)) nan++;
       else infinite++;
@@ -77,6 +88,8 @@ export async function inspectNifti(path: string, options: ReadNiftiOptions = {})
     description: volume.nifti.description,
     range: { min, max, mean: volume.data.length - nan - infinite > 0 ? sum / (volume.data.length - nan - infinite) : Number.NaN },
     nonFinite: { nan, infinite },
+    nonZeroMl: nonZero.map((count) => count * voxelMl),
+    fieldOfViewMl: frameVoxels * voxelMl,
   };
   try {
     summary.orientation = orientationOf(volume.affine);

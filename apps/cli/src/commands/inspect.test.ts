@@ -27,6 +27,25 @@ describe('brats inspect', () => {
     expect(summary.dtype).toBe('uint8');
     expect(summary.labelCounts).toEqual({ 0: 4, 1: 1, 2: 2, 4: 1 });
     expect(summary.range).toEqual({ min: 0, max: 4, mean: 9 / 8 });
+    // 4 non-zero voxels of 2 uL each.
+    expect(summary.nonZeroMl).toEqual([0.008]);
+    expect(summary.fieldOfViewMl).toBe(0.016);
+  });
+
+  it('gives the non-zero volume of each frame of a 4D file, against the field of view', async () => {
+    // 10 x 10 x 10 voxels of 2 mm (8 uL): 8 mL in all; frame 0 has 250 non-zero voxels, frame 1 all 1000.
+    const data = new Int16Array(2000);
+    data.fill(7, 0, 250);
+    data.fill(3, 1000, 2000);
+    const file = path.join(dir, 'two-frames.nii.gz');
+    await writeNifti(file, createVolume('int16', data, [10, 10, 10, 2], { spacing: [2, 2, 2] }));
+    const { stdout } = await runCaptured(['inspect', file, '--json']);
+    expect(JSON.parse(stdout).nonZeroMl).toEqual([2, 8]);
+    expect((await runCaptured(['inspect', file])).stdout).toContain('  non-zero    frames 2 mL, 8 mL, each of a 8 mL field of view\n');
+    const large = path.join(dir, 'head.nii.gz');
+    // 100 x 100 x 60 voxels of 1 x 1 x 2.5 mm, all non-zero: 1.5 L.
+    await writeNifti(large, createVolume('uint8', new Uint8Array(600_000).fill(1), [100, 100, 60], { spacing: [1, 1, 2.5] }));
+    expect((await runCaptured(['inspect', large])).stdout).toContain('  non-zero    1.50 L of a 1.50 L field of view\n');
   });
 
   it('prints a text summary', async () => {

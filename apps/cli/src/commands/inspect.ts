@@ -18,6 +18,11 @@ function formatNumber(value: number): string {
   return Number.isInteger(value) ? String(value) : value.toPrecision(6);
 }
 
+/** `1.50 L`, `250 mL`, `0.002 mL`: a volume as a person reads it. */
+function formatVolume(millilitres: number): string {
+  return millilitres >= 1000 ? `${(millilitres / 1000).toFixed(2)} L` : `${Number(millilitres.toPrecision(3))} mL`;
+}
+
 function printNifti(context: CliContext, summary: NiftiSummary): void {
   printLine(context, `${summary.path}`);
   printLine(context, `  format      NIfTI-${summary.niftiVersion}, ${summary.byteOrder}`);
@@ -39,6 +44,8 @@ function printNifti(context: CliContext, summary: NiftiSummary): void {
   if (nan + infinite > 0) {
     printLine(context, `  non-finite  ${nan + infinite} NaN or infinite voxels (${nan} NaN, ${infinite} infinite; range and mean leave them out): predict and convert refuse this file unless --replace-non-finite`);
   }
+  const volumes = summary.nonZeroMl.map(formatVolume).join(', ');
+  printLine(context, `  non-zero    ${summary.nonZeroMl.length > 1 ? `frames ${volumes}, each` : volumes} of a ${formatVolume(summary.fieldOfViewMl)} field of view`);
   if (summary.labelCounts !== undefined) {
     printLine(context, `  labels      ${Object.entries(summary.labelCounts).map(([value, count]) => `${value}: ${count}`).join(', ')}`);
   }
