@@ -133,9 +133,8 @@ function toChannel(volume: Volume): ChannelVolume {
 /**
  * Above this volume of non-zero FLAIR voxels (mL) a scan is no skull-stripped brain on a zero background. BraTS and
  * the Decathlon ship skull-stripped brains with every voxel outside them 0: 1.17 to 1.75 L of FLAIR in the 26 labelled
- * BraTS cases and the 2 Decathlon cases that @brats is developed on, and the intracranial volume of adults stays
- * under about 2.1 L. A head with its skull and scalp fills more, and a background of scanner noise fills the whole
- * field of view.
+ * BraTS cases and the 2 Decathlon cases that @brats is developed on. A head with its skull and scalp fills more, and
+ * a background of scanner noise fills the whole field of view.
  */
 export const MAX_BRAIN_ML = 2500;
 
