@@ -1,9 +1,9 @@
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { convertDataset, createVolume, readNifti, writeNifti, writePhantomDataset } from '@brats/io';
+import { convertDataset, createVolume, inspectNifti, readNifti, writeNifti, writePhantomDataset } from '@brats/io';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { NO_SHARED_DATA, sharedDataDir } from '@brats/vitest-config/fixtures';
+import { NO_SHARED_DATA, referencePython, runPythonJson, sharedDataDir } from '@brats/vitest-config/fixtures';
 import { runCaptured } from '../../test/run-captured.js';
 
 let dir: string;
@@ -117,7 +117,36 @@ describe('brats inspect', () => {
 });
 
 const data = sharedDataDir();
+const python = referencePython(['nibabel', 'numpy']);
 describe.skipIf(!data)(`brats inspect on real samples (${data ? 'present' : NO_SHARED_DATA})`, () => {
+  it.skipIf(!python)(`finds every real BraTS case a skull-stripped brain: no warning, FLAIR non-zero over 1.17 to 1.75 L, as nibabel counts${python ? '' : ' (skipped: Debian python3-nibabel is not installed)'}`, async () => {
+    const flairs: string[] = [];
+    for (const folder of ['brats2018-sample', 'brats-extra']) {
+      const { code, stdout } = await runCaptured(['inspect', path.join(data!, folder), '--json']);
+      expect(code).toBe(0);
+      const summary = JSON.parse(stdout);
+      expect([folder, summary.warnings]).toEqual([folder, []]);
+      for (const entry of summary.cases as { id: string }[]) {
+        const names = await fs.readdir(path.join(data!, folder, entry.id));
+        flairs.push(path.join(data!, folder, entry.id, names.find((name) => /_flair\.nii(\.gz)?$/.test(name))!));
+      }
+    }
+    expect(flairs).toHaveLength(26);
+    const ours = await Promise.all(flairs.map(async (file) => (await inspectNifti(file)).nonZeroMl[0]!));
+    const script = [
+      'import json, sys, nibabel as nib, numpy as np',
+      'out = []',
+      'for f in sys.argv[1:]:',
+      '    im = nib.load(f)',
+      '    out.append(float(np.count_nonzero(np.asanyarray(im.dataobj)) * np.prod(im.header.get_zooms()[:3]) / 1000))',
+      'print(json.dumps(out))',
+    ].join('\n');
+    const theirs = runPythonJson(python!, script, flairs) as number[];
+    ours.forEach((millilitres, index) => expect([flairs[index], millilitres]).toEqual([flairs[index], expect.closeTo(theirs[index]!, 6)]));
+    // The range MAX_BRAIN_ML (2.5 L) is set above, as its comment says.
+    expect([Math.min(...ours), Math.max(...ours)].map((value) => Math.round(value / 10) / 100)).toEqual([1.17, 1.75]);
+  }, 300_000);
+
   it('finds the Decathlon layout, its two labelled cases and label set', async () => {
     const { code, stdout } = await runCaptured(['inspect', path.join(data!, 'msd-task01-sample'), '--json']);
     expect(code).toBe(0);
