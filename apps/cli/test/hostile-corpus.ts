@@ -199,6 +199,7 @@ export function hostileKinds(): HostileKind[] {
     { name: 'a 4D FLAIR of two frames', target: 'flair', apply: async (c, id) => editVolume(file(c, id, 'flair'), (v) => createVolume('float32', Float32Array.from([...v.data, ...v.data], Number), [...v.shape, 2] as never, { affine: v.affine })), inspect: { stdout: /40 x 40 x 20 x 2|\[40, 40, 20, 2\]/ }, predict: { exit: 2, stderr: /3D|frames|4D/ }, convert: { exit: 2, stderr: /3D|frames|4D/ }, evaluate: 'unread' },
     { name: 'pixdim 0 on every axis and no orientation', target: 'flair', apply: header((h) => { h.writeInt16LE(0, 252); h.writeInt16LE(0, 254); for (const o of [80, 84, 88]) h.writeFloatLE(0, o); }), inspect: { stdout: /spacing/ }, predict: { exit: 2, stderr: /grid|affine|spacing/ }, convert: { exit: 2, stderr: /grid|affine|spacing/ }, evaluate: 'unread' },
     { name: 'spacing 2 mm on every image', target: 'case', apply: async (c, id) => { await everyModality(c, id, (v) => scaled(v, 2)); await editVolume(file(c, id, 'seg'), (v) => scaled(v, 2)); }, inspect: { stdout: /cases\s+1 \(1 labelled\)/ }, predict: { stdout: /Phantom_001: spacing 2 x 2 x 2 mm resampled to the model's 1 x 1 x 1 mm/ }, convert: { stdout: /spacing\s+2 x 2 x 2 mm, every case: recorded/ }, evaluate: { stdout: /Phantom_001/ } },
+    { name: 'a head that was not skull-stripped: noise around it, 5 mm voxels (4.0 L)', target: 'case', apply: async (c, id) => { await everyModality(c, id, (v) => scaled(noisyBackground(v), 5)); await editVolume(file(c, id, 'seg'), (v) => scaled(v, 5)); }, inspect: { stdout: /warnings\s+1\n\s+- case Phantom_001: \S+flair\.nii\.gz: FLAIR is non-zero over 4\.0 L, more than any skull-stripped brain/ }, predict: { warn: /flair\.nii\.gz: FLAIR is non-zero over 4\.0 L, more than any skull-stripped brain .+ strip the skull first/ }, convert: { warn: /flair\.nii\.gz: FLAIR is non-zero over 4\.0 L, more than any skull-stripped brain/ }, evaluate: { stdout: /Phantom_001/ } },
 
     // Broken case folders.
     { name: 'a FLAIR file twice, as .nii and .nii.gz', target: 'case', apply: async (c, id) => fs.writeFile(file(c, id, 'flair').replace(/\.gz$/, ''), await rawBytes(file(c, id, 'flair'))), ...twoFiles },
@@ -238,9 +239,15 @@ function flairBytesFor(suffix: string, make: (raw: Buffer) => Uint8Array) {
 }
 
 /** The volume with every voxel `factor` times as large (spacing and affine), values unchanged. */
-function scaled(volume: NiftiVolume, factor: number): Volume {
+function scaled(volume: Volume, factor: number): Volume {
   const affine = toAffine(volume.affine.map((row, r) => (r < 3 ? [row[0]! * factor, row[1]! * factor, row[2]! * factor, row[3]!] : [...row])));
   return createVolume(volume.dtype, volume.data, volume.shape, { affine, spacing: volume.spacing.map((s) => s * factor) as [number, number, number] });
+}
+
+/** The volume with every 0 replaced by a small positive value, as a scanner's background noise is (1 to 9, deterministic). */
+function noisyBackground(volume: NiftiVolume): Volume {
+  const data = Float32Array.from(volume.data, (value, index) => (value === 0 ? 1 + ((index * 7919) % 9) : Number(value)));
+  return createVolume('float32', data, volume.shape, { affine: volume.affine, spacing: volume.spacing });
 }
 
 /** Rewrites a NIfTI-1 int16 file in big-endian byte order. */

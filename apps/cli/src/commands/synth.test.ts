@@ -99,6 +99,20 @@ describe('brats synth', () => {
     }
   });
 
+  it('writes a raw-looking head with --skull, which inspect warns of as not skull-stripped', async () => {
+    // The default grid (240 x 240 x 155 mm, 8.9 L): with its skull and background noise every FLAIR voxel is non-zero.
+    const out = path.join(dir, 'skull');
+    const synth = await runCaptured(['synth', '--out', out, '--layout', 'brats2018', '--cases', '1', '--skull']);
+    expect(synth.code).toBe(0);
+    const { code, stdout } = await runCaptured(['inspect', out, '--json']);
+    expect(code).toBe(0);
+    const flair = path.join(out, 'Phantom_001', 'Phantom_001_flair.nii.gz');
+    expect(JSON.parse(stdout).warnings).toEqual([
+      `case Phantom_001: ${flair}: FLAIR is non-zero over 8.9 L, more than any skull-stripped brain (BraTS brains are 1.2 to 1.8 L, on a background of zeros): ` +
+        'the scan may still have its skull, or a background that is not 0. Models learn skull-stripped brains: strip the skull first (e.g. with HD-BET or SynthStrip), or expect wrong label maps',
+    ]);
+  });
+
   it('writes an unlabelled set with --no-labels', async () => {
     const out = path.join(dir, 'unlabelled');
     const { code, stdout } = await runCaptured(['synth', '--out', out, '--layout', 'brats2023', '--cases', '1', '--size', '32x32x24', '--no-labels']);

@@ -37,7 +37,7 @@ export function registerSynthCommand(program: Command, context: CliContext): voi
     .option('--cases <n>', 'number of cases', '4')
     .option('--size <x,y,z>', 'grid size in voxels; the anatomy fills the grid (1 mm voxels)', DEFAULT_PHANTOM_SIZE.join(','))
     .option('--seed <n>', 'dataset seed: the same seed writes byte-identical files', '0')
-    .option('--skull', 'keep skull and scalp (default: skull-stripped like BraTS)')
+    .option('--skull', 'keep skull, scalp and the noise around the head, like a raw scan (default: skull-stripped like BraTS)')
     .option('--no-labels', 'write no label maps (an unlabelled test set)')
     .action(async (options: SynthOptions) => {
       const layout = options.layout.trim().toLowerCase();

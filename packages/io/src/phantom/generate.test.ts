@@ -4,6 +4,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { referencePython, runPythonJson } from '@brats/vitest-config/fixtures';
 import { ArgumentError } from '../errors.js';
+import { unstrippedWarning } from '../layouts/case.js';
 import type { Volume } from '../volume.js';
 import { PHANTOM_TISSUES, generatePhantom, phantomAffine, type PhantomCase } from './generate.js';
 
@@ -241,6 +242,39 @@ print(json.dumps(out))
     expect(meanWhere(t1, (index) => tissue[index] === PHANTOM_TISSUES.bone).mean).toBeLessThan(
       0.5 * meanWhere(t1, (index) => tissue[index] === PHANTOM_TISSUES.greyMatter).mean,
     );
+  });
+
+  it('leaves a raw scan\'s Rayleigh noise around a head with its skull, so the check for unstripped scans warns of it', () => {
+    const size = [64, 64, 48] as const;
+    const spacing = [3.75, 3.75, 155 / 48] as const;
+    const head = generatePhantom({ seed: 9, size, spacing, skull: true });
+    const tissue = head.tissues.data;
+    for (const channel of [head.channels.FLAIR, head.channels.T1w, head.channels.T1gd, head.channels.T2w]) {
+      let count = 0;
+      let zeros = 0;
+      let sum = 0;
+      let sumOfSquares = 0;
+      for (let index = 0; index < tissue.length; index++) {
+        if (tissue[index] !== PHANTOM_TISSUES.background) continue;
+        const value = channel.data[index]!;
+        count++;
+        if (value === 0) zeros++;
+        sum += value;
+        sumOfSquares += value * value;
+      }
+      expect(count).toBeGreaterThan(0.3 * tissue.length);
+      expect(zeros / count).toBeLessThan(0.02);
+      // A Rayleigh variable R has E[R]^2 / E[R^2] = pi / 4 whatever its sigma (Gaussian noise would give 0, a constant 1).
+      expect((sum / count) ** 2 / (sumOfSquares / count)).toBeCloseTo(Math.PI / 4, 2);
+    }
+    const fieldMl = (size[0] * size[1] * size[2] * spacing[0] * spacing[1] * spacing[2]) / 1000;
+    expect(unstrippedWarning(head.channels.FLAIR, 'head_flair.nii.gz')).toMatch(
+      new RegExp(`^head_flair\\.nii\\.gz: FLAIR is non-zero over ${(fieldMl / 1000).toFixed(1)} L, more than any skull-stripped brain`),
+    );
+    // The same case skull-stripped: 0 outside the brain, and no warning.
+    const brain = generatePhantom({ seed: 9, size, spacing });
+    expect(brain.channels.FLAIR.data.filter((_, index) => brain.tissues.data[index] === PHANTOM_TISSUES.background).every((value) => value === 0)).toBe(true);
+    expect(unstrippedWarning(brain.channels.FLAIR, 'brain_flair.nii.gz')).toBeUndefined();
   });
 
   it('makes the default 240x240x155 BraTS grid with a glioma of 20-150 mL', () => {

@@ -18,7 +18,10 @@ export interface GeneratePhantomOptions {
   size?: readonly [number, number, number];
   /** Voxel size in mm along i, j, k (default `[1, 1, 1]`). */
   spacing?: Spacing;
-  /** Keep skull and scalp (default false: skull-stripped like BraTS). */
+  /**
+   * Keep skull and scalp, and the background noise a scanner leaves outside the head (default false: skull-stripped
+   * like BraTS, every voxel outside the brain 0).
+   */
   skull?: boolean;
   /** Add a tumour (default true). */
   tumour?: boolean;
@@ -798,8 +801,38 @@ function renderChannels(
 }
 
 /**
+ * Fills the voxels outside the head (tissue 0) with what a scanner records there: the magnitude of complex Gaussian
+ * noise of the channel's sigma, a Rayleigh distribution, rounded. A raw scan is never 0 around the head; only skull
+ * stripping sets its background to 0, as BraTS does.
+ */
+function addBackgroundNoise(
+  channels: [Int16Array, Int16Array, Int16Array, Int16Array],
+  tissues: Uint8Array,
+  gaussians: Float64Array,
+  sigma: Float64Array,
+  random: RandomSource,
+): void {
+  const draws = new Uint32Array(4096);
+  let next = draws.length;
+  for (let index = 0; index < tissues.length; index++) {
+    if (tissues[index] !== 0) continue;
+    for (let c = 0; c < CHANNEL_COUNT; c++) {
+      if (next === draws.length) {
+        random.fill(draws, draws.length);
+        next = 0;
+      }
+      const draw = draws[next++]!;
+      const real = sigma[c]! * gaussians[draw & 0xffff]!;
+      const imaginary = sigma[c]! * gaussians[draw >>> 16]!;
+      channels[c]![index] = Math.round(Math.sqrt(real * real + imaginary * imaginary));
+    }
+  }
+}
+
+/**
  * Generates one synthetic glioma case, deterministic by seed: FLAIR, T1w, T1gd and T2w as int16 3D
- * volumes (NIfTI i-j-k; exactly 0 outside the head, at least 1 inside), a uint8 label map in the BraTS
+ * volumes (NIfTI i-j-k; exactly 0 outside the head, at least 1 inside; with `skull`, Rayleigh noise outside the head as
+ * in a raw scan), a uint8 label map in the BraTS
  * 2017 convention (1 necrotic core, 2 oedema, 4 enhancing) and a tissue map. The anatomy fills the grid's
  * physical extent, so a small grid holds a small whole brain and tumour volumes scale with it. The affine
  * is {@link phantomAffine}.
@@ -846,6 +879,7 @@ export function generatePhantom(options: GeneratePhantomOptions): PhantomCase {
   }
 
   const { channels, tissues } = renderChannels(anatomy, tumour, labels, size, { intensity, biasTables, gaussians, sigma }, random);
+  if (options.skull === true) addBackgroundNoise(channels, tissues, gaussians, sigma, random);
   // Labels belong to voxels of the head only.
   if (tumour !== undefined) for (let index = 0; index < voxels; index++) if (labels[index] !== 0 && tissues[index] === 0) labels[index] = 0;
 
