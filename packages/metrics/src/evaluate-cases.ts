@@ -8,6 +8,7 @@ import { checkConvention } from './conventions.js';
 import { ArgumentError, BratsError } from './errors.js';
 import { evaluateCase, summarizeCases, type CaseEvaluation, type EvaluateCaseOptions, type EvaluationSummary } from './evaluate.js';
 import type { LabelRegionMapping } from './labels.js';
+import { checkLesionWiseParameters } from './lesion-wise.js';
 import { checkRegions } from './regions.js';
 import type { GridShape, GridSpacing, VoxelValues } from './validate.js';
 
@@ -201,6 +202,7 @@ export async function evaluateCases(
     convention: checkConvention(name, options.convention),
     regions: checkRegions(name, options.regions),
   };
+  if (options.lesionWise !== undefined) caseOptions.lesionWise = checkLesionWiseParameters(name, 'options.lesionWise', options.lesionWise);
   const tolerance = checkTolerance(name, 'options.affineTolerance', options.affineTolerance ?? DEFAULT_AFFINE_TOLERANCE);
   if (onProgress !== undefined && typeof onProgress !== 'function') throw new ArgumentError(name, 'onProgress', 'must be a function');
 

@@ -7,6 +7,7 @@ import { regionMask, type LabelRegionMapping, type RegionName } from './labels.j
 import { checkConvention, type EmptyConvention } from './conventions.js';
 import { countConfusion, overlapUnchecked } from './overlap.js';
 import { checkLabelValues, checkMapping, checkRegions, voxelVolumeMl } from './regions.js';
+import { checkLesionWiseParameters, lesionWiseScores, type LesionWiseParameters } from './lesion-wise.js';
 import { describeValues, type MetricStatistics } from './statistics.js';
 import { surfaceDistances, surfaceMetricsFromDistances } from './surface.js';
 import {
@@ -43,6 +44,20 @@ export interface EvaluateCaseOptions {
   convention?: EmptyConvention;
   /** Regions to evaluate (default WT, TC, ET). */
   regions?: readonly RegionName[];
+  /**
+   * Also score each region lesion by lesion, as BraTS ranks since 2023, with these parameters (e.g.
+   * `LESION_WISE_CHALLENGES['BraTS-GLI']`; missing ones from `DEFAULT_LESION_WISE`). Default: not scored.
+   */
+  lesionWise?: Partial<LesionWiseParameters>;
+}
+
+/** The lesion-wise scores of one region of one case (see `computeLesionWise`). */
+export interface RegionLesionWise {
+  dice: number;
+  hd95: number;
+  truePositives: number;
+  falsePositives: number;
+  falseNegatives: number;
 }
 
 /** Every metric of one region of one case. Distances in mm, volumes in mL. */
@@ -61,6 +76,8 @@ export interface RegionEvaluation {
   referenceEmpty: boolean;
   /** The predicted region has no voxel. */
   predictionEmpty: boolean;
+  /** Lesion-wise scores, when {@link EvaluateCaseOptions.lesionWise} asked for them. */
+  lesionWise?: RegionLesionWise;
 }
 
 /** The evaluation of one case. */
@@ -69,6 +86,8 @@ export interface CaseEvaluation {
   convention: EmptyConvention;
   /** Evaluated regions, in the order asked for. */
   regions: Partial<Record<RegionName, RegionEvaluation>>;
+  /** The lesion-wise parameters used, when lesion-wise scores were asked for. */
+  lesionWise?: LesionWiseParameters;
 }
 
 /** The metric names a summary reports, in order. */
@@ -98,10 +117,16 @@ export const SUMMARY_METRIC_NAMES: readonly SummaryMetricName[] = [
   'volumeMlPrediction',
 ];
 
+/** The lesion-wise summary metrics, present when the cases hold lesion-wise scores. */
+export type LesionWiseSummaryName = 'lesionWiseDice' | 'lesionWiseHd95';
+
+/** Statistics of one region over cases: every {@link SummaryMetricName}, and the lesion-wise ones when scored. */
+export type RegionSummary = Record<SummaryMetricName, MetricStatistics> & Partial<Record<LesionWiseSummaryName, MetricStatistics>>;
+
 /** Statistics over cases, per region and metric. */
 export interface EvaluationSummary {
   caseCount: number;
-  regions: Partial<Record<RegionName, Record<SummaryMetricName, MetricStatistics>>>;
+  regions: Partial<Record<RegionName, RegionSummary>>;
 }
 
 /**
@@ -126,6 +151,7 @@ export function evaluateCase(input: CaseInput, options: EvaluateCaseOptions = {}
   checkLengthMatchesShape(name, 'input.reference', input.reference, input.shape);
   const convention = checkConvention(name, options.convention);
   const regions = checkRegions(name, options.regions);
+  const lesionWise = options.lesionWise === undefined ? undefined : checkLesionWiseParameters(name, 'options.lesionWise', options.lesionWise);
   checkLabelValues(name, 'input.prediction', input.prediction, input.predictionMapping);
   checkLabelValues(name, 'input.reference', input.reference, input.referenceMapping);
 
@@ -153,9 +179,14 @@ export function evaluateCase(input: CaseInput, options: EvaluateCaseOptions = {}
       referenceEmpty: counts.truePositive + counts.falseNegative === 0,
       predictionEmpty: counts.truePositive + counts.falsePositive === 0,
     };
+    if (lesionWise !== undefined) {
+      const { dice, hd95, truePositives, falsePositives, falseNegatives } = lesionWiseScores(predicted, truth, input.shape, spacing, 0.5, lesionWise);
+      evaluations[region]!.lesionWise = { dice, hd95, truePositives, falsePositives, falseNegatives };
+    }
   }
   const result: CaseEvaluation = { convention, regions: evaluations };
   if (input.caseId !== undefined) result.caseId = input.caseId;
+  if (lesionWise !== undefined) result.lesionWise = lesionWise;
   return result;
 }
 
@@ -172,7 +203,7 @@ function metricValue(evaluation: RegionEvaluation, metric: SummaryMetricName): n
  */
 export function summarizeCases(cases: readonly CaseEvaluation[]): EvaluationSummary {
   if (!Array.isArray(cases)) throw new ArgumentError('summarizeCases', 'cases', 'must be an array of evaluateCase() results');
-  const regions: Partial<Record<RegionName, Record<SummaryMetricName, MetricStatistics>>> = {};
+  const regions: Partial<Record<RegionName, RegionSummary>> = {};
   const present = new Set<RegionName>();
   for (const [index, evaluation] of cases.entries()) {
     if (evaluation === null || typeof evaluation !== 'object' || typeof evaluation.regions !== 'object') {
@@ -183,8 +214,13 @@ export function summarizeCases(cases: readonly CaseEvaluation[]): EvaluationSumm
   for (const region of ['WT', 'TC', 'ET'] as const) {
     if (!present.has(region)) continue;
     const rows = cases.map((evaluation) => evaluation.regions[region]).filter((row) => row !== undefined);
-    const statistics = {} as Record<SummaryMetricName, MetricStatistics>;
+    const statistics = {} as RegionSummary;
     for (const metric of SUMMARY_METRIC_NAMES) statistics[metric] = describeValues(rows.map((row) => metricValue(row, metric)));
+    const lesionRows = rows.map((row) => row.lesionWise).filter((row) => row !== undefined);
+    if (lesionRows.length > 0) {
+      statistics.lesionWiseDice = describeValues(lesionRows.map((row) => row.dice));
+      statistics.lesionWiseHd95 = describeValues(lesionRows.map((row) => row.hd95));
+    }
     regions[region] = statistics;
   }
   return { caseCount: cases.length, regions };

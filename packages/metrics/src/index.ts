@@ -32,6 +32,9 @@ export {
 } from './surface.js';
 export type { SurfaceOptions, SurfaceDistances, SurfaceMetrics, HausdorffOptions } from './surface.js';
 export { regionMasksFromLabels, computeVolumeMl, voxelVolumeMl } from './regions.js';
+export { labelComponents, keepLargestComponent } from './components.js';
+export { computeLesionWise, LESION_WISE_CHALLENGES, DEFAULT_LESION_WISE } from './lesion-wise.js';
+export type { LesionWiseOptions, LesionWiseParameters, LesionWiseResult, LesionScore, LesionWiseChallenge } from './lesion-wise.js';
 export { describeValues } from './statistics.js';
 export type { MetricStatistics } from './statistics.js';
 export { evaluateCase, summarizeCases, SUMMARY_METRIC_NAMES } from './evaluate.js';
@@ -42,6 +45,9 @@ export type {
   CaseEvaluation,
   SummaryMetricName,
   EvaluationSummary,
+  RegionLesionWise,
+  RegionSummary,
+  LesionWiseSummaryName,
 } from './evaluate.js';
 export {
   REDUCTIONS,

@@ -11,6 +11,6 @@ export {
   type NestedLabelValues,
   type OutputConvention,
 } from './labels.js';
-export { keepLargestComponent, labelComponents } from './components.js';
+export { keepLargestComponent, labelComponents } from '@brats/metrics';
 export { MODALITY_ROLES, brats2023SuffixOf, caseIdOfFiles, caseRefFromFiles, type CaseFiles, type ModalityRole } from './case-files.js';
 export { openWebEngine, type OrtWebModule, type WebBackend, type WebEngine, type WebEngineOptions } from '../web-engine.js';

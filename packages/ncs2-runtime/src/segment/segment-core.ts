@@ -26,7 +26,7 @@ import {
   type Volume,
   unstrippedWarning,
 } from '@brats/io/browser';
-import { keepLargestComponent } from './components.js';
+import { keepLargestComponent } from '@brats/metrics';
 import { resolveInference, type InferenceRequest, type ResolvedInference } from './inference-settings.js';
 import { chooseOutputConvention, nestedLabelValues, regionVolumesMl } from './labels.js';
 import { resampleLinear, resampledAffine, resampledShape, type Shape3, type Spacing3 } from './resample.js';

@@ -1,9 +1,9 @@
 /**
- * 3D connected components of a binary mask, for keep-largest-component post-processing. Hand-written
+ * 3D connected components of a binary mask, for keep-largest-component post-processing and lesion-wise scores. Hand-written
  * (a two-pass union-find over the 26-neighbourhood's already visited half) because no maintained
  * JavaScript package labels 3D typed-array volumes.
  */
-import { ArgumentError } from '@brats/io/browser';
+import { ArgumentError } from './errors.js';
 
 function find(parent: Int32Array, x: number): number {
   let root = x;
