@@ -48,13 +48,24 @@ export function summaryTable(summary: EvaluationSummary): ReportBlock {
   return { kind: 'table', columns: ['region', 'Dice mean', 'Dice median', 'Dice std', 'HD95 mean (mm)', 'HD95 median (mm)'], rows };
 }
 
-/** Dice and HD95 per region of each case and their mean, from an evaluation file (`brats evaluate --out`, the pipeline's). */
+/**
+ * Dice and HD95 per region of each case and their mean, from an evaluation file (`brats evaluate --out`, the
+ * pipeline's), and the lesion-wise Dice where the file holds it.
+ */
 export function evaluationFileTable(evaluation: EvaluationJson, regions: readonly string[]): ReportBlock {
-  const columns = ['case', ...regions.flatMap((region) => [`${region} Dice`, `${region} HD95 (mm)`])];
+  const lesionWise = evaluation.lesionWise !== undefined;
+  const columns = ['case', ...regions.flatMap((region) => [`${region} Dice`, `${region} HD95 (mm)`, ...(lesionWise ? [`${region} lesion-wise Dice`] : [])])];
   const cell = (row: Record<string, unknown>, region: string, metric: 'dice' | 'hd95'): number | null => (row[region] as Record<string, number | null> | undefined)?.[metric] ?? null;
-  const rows: (string | number | null)[][] = evaluation.cases.map((row) => [row.id ?? '', ...regions.flatMap((region) => [cell(row, region, 'dice'), cell(row, region, 'hd95')])]);
-  const summary = evaluation.summary as Record<string, Record<'dice' | 'hd95', { mean: number | null }>>;
-  rows.push([`mean of ${evaluation.caseCount}`, ...regions.flatMap((region) => [summary[region]?.dice.mean ?? null, summary[region]?.hd95.mean ?? null])]);
+  const lesionCell = (row: Record<string, unknown>, region: string): number | null => (row[region] as { lesionWise?: { dice: number } } | undefined)?.lesionWise?.dice ?? null;
+  const rows: (string | number | null)[][] = evaluation.cases.map((row) => [
+    row.id ?? '',
+    ...regions.flatMap((region) => [cell(row, region, 'dice'), cell(row, region, 'hd95'), ...(lesionWise ? [lesionCell(row, region)] : [])]),
+  ]);
+  const summary = evaluation.summary as Record<string, Record<'dice' | 'hd95', { mean: number | null }> & { lesionWiseDice?: { mean: number | null } }>;
+  rows.push([
+    `mean of ${evaluation.caseCount}`,
+    ...regions.flatMap((region) => [summary[region]?.dice.mean ?? null, summary[region]?.hd95.mean ?? null, ...(lesionWise ? [summary[region]?.lesionWiseDice?.mean ?? null] : [])]),
+  ]);
   return { kind: 'table', columns, rows };
 }
 

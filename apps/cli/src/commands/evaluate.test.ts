@@ -97,6 +97,29 @@ describe('brats evaluate', () => {
     expect(stdout).toMatch(/Case_B\s+1\.0000\s+0\.00/);
   });
 
+  it('adds BraTS 2023 lesion-wise scores with --lesion-wise, to the printout and the JSON', async () => {
+    const out = path.join(dir, 'lesions.json');
+    const { code, stdout } = await runCaptured(['evaluate', '--pred', path.join(dir, 'pred'), '--ref', path.join(dir, 'ref'), '--convention', 'brats', '--lesion-wise', '--out', out]);
+    expect(code).toBe(2); // Case_C and Stray, as above
+    expect(stdout).toContain('lesion-wise (BraTS-GLI: lesions within 3 dilation steps merged, lesions of 50 mm³ or less left out, 374 mm for a missed or stray lesion)');
+    const json = JSON.parse(await fs.readFile(out, 'utf8'));
+    expect(json.lesionWise).toEqual({ dilation: 3, minimumVolumeMm3: 50, penaltyMm: 374 });
+    // One 64 mm³ lesion (4 x 4 x 2 voxels of 2 mm in k): found exactly in Case_A, shifted by a voxel in Case_B, whose one
+    // lesion then scores what the whole region does.
+    expect(json.cases[0].WT.lesionWise).toEqual({ dice: 1, hd95: 0, truePositives: 1, falsePositives: 0, falseNegatives: 0 });
+    expect(json.cases[1].WT.lesionWise).toEqual({ dice: json.cases[1].WT.dice, hd95: json.cases[1].WT.hd95, truePositives: 1, falsePositives: 0, falseNegatives: 0 });
+    // No core in either map: nothing to score, Dice 1 and HD95 0.
+    expect(json.cases[1].TC.lesionWise).toEqual({ dice: 1, hd95: 0, truePositives: 0, falsePositives: 0, falseNegatives: 0 });
+    expect(json.summary.WT.lesionWiseDice.mean).toBeCloseTo(0.875, 12);
+    expect(stdout).toMatch(/Case_B\s+0\.7500\s+\S+\s+1\/0\/0/);
+    // Another challenge by its short name; an unknown one is a usage error.
+    await runCaptured(['evaluate', '--pred', path.join(dir, 'pred'), '--ref', path.join(dir, 'ref'), '--lesion-wise', 'met', '--out', out]);
+    expect(JSON.parse(await fs.readFile(out, 'utf8')).lesionWise).toEqual({ dilation: 1, minimumVolumeMm3: 2, penaltyMm: 374 });
+    const unknown = await runCaptured(['evaluate', '--pred', path.join(dir, 'pred'), '--ref', path.join(dir, 'ref'), '--lesion-wise', 'BraTS-XYZ']);
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr.trim()).toBe("error: --lesion-wise: 'BraTS-XYZ' is unknown; known: BraTS-GLI, BraTS-SSA, BraTS-PED, BraTS-MEN, BraTS-MET");
+  });
+
   it('rejects bad options with exit code 1', async () => {
     expect((await runCaptured(['evaluate', '--pred', dir, '--ref', dir, '--regions', 'all'])).code).toBe(1);
     expect((await runCaptured(['evaluate', '--pred', dir])).code).toBe(1);

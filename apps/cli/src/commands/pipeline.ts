@@ -1,7 +1,7 @@
 import { existsSync, promises as fs } from 'node:fs';
 import path from 'node:path';
 import { DatasetError, TRAINING_CURVES_FILE, TRAINING_LOG_FILE, convertDataset, getLabelMapping, openDataset, pairPredictionsWithReferences, readModelManifest, writeFileAtomic, writeModelManifest, type ConvertDatasetOptions, type ReportBlock, type TrainingRecord } from '@brats/io';
-import { evaluateCases, evaluationToJson, type EvaluationJson, type RegionName } from '@brats/metrics';
+import { DEFAULT_LESION_WISE, evaluateCases, evaluationToJson, type EvaluationJson, type RegionName } from '@brats/metrics';
 import { EngineUnavailableError, convertBundleToIr, tuneInference } from '@brats/ncs2-runtime';
 import type { EpochRate, LearningRateSchedule, TrainOptions } from '@brats/unet';
 import type { Command } from 'commander';
@@ -440,11 +440,19 @@ export function registerPipelineCommand(program: Command, context: CliContext): 
         });
         if (run.failures.length > 0) throw new DatasetError(settings.dataset, `${run.failures.length} ${split} case(s) failed: ${run.failures.join('; ')}`);
         const pairing = await pairPredictionsWithReferences(folder, settings.dataset, { caseIds: ids, ...(settings.target === 'wt' ? { predictionMapping: getLabelMapping('wt') } : {}) });
-        const result = await evaluateCases(pairing.pairs, { convention: 'brats', regions });
+        // Scored as the challenge scores: the legacy whole-region figures and BraTS 2023's lesion-wise ones (BraTS-GLI).
+        const result = await evaluateCases(pairing.pairs, { convention: 'brats', regions, lesionWise: DEFAULT_LESION_WISE });
         const problems = [...result.problems, ...pairing.unmatched];
         if (problems.length > 0) throw new DatasetError(settings.dataset, `scoring the ${split} cases: ${problems.map((problem) => problem.message).join('; ')}`);
         await writeFileAtomic(path.join(paths.bundle, file), `${JSON.stringify(evaluationToJson(result.cases, result.summary, problems), null, 2)}\n`);
-        return regions.map((region) => `${region} Dice ${result.summary.regions[region]!.dice.mean.toFixed(4)}, HD95 ${result.summary.regions[region]!.hd95.mean.toFixed(2)} mm`).join('; ') + ` (${ids.length} cases, ${file})`;
+        return (
+          regions
+            .map((region) => {
+              const stats = result.summary.regions[region]!;
+              return `${region} Dice ${stats.dice.mean.toFixed(4)}, HD95 ${stats.hd95.mean.toFixed(2)} mm, lesion-wise Dice ${stats.lesionWiseDice!.mean.toFixed(4)}`;
+            })
+            .join('; ') + ` (${ids.length} cases, ${file})`
+        );
       };
       await step('validation', () => score('validation', paths.validation, 'validation-evaluation.json'));
       // The test cases are scored once, after every choice was made on validation.

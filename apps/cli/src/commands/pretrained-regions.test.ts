@@ -25,7 +25,8 @@ afterAll(async () => {
   await fs.rm(dir, { recursive: true, force: true });
 });
 
-type RegionFigures = { dice: number; hd95: number };
+type LesionFigures = { dice: number; hd95: number; truePositives: number; falsePositives: number; falseNegatives: number };
+type RegionFigures = { dice: number; hd95: number; lesionWise: LesionFigures };
 type EvaluationFile = { cases: Array<{ id: string } & Record<(typeof REGIONS)[number], RegionFigures>> };
 
 /** The folder of case `id` in the shared data (BraTS 2018 sample or the extra cases). */
@@ -98,7 +99,7 @@ describe('the pretrained regions model (@brats/model-brats-regions)', () => {
     ['validation', 'validation-evaluation.json'],
     ['testing', 'test-evaluation.json'],
   ] as const)(
-    `reproduces its recorded WT, TC and ET Dice and HD95 through model.onnx on ONNX Runtime and brats evaluate: %s cases (${data ? 'present' : NO_SHARED_DATA})`,
+    `reproduces its recorded WT, TC and ET Dice and HD95, legacy and lesion-wise, through model.onnx on ONNX Runtime and brats evaluate: %s cases (${data ? 'present' : NO_SHARED_DATA})`,
     async (split, evaluationFile) => {
       const manifest = await readModelManifest(bundle);
       const recorded = JSON.parse(await fs.readFile(path.join(bundle, evaluationFile), 'utf8')) as EvaluationFile;
@@ -113,7 +114,7 @@ describe('the pretrained regions model (@brats/model-brats-regions)', () => {
       const reference = path.join(dir, `reference-${split}`);
       for (const id of ids) await fs.cp(caseFolder(id), path.join(reference, id), { recursive: true });
       const metrics = path.join(dir, `metrics-${split}.json`);
-      const evaluated = await runCaptured(['evaluate', '--pred', out, '--ref', reference, '--regions', 'brats', '--convention', 'brats', '--out', metrics]);
+      const evaluated = await runCaptured(['evaluate', '--pred', out, '--ref', reference, '--regions', 'brats', '--convention', 'brats', '--lesion-wise', '--out', metrics]);
       expect(evaluated.code, evaluated.stderr).toBe(0);
       expect(evaluated.stdout).toContain(`prediction labels: brats2017 (from ${out}/predictions.json)`);
       const result = JSON.parse(await fs.readFile(metrics, 'utf8')) as EvaluationFile;
@@ -123,6 +124,12 @@ describe('the pretrained regions model (@brats/model-brats-regions)', () => {
           const label = `${recordedCase.id} ${region}`;
           expect(Math.abs(scored[region].dice - recordedCase[region].dice), `${label} Dice ${scored[region].dice}, ${recordedCase[region].dice} recorded`).toBeLessThanOrEqual(DICE_TOLERANCE);
           expect(Math.abs(scored[region].hd95 - recordedCase[region].hd95), `${label} HD95 ${scored[region].hd95}, ${recordedCase[region].hd95} recorded`).toBeLessThanOrEqual(HD95_TOLERANCE_MM);
+          // Lesion-wise (BraTS-GLI): the same lesions found, missed and added, and the same scores.
+          const lesions = scored[region].lesionWise;
+          const recordedLesions = recordedCase[region].lesionWise;
+          expect([lesions.truePositives, lesions.falsePositives, lesions.falseNegatives], `${label} lesions`).toEqual([recordedLesions.truePositives, recordedLesions.falsePositives, recordedLesions.falseNegatives]);
+          expect(Math.abs(lesions.dice - recordedLesions.dice), `${label} lesion-wise Dice ${lesions.dice}, ${recordedLesions.dice} recorded`).toBeLessThanOrEqual(DICE_TOLERANCE);
+          expect(Math.abs(lesions.hd95 - recordedLesions.hd95), `${label} lesion-wise HD95`).toBeLessThanOrEqual(HD95_TOLERANCE_MM);
         }
       }
       // The same Dice counted by nibabel and numpy from the label maps, which are BraTS 2017-2021 labels on the grid

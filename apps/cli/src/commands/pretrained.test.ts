@@ -48,7 +48,7 @@ describe('the pretrained model (@brats/model-brats2018-wt)', () => {
   it.skipIf(!data).each([
     ['validation', 'validation-evaluation.json'],
     ['testing', 'test-evaluation.json'],
-  ] as const)(`reproduces its recorded Dice through the tfjs weights: %s cases (${data ? 'present' : NO_SHARED_DATA})`, async (split, evaluationFile) => {
+  ] as const)(`reproduces its recorded Dice, legacy and lesion-wise, through the tfjs weights: %s cases (${data ? 'present' : NO_SHARED_DATA})`, async (split, evaluationFile) => {
     const manifest = await readModelManifest(bundle);
     const recorded = JSON.parse(await fs.readFile(path.join(bundle, evaluationFile), 'utf8'));
     const ids = manifest.training!.split[split];
@@ -60,11 +60,21 @@ describe('the pretrained model (@brats/model-brats2018-wt)', () => {
     const reference = path.join(dir, `reference-${split}`);
     for (const id of ids) await fs.cp(caseFolder(id), path.join(reference, id), { recursive: true });
     const metrics = path.join(dir, `metrics-${split}.json`);
-    const evaluated = await runCaptured(['evaluate', '--pred', out, '--ref', reference, '--pred-labels', 'wt', '--regions', 'wt', '--out', metrics]);
+    const evaluated = await runCaptured(['evaluate', '--pred', out, '--ref', reference, '--pred-labels', 'wt', '--regions', 'wt', '--convention', 'brats', '--lesion-wise', '--out', metrics]);
     expect(evaluated.code).toBe(0);
     const result = JSON.parse(await fs.readFile(metrics, 'utf8'));
     expect(result.cases.map((c: { id: string }) => c.id)).toEqual(recorded.cases.map((c: { id: string }) => c.id));
-    result.cases.forEach((c: { WT: { dice: number } }, index: number) => expect(c.WT.dice).toBeCloseTo(recorded.cases[index].WT.dice, 6));
+    result.cases.forEach((c: { WT: { dice: number; lesionWise: { dice: number; truePositives: number; falsePositives: number; falseNegatives: number } } }, index: number) => {
+      const recordedWt = recorded.cases[index].WT;
+      expect(c.WT.dice).toBeCloseTo(recordedWt.dice, 6);
+      // Lesion-wise (BraTS-GLI), recorded beside the whole-region figures.
+      expect(c.WT.lesionWise.dice).toBeCloseTo(recordedWt.lesionWise.dice, 6);
+      expect([c.WT.lesionWise.truePositives, c.WT.lesionWise.falsePositives, c.WT.lesionWise.falseNegatives]).toEqual([
+        recordedWt.lesionWise.truePositives,
+        recordedWt.lesionWise.falsePositives,
+        recordedWt.lesionWise.falseNegatives,
+      ]);
+    });
     expect(result.summary.WT.dice.mean).toBeCloseTo(recorded.summary.WT.dice.mean, 6);
   }, 600_000);
 
