@@ -95,6 +95,10 @@ async function prepareJobs(options: PredictRunOptions): Promise<{ manifest: Mode
 function printInference(context: CliContext, inference: ResolvedInference): void {
   const why = inference.source === 'bundle' ? 'as the bundle chose on its validation cases' : inference.source === 'caller' ? 'as asked' : 'the default';
   printLine(context, `post-processing: tta ${inference.tta ? 'on' : 'off'}, largest component ${inference.largestComponent ? 'on' : 'off'} (${why})`);
+  const smallest = Object.entries(inference.minComponentVoxels);
+  if (smallest.length > 0) {
+    printLine(context, `post-processing: components under ${smallest.map(([region, voxels]) => `${voxels} voxels (${region})`).join(', ')} removed (as the bundle chose on its validation cases)`);
+  }
 }
 
 function reportCaseOf(result: CohortJobResult): ReportCase {

@@ -53,6 +53,8 @@ describe('model manifest', () => {
     ['a region threshold of 0', { ...manifest, inference: { tta: false, largestComponent: false, thresholds: { WT: 0 } } }, /inference\.thresholds must map the model's regions to numbers in \(0, 1\)/],
     ['an orientation with two letters for one axis', { ...manifest, orientation: 'LPR' }, /orientation must be three letters, one per world axis/],
     ['a fractional enhancing minimum', { ...manifest, inference: { tta: false, largestComponent: false, minEnhancingVoxels: 2.5 } }, /minEnhancingVoxels must be a non-negative integer/],
+    ['a negative smallest component', { ...manifest, inference: { tta: false, largestComponent: false, minComponentVoxels: { WT: -1 } } }, /inference\.minComponentVoxels must map the model's regions to non-negative integers/],
+    ['a smallest component for a region the model lacks', { ...manifest, inference: { tta: false, largestComponent: false, minComponentVoxels: { ET: 10 } } }, /inference\.minComponentVoxels must map/],
   ])('rejects %s with a ModelBundleError', async (name, content, reason) => {
     const bundle = path.join(dir, name.replace(/ /g, '-'));
     await fs.mkdir(bundle, { recursive: true });

@@ -122,6 +122,12 @@ export interface InferenceDefaults {
    * an empty ET reference makes any ET voxel a Dice of 0). 0 or absent: never.
    */
   minEnhancingVoxels?: number;
+  /**
+   * For a regions model, per region: predicted connected components (26-connected) smaller than this many voxels are
+   * removed from the region (an enhancing one stays core, a core one stays whole tumour), as stray specks cost a
+   * lesion-wise score most. Absent or 0: every component is kept.
+   */
+  minComponentVoxels?: Partial<Record<RegionName, number>>;
   /** How the choice was made (written by `brats tune`): the cases, the metric and every option's score. */
   selection?: InferenceSelectionRecord;
 }
@@ -150,6 +156,11 @@ export interface InferenceSelectionRecord {
   innerComponentCandidates?: readonly { region: RegionName; largestComponent: boolean; mean: number; perCase: readonly number[] }[];
   /** For a regions model, each smallest enhancing tumour tried (voxels) with the mean ET Dice. */
   enhancingCandidates?: readonly { minEnhancingVoxels: number; mean: number }[];
+  /**
+   * For a regions model, each smallest component tried per region (voxels) with the region's mean lesion-wise Dice
+   * (BraTS-GLI) and its mean Dice over the whole region, decided last.
+   */
+  componentMinimumCandidates?: Partial<Record<RegionName, readonly { minComponentVoxels: number; lesionWiseDice: number; dice: number }[]>>;
   /** ISO time of the choice. */
   chosenAt: string;
 }
@@ -241,6 +252,13 @@ export function parseModelManifest(text: string, file: string): ModelManifest {
   );
   const minimum = inference?.minEnhancingVoxels;
   check(minimum === undefined || (Number.isInteger(minimum) && minimum >= 0), file, 'inference.minEnhancingVoxels must be a non-negative integer');
+  const smallest = inference?.minComponentVoxels;
+  check(
+    smallest === undefined ||
+      (typeof smallest === 'object' && smallest !== null && Object.entries(smallest).every(([region, value]) => manifest.regions.includes(region as RegionName) && Number.isInteger(value) && (value as number) >= 0)),
+    file,
+    "inference.minComponentVoxels must map the model's regions to non-negative integers",
+  );
   const int8 = manifest.files?.onnxInt8;
   check(int8 === undefined || (typeof int8 === 'string' && int8.length > 0), file, 'files.onnxInt8 must be a file name');
   const quantization = manifest.quantization;

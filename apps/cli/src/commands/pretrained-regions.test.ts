@@ -109,6 +109,7 @@ describe('the pretrained regions model (@brats/model-brats-regions)', () => {
       const predicted = await runCaptured(['predict', ...ids.map(caseFolder), '--model', '@brats/model-brats-regions', '--out', out, '--engine', 'onnxruntime']);
       expect(predicted.code, predicted.stderr).toBe(0);
       expect(predicted.stdout).toMatch(/^engine: onnxruntime /m);
+      expect(predicted.stdout).toMatch(/^post-processing: components under 200 voxels \(ET\) removed \(as the bundle chose on its validation cases\)$/m);
       // Real skull-stripped BraTS scans: no warning (the check for a scan with its skull stays quiet on them).
       expect(predicted.stderr).not.toMatch(/warning/);
       const reference = path.join(dir, `reference-${split}`);
@@ -254,12 +255,12 @@ print(json.dumps({"differ": int((a != b).sum()), "tumour": int((a > 0).sum()), "
   );
 
   it.skipIf(!data)(
-    `its post-processing choice (flips, components, per-region thresholds, smallest enhancing tumour) is the one brats tune writes from the validation cases, figures included (${data ? 'present' : NO_SHARED_DATA})`,
+    `its post-processing choice (flips, components, per-region thresholds, smallest enhancing tumour, smallest component per region) is the one brats tune writes from the validation cases, figures included (${data ? 'present' : NO_SHARED_DATA})`,
     async () => {
       const { shipped, written: manifest } = await tuneCopy(bundle, path.join(dir, 'tuned'), data!);
       const record = shipped.inference!.selection!;
       const written = manifest.inference!;
-      const choice = ({ tta, largestComponent, thresholds, componentRegions, minEnhancingVoxels }: typeof written) => ({ tta, largestComponent, thresholds, componentRegions, minEnhancingVoxels });
+      const choice = ({ tta, largestComponent, thresholds, componentRegions, minEnhancingVoxels, minComponentVoxels }: typeof written) => ({ tta, largestComponent, thresholds, componentRegions, minEnhancingVoxels, minComponentVoxels });
       expect(choice(written)).toEqual(choice(shipped.inference!));
       const close = (a: readonly number[], b: readonly number[], label: string) => a.forEach((value, index) => expect(Math.abs(value - b[index]!), label).toBeLessThanOrEqual(DICE_TOLERANCE));
       const final = written.selection!.innerComponentCandidates!;
@@ -268,12 +269,20 @@ print(json.dumps({"differ": int((a != b).sum()), "tumour": int((a > 0).sum()), "
         expect([candidate.region, candidate.largestComponent]).toEqual([recorded.region, recorded.largestComponent]);
         close(candidate.perCase, recorded.perCase, `${candidate.region} largest component ${candidate.largestComponent}`);
       });
-      // The chosen option's per-case figure (the mean of WT, TC and ET Dice) is the bundle's recorded validation Dice.
-      const validation = JSON.parse(await fs.readFile(path.join(bundle, 'validation-evaluation.json'), 'utf8')) as EvaluationFile;
-      const chosen = final.filter((candidate) => candidate.largestComponent === written.componentRegions!.includes(candidate.region)).at(-1)!;
-      for (const c of validation.cases) {
-        const mean = (c.WT.dice + c.TC.dice + c.ET.dice) / 3;
-        expect(Math.abs(chosen.perCase[record.cases.indexOf(c.id)]! - mean), c.id).toBeLessThanOrEqual(DICE_TOLERANCE);
+      // The last step, the smallest component kept per region, scored as recorded; the figures of each region's chosen
+      // minimum are the bundle's recorded validation Dice and lesion-wise Dice (the means over the cases).
+      const validation = JSON.parse(await fs.readFile(path.join(bundle, 'validation-evaluation.json'), 'utf8')) as {
+        summary: Record<(typeof REGIONS)[number], { dice: { mean: number }; lesionWiseDice: { mean: number } }>;
+      };
+      for (const region of REGIONS) {
+        const tried = written.selection!.componentMinimumCandidates![region]!;
+        const recorded = record.componentMinimumCandidates![region]!;
+        expect(tried.map((entry) => entry.minComponentVoxels)).toEqual(recorded.map((entry) => entry.minComponentVoxels));
+        close(tried.map((entry) => entry.lesionWiseDice), recorded.map((entry) => entry.lesionWiseDice), `${region} smallest component, lesion-wise`);
+        close(tried.map((entry) => entry.dice), recorded.map((entry) => entry.dice), `${region} smallest component`);
+        const chosen = tried.find((entry) => entry.minComponentVoxels === (written.minComponentVoxels?.[region] ?? 0))!;
+        expect(Math.abs(chosen.dice - validation.summary[region].dice.mean), `${region} Dice`).toBeLessThanOrEqual(DICE_TOLERANCE);
+        expect(Math.abs(chosen.lesionWiseDice - validation.summary[region].lesionWiseDice.mean), `${region} lesion-wise Dice`).toBeLessThanOrEqual(DICE_TOLERANCE);
       }
     },
     600_000,

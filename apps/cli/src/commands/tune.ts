@@ -14,6 +14,8 @@ export function describeInference(inference: InferenceDefaults): string {
   if (inference.componentRegions !== undefined && inference.componentRegions.length > 0) parts.push(`largest component of ${inference.componentRegions.join(' and ')} as well`);
   if (inference.thresholds !== undefined) parts.push(`thresholds ${Object.entries(inference.thresholds).map(([region, value]) => `${region} ${value}`).join(', ')}`);
   if (inference.minEnhancingVoxels !== undefined) parts.push(`enhancing tumour under ${inference.minEnhancingVoxels} voxels relabelled as core`);
+  const smallest = Object.entries(inference.minComponentVoxels ?? {});
+  if (smallest.length > 0) parts.push(`components under ${smallest.map(([region, voxels]) => `${voxels} voxels (${region})`).join(', ')} removed`);
   return parts.join(', ');
 }
 
@@ -89,6 +91,12 @@ export function registerTuneCommand(program: Command, context: CliContext): void
       }
       if (selection.enhancingCandidates !== undefined) {
         printLine(context, `smallest enhancing tumour (voxels): ${selection.enhancingCandidates.map((entry) => `${entry.minEnhancingVoxels} ${entry.mean.toFixed(4)}`).join(', ')}   <- ${inference.minEnhancingVoxels}`);
+      }
+      for (const [region, tried] of Object.entries(selection.componentMinimumCandidates ?? {})) {
+        printLine(
+          context,
+          `${region} smallest component kept (voxels: lesion-wise Dice / Dice): ${tried.map((entry) => `${entry.minComponentVoxels} ${entry.lesionWiseDice.toFixed(4)}/${entry.dice.toFixed(4)}`).join(', ')}   <- ${inference.minComponentVoxels?.[region as 'WT'] ?? 0}`,
+        );
       }
       await writeModelManifest(bundle, { ...manifest, inference });
       printLine(context, `inference: ${describeInference(inference)} written to ${bundle}/brats-model.json`);

@@ -31,6 +31,8 @@ export interface ResolvedInference {
   thresholds: number[];
   /** Smallest enhancing tumour kept as such, in voxels; 0: every one. */
   minEnhancingVoxels: number;
+  /** Per region, the smallest component kept (voxels), as the bundle chose it; absent: every one. */
+  minComponentVoxels: Partial<Record<RegionName, number>>;
   /** 'bundle' when at least one of tta / largest component was left to the manifest's `inference`. */
   source: SettingSource;
   /** One line per setting saying what runs and why, e.g. `tta on (the bundle chose it on its validation cases)`. */
@@ -59,6 +61,10 @@ export function resolveInference(manifest: ModelManifest, request: InferenceRequ
   const perRegion = request.threshold === undefined && manifest.regions.some((region) => chosen[region] !== undefined);
   const minEnhancingVoxels = request.minEnhancingVoxels ?? manifest.inference?.minEnhancingVoxels ?? 0;
   const minimumSource: SettingSource = request.minEnhancingVoxels !== undefined ? 'caller' : manifest.inference?.minEnhancingVoxels !== undefined ? 'bundle' : 'default';
+  // The smallest components kept follow the bundle; asking for every component (largestComponent false) keeps them all.
+  const chosenMinimum = manifest.inference?.minComponentVoxels ?? {};
+  const minComponentVoxels: Partial<Record<RegionName, number>> =
+    request.largestComponent === false ? {} : Object.fromEntries(manifest.regions.filter((region) => (chosenMinimum[region] ?? 0) > 0).map((region) => [region, chosenMinimum[region]!]));
   const source: SettingSource =
     ttaSource === 'bundle' || componentSource === 'bundle' ? 'bundle' : ttaSource === 'caller' || componentSource === 'caller' ? 'caller' : 'default';
   return {
@@ -68,6 +74,7 @@ export function resolveInference(manifest: ModelManifest, request: InferenceRequ
     threshold,
     thresholds,
     minEnhancingVoxels,
+    minComponentVoxels,
     source,
     reasons: [
       `tta ${tta ? 'on' : 'off'} (${explain(ttaSource)})`,
@@ -76,6 +83,9 @@ export function resolveInference(manifest: ModelManifest, request: InferenceRequ
       perRegion
         ? `thresholds ${manifest.regions.map((region, r) => `${region} ${thresholds[r]}`).join(', ')} (the bundle chose them on its validation cases)`
         : `threshold ${threshold} (${request.threshold !== undefined ? 'as asked' : "the bundle's"})`,
+      ...(Object.keys(minComponentVoxels).length > 0
+        ? [`components under ${Object.entries(minComponentVoxels).map(([region, voxels]) => `${voxels} voxels (${region})`).join(', ')} removed (the bundle chose it on its validation cases)`]
+        : []),
       ...(manifest.regions.includes('ET')
         ? [minEnhancingVoxels > 0 ? `enhancing tumour under ${minEnhancingVoxels} voxels relabelled as core (${explain(minimumSource)})` : `every predicted enhancing tumour kept (${explain(minimumSource)})`]
         : []),

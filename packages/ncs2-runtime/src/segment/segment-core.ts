@@ -26,7 +26,7 @@ import {
   type Volume,
   unstrippedWarning,
 } from '@brats/io/browser';
-import { keepLargestComponent } from '@brats/metrics';
+import { keepLargestComponent, labelComponents } from '@brats/metrics';
 import { resolveInference, type InferenceRequest, type ResolvedInference } from './inference-settings.js';
 import { chooseOutputConvention, nestedLabelValues, regionVolumesMl } from './labels.js';
 import { resampleLinear, resampledAffine, resampledShape, type Shape3, type Spacing3 } from './resample.js';
@@ -308,14 +308,17 @@ export interface PostprocessSettings {
   componentRegions?: readonly RegionName[];
   /** Enhancing tumour under this many voxels becomes core; 0: never. */
   minEnhancingVoxels: number;
+  /** Per region, components under this many voxels are removed from it (before the enhancing minimum); absent: none. */
+  minComponentVoxels?: Partial<Record<RegionName, number>>;
 }
 
 /**
  * Probability maps → binary region masks, as every segmentation makes them: a threshold per region, the largest
  * 26-connected whole-tumour component (when asked), nesting (ET inside TC inside WT), the largest component of each
- * inner region in `componentRegions` (TC, then ET, each nesting again), then an enhancing tumour
+ * inner region in `componentRegions` (TC, then ET, each nesting again), components smaller than `minComponentVoxels`
+ * removed per region (WT, TC, ET, each nesting again: a removed enhancing speck stays core), then an enhancing tumour
  * smaller than `minEnhancingVoxels` relabelled as core (its voxels stay in TC). `brats tune` scores its candidate
- * settings through this same function. `notes` says what the last step did.
+ * settings through this same function. `notes` says what the last two steps did.
  */
 export function postprocessRegions(
   probabilities: readonly Float32Array[],
@@ -332,9 +335,22 @@ export function postprocessRegions(
   return postprocessMasks(masks, regions, shape, settings);
 }
 
+const REGION_WORDS: Record<RegionName, string> = { WT: 'whole-tumour', TC: 'tumour-core', ET: 'enhancing-tumour' };
+
+/** Clears, in place, every 26-connected component of `mask` under `minimum` voxels; returns how many it cleared. */
+function removeSmallComponents(mask: Uint8Array, shape: Shape3, minimum: number): number {
+  const { labels, sizes } = labelComponents(mask, shape);
+  let removed = 0;
+  for (let id = 1; id < sizes.length; id++) if (sizes[id]! < minimum) removed++;
+  if (removed === 0) return 0;
+  for (let v = 0; v < mask.length; v++) if (mask[v] === 1 && sizes[labels[v]!]! < minimum) mask[v] = 0;
+  return removed;
+}
+
 /**
  * The steps of {@link postprocessRegions} after the threshold, on masks already thresholded (changed in place):
- * largest whole-tumour component, nesting, inner regions' largest components, small enhancing tumour relabelled as core.
+ * largest whole-tumour component, nesting, inner regions' largest components, small components per region, small
+ * enhancing tumour relabelled as core.
  */
 function postprocessMasks(
   masks: Uint8Array[],
@@ -353,8 +369,18 @@ function postprocessMasks(
     masks[index] = keepLargestComponent(masks[index]!, shape);
     nestRegions(maskOf('WT'), maskOf('TC'), maskOf('ET'));
   }
-  const et = maskOf('ET');
   const notes: string[] = [];
+  for (const region of ['WT', 'TC', 'ET'] as const) {
+    const minimum = settings.minComponentVoxels?.[region] ?? 0;
+    const index = regions.indexOf(region);
+    if (index < 0 || minimum <= 0) continue;
+    const removed = removeSmallComponents(masks[index]!, shape, minimum);
+    if (removed === 0) continue;
+    nestRegions(maskOf('WT'), maskOf('TC'), maskOf('ET'));
+    const becomes = region === 'ET' ? ' (now core)' : region === 'TC' ? ' (now whole tumour only)' : '';
+    notes.push(`${removed} ${REGION_WORDS[region]} component${removed === 1 ? '' : 's'} under ${minimum} voxels removed${becomes}`);
+  }
+  const et = maskOf('ET');
   if (et !== undefined && settings.minEnhancingVoxels > 0) {
     let count = 0;
     for (let v = 0; v < et.length; v++) count += et[v]!;

@@ -238,6 +238,53 @@ describe('tuneInference', () => {
     expect(plain.labels.data[at(9, 8, 2)]).toBe(2);
   });
 
+  it('removes enhancing specks smaller than the minimum chosen by lesion-wise Dice, keeping two true lesions', async () => {
+    // A 24 x 16 x 6 grid of 4 mm voxels (64 mm³ each), the model's own window and spacing. Reference: oedema in the box
+    // i 1..22, j 1..14, k 1..4; core (1) over its top layer k 4; two enhancing lesions (4) of 16 voxels, A at i 2..3,
+    // j 2..3 and B at i 18..19, j 10..11, k 1..4. Predicted: each region as marked, and ET also a speck at (10, 7, 4)
+    // inside the core, more than 3 dilation steps from A and B.
+    const grid = [24, 16, 6] as const;
+    const n = grid[0] * grid[1] * grid[2];
+    const index = (i: number, j: number, k: number): number => i + grid[0] * (j + grid[1] * k);
+    const [flair, t1w, t1gd, t2w] = [0, 1, 2, 3].map(() => new Float32Array(n));
+    const labels = new Uint8Array(n);
+    for (let k = 1; k <= 4; k++) for (let j = 1; j <= 14; j++) for (let i = 1; i <= 22; i++) [flair![index(i, j, k)], labels[index(i, j, k)]] = [10, k === 4 ? 1 : 2];
+    for (let k = 4; k <= 4; k++) for (let j = 1; j <= 14; j++) for (let i = 1; i <= 22; i++) t1w![index(i, j, k)] = 10;
+    for (const [i0, j0] of [[2, 2], [18, 10]] as const) {
+      for (let k = 1; k <= 4; k++) for (let j = j0; j <= j0 + 1; j++) for (let i = i0; i <= i0 + 1; i++) [t1w![index(i, j, k)], t1gd![index(i, j, k)], labels[index(i, j, k)]] = [10, 10, 4];
+    }
+    t1gd![index(10, 7, 4)] = 10;
+    const spacing = [4, 4, 4] as const;
+    const volume = (data: Float32Array): Volume<'float32'> => createVolume('float32', data, grid, { spacing });
+    const specks: CanonicalCase = {
+      ...boxCase(),
+      id: 'specks',
+      channels: [flair!, t1w!, t1gd!, t2w!].map(volume) as unknown as CanonicalCase['channels'],
+      labels: createVolume('uint8', labels, grid, { spacing }),
+    };
+    const runner = pixelRunner((flairValue, t1wValue, t1gdValue) => [flairValue > 0 ? 0.9 : 0.1, t1wValue > 0 ? 0.9 : 0.1, t1gdValue > 0 ? 0.9 : 0.1]);
+    const manifest = testManifest([24, 16, 6], { outputChannels: 3, spacing, files: { onnx: 'model.onnx' } });
+    const inference = await tuneInference([specks], manifest, runner, { bundle: '.', data: '.' });
+    // ET: every speck kept, A and B are found and the speck is a false positive: (1 + 1) / 3, Dice 2 x 32 / (33 + 32).
+    // A minimum of 10 voxels takes the speck alone: 1 and 1. From 20 voxels A and B go too: both missed, 0 and 0.
+    expect(inference.selection.componentMinimumCandidates!.ET).toEqual([
+      { minComponentVoxels: 0, lesionWiseDice: 2 / 3, dice: 64 / 65 },
+      { minComponentVoxels: 10, lesionWiseDice: 1, dice: 1 },
+      ...[20, 50, 100, 200, 400].map((minComponentVoxels) => ({ minComponentVoxels, lesionWiseDice: 0, dice: 0 })),
+    ]);
+    // WT and TC are one component each: every minimum up to their size ties, and the smallest (none) is kept.
+    expect(inference.minComponentVoxels).toEqual({ ET: 10 });
+    expect(inference.minEnhancingVoxels).toBe(0);
+    // Predict with the choice: the speck is core again, so the label map is exactly the reference, and it says so.
+    const tuned = await segmentCase(specks, { ...manifest, inference }, runner);
+    expect(Array.from(tuned.labels.data)).toEqual(Array.from(labels));
+    expect(tuned.reasons).toContain('components under 10 voxels (ET) removed (the bundle chose it on its validation cases)');
+    expect(tuned.reasons).toContain('1 enhancing-tumour component under 10 voxels removed (now core)');
+    // Asking for every component keeps the speck.
+    const every = await segmentCase(specks, { ...manifest, inference }, runner, { largestComponent: false });
+    expect(every.labels.data[index(10, 7, 4)]).toBe(4);
+  });
+
   it.each([
     ['/work/models/m', '/work/data/set', '../../data/set'],
     ['/work/models/m', '/work/models/m', '.'],

@@ -6,7 +6,7 @@
  */
 import path from 'node:path';
 import { ArgumentError, regionMask, type CanonicalCase, type CaseRef, type InferenceDefaults, type InferenceSelectionRecord, type ModelManifest, type RegionName } from '@brats/io';
-import { computeDice } from '@brats/metrics';
+import { computeDice, computeLesionWise, DEFAULT_LESION_WISE } from '@brats/metrics';
 import { postprocessRegions, type PostprocessSettings, type SegmentOptions } from './segment-core.js';
 import { segmentCase, type SliceRunner } from './segment-case.js';
 
@@ -153,18 +153,21 @@ export async function tuneInference(cases: readonly (CaseRef | CanonicalCase)[],
 export const THRESHOLD_CANDIDATES: readonly number[] = [0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7];
 /** Smallest enhancing tumour tried (voxels), 0 (keep every one) first. */
 export const ENHANCING_MINIMUM_CANDIDATES: readonly number[] = [0, 25, 50, 100, 200, 400, 800];
+/** Smallest component kept per region tried (voxels), 0 (keep every one) first. */
+export const COMPONENT_MINIMUM_CANDIDATES: readonly number[] = [0, 10, 20, 50, 100, 200, 400];
 
 /**
  * For a model of several regions, under the chosen flips: a threshold per region (WT, then TC, then ET, each with
  * the ones before it fixed, since nesting ties them), then the largest component decided again on the masks those
- * thresholds give, then the smallest enhancing tumour kept as such. The component comes after the thresholds as
+ * thresholds give, then the smallest enhancing tumour kept as such, then per region (WT, TC, ET) the smallest
+ * component kept, scored by the region's mean lesion-wise Dice (BraTS-GLI), the score stray specks cost most. The component comes after the thresholds as
  * nnU-Net decides its component step last, on the final predictions: a WT threshold below 0.5 adds scattered voxels
  * that the choice at 0.5 never saw; with it on, TC's and then ET's own largest component are tried the same way.
  * Every candidate goes through {@link postprocessRegions}, the path predict takes;
  * thresholds and the minimum are scored by the mean Dice of their region over the cases, the component by the mean
  * over the regions (as the first choice), all with the BraTS rule for empty masks; among equal scores the threshold
  * nearest the manifest's, no component step, and the smaller minimum win. Writes `thresholds`, `largestComponent`,
- * `componentRegions`, `minEnhancingVoxels` and their candidates into `chosen`.
+ * `componentRegions`, `minEnhancingVoxels`, `minComponentVoxels` and their candidates into `chosen`.
  */
 async function tuneRegions(
   cases: readonly (CaseRef | CanonicalCase)[],
@@ -174,7 +177,7 @@ async function tuneRegions(
   options: TuneInferenceOptions,
 ): Promise<void> {
   const regions = manifest.regions;
-  const scored: { probabilities: Float32Array[]; references: Uint8Array[]; shape: [number, number, number] }[] = [];
+  const scored: { probabilities: Float32Array[]; references: Uint8Array[]; shape: [number, number, number]; spacing: [number, number, number] }[] = [];
   for (const ref of cases) {
     const segmentation = await segmentCase(ref, manifest, runner, {
       tta: chosen.tta,
@@ -185,7 +188,13 @@ async function tuneRegions(
     });
     const labels = segmentation.case.labels!;
     const [x, y, z] = segmentation.labels.shape;
-    scored.push({ probabilities: segmentation.probabilities, references: regions.map((region) => regionMask(labels.data, segmentation.case.labelMapping, region)), shape: [x, y, z!] });
+    const [sx, sy, sz] = segmentation.labels.spacing;
+    scored.push({
+      probabilities: segmentation.probabilities,
+      references: regions.map((region) => regionMask(labels.data, segmentation.case.labelMapping, region)),
+      shape: [x, y, z!],
+      spacing: [sx, sy, sz!],
+    });
   }
   // Each case's Dice averaged over the regions, and those averaged over the cases: how the component steps are scored.
   const regionMean = (settings: PostprocessSettings): { mean: number; perCase: number[] } => {
@@ -238,4 +247,27 @@ async function tuneRegions(
     chosen.minEnhancingVoxels = tried.reduce((top, entry) => (entry.mean > top.mean ? entry : top)).minEnhancingVoxels;
     chosen.selection.enhancingCandidates = tried;
   }
+  // Last, per region, the smallest component kept. A stray speck barely moves the Dice over the whole region but is a
+  // false-positive lesion, scored 0, in BraTS's lesion-wise Dice: that is the score each minimum is chosen by (the
+  // region's mean over the cases); the whole-region Dice is recorded beside it. Among equal scores the smaller minimum wins.
+  const minComponentVoxels: Partial<Record<RegionName, number>> = {};
+  const minimumCandidates: Partial<Record<RegionName, { minComponentVoxels: number; lesionWiseDice: number; dice: number }[]>> = {};
+  for (const [r, region] of regions.entries()) {
+    const tried = COMPONENT_MINIMUM_CANDIDATES.map((minimum) => {
+      const candidate: PostprocessSettings = { ...settings(), minEnhancingVoxels: chosen.minEnhancingVoxels ?? 0, minComponentVoxels: { ...minComponentVoxels, [region]: minimum } };
+      let lesionWiseDice = 0;
+      let dice = 0;
+      for (const entry of scored) {
+        const mask = postprocessRegions(entry.probabilities, regions, entry.shape, candidate).masks[r]!;
+        lesionWiseDice += computeLesionWise(mask, entry.references[r]!, { shape: entry.shape, spacing: entry.spacing, ...DEFAULT_LESION_WISE }).dice / scored.length;
+        dice += computeDice(mask, entry.references[r]!, { convention: 'brats' }) / scored.length;
+      }
+      return { minComponentVoxels: minimum, lesionWiseDice, dice };
+    });
+    const winner = tried.reduce((top, entry) => (entry.lesionWiseDice > top.lesionWiseDice ? entry : top));
+    if (winner.minComponentVoxels > 0) minComponentVoxels[region] = winner.minComponentVoxels;
+    minimumCandidates[region] = tried;
+  }
+  chosen.minComponentVoxels = minComponentVoxels;
+  chosen.selection.componentMinimumCandidates = minimumCandidates;
 }
