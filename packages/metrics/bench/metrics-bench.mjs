@@ -1,8 +1,9 @@
-// HD95 timing on full BraTS-size (240x240x155) mask pairs, against the built package (dist/). Wall time and
+// HD95 and lesion-wise timing on full BraTS-size (240x240x155) mask pairs, against the built package (dist/). Wall time and
 // process CPU time are both printed: on a shared machine the CPU time is the steadier number.
 // Run: pnpm --filter @brats/metrics build && pnpm --filter @brats/metrics bench
 //   (or `pnpm turbo run bench --filter @brats/metrics`, which builds first). Options: --repeat N (default 5).
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gunzipSync } from 'node:zlib';
@@ -13,8 +14,8 @@ if (!existsSync(dist)) {
   console.error(`metrics-bench: ${dist} is missing; build first: pnpm --filter @brats/metrics build`);
   process.exit(1);
 }
-const { computeHd95, computeSurfaceMetrics, evaluateCase, regionMask, BRATS2017_LABELS } = await import(dist);
-const { sharedDataDir } = await import('@brats/vitest-config/fixtures');
+const { computeHd95, computeLesionWise, computeSurfaceMetrics, evaluateCase, regionMask, BRATS2017_LABELS, DEFAULT_LESION_WISE } = await import(dist);
+const { referencePython, runPythonJson, sharedDataDir } = await import('@brats/vitest-config/fixtures');
 
 const repeatIndex = process.argv.indexOf('--repeat');
 const repeat = repeatIndex > 0 ? Number(process.argv[repeatIndex + 1]) : 5;
@@ -134,4 +135,47 @@ if (caseLabels) {
     });
     return `WT dice ${result.regions.WT.dice.toFixed(4)} hd95 ${result.regions.WT.hd95.toFixed(3)}`;
   });
+}
+
+// Lesion-wise scores (BraTS-GLI) of a real enhancing tumour against itself moved by a voxel with 12 stray specks, beside
+// the official scorer's steps in scipy on the same pair, timed inside the Python process (its start-up left out).
+if (caseLabels) {
+  const et = regionMask(caseLabels, BRATS2017_LABELS, 'ET');
+  const prediction = shift(et, [1, 0, 0]);
+  for (let speck = 0; speck < 12; speck++) {
+    const [i0, j0, k0] = [60 + ((speck * 37) % 120), 60 + ((speck * 53) % 120), 30 + ((speck * 29) % 90)];
+    for (let k = k0; k < k0 + 2; k++) for (let j = j0; j < j0 + 2; j++) for (let i = i0; i < i0 + 2; i++) prediction[i + ni * (j + nj * k)] = 1;
+  }
+  let ours;
+  time('lesion-wise ET (BraTS-GLI), real ET vs moved by a voxel + 12 specks', () => {
+    ours = computeLesionWise(prediction, et, { shape, spacing });
+    return `Dice ${ours.dice.toFixed(4)}, HD95 ${ours.hd95.toFixed(2)} mm, TP/FP/FN ${ours.truePositives}/${ours.falsePositives}/${ours.falseNegatives}`;
+  });
+  const python = referencePython(['scipy', 'numpy']);
+  if (python === undefined) {
+    console.log('(the scipy reference is skipped: /usr/bin/python3 with scipy and numpy is not available)');
+  } else {
+    const scratch = mkdtempSync(path.join(os.tmpdir(), 'brats-lesion-bench-'));
+    try {
+      writeFileSync(path.join(scratch, 'p.raw'), prediction);
+      writeFileSync(path.join(scratch, 'r.raw'), et);
+      const script = readFileSync(path.join(here, '..', 'test', 'official_lesion_wise.py'), 'utf8');
+      const { dilation, minimumVolumeMm3, penaltyMm } = DEFAULT_LESION_WISE;
+      const theirs = runPythonJson(python, script, [
+        path.join(scratch, 'p.raw'), path.join(scratch, 'r.raw'), JSON.stringify(shape), JSON.stringify(spacing),
+        String(dilation), String(minimumVolumeMm3), String(penaltyMm), String(repeat),
+      ]);
+      const start = process.hrtime.bigint();
+      for (let r = 0; r < repeat; r++) computeLesionWise(prediction, et, { shape, spacing });
+      const oursSeconds = Number(process.hrtime.bigint() - start) / 1e9 / repeat;
+      console.log(
+        `lesion-wise, the official scorer's steps in scipy (${theirs.secondsMedian.toFixed(3)} s, median of ${repeat}) → Dice ${theirs.dice.toFixed(4)}, ` +
+          `HD95 ${theirs.hd95.toFixed(2)} mm, TP/FP/FN ${theirs.truePositives}/${theirs.falsePositives}/${theirs.falseNegatives}\n` +
+          `    @brats/metrics ${oursSeconds.toFixed(3)} s mean: ${(theirs.secondsMedian / oursSeconds).toFixed(1)}x faster; ` +
+          `same Dice ${Math.abs(theirs.dice - ours.dice) < 1e-12}, same counts ${theirs.falsePositives === ours.falsePositives && theirs.truePositives === ours.truePositives}`,
+      );
+    } finally {
+      rmSync(scratch, { recursive: true, force: true });
+    }
+  }
 }

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -122,53 +122,8 @@ describe('computeLesionWise: hand-computed cases', () => {
   });
 });
 
-// The official scorer's steps, with scipy's labelling (26-connected) standing in for cc3d, and the surface distances of
-// surface-reference.test.ts (scipy's erosion and exact EDT) for HD95.
-const OFFICIAL_STEPS = `
-import json, sys
-import numpy as np
-import scipy.ndimage as ndi
-pred_path, gt_path = sys.argv[1], sys.argv[2]
-shape, spacing = json.loads(sys.argv[3]), json.loads(sys.argv[4])
-dil_factor, volume_limit, penalty = int(sys.argv[5]), float(sys.argv[6]), float(sys.argv[7])
-load = lambda p: np.fromfile(p, dtype=np.uint8).reshape(shape, order='F').astype(bool)
-pred, gt = load(pred_path), load(gt_path)
-full = np.ones((3, 3, 3), dtype=bool)
-def hd95(a, b):
-    ea, eb = a ^ ndi.binary_erosion(a), b ^ ndi.binary_erosion(b)
-    d1 = ndi.distance_transform_edt(~eb, sampling=spacing)[ea]
-    d2 = ndi.distance_transform_edt(~ea, sampling=spacing)[eb]
-    return float(max(np.percentile(d1, 95), np.percentile(d2, 95)))
-struct = ndi.generate_binary_structure(3, 2)
-gt_cc, _ = ndi.label(gt, structure=full)
-pred_cc, _ = ndi.label(pred, structure=full)
-dilated_cc, count = ndi.label(ndi.binary_dilation(gt, structure=struct, iterations=dil_factor) if dil_factor > 0 else gt, structure=full)
-combined = np.zeros_like(dilated_cc)
-for comp in range(1, count + 1):
-    tmp = (dilated_cc == comp) & (gt_cc > 0)
-    combined[tmp] = comp
-tp, lesions = [], []
-for comp in range(1, count + 1):
-    gt_tmp = combined == comp
-    roi = ndi.binary_dilation(gt_tmp, structure=struct, iterations=dil_factor) if dil_factor > 0 else gt_tmp
-    hits = [int(c) for c in np.unique(pred_cc[roi]) if c != 0]
-    tp += hits
-    pred_tmp = np.isin(pred_cc, hits) & (pred_cc > 0)
-    dice = 2.0 * (pred_tmp & gt_tmp).sum() / (pred_tmp.sum() + gt_tmp.sum())
-    hd = hd95(pred_tmp, gt_tmp) if len(hits) > 0 else penalty
-    lesions.append({'volume': float(gt_tmp.sum() * np.prod(spacing)), 'dice': float(dice), 'hd95': hd, 'hits': len(hits)})
-fp = len([c for c in np.unique(pred_cc) if c != 0 and c not in tp])
-kept = [l for l in lesions if l['volume'] > volume_limit]
-n = len(kept) + fp
-print(json.dumps({
-    'dice': 1.0 if n == 0 else sum(l['dice'] for l in kept) / n,
-    'hd95': 0.0 if n == 0 else (sum(l['hd95'] for l in kept) + fp * penalty) / n,
-    'truePositives': len([l for l in kept if l['hits'] > 0]),
-    'falsePositives': fp,
-    'falseNegatives': len([l for l in kept if l['hits'] == 0]),
-    'lesions': lesions,
-}))
-`;
+// The official scorer's steps in scipy (test/official_lesion_wise.py), an independent reference.
+const OFFICIAL_STEPS = readFileSync(new URL('../test/official_lesion_wise.py', import.meta.url), 'utf8');
 
 const python = referencePython(['scipy', 'numpy']);
 const scratch = mkdtempSync(path.join(tmpdir(), 'brats-lesions-'));
