@@ -179,3 +179,19 @@ if (caseLabels) {
     }
   }
 }
+
+// Many lesions: 3000 single voxels scattered over the volume in both masks (1821 lesions once those within the
+// dilation merge). Each lesion is measured in its own box, so the time grows with the lesions' size, not their count
+// times the volume's.
+{
+  const reference = new Uint8Array(ni * nj * nk);
+  let state = 7;
+  for (let speck = 0; speck < 3000; speck++) {
+    state = (state * 1103515245 + 12345) % 2147483648;
+    reference[Math.floor((state / 2147483648) * reference.length)] = 1;
+  }
+  time('lesion-wise, 3000 scattered single-voxel lesions found exactly', () => {
+    const result = computeLesionWise(reference, reference, { shape, spacing });
+    return `${result.lesions.length} lesions, Dice ${result.dice}`;
+  });
+}

@@ -147,6 +147,29 @@ export function checkLesionWiseParameters(functionName: string, argument: string
   };
 }
 
+/** Per label 1..count, the lowest and highest i, j, k of the voxels of `labels` (in `shape`) where `counts(b)` holds. */
+function boxesOf(labels: Int32Array, count: number, shape: GridShape, counts: (b: number) => boolean): { low: Int32Array; high: Int32Array } {
+  const low = new Int32Array((count + 1) * 3).fill(2 ** 30);
+  const high = new Int32Array((count + 1) * 3).fill(-1);
+  const [ni, nj, nk] = shape;
+  for (let k = 0, b = 0; k < nk; k++) {
+    for (let j = 0; j < nj; j++) {
+      for (let i = 0; i < ni; i++, b++) {
+        const label = labels[b]!;
+        if (label === 0 || !counts(b)) continue;
+        const at = label * 3;
+        if (i < low[at]!) low[at] = i;
+        if (i > high[at]!) high[at] = i;
+        if (j < low[at + 1]!) low[at + 1] = j;
+        if (j > high[at + 1]!) high[at + 1] = j;
+        if (k < low[at + 2]!) low[at + 2] = k;
+        if (k > high[at + 2]!) high[at + 2] = k;
+      }
+    }
+  }
+  return { low, high };
+}
+
 /**
  * Lesion-wise Dice and HD95 of a predicted mask against a reference mask (one region of one case), as BraTS has ranked
  * since 2023: see the module's description. Masks are flat arrays in NIfTI i-j-k order of `options.shape` voxels,
@@ -240,6 +263,10 @@ export function lesionWiseScores(
     }
   }
 
+  // The box of each lesion and of each predicted component, so that a lesion's HD95 is measured in the box of it and
+  // its matches alone: a reference of a thousand specks then costs a thousand small boxes, not a thousand big ones.
+  const lesionBoxes = boxesOf(lesionLabels.labels, lesionCount, box, (b) => truth[b] === 1);
+  const componentBoxes = boxesOf(components.labels, components.sizes.length - 1, box, () => true);
   const voxelMm3 = spacing[0] * spacing[1] * spacing[2];
   const lesions: LesionScore[] = [];
   for (let lesion = 1; lesion <= lesionCount; lesion++) {
@@ -249,14 +276,34 @@ export function lesionWiseScores(
     const volumeMm3 = lesionSizes[lesion]! * voxelMm3;
     let hd95 = parameters.penaltyMm;
     if (reached.size > 0) {
-      const lesionMask = new Uint8Array(size);
-      const reachedMask = new Uint8Array(size);
-      for (let b = 0; b < size; b++) {
-        if (truth[b] === 1 && lesionLabels.labels[b] === lesion) lesionMask[b] = 1;
-        const component = components.labels[b]!;
-        if (component !== 0 && reached.has(component)) reachedMask[b] = 1;
+      // The union of the boxes, widened by a voxel inside the box (an axis longer than 1 stays so, as above).
+      const low = lesionBoxes.low.slice(lesion * 3, lesion * 3 + 3);
+      const high = lesionBoxes.high.slice(lesion * 3, lesion * 3 + 3);
+      for (const component of reached) {
+        for (let axis = 0; axis < 3; axis++) {
+          low[axis] = Math.min(low[axis]!, componentBoxes.low[component * 3 + axis]!);
+          high[axis] = Math.max(high[axis]!, componentBoxes.high[component * 3 + axis]!);
+        }
       }
-      hd95 = hausdorffFromDistances(surfaceDistances(reachedMask, lesionMask, box, spacing, 0.5), 95, 'brats', box, spacing);
+      for (let axis = 0; axis < 3; axis++) {
+        low[axis] = Math.max(0, low[axis]! - 1);
+        high[axis] = Math.min(box[axis]! - 1, high[axis]! + 1);
+      }
+      const sub: GridShape = [high[0]! - low[0]! + 1, high[1]! - low[1]! + 1, high[2]! - low[2]! + 1];
+      const lesionMask = new Uint8Array(sub[0] * sub[1] * sub[2]);
+      const reachedMask = new Uint8Array(lesionMask.length);
+      for (let k = 0, c = 0; k < sub[2]; k++) {
+        for (let j = 0; j < sub[1]; j++) {
+          const row = low[0]! + bi * (low[1]! + j + bj * (low[2]! + k));
+          for (let i = 0; i < sub[0]; i++, c++) {
+            const b = row + i;
+            if (truth[b] === 1 && lesionLabels.labels[b] === lesion) lesionMask[c] = 1;
+            const component = components.labels[b]!;
+            if (component !== 0 && reached.has(component)) reachedMask[c] = 1;
+          }
+        }
+      }
+      hd95 = hausdorffFromDistances(surfaceDistances(reachedMask, lesionMask, sub, spacing, 0.5), 95, 'brats', sub, spacing);
     }
     lesions.push({
       volumeMm3,
