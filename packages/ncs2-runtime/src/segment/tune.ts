@@ -160,8 +160,9 @@ export const COMPONENT_MINIMUM_CANDIDATES: readonly number[] = [0, 10, 20, 50, 1
  * For a model of several regions, under the chosen flips: a threshold per region (WT, then TC, then ET, each with
  * the ones before it fixed, since nesting ties them), then the largest component decided again on the masks those
  * thresholds give, then the smallest enhancing tumour kept as such, then per region (WT, TC, ET) the smallest
- * component kept, scored by the region's mean lesion-wise Dice (BraTS-GLI), the score stray specks cost most. The component comes after the thresholds as
- * nnU-Net decides its component step last, on the final predictions: a WT threshold below 0.5 adds scattered voxels
+ * component kept, scored by the region's mean lesion-wise Dice (BraTS-GLI), the score stray specks cost most. The
+ * component comes after the thresholds as nnU-Net decides its component step last, on the final predictions: a WT
+ * threshold below 0.5 adds scattered voxels
  * that the choice at 0.5 never saw; with it on, TC's and then ET's own largest component are tried the same way.
  * Every candidate goes through {@link postprocessRegions}, the path predict takes;
  * thresholds and the minimum are scored by the mean Dice of their region over the cases, the component by the mean
