@@ -19,7 +19,7 @@
 import { ArgumentError } from './errors.js';
 import { labelComponents } from './components.js';
 import { DEFAULT_THRESHOLD } from './overlap.js';
-import { hausdorffFromDistances, surfaceDistances } from './surface.js';
+import { cropUnion, hausdorffFromDistances, surfaceDistances } from './surface.js';
 import {
   checkLengthMatchesShape,
   checkShape,
@@ -201,44 +201,13 @@ export function lesionWiseScores(
   threshold: number,
   parameters: LesionWiseParameters,
 ): LesionWiseResult {
-  const [ni, nj, nk] = shape;
-
   // Everything happens in the box of both masks, widened by the dilation (and by 1, so that an axis of the grid
   // longer than 1 stays longer than 1 in the box, as the surface definition needs).
-  const low = [ni, nj, nk];
-  const high = [-1, -1, -1];
-  for (let k = 0, v = 0; k < nk; k++) {
-    for (let j = 0; j < nj; j++) {
-      for (let i = 0; i < ni; i++, v++) {
-        if (prediction[v]! >= threshold || reference[v]! >= threshold) {
-          if (i < low[0]!) low[0] = i;
-          if (i > high[0]!) high[0] = i;
-          if (j < low[1]!) low[1] = j;
-          if (j > high[1]!) high[1] = j;
-          if (k < low[2]!) low[2] = k;
-          if (k > high[2]!) high[2] = k;
-        }
-      }
-    }
-  }
-  if (high[0]! < 0) return { dice: 1, hd95: 0, truePositives: 0, falsePositives: 0, falseNegatives: 0, lesions: [], parameters };
-  const margin = Math.max(parameters.dilation, 1);
-  const start = [0, 1, 2].map((axis) => Math.max(0, low[axis]! - margin));
-  const end = [0, 1, 2].map((axis) => Math.min(shape[axis]! - 1, high[axis]! + margin));
-  const box: GridShape = [end[0]! - start[0]! + 1, end[1]! - start[1]! + 1, end[2]! - start[2]! + 1];
-  const [bi, bj, bk] = box;
-  const size = bi * bj * bk;
-  const predicted = new Uint8Array(size);
-  const truth = new Uint8Array(size);
-  for (let k = 0, b = 0; k < bk; k++) {
-    for (let j = 0; j < bj; j++) {
-      const row = start[0]! + ni * (start[1]! + j + nj * (start[2]! + k));
-      for (let i = 0; i < bi; i++, b++) {
-        predicted[b] = prediction[row + i]! >= threshold ? 1 : 0;
-        truth[b] = reference[row + i]! >= threshold ? 1 : 0;
-      }
-    }
-  }
+  const cropped = cropUnion(prediction, reference, shape, threshold, Math.max(parameters.dilation, 1));
+  if (cropped === undefined) return { dice: 1, hd95: 0, truePositives: 0, falsePositives: 0, falseNegatives: 0, lesions: [], parameters };
+  const { prediction: predicted, reference: truth, shape: box } = cropped;
+  const [bi, bj] = box;
+  const size = predicted.length;
 
   // A lesion is a component of the dilated reference; its voxels are the reference voxels inside that component, and
   // the component itself is the lesion's own dilation (every voxel of it lies within `dilation` steps of one of them).

@@ -105,18 +105,19 @@ function surfaceOf(mask: Uint8Array, shape: GridShape, volumeShape: GridShape = 
   return out;
 }
 
-interface CroppedPair {
+export interface CroppedPair {
   prediction: Uint8Array;
   reference: Uint8Array;
   shape: GridShape;
 }
 
 /**
- * Binarises both masks inside the bounding box of their union. Every surface voxel and every nearest-surface
- * partner lies in that box, and outside it both masks are background as the volume's outside is, so the
- * distances are exact while the transform runs on the tumour's box rather than the whole head.
+ * Binarises both masks inside the bounding box of their union, widened by `margin` voxels on every side (within the
+ * volume). Every surface voxel and every nearest-surface partner lies in that box, and outside it both masks are
+ * background as the volume's outside is, so the distances are exact while the transform runs on the tumour's box
+ * rather than the whole head. Undefined when both masks are empty.
  */
-function cropUnion(prediction: VoxelValues, reference: VoxelValues, shape: GridShape, threshold: number): CroppedPair | undefined {
+export function cropUnion(prediction: VoxelValues, reference: VoxelValues, shape: GridShape, threshold: number, margin = 0): CroppedPair | undefined {
   const [ni, nj, nk] = shape;
   let iMin = ni;
   let iMax = -1;
@@ -139,6 +140,10 @@ function cropUnion(prediction: VoxelValues, reference: VoxelValues, shape: GridS
     }
   }
   if (iMax < 0) return undefined;
+  if (margin > 0) {
+    [iMin, jMin, kMin] = [Math.max(0, iMin - margin), Math.max(0, jMin - margin), Math.max(0, kMin - margin)];
+    [iMax, jMax, kMax] = [Math.min(ni - 1, iMax + margin), Math.min(nj - 1, jMax + margin), Math.min(nk - 1, kMax + margin)];
+  }
   const cropShape: GridShape = [iMax - iMin + 1, jMax - jMin + 1, kMax - kMin + 1];
   const [ci, cj, ck] = cropShape;
   const croppedPrediction = new Uint8Array(ci * cj * ck);
