@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { keepLargestComponent, labelComponents } from './components.js';
+import { keepLargestComponent, labelComponents, removeSmallComponents } from './components.js';
 import { ArgumentError } from './errors.js';
 
 describe('connected components', () => {
@@ -68,11 +68,16 @@ describe('connected components', () => {
     for (let id = 2; id < expected.sizes.length; id++) if (expected.sizes[id]! > expected.sizes[best]!) best = id;
     expect(Array.from(keepLargestComponent(mask, shape))).toEqual(Array.from(expected.labels, (id) => (id === best ? 1 : 0)));
     if (density === 0) expect(keepLargestComponent(mask, shape)[2 + 13 * (2 + 11 * 1)]).toBe(1);
+    // Components under 3 voxels left out, as the flood fill's sizes say.
+    const small = removeSmallComponents(mask, shape, 3);
+    expect(Array.from(small.mask)).toEqual(Array.from(expected.labels, (id) => (id !== 0 && expected.sizes[id]! >= 3 ? 1 : 0)));
+    expect(small.removed).toBe(expected.sizes.slice(1).filter((size) => size < 3).length);
   });
 
   it('an empty mask has no component', () => {
     expect(labelComponents(new Uint8Array(24), [2, 3, 4]).sizes).toEqual([0]);
     expect(Array.from(keepLargestComponent(new Uint8Array(24), [2, 3, 4]))).toEqual(new Array(24).fill(0));
+    expect(removeSmallComponents(new Uint8Array(24), [2, 3, 4], 5)).toEqual({ mask: new Uint8Array(24), removed: 0 });
   });
 
   it('refuses a mask whose length is not the shape\'s, naming the function', () => {

@@ -168,3 +168,22 @@ export function keepLargestComponent(mask: ArrayLike<number>, shape: readonly [n
   });
   return out;
 }
+
+/**
+ * A copy of `mask` (0/1) without its 26-connected components of fewer than `minimum` voxels, and how many it left out.
+ * @throws {ArgumentError} when the mask length differs from the shape.
+ */
+export function removeSmallComponents(mask: ArrayLike<number>, shape: readonly [number, number, number], minimum: number): { mask: Uint8Array; removed: number } {
+  checkMask('removeSmallComponents', mask, shape);
+  const out = new Uint8Array(mask.length);
+  const box = nonzeroBox(mask, shape);
+  if (box === undefined) return { mask: out, removed: 0 };
+  const { labels, sizes } = labelBox(mask, shape, box);
+  let removed = 0;
+  for (let id = 1; id < sizes.length; id++) if (sizes[id]! < minimum) removed++;
+  forEachInBox(shape, box, (boxIndex, index) => {
+    const id = labels[boxIndex]!;
+    if (id !== 0 && sizes[id]! >= minimum) out[index] = 1;
+  });
+  return { mask: out, removed };
+}

@@ -32,7 +32,7 @@ export {
 } from './surface.js';
 export type { SurfaceOptions, SurfaceDistances, SurfaceMetrics, HausdorffOptions } from './surface.js';
 export { regionMasksFromLabels, computeVolumeMl, voxelVolumeMl } from './regions.js';
-export { labelComponents, keepLargestComponent } from './components.js';
+export { labelComponents, keepLargestComponent, removeSmallComponents } from './components.js';
 export { computeLesionWise, LESION_WISE_CHALLENGES, DEFAULT_LESION_WISE } from './lesion-wise.js';
 export type { LesionWiseOptions, LesionWiseParameters, LesionWiseResult, LesionScore, LesionWiseChallenge } from './lesion-wise.js';
 export { describeValues } from './statistics.js';

@@ -26,7 +26,7 @@ import {
   type Volume,
   unstrippedWarning,
 } from '@brats/io/browser';
-import { keepLargestComponent, labelComponents } from '@brats/metrics';
+import { keepLargestComponent, removeSmallComponents } from '@brats/metrics';
 import { resolveInference, type InferenceRequest, type ResolvedInference } from './inference-settings.js';
 import { chooseOutputConvention, nestedLabelValues, regionVolumesMl } from './labels.js';
 import { resampleLinear, resampledAffine, resampledShape, type Shape3, type Spacing3 } from './resample.js';
@@ -337,16 +337,6 @@ export function postprocessRegions(
 
 const REGION_WORDS: Record<RegionName, string> = { WT: 'whole-tumour', TC: 'tumour-core', ET: 'enhancing-tumour' };
 
-/** Clears, in place, every 26-connected component of `mask` under `minimum` voxels; returns how many it cleared. */
-function removeSmallComponents(mask: Uint8Array, shape: Shape3, minimum: number): number {
-  const { labels, sizes } = labelComponents(mask, shape);
-  let removed = 0;
-  for (let id = 1; id < sizes.length; id++) if (sizes[id]! < minimum) removed++;
-  if (removed === 0) return 0;
-  for (let v = 0; v < mask.length; v++) if (mask[v] === 1 && sizes[labels[v]!]! < minimum) mask[v] = 0;
-  return removed;
-}
-
 /**
  * The steps of {@link postprocessRegions} after the threshold, on masks already thresholded (changed in place):
  * largest whole-tumour component, nesting, inner regions' largest components, small components per region, small
@@ -374,8 +364,9 @@ function postprocessMasks(
     const minimum = settings.minComponentVoxels?.[region] ?? 0;
     const index = regions.indexOf(region);
     if (index < 0 || minimum <= 0) continue;
-    const removed = removeSmallComponents(masks[index]!, shape, minimum);
+    const { mask, removed } = removeSmallComponents(masks[index]!, shape, minimum);
     if (removed === 0) continue;
+    masks[index] = mask;
     nestRegions(maskOf('WT'), maskOf('TC'), maskOf('ET'));
     const becomes = region === 'ET' ? ' (now core)' : region === 'TC' ? ' (now whole tumour only)' : '';
     notes.push(`${removed} ${REGION_WORDS[region]} component${removed === 1 ? '' : 's'} under ${minimum} voxels removed${becomes}`);
